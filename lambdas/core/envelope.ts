@@ -1,0 +1,68 @@
+import { isUtf8 } from 'node:buffer';
+import type { SignatureSchemeName } from '../../lib/config';
+
+/**
+ * The SQS message the receiver writes for every verified webhook: the raw body, untouched, with
+ * what the receiver knew about it. The consumer reads it back with {@link decodeEnvelope}.
+ */
+export interface WebhookEnvelope {
+  /** Envelope format version. */
+  readonly v: 1;
+  readonly webhookId: string;
+  /** ISO-8601 time the receiver accepted the request. */
+  readonly receivedAt: string;
+  readonly scheme: SignatureSchemeName;
+  /** API Gateway request id, also returned to the sender as `x-request-id`. */
+  readonly requestId: string;
+  readonly contentType?: string;
+  /** `utf8` when the body is text SQS can carry as is, else `base64`. */
+  readonly bodyEncoding: 'utf8' | 'base64';
+  readonly body: string;
+}
+
+export type EnvelopeMetadata = Omit<WebhookEnvelope, 'v' | 'bodyEncoding' | 'body'>;
+
+/** U+FFFE and U+FFFF are valid UTF-8 but outside the characters an SQS message may hold. */
+const NOT_SQS_SAFE = /[\uFFFE\uFFFF]/;
+
+/**
+ * @example
+ * const message = encodeEnvelope({ webhookId, receivedAt, scheme, requestId }, rawBody);
+ */
+export function encodeEnvelope(metadata: EnvelopeMetadata, body: Uint8Array): string {
+  const text = isUtf8(body) ? Buffer.from(body).toString('utf8') : undefined;
+  const envelope: WebhookEnvelope =
+    text !== undefined && !NOT_SQS_SAFE.test(text)
+      ? { v: 1, ...metadata, bodyEncoding: 'utf8', body: text }
+      : { v: 1, ...metadata, bodyEncoding: 'base64', body: Buffer.from(body).toString('base64') };
+  return JSON.stringify(envelope);
+}
+
+/** Thrown when a queue message is not an envelope this version understands. */
+export class InvalidEnvelopeError extends Error {
+  constructor(reason: string) {
+    super(`Not a webhook envelope: ${reason}`);
+    this.name = 'InvalidEnvelopeError';
+  }
+}
+
+/**
+ * @example
+ * const { envelope, body } = decodeEnvelope(record.body);
+ */
+export function decodeEnvelope(message: string): { envelope: WebhookEnvelope; body: Buffer } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(message);
+  } catch {
+    throw new InvalidEnvelopeError('not JSON');
+  }
+  const e = parsed as Partial<WebhookEnvelope> | null;
+  if (typeof e !== 'object' || e === null || e.v !== 1) throw new InvalidEnvelopeError('unknown version');
+  for (const field of ['webhookId', 'receivedAt', 'scheme', 'requestId', 'body'] as const) {
+    if (typeof e[field] !== 'string') throw new InvalidEnvelopeError(`${field} is missing`);
+  }
+  if (e.bodyEncoding !== 'utf8' && e.bodyEncoding !== 'base64') throw new InvalidEnvelopeError('unknown bodyEncoding');
+  const envelope = e as WebhookEnvelope;
+  return { envelope, body: Buffer.from(envelope.body, envelope.bodyEncoding) };
+}

@@ -1,0 +1,142 @@
+/**
+ * The receiver's story of one request, free of AWS: check it, verify it, enqueue it, answer.
+ * The handler supplies the ports (where secrets come from, where messages go) and maps the outcome
+ * to HTTP with {@link toHttpResponse}.
+ */
+import type { SignatureSchemeName } from '../../lib/config';
+import { encodeEnvelope } from './envelope';
+import { WebhookRejectedError, ERROR_CODES } from './errors';
+import type { Headers, SignatureScheme } from './signature';
+import { resolveWebhookId } from './webhook-id';
+
+/** Where the signing secrets come from. Implementations cache; see the Secrets Manager adapter. */
+export interface SigningSecretSource {
+  /** The current secrets, cached or fetched. Throws when none can be had. */
+  get(): Promise<readonly string[]>;
+  /** Fetches again, bypassing the cache, unless that happened recently: then `undefined`. Throws when unreachable. */
+  refresh(): Promise<readonly string[] | undefined>;
+}
+
+/** Where verified webhooks go. Resolves only once the message is durably stored. */
+export interface WebhookQueue {
+  send(message: string): Promise<void>;
+}
+
+export interface IncomingWebhook {
+  readonly method: string;
+  /** Lower-case header names. */
+  readonly headers: Headers;
+  readonly body: Uint8Array;
+  readonly requestId: string;
+}
+
+export type ReceiveOutcome =
+  | { readonly kind: 'accepted'; readonly webhookId: string; readonly bytes: number }
+  | { readonly kind: 'rejected'; readonly error: WebhookRejectedError; readonly reason: string }
+  | { readonly kind: 'unavailable'; readonly error: WebhookRejectedError; readonly dependency: 'secrets' | 'queue'; readonly cause: unknown };
+
+export interface ReceiverDeps {
+  readonly scheme: SignatureScheme;
+  readonly secrets: SigningSecretSource;
+  readonly queue: WebhookQueue;
+  readonly maxBodyBytes: number;
+  /** Milliseconds since the epoch. */
+  readonly now: () => number;
+}
+
+/**
+ * @example
+ * const receive = createReceiver({ scheme, secrets, queue, maxBodyBytes: 262144, now: Date.now });
+ * const outcome = await receive({ method: 'POST', headers, body, requestId });
+ */
+export function createReceiver(deps: ReceiverDeps): (request: IncomingWebhook) => Promise<ReceiveOutcome> {
+  const schemeName: SignatureSchemeName = deps.scheme.name;
+  return async function receive(request) {
+    if (request.method.toUpperCase() !== 'POST') return reject('METHOD_NOT_ALLOWED', `method ${request.method}`);
+    if (request.body.length === 0) return reject('EMPTY_BODY', 'empty body');
+    if (request.body.length > deps.maxBodyBytes) {
+      return reject('PAYLOAD_TOO_LARGE', `${request.body.length} bytes`, `The request body exceeds ${deps.maxBodyBytes} bytes.`);
+    }
+
+    const receivedAt = deps.now();
+    const parsed = deps.scheme.parse(request, receivedAt / 1000);
+    if (!parsed.ok) return reject(parsed.code, parsed.reason, parsed.reason);
+
+    let secrets: readonly string[];
+    try {
+      secrets = await deps.secrets.get();
+    } catch (cause) {
+      return unavailable('secrets', cause);
+    }
+    if (!secrets.some((secret) => parsed.matches(secret))) {
+      // The secret may have been rotated since we cached it: look once more (rate-limited).
+      let fresh: readonly string[] | undefined;
+      try {
+        fresh = await deps.secrets.refresh();
+      } catch (cause) {
+        // We cannot tell a forgery from a rotation we cannot see; let the sender retry.
+        return unavailable('secrets', cause);
+      }
+      if (!fresh?.some((secret) => parsed.matches(secret))) return reject('INVALID_SIGNATURE', 'no secret matches');
+    }
+
+    const webhookId = resolveWebhookId(request.headers, request.body);
+    const message = encodeEnvelope(
+      {
+        webhookId,
+        receivedAt: new Date(receivedAt).toISOString(),
+        scheme: schemeName,
+        requestId: request.requestId,
+        ...(request.headers['content-type'] ? { contentType: request.headers['content-type'] } : {}),
+      },
+      request.body,
+    );
+    try {
+      await deps.queue.send(message);
+    } catch (cause) {
+      return unavailable('queue', cause);
+    }
+    return { kind: 'accepted', webhookId, bytes: request.body.length };
+  };
+}
+
+function reject(code: keyof typeof ERROR_CODES, reason: string, message?: string): ReceiveOutcome {
+  return { kind: 'rejected', error: new WebhookRejectedError(code, message), reason };
+}
+
+function unavailable(dependency: 'secrets' | 'queue', cause: unknown): ReceiveOutcome {
+  return { kind: 'unavailable', error: new WebhookRejectedError('SERVICE_UNAVAILABLE'), dependency, cause };
+}
+
+export interface HttpResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** Seconds a sender is asked to wait before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 30;
+
+/**
+ * @example
+ * toHttpResponse({ kind: 'accepted', webhookId: 'msg_1', bytes: 12 }, 'req-1');
+ * // { statusCode: 200, body: '{"received":true,"webhookId":"msg_1"}', headers: { 'x-request-id': 'req-1', … } }
+ */
+export function toHttpResponse(outcome: ReceiveOutcome, requestId: string): HttpResponse {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    'x-request-id': requestId,
+  };
+  if (outcome.kind === 'accepted') {
+    return { statusCode: 200, headers, body: JSON.stringify({ received: true, webhookId: outcome.webhookId }) };
+  }
+  const { error } = outcome;
+  if (error.code === 'METHOD_NOT_ALLOWED') headers.allow = 'POST';
+  if (error.code === 'SERVICE_UNAVAILABLE') headers['retry-after'] = String(RETRY_AFTER_SECONDS);
+  return {
+    statusCode: error.status,
+    headers,
+    body: JSON.stringify({ error: { code: error.code, type: error.type, message: error.message, requestId } }),
+  };
+}

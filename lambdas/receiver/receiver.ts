@@ -1,0 +1,102 @@
+/**
+ * The receiver: API Gateway → verify the signature → SQS → 200.
+ *
+ * `receiveWebhook` reads top to bottom as one request: map the event, let the core decide, record
+ * the outcome, answer. Everything AWS-specific is an adapter built once per container, in
+ * {@link createReceiverHandlerFromEnv}.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { configFromEnv, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
+import { awsClientConfig } from '../adapters/aws-client-config';
+import { SecretsManagerSigningSecrets } from '../adapters/secrets-manager-signing-secrets';
+import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
+import { createReceiver, toHttpResponse, type ReceiveOutcome, type SigningSecretSource, type WebhookQueue } from '../core/receive';
+import { createSignatureScheme } from '../core/signature';
+import { fromApiGatewayEvent, toApiGatewayResult } from './api-gateway';
+
+export const METRICS = {
+  received: 'WebhookReceived',
+  signatureRejected: 'SignatureRejected',
+  enqueueFailed: 'EnqueueFailed',
+  secretUnavailable: 'SigningSecretUnavailable',
+} as const;
+
+export interface ReceiverHandlerDeps {
+  readonly config: MakiniWebhookConfig;
+  readonly secrets: SigningSecretSource;
+  readonly queue: WebhookQueue;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly now?: () => number;
+}
+
+/**
+ * The handler, given its dependencies. Tests call this; Lambda and the local stack call {@link createReceiverHandlerFromEnv}.
+ *
+ * @example
+ * const handle = createReceiverHandler({ config, secrets, queue, logger, metrics });
+ */
+export function createReceiverHandler(deps: ReceiverHandlerDeps) {
+  const receive = createReceiver({
+    scheme: createSignatureScheme(deps.config),
+    secrets: deps.secrets,
+    queue: deps.queue,
+    maxBodyBytes: deps.config.maxBodyBytes,
+    now: deps.now ?? Date.now,
+  });
+  return async function receiveWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    const request = fromApiGatewayEvent(event);
+    const outcome = await receive(request);
+    record(outcome, deps.logger, deps.metrics);
+    return toApiGatewayResult(toHttpResponse(outcome, request.requestId));
+  };
+}
+
+/** One log line and the metrics of an outcome. Never the body, the signature or a secret. */
+function record(outcome: ReceiveOutcome, logger: Logger, metrics: Metrics): void {
+  switch (outcome.kind) {
+    case 'accepted':
+      metrics.addMetric(METRICS.received, MetricUnit.Count, 1);
+      logger.info('webhook accepted', { webhookId: outcome.webhookId, bytes: outcome.bytes });
+      return;
+    case 'rejected':
+      if (outcome.error.type === 'authentication_error') metrics.addMetric(METRICS.signatureRejected, MetricUnit.Count, 1);
+      logger.warn('webhook rejected', { code: outcome.error.code, reason: outcome.reason });
+      return;
+    case 'unavailable':
+      metrics.addMetric(outcome.dependency === 'queue' ? METRICS.enqueueFailed : METRICS.secretUnavailable, MetricUnit.Count, 1);
+      logger.error('dependency unavailable, answered 503', { dependency: outcome.dependency, cause: describe(outcome.cause) });
+      return;
+  }
+}
+
+/** Names and messages along an error's cause chain: what an operator needs, no stack noise. */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) parts.push(`${e.name}: ${e.message}`);
+  return parts.join(' <- ') || String(error);
+}
+
+/** Builds the production handler from `process.env`, as Lambda and the local stack do. */
+export function createReceiverHandlerFromEnv(env: Readonly<Record<string, string | undefined>> = process.env) {
+  const config = configFromEnv(env);
+  const logger = new Logger({ serviceName: 'receiver', logLevel: config.logLevel });
+  const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'receiver' });
+  const clientConfig = awsClientConfig(config);
+  const secrets = new SecretsManagerSigningSecrets(new SecretsProvider({ clientConfig }), {
+    secretId: requireEnv(env, RESOURCE_ENV.signingSecretId),
+    cacheSeconds: config.secretCacheSeconds,
+    refreshIntervalSeconds: config.secretRefreshIntervalSeconds,
+  });
+  const queue = new SqsWebhookQueue(new SQSClient(clientConfig), requireEnv(env, RESOURCE_ENV.queueUrl));
+  return middy(createReceiverHandler({ config, secrets, queue, logger, metrics }))
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }));
+}

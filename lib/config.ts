@@ -1,0 +1,240 @@
+/**
+ * The one typed configuration of makini-webhook-ingestion.
+ *
+ * The CDK stack, the Lambda handlers and the local stack all resolve their settings here, so a
+ * default or a bound is written exactly once. This file must stay free of imports: it is bundled
+ * into every Lambda.
+ *
+ * Sources, each validated by {@link resolveConfig}:
+ * - CDK context: `cdk deploy -c signatureScheme=standard-webhooks` (see {@link configFromContext})
+ * - environment: `MAKINI_SIGNATURE_SCHEME=standard-webhooks` (see {@link configFromEnv})
+ * - code: `new MakiniWebhookIngestion(this, 'Webhooks', { config: { maxBodyBytes: 65536 } })`
+ */
+
+export const SIGNATURE_SCHEMES = ['makini', 'standard-webhooks'] as const;
+export type SignatureSchemeName = (typeof SIGNATURE_SCHEMES)[number];
+
+export const HMAC_ALGORITHMS = ['sha256', 'sha512'] as const;
+export type HmacAlgorithm = (typeof HMAC_ALGORITHMS)[number];
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** SQS's largest message (1 MiB). The queue is created with exactly this limit. */
+export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+/** Room reserved in each SQS message for the envelope's metadata around the body. */
+export const ENVELOPE_OVERHEAD_BYTES = 4_096;
+/** SQS caps a queue's visibility timeout at 12 hours. */
+const SQS_MAX_VISIBILITY_SECONDS = 43_200;
+/** Makini expects a 200 within this many seconds. */
+export const MAKINI_DEADLINE_SECONDS = 10;
+/** Time kept free between the worst case of our AWS calls and the receiver's timeout. */
+const RECEIVER_SAFETY_MARGIN_MS = 1_000;
+
+export interface MakiniWebhookConfig {
+  /** How webhooks are signed: `makini` (HMAC of the raw body) or `standard-webhooks`. */
+  readonly signatureScheme: SignatureSchemeName;
+  /** Header carrying the signature for the `makini` scheme. Matched case-insensitively. */
+  readonly signatureHeader: string;
+  /** HMAC algorithm of the `makini` scheme. */
+  readonly signatureAlgorithm: HmacAlgorithm;
+  /** `standard-webhooks`: largest accepted distance between `webhook-timestamp` and now. */
+  readonly timestampToleranceSeconds: number;
+  /** Largest accepted request body; larger ones get 413. */
+  readonly maxBodyBytes: number;
+  /** How long the receiver keeps the signing secret in memory before fetching it again. */
+  readonly secretCacheSeconds: number;
+  /** On a signature mismatch the secret is re-fetched at most once per this many seconds. */
+  readonly secretRefreshIntervalSeconds: number;
+  /** Existing Secrets Manager secret (name or full ARN) holding the signing secret; empty: the stack creates one. */
+  readonly signingSecret: string;
+  /** Receiver Lambda timeout. Must stay well under Makini's 10 s. */
+  readonly receiverTimeoutSeconds: number;
+  /** Receiver Lambda memory. */
+  readonly receiverMemoryMB: number;
+  /** Per-attempt timeout of every AWS SDK call made by the receiver. */
+  readonly awsRequestTimeoutMs: number;
+  /** Attempts (first try included) of every AWS SDK call made by the receiver. */
+  readonly awsMaxAttempts: number;
+  /** API Gateway stage steady-state rate limit, requests per second. */
+  readonly throttleRateLimit: number;
+  /** API Gateway stage burst limit, requests. */
+  readonly throttleBurstLimit: number;
+  /** Deliveries of one message before SQS moves it to the dead-letter queue. */
+  readonly maxReceiveCount: number;
+  /** Timeout of the queue's consumer; the queue's visibility timeout is 6x this. */
+  readonly consumerTimeoutSeconds: number;
+  /** Retention of every log group the stack creates (API access logs and Lambda logs). */
+  readonly logRetentionDays: number;
+  /** Powertools log level of the Lambdas. */
+  readonly logLevel: LogLevel;
+  /** CloudWatch namespace of the EMF metrics. */
+  readonly metricsNamespace: string;
+  /** X-Ray active tracing on the Lambdas. */
+  readonly tracing: boolean;
+}
+
+type Key = keyof MakiniWebhookConfig;
+
+/** One row of the config table: type, default, bounds and the text of the config reference. */
+type Spec =
+  | { kind: 'int'; default: number; min: number; max: number; doc: string }
+  | { kind: 'enum'; default: string; values: readonly string[]; doc: string }
+  | { kind: 'string'; default: string; pattern: RegExp; hint: string; doc: string }
+  | { kind: 'bool'; default: boolean; doc: string };
+
+/** CloudWatch Logs accepts only these retention periods (days). */
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
+  signatureScheme: { kind: 'enum', default: 'makini', values: SIGNATURE_SCHEMES, doc: 'How webhooks are signed: `makini` (HMAC of the raw body in one header) or `standard-webhooks`.' },
+  signatureHeader: { kind: 'string', default: 'x-makini-signature', pattern: /^[A-Za-z0-9-]{1,128}$/, hint: 'an HTTP header name', doc: '`makini` scheme: header carrying the signature (case-insensitive).' },
+  signatureAlgorithm: { kind: 'enum', default: 'sha256', values: HMAC_ALGORITHMS, doc: '`makini` scheme: HMAC algorithm.' },
+  timestampToleranceSeconds: { kind: 'int', default: 300, min: 1, max: 86_400, doc: '`standard-webhooks`: largest accepted age (or future skew) of `webhook-timestamp`.' },
+  maxBodyBytes: { kind: 'int', default: 262_144, min: 1, max: Math.floor(((SQS_MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_BYTES) * 3) / 4), doc: 'Largest accepted body; larger requests get 413. The maximum keeps a base64-encoded body inside one SQS message.' },
+  secretCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400, doc: 'How long the receiver caches the signing secret in memory.' },
+  secretRefreshIntervalSeconds: { kind: 'int', default: 30, min: 1, max: 3_600, doc: 'On a signature mismatch the secret is re-fetched, at most once per this interval, so a rotated secret works without a redeploy.' },
+  signingSecret: { kind: 'string', default: '', pattern: /^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$|^[A-Za-z0-9/_+=.@-]{1,512}$/, hint: 'a secret name or a Secrets Manager secret ARN', doc: 'Use an existing Secrets Manager secret (name or full ARN) instead of creating one.' },
+  receiverTimeoutSeconds: { kind: 'int', default: 6, min: 2, max: MAKINI_DEADLINE_SECONDS - 2, doc: 'Receiver Lambda timeout; must leave room under Makini\'s 10 s deadline.' },
+  receiverMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240, doc: 'Receiver Lambda memory (more memory also means more CPU).' },
+  awsRequestTimeoutMs: { kind: 'int', default: 1_000, min: 100, max: 5_000, doc: 'Per-attempt timeout of the receiver\'s AWS SDK calls (Secrets Manager, SQS).' },
+  awsMaxAttempts: { kind: 'int', default: 2, min: 1, max: 5, doc: 'Attempts, first try included, of each receiver AWS SDK call.' },
+  throttleRateLimit: { kind: 'int', default: 200, min: 1, max: 10_000, doc: 'API Gateway stage rate limit (requests/s). Throttled requests get 429 and Makini retries them.' },
+  throttleBurstLimit: { kind: 'int', default: 400, min: 1, max: 5_000, doc: 'API Gateway stage burst limit (requests).' },
+  maxReceiveCount: { kind: 'int', default: 5, min: 1, max: 1_000, doc: 'Deliveries of a message before SQS moves it to the dead-letter queue.' },
+  consumerTimeoutSeconds: { kind: 'int', default: 30, min: 1, max: 900, doc: 'Consumer Lambda timeout; the queue\'s visibility timeout is 6x this.' },
+  logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, doc: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).' },
+  logLevel: { kind: 'enum', default: 'INFO', values: LOG_LEVELS, doc: 'Log level of the Lambdas.' },
+  metricsNamespace: { kind: 'string', default: 'MakiniWebhooks', pattern: /^[A-Za-z0-9._/#:-]{1,255}$/, hint: 'a CloudWatch namespace', doc: 'CloudWatch namespace of the EMF metrics.' },
+  tracing: { kind: 'bool', default: true, doc: 'X-Ray active tracing on the Lambdas.' },
+};
+
+export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as Key[];
+
+/** Thrown when configuration is invalid. `problems` lists every problem found, not just the first. */
+export class ConfigError extends Error {
+  public readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid makini-webhook-ingestion configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** The configuration with every default applied. */
+export const DEFAULT_CONFIG: MakiniWebhookConfig = Object.fromEntries(
+  CONFIG_KEYS.map((key) => [key, CONFIG_SPEC[key].default]),
+) as unknown as MakiniWebhookConfig;
+
+/**
+ * Applies defaults to `input`, coerces strings (from context or environment) and validates.
+ *
+ * @example
+ * resolveConfig({ signatureScheme: 'standard-webhooks', maxBodyBytes: '65536' });
+ * @throws ConfigError listing every problem at once.
+ */
+export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): MakiniWebhookConfig {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(input)) {
+    if (!(name in CONFIG_SPEC) && input[name] !== undefined) problems.push(`${name}: unknown setting`);
+  }
+  for (const key of CONFIG_KEYS) {
+    const raw = input[key];
+    const spec = CONFIG_SPEC[key];
+    if (raw === undefined || raw === null) {
+      out[key] = spec.default;
+      continue;
+    }
+    const { value, problem } = coerce(spec, raw);
+    if (problem) problems.push(`${key}: ${problem} (got ${JSON.stringify(raw)})`);
+    else out[key] = value;
+  }
+  if (problems.length === 0) problems.push(...crossCheck(out as unknown as MakiniWebhookConfig));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(out) as unknown as MakiniWebhookConfig;
+}
+
+function coerce(spec: Spec, raw: unknown): { value?: unknown; problem?: string } {
+  switch (spec.kind) {
+    case 'int': {
+      const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n)) return { problem: 'must be a whole number' };
+      if (n < spec.min || n > spec.max) return { problem: `must be between ${spec.min} and ${spec.max}` };
+      return { value: n };
+    }
+    case 'enum':
+      return typeof raw === 'string' && spec.values.includes(raw)
+        ? { value: raw }
+        : { problem: `must be one of ${spec.values.join(', ')}` };
+    case 'string':
+      return typeof raw === 'string' && spec.pattern.test(raw) ? { value: raw } : { problem: `must be ${spec.hint}` };
+    case 'bool':
+      if (typeof raw === 'boolean') return { value: raw };
+      if (raw === 'true' || raw === 'false') return { value: raw === 'true' };
+      return { problem: 'must be true or false' };
+  }
+}
+
+function crossCheck(c: MakiniWebhookConfig): string[] {
+  const problems: string[] = [];
+  // Worst case of one request: a Secrets Manager fetch and an SQS send, each with every attempt
+  // timing out, plus the SDK's backoff between attempts (well under 1 s at these attempt counts).
+  const worstAwsMs = 2 * c.awsMaxAttempts * c.awsRequestTimeoutMs;
+  if (worstAwsMs + RECEIVER_SAFETY_MARGIN_MS > c.receiverTimeoutSeconds * 1000) {
+    problems.push(
+      `receiverTimeoutSeconds (${c.receiverTimeoutSeconds}) must exceed the worst case of the receiver's AWS calls ` +
+        `(2 calls x awsMaxAttempts ${c.awsMaxAttempts} x awsRequestTimeoutMs ${c.awsRequestTimeoutMs} + ${RECEIVER_SAFETY_MARGIN_MS} ms margin)`,
+    );
+  }
+  if (c.consumerTimeoutSeconds * 6 > SQS_MAX_VISIBILITY_SECONDS) {
+    problems.push(`consumerTimeoutSeconds (${c.consumerTimeoutSeconds}) x 6 exceeds SQS's 12 h visibility timeout limit`);
+  }
+  if (!LOG_RETENTION_DAYS.includes(c.logRetentionDays)) {
+    problems.push(`logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}`);
+  }
+  return problems;
+}
+
+/** `maxBodyBytes` → `MAKINI_MAX_BODY_BYTES`. */
+export function envName(key: Key): string {
+  return `MAKINI_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+}
+
+/**
+ * Reads `MAKINI_*` variables, e.g. `MAKINI_SIGNATURE_SCHEME`, over the defaults.
+ *
+ * @example
+ * const config = configFromEnv(process.env);
+ */
+export function configFromEnv(env: Readonly<Record<string, string | undefined>>): MakiniWebhookConfig {
+  return resolveConfig(Object.fromEntries(CONFIG_KEYS.map((key) => [key, env[envName(key)]])));
+}
+
+/** The `MAKINI_*` variables that reproduce `keys` of `config` through {@link configFromEnv}. */
+export function configToEnv(config: MakiniWebhookConfig, keys: readonly Key[] = CONFIG_KEYS): Record<string, string> {
+  return Object.fromEntries(keys.map((key) => [envName(key), String(config[key])]));
+}
+
+/**
+ * Reads every config key from CDK context (`cdk.json` or `-c key=value`).
+ *
+ * @example
+ * const config = configFromContext((key) => app.node.tryGetContext(key));
+ */
+export function configFromContext(tryGetContext: (key: string) => unknown): MakiniWebhookConfig {
+  return resolveConfig(Object.fromEntries(CONFIG_KEYS.map((key) => [key, tryGetContext(key)])));
+}
+
+/** Environment variables through which the stack hands resource identifiers to the Lambdas. */
+export const RESOURCE_ENV = {
+  queueUrl: 'MAKINI_WEBHOOK_QUEUE_URL',
+  signingSecretId: 'MAKINI_SIGNING_SECRET_ID',
+} as const;
+
+/** Reads a required resource variable, naming it when it is missing. */
+export function requireEnv(env: Readonly<Record<string, string | undefined>>, name: string): string {
+  const value = env[name];
+  if (!value) throw new ConfigError([`${name}: required environment variable is not set`]);
+  return value;
+}

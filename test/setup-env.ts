@@ -1,0 +1,9 @@
+// Tests never reach AWS: dummy credentials and region, and every endpoint a test needs is a
+// loopback server the test starts itself (AWS_ENDPOINT_URL_<SERVICE>).
+process.env.AWS_REGION = 'us-east-1';
+process.env.AWS_ACCESS_KEY_ID = 'test';
+process.env.AWS_SECRET_ACCESS_KEY = 'test';
+delete process.env.AWS_PROFILE;
+delete process.env.AWS_SESSION_TOKEN;
+// Powertools: no colour codes or buffering surprises in captured output.
+process.env.POWERTOOLS_DEV = 'true';
