@@ -1,0 +1,93 @@
+/**
+ * A loopback HTTP server answering the two AWS JSON-protocol calls the receiver makes
+ * (SQS SendMessage, Secrets Manager GetSecretValue), with scriptable faults. The real SDK talks to
+ * it through AWS_ENDPOINT_URL_*, so client timeouts, retries and checksums are exercised for real.
+ *
+ * A test double for the receiver's tests only; the local stack's endpoints replace it later.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type Fault = 'server-error' | 'hang' | 'not-found';
+
+export interface FakeAws {
+  readonly url: string;
+  /** Message bodies SQS accepted, in order. */
+  readonly messages: string[];
+  /** Calls per X-Amz-Target, faulted or not. */
+  readonly calls: Record<string, number>;
+  /** The value GetSecretValue returns. */
+  secretString: string;
+  /** Faults applied to the next calls of a target, in order; an empty queue means success. */
+  faults: Record<string, Fault[]>;
+  /** A fault applied to every call of a target, after `faults` is exhausted. */
+  alwaysFail: Record<string, Fault | undefined>;
+  close(): Promise<void>;
+}
+
+export const SQS_SEND = 'AmazonSQS.SendMessage';
+export const SM_GET = 'secretsmanager.GetSecretValue';
+
+export async function startFakeAws(secretString = 'test-signing-secret'): Promise<FakeAws> {
+  const sockets = new Set<Socket>();
+  const state = {
+    messages: [] as string[],
+    calls: {} as Record<string, number>,
+    secretString,
+    faults: {} as Record<string, Fault[]>,
+    alwaysFail: {} as Record<string, Fault | undefined>,
+  };
+
+  const server: Server = createServer((req, res) => {
+    void readBody(req).then((raw) => respond(req, res, raw));
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  function respond(req: IncomingMessage, res: ServerResponse, raw: string): void {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    state.calls[target] = (state.calls[target] ?? 0) + 1;
+    const fault = state.faults[target]?.shift() ?? state.alwaysFail[target];
+    const protocol = target.startsWith('AmazonSQS') ? '1.0' : '1.1';
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': `application/x-amz-json-${protocol}`, 'x-amzn-requestid': randomUUID() });
+      res.end(JSON.stringify(body));
+    };
+    if (fault === 'hang') return; // never answers; the client's timeout must end it
+    if (fault === 'server-error') return send(500, { __type: 'InternalFailure', message: 'injected failure' });
+    if (fault === 'not-found') return send(400, { __type: 'ResourceNotFoundException', message: 'injected: no such resource' });
+
+    const input = JSON.parse(raw || '{}') as Record<string, string>;
+    if (target === SQS_SEND) {
+      state.messages.push(input.MessageBody);
+      return send(200, { MessageId: randomUUID(), MD5OfMessageBody: createHash('md5').update(input.MessageBody, 'utf8').digest('hex') });
+    }
+    if (target === SM_GET) {
+      return send(200, { ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${input.SecretId}-AbCdEf`, Name: input.SecretId, SecretString: state.secretString, VersionId: randomUUID() });
+    }
+    send(400, { __type: 'UnknownOperationException', message: `fake-aws does not implement ${target}` });
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  });
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

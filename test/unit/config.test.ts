@@ -1,0 +1,61 @@
+import { CONFIG_KEYS, ConfigError, configFromContext, configFromEnv, configToEnv, DEFAULT_CONFIG, envName, resolveConfig } from '../../lib/config';
+
+describe('config', () => {
+  it('applies the documented defaults', () => {
+    expect(resolveConfig()).toEqual(DEFAULT_CONFIG);
+    expect(DEFAULT_CONFIG).toMatchObject({ signatureScheme: 'makini', signatureHeader: 'x-makini-signature', signatureAlgorithm: 'sha256', timestampToleranceSeconds: 300 });
+  });
+
+  it('coerces strings from context and environment', () => {
+    expect(resolveConfig({ maxBodyBytes: '65536', tracing: 'false' })).toMatchObject({ maxBodyBytes: 65536, tracing: false });
+  });
+
+  it('reports every problem at once, naming each setting', () => {
+    expect.assertions(4);
+    try {
+      resolveConfig({ signatureScheme: 'hmac', maxBodyBytes: -1, tracing: 'yes', bogus: 1 });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const { problems } = error as ConfigError;
+      expect(problems).toHaveLength(4);
+      expect(problems.join('\n')).toMatch(/signatureScheme: must be one of makini, standard-webhooks/);
+      expect(problems.join('\n')).toMatch(/bogus: unknown setting/);
+    }
+  });
+
+  it('rejects a receiver timeout that cannot fit the worst case of its AWS calls', () => {
+    expect(() => resolveConfig({ receiverTimeoutSeconds: 3, awsMaxAttempts: 3, awsRequestTimeoutMs: 1000 })).toThrow(/receiverTimeoutSeconds \(3\) must exceed/);
+    expect(() => resolveConfig({ receiverTimeoutSeconds: 8, awsMaxAttempts: 3, awsRequestTimeoutMs: 1000 })).not.toThrow();
+  });
+
+  it("keeps the receiver's timeout under Makini's 10 s deadline", () => {
+    expect(() => resolveConfig({ receiverTimeoutSeconds: 10 })).toThrow(/receiverTimeoutSeconds: must be between 2 and 8/);
+  });
+
+  it('accepts only CloudWatch Logs retention values', () => {
+    expect(() => resolveConfig({ logRetentionDays: 31 })).toThrow(/logRetentionDays must be one of/);
+  });
+
+  it('accepts an existing secret by name or by ARN, and nothing else', () => {
+    expect(resolveConfig({ signingSecret: 'prod/makini/webhook' }).signingSecret).toBe('prod/makini/webhook');
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/makini-AbCdEf';
+    expect(resolveConfig({ signingSecret: arn }).signingSecret).toBe(arn);
+    expect(() => resolveConfig({ signingSecret: 'has spaces' })).toThrow(/signingSecret/);
+  });
+
+  it('round-trips through MAKINI_* environment variables', () => {
+    const config = resolveConfig({ signatureScheme: 'standard-webhooks', maxBodyBytes: 4096, tracing: false });
+    expect(envName('maxBodyBytes')).toBe('MAKINI_MAX_BODY_BYTES');
+    expect(configFromEnv(configToEnv(config))).toEqual(config);
+  });
+
+  it('reads every key from CDK context', () => {
+    const context: Record<string, unknown> = { signatureAlgorithm: 'sha512', throttleRateLimit: '50' };
+    expect(configFromContext((key) => context[key])).toMatchObject({ signatureAlgorithm: 'sha512', throttleRateLimit: 50 });
+  });
+
+  it('documents every setting in the README config reference', () => {
+    const readme = require('node:fs').readFileSync(require('node:path').join(__dirname, '../../README.md'), 'utf8') as string;
+    for (const key of CONFIG_KEYS) expect(readme).toContain(`| \`${key}\``);
+  });
+});
