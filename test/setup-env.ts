@@ -7,3 +7,5 @@ delete process.env.AWS_PROFILE;
 delete process.env.AWS_SESSION_TOKEN;
 // Powertools: no colour codes or buffering surprises in captured output.
 process.env.POWERTOOLS_DEV = 'true';
+// POWERTOOLS_DEV would also disable metrics; keep EMF on so tests can assert it.
+process.env.POWERTOOLS_METRICS_DISABLED = 'false';
