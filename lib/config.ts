@@ -78,7 +78,7 @@ type Key = keyof MakiniWebhookConfig;
 
 /** One row of the config table: type, default, bounds and the text of the config reference. */
 type Spec =
-  | { kind: 'int'; default: number; min: number; max: number; doc: string }
+  | { kind: 'int'; default: number; min: number; max: number; oneOf?: readonly number[]; doc: string }
   | { kind: 'enum'; default: string; values: readonly string[]; doc: string }
   | { kind: 'string'; default: string; pattern: RegExp; hint: string; doc: string }
   | { kind: 'bool'; default: boolean; doc: string };
@@ -103,7 +103,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   throttleBurstLimit: { kind: 'int', default: 400, min: 1, max: 5_000, doc: 'API Gateway stage burst limit (requests).' },
   maxReceiveCount: { kind: 'int', default: 5, min: 1, max: 1_000, doc: 'Deliveries of a message before SQS moves it to the dead-letter queue.' },
   consumerTimeoutSeconds: { kind: 'int', default: 30, min: 1, max: 900, doc: 'Consumer Lambda timeout; the queue\'s visibility timeout is 6x this.' },
-  logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, doc: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).' },
+  logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, oneOf: LOG_RETENTION_DAYS, doc: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).' },
   logLevel: { kind: 'enum', default: 'INFO', values: LOG_LEVELS, doc: 'Log level of the Lambdas.' },
   metricsNamespace: { kind: 'string', default: 'MakiniWebhooks', pattern: /^[A-Za-z0-9._/#:-]{1,255}$/, hint: 'a CloudWatch namespace', doc: 'CloudWatch namespace of the EMF metrics.' },
   tracing: { kind: 'bool', default: true, doc: 'X-Ray active tracing on the Lambdas.' },
@@ -161,6 +161,7 @@ function coerce(spec: Spec, raw: unknown): { value?: unknown; problem?: string }
       const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
       if (typeof n !== 'number' || !Number.isInteger(n)) return { problem: 'must be a whole number' };
       if (n < spec.min || n > spec.max) return { problem: `must be between ${spec.min} and ${spec.max}` };
+      if (spec.oneOf && !spec.oneOf.includes(n)) return { problem: `must be one of ${spec.oneOf.join(', ')}` };
       return { value: n };
     }
     case 'enum':
@@ -189,9 +190,6 @@ function crossCheck(c: MakiniWebhookConfig): string[] {
   }
   if (c.consumerTimeoutSeconds * 6 > SQS_MAX_VISIBILITY_SECONDS) {
     problems.push(`consumerTimeoutSeconds (${c.consumerTimeoutSeconds}) x 6 exceeds SQS's 12 h visibility timeout limit`);
-  }
-  if (!LOG_RETENTION_DAYS.includes(c.logRetentionDays)) {
-    problems.push(`logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}`);
   }
   return problems;
 }

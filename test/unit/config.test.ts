@@ -33,7 +33,7 @@ describe('config', () => {
   });
 
   it('accepts only CloudWatch Logs retention values', () => {
-    expect(() => resolveConfig({ logRetentionDays: 31 })).toThrow(/logRetentionDays must be one of/);
+    expect(() => resolveConfig({ logRetentionDays: 31 })).toThrow(/logRetentionDays: must be one of 1, 3, 5/);
   });
 
   it('accepts an existing secret by name or by ARN, and nothing else', () => {

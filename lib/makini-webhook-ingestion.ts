@@ -1,0 +1,252 @@
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, PayloadFormatVersion } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ConfigError, configToEnv, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
+
+export interface MakiniWebhookIngestionProps {
+  /**
+   * Settings over the defaults. Every key, its default and its bounds are in `lib/config.ts` and
+   * the README's config reference.
+   *
+   * @default - the defaults of `lib/config.ts`
+   */
+  readonly config?: Partial<MakiniWebhookConfig>;
+  /**
+   * A signing secret managed elsewhere. Alternatively name one with `config.signingSecret`.
+   *
+   * @default - `config.signingSecret` if set, else a new secret, retained on stack deletion
+   */
+  readonly signingSecret?: secretsmanager.ISecret;
+}
+
+const LAMBDAS_DIR = path.join(__dirname, '..', 'lambdas');
+/** SQS's longest retention: a message survives two weeks of consumer trouble. */
+const QUEUE_RETENTION = Duration.days(14);
+
+/** The runtime the project targets and tests for; newer runtimes are adopted deliberately, not by lint. */
+const LAMBDA_RUNTIME_ACKNOWLEDGMENTS = [
+  { id: 'AwsSolutions-L1', reason: 'Pinned to nodejs22.x, the runtime this release is built and tested for; a newer runtime is adopted in a release that tests it.' },
+  { id: 'Serverless-LambdaLatestVersion', reason: 'Pinned to nodejs22.x, the runtime this release is built and tested for; a newer runtime is adopted in a release that tests it.' },
+];
+
+/** Receiver settings it reads from the environment; everything else is infrastructure. */
+const RECEIVER_KEYS = [
+  'signatureScheme',
+  'signatureHeader',
+  'signatureAlgorithm',
+  'timestampToleranceSeconds',
+  'maxBodyBytes',
+  'secretCacheSeconds',
+  'secretRefreshIntervalSeconds',
+  'awsRequestTimeoutMs',
+  'awsMaxAttempts',
+  'logLevel',
+  'metricsNamespace',
+] as const satisfies readonly (keyof MakiniWebhookConfig)[];
+
+/**
+ * The Makini webhook receiver: an HTTP API whose `POST /webhooks` verifies each webhook's signature
+ * against a secret in Secrets Manager and answers 200 only once the webhook is in SQS.
+ *
+ * @example
+ * const ingestion = new MakiniWebhookIngestion(this, 'Webhooks', { config: { signatureScheme: 'standard-webhooks' } });
+ * new CfnOutput(this, 'WebhookUrl', { value: ingestion.webhookUrl });
+ */
+export class MakiniWebhookIngestion extends Construct {
+  /** The resolved, validated configuration. */
+  public readonly config: MakiniWebhookConfig;
+  /** The URL to paste into the Makini dashboard. */
+  public readonly webhookUrl: string;
+  public readonly api: HttpApi;
+  public readonly stage: HttpStage;
+  public readonly accessLogGroup: logs.LogGroup;
+  public readonly receiver: NodejsFunction;
+  public readonly receiverLogGroup: logs.LogGroup;
+  /** Verified webhooks, waiting for the consumer. */
+  public readonly queue: sqs.Queue;
+  /** Messages the consumer failed `maxReceiveCount` times. */
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly signingSecret: secretsmanager.ISecret;
+
+  constructor(scope: Construct, id: string, props: MakiniWebhookIngestionProps = {}) {
+    super(scope, id);
+    this.config = validateProps(props);
+    const config = this.config;
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps());
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'Serverless-SQSRedrivePolicy',
+      reason: 'This queue is the dead-letter queue of the webhook queue; a DLQ of its own would only move the problem.',
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      ...secureQueueProps(),
+      // The consumer's timeout times six, as AWS advises for Lambda event sources, so a message is
+      // not redelivered while a batch is still being processed.
+      visibilityTimeout: Duration.seconds(config.consumerTimeoutSeconds * 6),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: config.maxReceiveCount },
+    });
+
+    this.signingSecret = props.signingSecret ?? importOrCreateSecret(this, config);
+
+    this.receiverLogGroup = new logs.LogGroup(this, 'ReceiverLogs', { retention: config.logRetentionDays });
+    const receiverRole = new iam.Role(this, 'ReceiverRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Makini webhook receiver: write its logs, read the signing secret, send to the webhook queue.',
+    });
+    this.receiverLogGroup.grantWrite(receiverRole);
+
+    this.receiver = new NodejsFunction(this, 'Receiver', {
+      entry: path.join(LAMBDAS_DIR, 'receiver', 'handler.ts'),
+      handler: 'handler',
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: config.receiverMemoryMB,
+      timeout: Duration.seconds(config.receiverTimeoutSeconds),
+      role: receiverRole,
+      logGroup: this.receiverLogGroup,
+      tracing: config.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
+      description: 'Verifies Makini webhook signatures and enqueues verified webhooks.',
+      environment: {
+        ...configToEnv(config, RECEIVER_KEYS),
+        [RESOURCE_ENV.queueUrl]: this.queue.queueUrl,
+        [RESOURCE_ENV.signingSecretId]: this.signingSecret.secretArn,
+        POWERTOOLS_SERVICE_NAME: 'receiver',
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        target: 'node22',
+        format: OutputFormat.CJS,
+        // Bundle the AWS SDK instead of using the runtime's copy: the code runs with the exact
+        // versions it was tested with, and esbuild keeps only the two clients it uses.
+        externalModules: [],
+        // Prefer ES module entry points so esbuild can tree-shake the SDK and Powertools.
+        mainFields: ['module', 'main'],
+      },
+    });
+    this.signingSecret.grantRead(this.receiver);
+    this.queue.grant(this.receiver, 'sqs:SendMessage');
+    if (config.tracing) {
+      Validations.of(receiverRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.',
+      });
+    } else {
+      Validations.of(this.receiver).acknowledge({ id: 'Serverless-LambdaTracing', reason: 'Tracing is turned off by the `tracing` setting.' });
+    }
+    Validations.of(this.receiver).acknowledge(
+      ...LAMBDA_RUNTIME_ACKNOWLEDGMENTS,
+      { id: 'Serverless-LambdaDLQ', reason: 'API Gateway invokes the receiver synchronously; a failed request is answered with a retryable status and Makini retries it.' },
+    );
+
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: config.logRetentionDays });
+    this.api = new HttpApi(this, 'Api', {
+      description: 'Receives Makini webhooks.',
+      createDefaultStage: false,
+    });
+    this.stage = new HttpStage(this, 'Stage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: config.throttleRateLimit, burstLimit: config.throttleBurstLimit },
+      accessLogSettings: { destination: new LogGroupLogDestination(this.accessLogGroup), format: accessLogFormat() },
+    });
+    const integration = new HttpLambdaIntegration('Receiver', this.receiver, { payloadFormatVersion: PayloadFormatVersion.VERSION_2_0 });
+    // POST is the webhook; every other method reaches the receiver too, so it can answer a
+    // structured 405 instead of API Gateway's bare 404.
+    const routes = [
+      ...this.api.addRoutes({ path: '/webhooks', methods: [HttpMethod.POST], integration }),
+      ...this.api.addRoutes({ path: '/webhooks', methods: [HttpMethod.ANY], integration }),
+    ];
+    for (const route of routes) {
+      Validations.of(route).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason: "Makini cannot send credentials; every request is authenticated by its HMAC signature, verified by the receiver before anything is stored.",
+      });
+    }
+    this.webhookUrl = `${this.api.apiEndpoint}/webhooks`;
+  }
+}
+
+/** Validates everything up front and reports every problem in one error. */
+function validateProps(props: MakiniWebhookIngestionProps): MakiniWebhookConfig {
+  const problems: string[] = [];
+  let config: MakiniWebhookConfig | undefined;
+  try {
+    config = resolveConfig(props.config ?? {});
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (props.signingSecret && props.config?.signingSecret) {
+    problems.push('signingSecret: set either the signingSecret prop or config.signingSecret, not both');
+  }
+  if (problems.length > 0 || !config) throw new ConfigError(problems);
+  return config;
+}
+
+function secureQueueProps(): sqs.QueueProps {
+  return {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: QUEUE_RETENTION,
+    maxMessageSizeBytes: SQS_MAX_MESSAGE_BYTES,
+  };
+}
+
+function importOrCreateSecret(scope: Construct, config: MakiniWebhookConfig): secretsmanager.ISecret {
+  const given = config.signingSecret;
+  if (given.startsWith('arn:')) {
+    // A complete ARN ends in the 6-character suffix Secrets Manager appends to the name.
+    return /-[A-Za-z0-9]{6}$/.test(given)
+      ? secretsmanager.Secret.fromSecretCompleteArn(scope, 'SigningSecret', given)
+      : secretsmanager.Secret.fromSecretPartialArn(scope, 'SigningSecret', given);
+  }
+  if (given !== '') return secretsmanager.Secret.fromSecretNameV2(scope, 'SigningSecret', given);
+
+  const secret = new secretsmanager.Secret(scope, 'SigningSecret', {
+    description: 'Makini webhook signing secret. Put the secret from the Makini dashboard here: a string, ["new","old"], or {"current":…,"previous":…}.',
+    // A random placeholder in the {"current": …} shape, so the receiver works (and rejects) until
+    // the real secret is put in.
+    generateSecretString: { secretStringTemplate: '{}', generateStringKey: 'current', excludePunctuation: true, passwordLength: 48 },
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  Validations.of(secret).acknowledge({
+    id: 'AwsSolutions-SMG4',
+    reason: "Makini issues the signing secret; it is rotated in Makini's dashboard and then put here (old and new both accepted), which a rotation Lambda cannot do.",
+  });
+  return secret;
+}
+
+/** One JSON object per request, with the fields an on-call engineer filters by. */
+function accessLogFormat(): AccessLogFormat {
+  return AccessLogFormat.custom(
+    JSON.stringify({
+      requestId: '$context.requestId',
+      requestTime: '$context.requestTime',
+      sourceIp: '$context.identity.sourceIp',
+      userAgent: '$context.identity.userAgent',
+      method: '$context.httpMethod',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      protocol: '$context.protocol',
+      responseLength: '$context.responseLength',
+      responseLatencyMs: '$context.responseLatency',
+      integrationStatus: '$context.integration.status',
+      integrationLatencyMs: '$context.integration.latency',
+      integrationError: '$context.integration.error',
+      errorMessage: '$context.error.message',
+    }),
+  );
+}

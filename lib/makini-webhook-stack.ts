@@ -1,0 +1,29 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { MakiniWebhookConfig } from './config';
+import { MakiniWebhookIngestion } from './makini-webhook-ingestion';
+
+export interface MakiniWebhookStackProps extends StackProps {
+  /** @default - the defaults of `lib/config.ts` */
+  readonly config?: Partial<MakiniWebhookConfig>;
+}
+
+/**
+ * The deployable stack: the ingestion construct and the outputs a user needs after `cdk deploy`.
+ *
+ * @example
+ * new MakiniWebhookStack(app, 'MakiniWebhooks', { config: configFromContext((k) => app.node.tryGetContext(k)) });
+ */
+export class MakiniWebhookStack extends Stack {
+  public readonly ingestion: MakiniWebhookIngestion;
+
+  constructor(scope: Construct, id: string, props: MakiniWebhookStackProps = {}) {
+    super(scope, id, { description: 'Makini webhook ingestion (makini-webhook-ingestion)', ...props });
+    this.ingestion = new MakiniWebhookIngestion(this, 'Webhooks', { config: props.config });
+
+    new CfnOutput(this, 'WebhookUrl', { value: this.ingestion.webhookUrl, description: 'Paste this URL into the Makini dashboard.' });
+    new CfnOutput(this, 'SigningSecretArn', { value: this.ingestion.signingSecret.secretArn, description: 'Put the signing secret from the Makini dashboard in this secret.' });
+    new CfnOutput(this, 'QueueUrl', { value: this.ingestion.queue.queueUrl, description: 'Verified webhooks waiting to be processed.' });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.ingestion.deadLetterQueue.queueUrl, description: 'Webhooks that failed processing repeatedly.' });
+  }
+}

@@ -1,0 +1,224 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { ConfigError, type MakiniWebhookConfig } from '../../lib/config';
+import { MakiniWebhookIngestion } from '../../lib/makini-webhook-ingestion';
+import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
+
+/** Bundling is proven once, in its own test; elsewhere the template is what is under test. */
+function synth(config: Partial<MakiniWebhookConfig> = {}, bundle = false) {
+  const app = new App({ context: bundle ? {} : { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new MakiniWebhookStack(app, 'TestStack', { config });
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+const { stack, template } = synth();
+
+describe('MakiniWebhookStack template', () => {
+  it('exposes POST /webhooks (and a 405-answering catch-all) on an HTTP API with payload format 2.0', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /webhooks' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'ANY /webhooks' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', { IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
+  });
+
+  it('throttles the stage and writes JSON access logs to a log group with retention', () => {
+    const stage = template.findResources('AWS::ApiGatewayV2::Stage');
+    const [props] = Object.values(stage).map((r) => r.Properties);
+    expect(props.StageName).toBe('$default');
+    expect(props.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 });
+    const format = JSON.parse(props.AccessLogSettings.Format);
+    expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', sourceIp: '$context.identity.sourceIp' });
+    expect(props.AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/AccessLogs/), 'Arn'] });
+  });
+
+  it('takes throttling limits from configuration', () => {
+    const custom = synth({ throttleRateLimit: 25, throttleBurstLimit: 50 }).template;
+    custom.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 50 } });
+  });
+
+  it('runs the receiver on nodejs22.x arm64, with a timeout well under 10 s and its settings in the environment', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Timeout: 6,
+      MemorySize: 512,
+      TracingConfig: { Mode: 'Active' },
+      Environment: {
+        Variables: Match.objectLike({
+          MAKINI_SIGNATURE_SCHEME: 'makini',
+          MAKINI_SIGNATURE_HEADER: 'x-makini-signature',
+          MAKINI_MAX_BODY_BYTES: '262144',
+          MAKINI_AWS_REQUEST_TIMEOUT_MS: '1000',
+          MAKINI_WEBHOOK_QUEUE_URL: { Ref: Match.stringLikeRegexp('Queue') },
+          MAKINI_SIGNING_SECRET_ID: { Ref: Match.stringLikeRegexp('SigningSecret') },
+          NODE_OPTIONS: '--enable-source-maps',
+        }),
+      },
+    });
+  });
+
+  it('gives every log group a retention period', () => {
+    const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
+    expect(groups).toHaveLength(2);
+    for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
+  });
+
+  it('creates an encrypted, TLS-only queue with 14-day retention, 1 MiB messages and a redrive to the DLQ', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+      MaximumMessageSize: 1_048_576,
+      VisibilityTimeout: 180,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('DeadLetterQueue'), 'Arn'] }, maxReceiveCount: 5 },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600, RedrivePolicy: Match.absent() });
+    const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy'));
+    expect(policies).toHaveLength(2);
+    for (const policy of policies) {
+      expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+  });
+
+  it("sizes the queue's visibility timeout at 6x the consumer timeout", () => {
+    synth({ consumerTimeoutSeconds: 60 }).template.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 360, RedrivePolicy: Match.anyValue() });
+  });
+
+  it('creates a signing secret that survives stack deletion', () => {
+    template.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: { GenerateSecretString: Match.objectLike({ GenerateStringKey: 'current', SecretStringTemplate: '{}' }) },
+    });
+  });
+
+  it('grants the receiver exactly sqs:SendMessage on its queue and read on its secret', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksQueue/), 'Arn'] } }));
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { Ref: expect.stringMatching(/SigningSecret/) } }),
+    );
+    for (const statement of statements) {
+      const actions = [statement.Action].flat() as string[];
+      expect(actions.some((a) => a === '*' || a.endsWith(':*'))).toBe(false);
+      if (statement.Resource === '*') expect(actions.every((a) => a.startsWith('xray:'))).toBe(true);
+    }
+  });
+
+  it('uses no AWS managed policy: the receiver role holds only what the grants add', () => {
+    template.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
+  });
+
+  it('restricts the invoke permission to this API', () => {
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).map((p) => p.Properties);
+    expect(permissions.length).toBeGreaterThan(0);
+    for (const permission of permissions) {
+      expect(permission.Principal).toBe('apigateway.amazonaws.com');
+      expect(JSON.stringify(permission.SourceArn)).toContain('/webhooks');
+    }
+  });
+
+  it('outputs WebhookUrl, SigningSecretArn, QueueUrl and DeadLetterQueueUrl', () => {
+    template.hasOutput('WebhookUrl', { Value: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('/webhooks$')])] } });
+    template.hasOutput('SigningSecretArn', {});
+    template.hasOutput('QueueUrl', {});
+    template.hasOutput('DeadLetterQueueUrl', {});
+  });
+});
+
+describe('MakiniWebhookIngestion signing secret', () => {
+  it('uses an existing secret by name, granting read on that name only', () => {
+    const { template: t } = synth({ signingSecret: 'prod/makini/webhook-secret' });
+    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    const statements = Object.values(t.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    expect(JSON.stringify(statements)).toContain(':secret:prod/makini/webhook-secret-??????');
+  });
+
+  it('uses an existing secret by complete ARN', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/makini-AbCdEf';
+    const { template: t } = synth({ signingSecret: arn });
+    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ MAKINI_SIGNING_SECRET_ID: arn }) } });
+  });
+});
+
+describe('MakiniWebhookIngestion props validation', () => {
+  it('reports every invalid setting in one error', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    let n = 0;
+    const build = () =>
+      new MakiniWebhookStack(app, `Bad${n++}`, { config: { maxBodyBytes: 0, signatureScheme: 'hmac' as never, logRetentionDays: 31 } });
+    expect(build).toThrow(ConfigError);
+    expect(() => build()).toThrow(expect.objectContaining({ problems: [expect.stringMatching(/^signatureScheme/), expect.stringMatching(/^maxBodyBytes/), expect.stringMatching(/^logRetentionDays/)] }));
+  });
+
+  it('refuses a secret given both as a prop and in config', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const s = new MakiniWebhookStack(app, 'Both');
+    expect(() => new MakiniWebhookIngestion(s, 'Twice', { signingSecret: Secret.fromSecretNameV2(s, 'S', 'x'), config: { signingSecret: 'y' } })).toThrow(
+      /set either the signingSecret prop or config.signingSecret/,
+    );
+  });
+});
+
+describe('cdk-nag', () => {
+  const findings = (scope: IConstruct) =>
+    [new AwsSolutionsChecks(), new ServerlessChecks()].flatMap((pack) =>
+      pack.validateScope(scope).violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} ${r.constructPath ?? r.resourceLogicalId}`)),
+    );
+
+  it('finds nothing in the stack (AwsSolutions and Serverless packs)', () => {
+    expect(findings(stack)).toEqual([]);
+  });
+
+  it('finds nothing with tracing turned off, either', () => {
+    expect(findings(synth({ tracing: false }).stack)).toEqual([]);
+  });
+
+  it('reports an unacknowledged problem: the check is live', () => {
+    const { stack: s } = synth();
+    new Queue(s, 'UnsafeQueue');
+    expect(findings(s)).toEqual(expect.arrayContaining([expect.stringMatching(/^AwsSolutions-SQS4 TestStack\/UnsafeQueue/)]));
+  });
+
+  it('gives every acknowledgment a reason', () => {
+    const acks = collectAcknowledgments(stack);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const ack of acks) expect(ack.reason.length).toBeGreaterThan(20);
+  });
+});
+
+describe('bundling', () => {
+  it('bundles the receiver with the local esbuild: minified, with a source map, the AWS SDK inside', () => {
+    const { app, template: t } = synth({}, true);
+    t.resourceCountIs('AWS::Lambda::Function', 1);
+    const assets = fs.readdirSync(app.outdir).filter((name) => name.startsWith('asset.'));
+    expect(assets).toHaveLength(1);
+    const dir = path.join(app.outdir, assets[0]);
+    const code = fs.readFileSync(path.join(dir, 'index.js'), 'utf8');
+    expect(fs.existsSync(path.join(dir, 'index.js.map'))).toBe(true);
+    // Minified: a few very long lines (template literals keep some newlines).
+    expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
+    // The SDK clients are inside; only the optional CRT signer (SigV4a, loaded in a try/catch) is not.
+    const external = [...code.matchAll(/require\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1]);
+    expect([...new Set(external)]).toEqual(['@aws-sdk/signature-v4-crt']);
+    expect(code.includes('AmazonSQS') && code.includes('secretsmanager')).toBe(true);
+  });
+});
+
+/** Acknowledgments are stored as construct metadata: `{ "Annotation::<rule id>": "<reason>" }`. */
+function collectAcknowledgments(root: IConstruct): { id: string; reason: string }[] {
+  return root.node
+    .findAll()
+    .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY))
+    .flatMap((m) => Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ id, reason })));
+}
