@@ -1,0 +1,221 @@
+/**
+ * `makini-webhooks`: sign and send Makini webhooks from the command line.
+ *
+ *   makini-webhooks sign --secret S < body.json
+ *   makini-webhooks send --url http://127.0.0.1:3000/webhooks --secret S --type all
+ *
+ * Exit codes: 0 success, 1 a request failed, 2 usage error.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../lib/config';
+import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../lambdas/core/event-types';
+import { createSignatureScheme } from '../lambdas/core/signature';
+import { sampleEvent } from '../local/sample-events';
+
+class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+const SIGNING_OPTIONS = {
+  secret: { type: 'string' },
+  scheme: { type: 'string' },
+  header: { type: 'string' },
+  algorithm: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies Options;
+
+const SECRET_HELP = `  --secret S         signing secret (or set MAKINI_WEBHOOK_SECRET, which keeps it out of shell history)
+  --scheme NAME      ${SIGNATURE_SCHEMES.join(' | ')} (default: MAKINI_SIGNATURE_SCHEME or makini)
+  --header NAME      makini scheme: signature header (default: MAKINI_SIGNATURE_HEADER or x-makini-signature)
+  --algorithm ALG    makini scheme: ${HMAC_ALGORITHMS.join(' | ')} (default: MAKINI_SIGNATURE_ALGORITHM or sha256)`;
+
+const HELP = {
+  main: `Usage: makini-webhooks <command> [options]
+
+Commands:
+  sign    sign a body and print the signature headers
+  send    post realistic, signed sample webhooks to a receiver
+
+Run 'makini-webhooks <command> --help' for a command's options.`,
+  sign: `Usage: makini-webhooks sign [options] [--file F | < body]
+
+Signs the body byte for byte and prints the headers to send, one 'name: value' per line.
+
+Options:
+${SECRET_HELP}
+  --file F           read the body from F (default: standard input)
+  --encoding ENC     makini scheme: hex | base64 (default: hex)
+  --id ID            standard-webhooks: webhook-id (default: random msg_…)
+  --timestamp UNIX   standard-webhooks: webhook-timestamp in Unix seconds (default: now)`,
+  send: `Usage: makini-webhooks send --url URL [options]
+
+Builds a realistic Makini event, signs it and POSTs it; prints each response's status and body.
+Exits 1 if any response is not 2xx.
+
+Options:
+  --url URL          the receiver's webhook URL (required)
+${SECRET_HELP}
+  --type T           ${MAKINI_EVENT_TYPES.join(' | ')} | all (default: sync.completed)
+  --connection C     connection id (default: conn_demo)
+  --id ID            event id (default: random evt_…); not with --type all
+  --timestamp ISO    when the event happened (default: now)
+  --repeat N         send the same webhook N times, as Makini's retries would (default: 1)`,
+} as const;
+
+export async function main(argv: readonly string[], io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'sign') return await sign(rest, io);
+    if (command === 'send') return await send(rest, io);
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      io.stdout.write(`${HELP.main}\n`);
+      return command === undefined ? 2 : 0;
+    }
+    throw new UsageError(`unknown command '${command}'`);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError || isParseArgsError(error)) {
+      io.stderr.write(`makini-webhooks: ${(error as Error).message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+async function sign(argv: readonly string[], io: { stdout: NodeJS.WritableStream; stdin: NodeJS.ReadableStream & { isTTY?: boolean } }): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { ...SIGNING_OPTIONS, file: { type: 'string' }, encoding: { type: 'string' }, id: { type: 'string' }, timestamp: { type: 'string' } },
+    strict: true,
+  });
+  if (values.help) return help(io.stdout, 'sign');
+  const config = signingConfig(values);
+  if (values.encoding !== undefined && values.encoding !== 'hex' && values.encoding !== 'base64') throw new UsageError('--encoding must be hex or base64');
+  if (values.timestamp !== undefined && !/^\d{1,12}$/.test(values.timestamp)) throw new UsageError('--timestamp must be Unix seconds');
+  const body = values.file !== undefined ? readFileSync(values.file) : await readStdin(io.stdin);
+  const headers = createSignatureScheme(config).sign(body, requireSecret(values.secret), {
+    id: values.id,
+    timestamp: values.timestamp === undefined ? undefined : Number(values.timestamp),
+    encoding: values.encoding as 'hex' | 'base64' | undefined,
+  });
+  for (const [name, value] of Object.entries(headers)) io.stdout.write(`${name}: ${value}\n`);
+  return 0;
+}
+
+async function send(argv: readonly string[], io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      ...SIGNING_OPTIONS,
+      url: { type: 'string' },
+      type: { type: 'string' },
+      connection: { type: 'string' },
+      id: { type: 'string' },
+      timestamp: { type: 'string' },
+      repeat: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (values.help) return help(io.stdout, 'send');
+  if (!values.url) throw new UsageError('--url is required');
+  const url = parseUrl(values.url);
+  const config = signingConfig(values);
+  const secret = requireSecret(values.secret);
+  const types = eventTypes(values.type ?? 'sync.completed');
+  if (values.id !== undefined && types.length > 1) throw new UsageError('--id cannot be combined with --type all: each event needs its own id');
+  const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 10_000) throw new UsageError('--repeat must be a whole number from 1 to 10000');
+  if (values.timestamp !== undefined && Number.isNaN(Date.parse(values.timestamp))) throw new UsageError('--timestamp must be an ISO-8601 time');
+  const scheme = createSignatureScheme(config);
+
+  let failures = 0;
+  for (const type of types) {
+    const event = sampleEvent(type, {
+      id: values.id,
+      connectionId: values.connection,
+      timestamp: values.timestamp === undefined ? undefined : new Date(values.timestamp).toISOString(),
+    });
+    const body = Buffer.from(JSON.stringify(event));
+    for (let attempt = 1; attempt <= repeat; attempt++) {
+      // Signed anew for every delivery, as a sender does: same id and body, fresh timestamp.
+      const headers = scheme.sign(body, secret, { id: event.id });
+      const label = `${type} ${event.id}${repeat > 1 ? ` (${attempt}/${repeat})` : ''}`;
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'user-agent': 'makini-webhooks-cli', ...headers },
+          body,
+          signal: AbortSignal.timeout(15_000),
+        });
+        const text = await response.text();
+        io.stdout.write(`${label} -> ${response.status} ${text}\n`);
+        if (!response.ok) failures++;
+      } catch (error) {
+        io.stdout.write(`${label} -> request failed: ${(error as Error).cause ?? (error as Error).message}\n`);
+        failures++;
+      }
+    }
+  }
+  return failures === 0 ? 0 : 1;
+}
+
+/** Signing settings: the MAKINI_* environment, overridden by flags, validated by the one config. */
+function signingConfig(values: { scheme?: string; header?: string; algorithm?: string }): MakiniWebhookConfig {
+  return resolveConfig({
+    ...configFromEnv(process.env),
+    ...(values.scheme !== undefined && { signatureScheme: values.scheme }),
+    ...(values.header !== undefined && { signatureHeader: values.header }),
+    ...(values.algorithm !== undefined && { signatureAlgorithm: values.algorithm }),
+  });
+}
+
+function requireSecret(flag: string | undefined): string {
+  const secret = flag ?? process.env.MAKINI_WEBHOOK_SECRET;
+  if (!secret) throw new UsageError('a signing secret is required: --secret S or MAKINI_WEBHOOK_SECRET');
+  return secret;
+}
+
+function eventTypes(type: string): MakiniEventType[] {
+  if (type === 'all') return [...MAKINI_EVENT_TYPES];
+  if (isKnownEventType(type)) return [type];
+  throw new UsageError(`--type must be one of ${MAKINI_EVENT_TYPES.join(', ')} or all`);
+}
+
+function parseUrl(text: string): URL {
+  try {
+    const url = new URL(text);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return url;
+  } catch {
+    // fall through
+  }
+  throw new UsageError(`--url must be an http(s) URL, got '${text}'`);
+}
+
+function help(out: NodeJS.WritableStream, command: 'sign' | 'send'): number {
+  out.write(`${HELP[command]}\n`);
+  return 0;
+}
+
+async function readStdin(stdin: NodeJS.ReadableStream & { isTTY?: boolean }): Promise<Buffer> {
+  if (stdin.isTTY) throw new UsageError('pipe the body on standard input, or pass --file F');
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+function isParseArgsError(error: unknown): boolean {
+  return error instanceof Error && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS');
+}
+
+/** Runs the CLI as a process: `tsx bin/cli.ts …` or the `makini-webhooks` launcher. */
+export function run(): void {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (error: unknown) => {
+      process.stderr.write(`makini-webhooks: ${(error as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+if (require.main === module) run();

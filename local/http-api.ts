@@ -1,0 +1,114 @@
+/**
+ * API Gateway HTTP API emulation on loopback: turns a real HTTP request into a payload-format-2.0
+ * event, invokes a handler with it, and writes the handler's result back. It enforces the body
+ * limit API Gateway would (10 MB) and nothing else: the handler decides everything else.
+ *
+ * Used by tests now and by the local stack (`npm start`).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+
+/** API Gateway HTTP APIs reject larger payloads with 413 before any integration runs. */
+export const API_GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+
+export type ApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface HttpApi {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * @example
+ * const api = await startHttpApi({ routes: { '/webhooks': handler }, port: 0 });
+ * console.log(`${api.url}/webhooks`);
+ */
+export async function startHttpApi(options: { routes: Record<string, ApiHandler>; port?: number; host?: string }): Promise<HttpApi> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => void serve(req, res, options.routes));
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+async function serve(req: IncomingMessage, res: ServerResponse, routes: Record<string, ApiHandler>): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const handler = routes[url.pathname];
+  if (!handler) return reply(res, 404, { message: 'Not Found' });
+  const body = await readBody(req, API_GATEWAY_MAX_PAYLOAD_BYTES);
+  if (body === undefined) return reply(res, 413, { message: 'Request Entity Too Large' });
+  try {
+    const result = await handler(toApiGatewayEvent(req, url, body));
+    res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
+    res.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
+  } catch {
+    // What API Gateway answers when the integration fails.
+    reply(res, 500, { message: 'Internal Server Error' });
+  }
+}
+
+/** A payload-format-2.0 event with the raw body base64-encoded, as API Gateway sends binary bodies. */
+export function toApiGatewayEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const method = req.method ?? 'GET';
+  const now = new Date();
+  return {
+    version: '2.0',
+    routeKey: `${method} ${url.pathname}`,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: req.headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: { method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '', userAgent: req.headers['user-agent'] ?? '' },
+      requestId: randomUUID(),
+      routeKey: `${method} ${url.pathname}`,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    body: body.length > 0 ? body.toString('base64') : undefined,
+    isBase64Encoded: body.length > 0,
+  };
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}

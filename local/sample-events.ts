@@ -1,0 +1,62 @@
+/**
+ * Realistic Makini webhook payloads, one per event type, in the wire format this project assumes
+ * (docs/makini-wire-format.md). Used by `makini-webhooks send` and by tests.
+ */
+import { randomUUID } from 'node:crypto';
+import type { MakiniEventType } from '../lambdas/core/event-types';
+
+export interface SampleOptions {
+  /** @default `evt_<uuid>` */
+  readonly id?: string;
+  /** @default 'conn_demo' */
+  readonly connectionId?: string;
+  /** ISO-8601 time the event happened. @default now */
+  readonly timestamp?: string;
+}
+
+export interface MakiniEventPayload {
+  readonly id: string;
+  readonly type: string;
+  readonly timestamp: string;
+  readonly connection_id: string;
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * @example
+ * JSON.stringify(sampleEvent('connection.status_changed', { connectionId: 'conn_42' }));
+ */
+export function sampleEvent(type: MakiniEventType, options: SampleOptions = {}): MakiniEventPayload {
+  const timestamp = options.timestamp ?? new Date().toISOString();
+  const at = Date.parse(timestamp);
+  const minutes = (n: number) => new Date(at + n * 60_000).toISOString();
+  return {
+    id: options.id ?? `evt_${randomUUID()}`,
+    type,
+    timestamp,
+    connection_id: options.connectionId ?? 'conn_demo',
+    data: sampleData(type, minutes),
+  };
+}
+
+function sampleData(type: MakiniEventType, minutes: (n: number) => string): Record<string, unknown> {
+  switch (type) {
+    case 'sync.completed':
+      return { sync_id: `sync_${randomUUID()}`, status: 'completed', started_at: minutes(-4), completed_at: minutes(0), records_synced: 1284, next_scheduled_sync: minutes(60) };
+    case 'sync.failed':
+      return {
+        sync_id: `sync_${randomUUID()}`,
+        status: 'failed',
+        started_at: minutes(-2),
+        failed_at: minutes(0),
+        errors: [{ code: 'UPSTREAM_TIMEOUT', type: 'integration_error', message: 'The connected system did not answer within 60 s.' }],
+        next_scheduled_sync: minutes(15),
+      };
+    case 'connection.reauthorization_required':
+      return { reason: 'token_expired', message: 'The connection token expired; the customer must reconnect.' };
+    case 'connection.status_changed':
+      return { status: 'offline', previous_status: 'online', reason: 'upstream_unreachable' };
+    case 'system.error':
+      return { code: 'INTERNAL_ERROR', type: 'api_error', severity: 'high', message: 'Makini could not process a scheduled job for this connection.', request_id: `req_${randomUUID()}` };
+  }
+}

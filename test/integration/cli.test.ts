@@ -1,0 +1,162 @@
+import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { resolveConfig, type MakiniWebhookConfig } from '../../lib/config';
+import { decodeEnvelope } from '../../lambdas/core/envelope';
+import { MAKINI_EVENT_TYPES } from '../../lambdas/core/event-types';
+import { createReceiverHandler } from '../../lambdas/receiver/receiver';
+import { startHttpApi, type HttpApi } from '../../local/http-api';
+
+const CLI = path.join(__dirname, '../../bin/makini-webhooks.cjs');
+const SECRET = 'cli-test-secret-5b2e';
+
+/** Runs the CLI as a separate process, as a user would. */
+function cli(args: string[], stdin?: Buffer | string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'buffer', timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout: stdout.toString(), stderr: stderr.toString() });
+    });
+    child.stdin?.end(stdin ?? '');
+  });
+}
+
+describe('makini-webhooks sign', () => {
+  it('signs standard input byte for byte, trailing newline and invalid UTF-8 included', async () => {
+    const body = Buffer.concat([Buffer.from('{"a":1}\n'), Buffer.from([0xff, 0x00, 0x0d, 0x0a])]);
+    const { code, stdout } = await cli(['sign', '--secret', SECRET], body);
+    expect(code).toBe(0);
+    expect(stdout).toBe(`x-makini-signature: sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}\n`);
+  });
+
+  it('signs a file, in base64 with sha512 when asked', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'mw-')), 'body.json');
+    writeFileSync(file, '{"type":"sync.completed"}');
+    const { stdout } = await cli(['sign', '--secret', SECRET, '--file', file, '--algorithm', 'sha512', '--encoding', 'base64']);
+    expect(stdout).toBe(`x-makini-signature: sha512=${createHmac('sha512', SECRET).update('{"type":"sync.completed"}').digest('base64')}\n`);
+  });
+
+  it("reproduces GitHub's published example with the header renamed", async () => {
+    const { stdout } = await cli(['sign', '--secret', "It's a Secret to Everybody", '--header', 'X-Hub-Signature-256'], 'Hello, World!');
+    expect(stdout).toBe('x-hub-signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n');
+  });
+
+  it('reproduces the Standard Webhooks published test vector', async () => {
+    const { stdout } = await cli(
+      ['sign', '--scheme', 'standard-webhooks', '--secret', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '--id', 'msg_p5jXN8AQM9LWM0D4loKWxJek', '--timestamp', '1614265330'],
+      '{"test": 2432232314}',
+    );
+    expect(stdout).toBe('webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek\nwebhook-timestamp: 1614265330\nwebhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=\n');
+  });
+
+  it('takes the secret from MAKINI_WEBHOOK_SECRET', async () => {
+    const { code, stdout } = await cli(['sign'], 'x', { MAKINI_WEBHOOK_SECRET: SECRET });
+    expect(code).toBe(0);
+    expect(stdout).toContain(createHmac('sha256', SECRET).update('x').digest('hex'));
+  });
+
+  it.each([
+    [['sign'], /signing secret is required/],
+    [['sign', '--secret', 's', '--bogus'], /Unknown option '--bogus'/],
+    [['sign', '--secret', 's', '--scheme', 'hmac'], /signatureScheme: must be one of makini, standard-webhooks/],
+    [['sign', '--secret', 's', '--timestamp', 'yesterday'], /--timestamp must be Unix seconds/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('exits 2 with a message for %j', async (args, message) => {
+    const { code, stderr } = await cli(args, 'x', { MAKINI_WEBHOOK_SECRET: '' });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+
+  it.each([['sign'], ['send'], []])('prints help for %j --help and exits 0', async (...command) => {
+    const { code, stdout } = await cli([...command, '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Usage: makini-webhooks/);
+  });
+});
+
+describe('makini-webhooks send', () => {
+  let api: HttpApi;
+  let messages: string[];
+
+  async function startReceiver(overrides: Partial<MakiniWebhookConfig> = {}, secret = SECRET) {
+    messages = [];
+    const handler = createReceiverHandler({
+      config: resolveConfig(overrides),
+      secrets: { get: async () => [secret], refresh: async () => undefined },
+      queue: { send: async (m) => void messages.push(m) },
+      logger: new Logger({ serviceName: 'receiver', logLevel: 'ERROR' }),
+      metrics: new Metrics({ namespace: 'Test', serviceName: 'receiver' }),
+    });
+    api = await startHttpApi({ routes: { '/webhooks': handler } });
+    return `${api.url}/webhooks`;
+  }
+
+  afterEach(async () => api?.close());
+
+  it('posts a signed sample event that the receiver accepts, and prints the response', async () => {
+    const url = await startReceiver();
+    const { code, stdout } = await cli(['send', '--url', url, '--secret', SECRET, '--connection', 'conn_42', '--id', 'evt_cli_1']);
+    expect(code).toBe(0);
+    expect(stdout).toBe('sync.completed evt_cli_1 -> 200 {"received":true,"webhookId":"evt_cli_1"}\n');
+    const event = JSON.parse(decodeEnvelope(messages[0]).body.toString());
+    expect(event).toMatchObject({ id: 'evt_cli_1', type: 'sync.completed', connection_id: 'conn_42', data: { status: 'completed' } });
+  });
+
+  it('sends one realistic event of every type with --type all', async () => {
+    const url = await startReceiver();
+    const { code } = await cli(['send', '--url', url, '--secret', SECRET, '--type', 'all']);
+    expect(code).toBe(0);
+    const events = messages.map((m) => JSON.parse(decodeEnvelope(m).body.toString()));
+    expect(events.map((e) => e.type)).toEqual([...MAKINI_EVENT_TYPES]);
+    expect(events.find((e) => e.type === 'connection.status_changed').data.status).toMatch(/^(online|offline)$/);
+    for (const e of events) expect(Date.parse(e.timestamp)).not.toBeNaN();
+  });
+
+  it('repeats the same webhook with --repeat, as Makini retries would', async () => {
+    const url = await startReceiver();
+    await cli(['send', '--url', url, '--secret', SECRET, '--repeat', '3', '--timestamp', '2026-01-02T03:04:05Z']);
+    expect(messages).toHaveLength(3);
+    const ids = messages.map((m) => decodeEnvelope(m).envelope.webhookId);
+    expect(new Set(ids).size).toBe(1);
+    expect(JSON.parse(decodeEnvelope(messages[0]).body.toString()).timestamp).toBe('2026-01-02T03:04:05.000Z');
+  });
+
+  it('signs with standard-webhooks when asked', async () => {
+    const secret = 'whsec_' + Buffer.from('a-standard-webhooks-key!').toString('base64');
+    const url = await startReceiver({ signatureScheme: 'standard-webhooks' }, secret);
+    const { code, stdout } = await cli(['send', '--url', url, '--secret', secret, '--scheme', 'standard-webhooks', '--id', 'msg_std']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('-> 200');
+  });
+
+  it('exits 1 and shows the structured error when the receiver rejects the signature', async () => {
+    const url = await startReceiver();
+    const { code, stdout } = await cli(['send', '--url', url, '--secret', 'wrong-secret']);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/-> 401 \{"error":\{"code":"INVALID_SIGNATURE"/);
+    expect(messages).toHaveLength(0);
+  });
+
+  it('exits 1 when nothing listens at the URL', async () => {
+    const url = await startReceiver();
+    await api.close();
+    const { code, stdout } = await cli(['send', '--url', url, '--secret', SECRET]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/request failed/);
+  });
+
+  it.each([
+    [['send', '--secret', 's'], /--url is required/],
+    [['send', '--url', 'ftp://x', '--secret', 's'], /--url must be an http\(s\) URL/],
+    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--type', 'nope'], /--type must be one of/],
+    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--type', 'all', '--id', 'x'], /--id cannot be combined/],
+    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--repeat', '0'], /--repeat must be/],
+  ])('exits 2 with a message for %j', async (args, message) => {
+    const { code, stderr } = await cli(args);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+});
