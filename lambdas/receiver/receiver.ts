@@ -96,7 +96,10 @@ export function createReceiverHandlerFromEnv(env: Readonly<Record<string, string
     refreshIntervalSeconds: config.secretRefreshIntervalSeconds,
   });
   const queue = new SqsWebhookQueue(new SQSClient(clientConfig), requireEnv(env, RESOURCE_ENV.queueUrl));
-  return middy(createReceiverHandler({ config, secrets, queue, logger, metrics }))
-    .use(injectLambdaContext(logger))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }));
+  return withPowertools(createReceiverHandler({ config, secrets, queue, logger, metrics }), logger, metrics);
+}
+
+/** Adds the Lambda context to every log line and flushes EMF metrics after each invocation. */
+export function withPowertools(handle: ReturnType<typeof createReceiverHandler>, logger: Logger, metrics: Metrics) {
+  return middy(handle).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
 }

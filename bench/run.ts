@@ -1,0 +1,147 @@
+/**
+ * `npm run bench`: the receiver's cold and warm costs, each against a baseline measured in the same
+ * run (the machine is shared and noisy, so only same-run ratios and medians mean anything).
+ * Prints one markdown table and writes the same figures to bench/results/latest.json.
+ *
+ * Figures, never assertions: tests do not time anything.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { App } from 'aws-cdk-lib';
+import { RESOURCE_ENV, resolveConfig } from '../lib/config';
+import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
+import type { Context } from 'aws-lambda';
+import { createReceiverHandler, withPowertools } from '../lambdas/receiver/receiver';
+import { apiGatewayEvent } from '../test/support/api-gateway-event';
+
+interface Row {
+  readonly metric: string;
+  readonly value: number;
+  readonly unit: string;
+  readonly target?: string;
+  readonly baseline?: string;
+  readonly met?: boolean;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The receiver asset exactly as `cdk synth` bundles it. */
+function synthReceiverBundle(): string {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'makini-bench-'));
+  const app = new App({ outdir });
+  new MakiniWebhookStack(app, 'Bench');
+  app.synth();
+  const [asset] = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
+  return path.join(outdir, asset, 'index.js');
+}
+
+/** Median ms for a fresh node process to load `file` and build its handler, over `runs` processes. */
+function initMs(file: string, runs: number): number {
+  const env = {
+    ...process.env,
+    AWS_REGION: 'us-east-1',
+    // Local Node 20 only; Lambda runs nodejs22.x.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    [RESOURCE_ENV.queueUrl]: 'http://127.0.0.1:9/000000000000/bench',
+    [RESOURCE_ENV.signingSecretId]: 'bench',
+  };
+  const script = `const t=process.hrtime.bigint();require(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
+  return median(Array.from({ length: runs }, () => Number(execFileSync(process.execPath, ['-e', script], { env }).toString())));
+}
+
+/** Median CPU microseconds per call of `fn` over `reps` repetitions of `iterations` calls. */
+async function cpuMicros(fn: () => unknown, iterations: number, reps = 5): Promise<number> {
+  const samples: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const start = process.cpuUsage();
+    for (let i = 0; i < iterations; i++) await fn();
+    const used = process.cpuUsage(start);
+    samples.push((used.user + used.system) / iterations);
+  }
+  return median(samples);
+}
+
+/** The production handler, middleware included, with an in-memory queue and secret. */
+function warmHandler(secret: string) {
+  const logger = new Logger({ serviceName: 'receiver' });
+  const metrics = new Metrics({ namespace: 'Bench', serviceName: 'receiver' });
+  const handle = createReceiverHandler({
+    config: resolveConfig(),
+    secrets: { get: async () => [secret], refresh: async () => undefined },
+    queue: { send: async () => undefined },
+    logger,
+    metrics,
+  });
+  const wrapped = withPowertools(handle, logger, metrics);
+  const context = { functionName: 'receiver', awsRequestId: 'bench', getRemainingTimeInMillis: () => 5000 } as unknown as Context;
+  return (event: ReturnType<typeof apiGatewayEvent>) => wrapped(event, context);
+}
+
+/** Runs `fn` with stdout swallowed (log lines and EMF still formatted and written), counting bytes. */
+async function countingStdout<T>(fn: () => Promise<T>): Promise<{ result: T; bytes: number }> {
+  const write = process.stdout.write.bind(process.stdout);
+  let bytes = 0;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((bytes += Buffer.byteLength(chunk)), true)) as typeof process.stdout.write;
+  try {
+    return { result: await fn(), bytes };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+async function warmPath(rows: Row[]): Promise<void> {
+  const secret = 'bench-signing-secret';
+  const handler = warmHandler(secret);
+  for (const kb of [1, 10, 100]) {
+    const body = JSON.stringify({ id: 'evt_bench', type: 'sync.completed', connection_id: 'conn_1', data: { pad: 'x'.repeat(kb * 1024 - 80) } });
+    const event = apiGatewayEvent({ body, headers: { 'x-makini-signature': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` } });
+    const iterations = kb === 100 ? 300 : 2000;
+    const floor = await cpuMicros(() => createHmac('sha256', secret).update(Buffer.from(body)).digest(), iterations);
+    const { result: measured } = await countingStdout(() => cpuMicros(() => handler(event), iterations));
+    const { bytes } = await countingStdout(() => handler(event));
+    if (kb === 1) rows.push({ metric: 'receiver log + EMF bytes per webhook', value: bytes, unit: 'B' });
+    rows.push({
+      metric: `receiver warm path, ${kb} KB body (queue in memory)`,
+      value: round(measured),
+      unit: 'µs CPU',
+      target: kb === 1 ? '≤ 300 µs' : undefined,
+      baseline: `HMAC + copy ${round(floor)} µs (×${round(measured / floor)})`,
+      met: kb === 1 ? measured <= 300 : undefined,
+    });
+  }
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const bundle = synthReceiverBundle();
+  const kb = statSync(bundle).size / 1024;
+  rows.push({ metric: 'receiver bundle size', value: round(kb), unit: 'KB', target: '≤ 250 KB', met: kb <= 250 });
+
+  const empty = path.join(mkdtempSync(path.join(tmpdir(), 'makini-bench-')), 'empty.js');
+  writeFileSync(empty, 'exports.handler = async () => ({ statusCode: 200 });');
+  const baseline = initMs(empty, 7);
+  const init = initMs(bundle, 7) - baseline;
+  rows.push({ metric: 'receiver init overhead (fresh process)', value: round(init), unit: 'ms', target: '≤ 50 ms', baseline: `empty handler ${round(baseline)} ms`, met: init <= 50 });
+
+  await warmPath(rows);
+
+  const mark = (r: Row) => (r.met === undefined ? '' : r.met ? 'met' : 'missed');
+  console.log('| metric | value | target | same-run baseline | |');
+  console.log('|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.metric} | ${r.value} ${r.unit} | ${r.target ?? ''} | ${r.baseline ?? ''} | ${mark(r)} |`);
+
+  const dir = path.join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify({ at: new Date().toISOString(), node: process.version, rows }, null, 2)}\n`);
+}
+
+void main();
