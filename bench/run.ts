@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { App } from 'aws-cdk-lib';
 import { RESOURCE_ENV, resolveConfig } from '../lib/config';
 import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
 import type { Context } from 'aws-lambda';
 import { createReceiverHandler, withPowertools } from '../lambdas/receiver/receiver';
 import { apiGatewayEvent } from '../test/support/api-gateway-event';
+import { cdkApp } from '../test/support/cdk-app';
 
 interface Row {
   readonly metric: string;
@@ -33,7 +33,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** The receiver asset exactly as `cdk synth` bundles it. */
 function synthReceiverBundle(): string {
   const outdir = mkdtempSync(path.join(tmpdir(), 'makini-bench-'));
-  const app = new App({ outdir });
+  const app = cdkApp({ outdir });
   new MakiniWebhookStack(app, 'Bench');
   app.synth();
   const [asset] = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
