@@ -9,3 +9,5 @@ delete process.env.AWS_SESSION_TOKEN;
 process.env.POWERTOOLS_DEV = 'true';
 // POWERTOOLS_DEV would also disable metrics; keep EMF on so tests can assert it.
 process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+// The SDK warns that it will need Node 22 from 2027; Lambda runs nodejs22.x, tests run on 20 too.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';

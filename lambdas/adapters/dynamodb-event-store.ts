@@ -1,0 +1,251 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { initialState, type Applied, type ConnectionState } from '../core/connection-state';
+import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type EventStore } from '../core/consume';
+
+/**
+ * The event store in one DynamoDB table (docs/dynamodb-design.md has the access patterns):
+ *
+ * | item | pk | sk | gsi1pk / gsi1sk |
+ * |---|---|---|---|
+ * | webhook (dedup claim + history) | `WEBHOOK#<id>` | `WEBHOOK` | `CONNECTION#<c>` / `<occurredAt>#<id>`, or `UNPROCESSABLE` / `<receivedAt>#<id>` |
+ * | copy with a different body | `WEBHOOK#<id>` | `MISMATCH#<sha256>` | `MISMATCH` / `<receivedAt>#<id>` |
+ * | connection state | `CONNECTION#<c>` | `STATE` | — |
+ *
+ * Costs: a new webhook takes 3 writes (claim, state, complete) and 1 read (state); a duplicate
+ * takes 1 write (the claim, which also counts it). Nothing relies on
+ * ReturnValuesOnConditionCheckFailure or transactions, which dynalite lacks.
+ */
+export const TABLE_KEYS = { partition: 'pk', sort: 'sk', ttl: 'expiresAt', byConnectionIndex: 'byConnection', indexPartition: 'gsi1pk', indexSort: 'gsi1sk' } as const;
+
+export interface DynamoDbEventStoreOptions {
+  readonly tableName: string;
+  /** How long webhook items (dedup and history) are kept, in seconds. */
+  readonly retentionSeconds: number;
+  /** How long a claim protects its processing from concurrent copies, in ms. */
+  readonly leaseMs: number;
+  /** Attempts at the state's optimistic-concurrency write before the record is retried by SQS. @default 8 */
+  readonly maxStateAttempts?: number;
+  readonly now?: () => number;
+}
+
+/** A stored webhook, as `events` and tests read it. */
+export interface StoredWebhook {
+  readonly webhookId: string;
+  readonly status: 'PROCESSING' | 'DONE';
+  readonly deliveries: number;
+  readonly receivedAt: string;
+  readonly body: Uint8Array;
+  readonly type?: string;
+  readonly occurredAt?: string;
+  readonly connectionId?: string;
+  readonly source?: string;
+  readonly stale?: boolean;
+  readonly unprocessableReason?: string;
+}
+
+export class DynamoDbEventStore implements EventStore {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly options: DynamoDbEventStoreOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async claim(request: ClaimRequest): Promise<Claim> {
+    const now = this.now();
+    const event = request.event;
+    // Written only by the first delivery; later ones leave them as they are.
+    const firstOnly: Record<string, unknown> = {
+      entity: 'webhook',
+      webhookId: request.webhookId,
+      bodyHash: request.bodyHash,
+      body: request.body,
+      receivedAt: request.receivedAt,
+      owner: request.deliveryId,
+      leaseUntil: now + this.options.leaseMs,
+      status: 'PROCESSING',
+      expiresAt: Math.floor(now / 1000) + this.options.retentionSeconds,
+      ...(event
+        ? { type: event.type, occurredAt: event.occurredAt, connectionId: event.connectionId, source: event.source, gsi1pk: `CONNECTION#${event.connectionId}`, gsi1sk: `${event.occurredAt}#${event.webhookId}` }
+        : { unprocessableReason: request.unprocessableReason, gsi1pk: 'UNPROCESSABLE', gsi1sk: `${request.receivedAt}#${request.webhookId}` }),
+    };
+    const names = Object.fromEntries(Object.keys(firstOnly).map((k) => [`#${k}`, k]));
+    const values = Object.fromEntries(Object.entries(firstOnly).map(([k, v]) => [`:${k}`, v]));
+    try {
+      const { Attributes } = await this.db.send(
+        new UpdateCommand({
+          TableName: this.options.tableName,
+          Key: webhookKey(request.webhookId),
+          UpdateExpression: `ADD #deliveries :delivery SET ${Object.keys(firstOnly).map((k) => `#${k} = if_not_exists(#${k}, :${k})`).join(', ')}`,
+          // The same id with another body must not be counted as a delivery of this one.
+          ConditionExpression: 'attribute_not_exists(#bodyHash) OR #bodyHash = :bodyHash',
+          ExpressionAttributeNames: { ...names, '#deliveries': 'deliveryIds' },
+          ExpressionAttributeValues: { ...values, ':delivery': new Set([request.deliveryId]) },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const item = toClaimedItem(Attributes ?? {});
+      const decision = decideClaim(item, request.deliveryId, now);
+      if (decision === 'duplicate') return { kind: 'duplicate', deliveries: item.deliveries };
+      if (decision === 'takeover') return (await this.takeOver(request, item, now)) ? { kind: 'process' } : { kind: 'busy' };
+      return { kind: decision };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      await this.keepMismatch(request);
+      return { kind: 'mismatch' };
+    }
+  }
+
+  /** The owner's lease ran out (it crashed): take the claim, unless another delivery just did. */
+  private async takeOver(request: ClaimRequest, item: ClaimedItem, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.options.tableName,
+          Key: webhookKey(request.webhookId),
+          UpdateExpression: 'SET #owner = :me, leaseUntil = :lease',
+          ConditionExpression: '#owner = :previous AND leaseUntil = :previousLease',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':me': request.deliveryId, ':lease': now + this.options.leaseMs, ':previous': item.owner, ':previousLease': item.leaseUntil },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Keeps a copy whose body differs from the first one seen with its id, for inspection. */
+  private async keepMismatch(request: ClaimRequest): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.options.tableName,
+        Key: { [TABLE_KEYS.partition]: `WEBHOOK#${request.webhookId}`, [TABLE_KEYS.sort]: `MISMATCH#${request.bodyHash}` },
+        UpdateExpression:
+          'ADD deliveryIds :delivery SET entity = :entity, webhookId = :id, body = if_not_exists(body, :body), receivedAt = if_not_exists(receivedAt, :receivedAt), expiresAt = if_not_exists(expiresAt, :expiresAt), gsi1pk = :index, gsi1sk = :sort',
+        ExpressionAttributeValues: {
+          ':delivery': new Set([request.deliveryId]),
+          ':entity': 'mismatch',
+          ':id': request.webhookId,
+          ':body': request.body,
+          ':receivedAt': request.receivedAt,
+          ':expiresAt': Math.floor(this.now() / 1000) + this.options.retentionSeconds,
+          ':index': 'MISMATCH',
+          ':sort': `${request.receivedAt}#${request.webhookId}`,
+        },
+      }),
+    );
+  }
+
+  async updateConnection(connectionId: string, update: (state: ConnectionState) => Applied): Promise<Applied> {
+    const attempts = this.options.maxStateAttempts ?? 8;
+    for (let attempt = 1; ; attempt++) {
+      const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: connectionKey(connectionId), ConsistentRead: true }));
+      const version = typeof Item?.version === 'number' ? Item.version : 0;
+      const applied = update(Item ? toState(Item) : initialState(connectionId));
+      if (!applied.changed) return applied;
+      try {
+        await this.db.send(
+          new PutCommand({
+            TableName: this.options.tableName,
+            Item: { ...connectionKey(connectionId), entity: 'connection', ...applied.state, version: version + 1 },
+            // Optimistic concurrency: another event of this connection may have been applied meanwhile.
+            ConditionExpression: version === 0 ? 'attribute_not_exists(pk)' : 'version = :version',
+            ...(version === 0 ? {} : { ExpressionAttributeValues: { ':version': version } }),
+          }),
+        );
+        return applied;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException) || attempt >= attempts) throw error;
+      }
+    }
+  }
+
+  async complete(webhookId: string, outcome: { readonly stale: boolean }): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.options.tableName,
+        Key: webhookKey(webhookId),
+        UpdateExpression: 'SET #status = :done, stale = :stale, completedAt = if_not_exists(completedAt, :now)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':done': 'DONE', ':stale': outcome.stale, ':now': new Date(this.now()).toISOString() },
+      }),
+    );
+  }
+
+  async getConnection(connectionId: string): Promise<ConnectionState | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: connectionKey(connectionId), ConsistentRead: true }));
+    return Item ? toState(Item) : undefined;
+  }
+
+  async getWebhook(webhookId: string): Promise<StoredWebhook | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: webhookKey(webhookId), ConsistentRead: true }));
+    return Item ? toStoredWebhook(Item) : undefined;
+  }
+
+  /** A connection's processed events, newest first by event time. */
+  async listEvents(connectionId: string, limit = 50): Promise<StoredWebhook[]> {
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({
+        TableName: this.options.tableName,
+        IndexName: TABLE_KEYS.byConnectionIndex,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': `CONNECTION#${connectionId}` },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    return Items.map(toStoredWebhook);
+  }
+
+  /** Copies that arrived with a known id but a different body. */
+  async listMismatches(limit = 50): Promise<{ webhookId: string; receivedAt: string; body: Uint8Array; deliveries: number }[]> {
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({
+        TableName: this.options.tableName,
+        IndexName: TABLE_KEYS.byConnectionIndex,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'MISMATCH' },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    return Items.map((i) => ({ webhookId: i.webhookId, receivedAt: i.receivedAt, body: i.body, deliveries: (i.deliveryIds as Set<string> | undefined)?.size ?? 0 }));
+  }
+}
+
+const webhookKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'WEBHOOK' });
+const connectionKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'STATE' });
+
+function toClaimedItem(item: Record<string, unknown>): ClaimedItem {
+  return {
+    status: item.status === 'DONE' ? 'DONE' : 'PROCESSING',
+    owner: String(item.owner),
+    leaseUntil: Number(item.leaseUntil),
+    deliveries: (item.deliveryIds as Set<string> | undefined)?.size ?? 0,
+  };
+}
+
+function toState(item: Record<string, unknown>): ConnectionState {
+  const { pk: _pk, sk: _sk, entity: _entity, version: _version, ...state } = item;
+  return state as unknown as ConnectionState;
+}
+
+function toStoredWebhook(item: Record<string, unknown>): StoredWebhook {
+  return {
+    webhookId: String(item.webhookId),
+    status: item.status === 'DONE' ? 'DONE' : 'PROCESSING',
+    deliveries: (item.deliveryIds as Set<string> | undefined)?.size ?? 0,
+    receivedAt: String(item.receivedAt),
+    body: item.body as Uint8Array,
+    ...(['type', 'occurredAt', 'connectionId', 'source', 'unprocessableReason'] as const).reduce(
+      (acc, key) => (typeof item[key] === 'string' ? { ...acc, [key]: item[key] } : acc),
+      {},
+    ),
+    ...(typeof item.stale === 'boolean' && { stale: item.stale }),
+  };
+}

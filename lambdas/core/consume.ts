@@ -1,0 +1,162 @@
+/**
+ * The consumer's story of one queued webhook, free of AWS: claim its id, apply it to its
+ * connection, record it, and hand it to the bus. Every step is idempotent, so a crash between any
+ * two steps is repaired by the retry SQS makes anyway.
+ *
+ * Why not Powertools idempotency: it would keep a second record per webhook next to the history
+ * item, cost a read plus a write per duplicate where this design costs one write (the claim below
+ * also counts the delivery), and cannot keep a copy whose body differs for inspection.
+ */
+import { createHash } from 'node:crypto';
+import { applyEvent, type Applied, type ConnectionState } from './connection-state';
+import { decodeEnvelope, InvalidEnvelopeError } from './envelope';
+import { normaliseEvent, type MakiniEvent } from './event';
+
+/** What the store found when a delivery claimed its webhook id. */
+export type Claim =
+  /** Process it: the first delivery, a retry of the delivery that owns it, or a takeover after a crash. */
+  | { readonly kind: 'process' }
+  /** Already fully processed; this delivery was counted. */
+  | { readonly kind: 'duplicate'; readonly deliveries: number }
+  /** Another delivery of the same id is being processed right now; retry later. */
+  | { readonly kind: 'busy' }
+  /** The same id arrived earlier with a different body; this copy was kept aside. */
+  | { readonly kind: 'mismatch' };
+
+export interface ClaimRequest {
+  readonly webhookId: string;
+  /** The SQS message id: deliveries are counted as distinct message ids. */
+  readonly deliveryId: string;
+  readonly bodyHash: string;
+  readonly body: Uint8Array;
+  readonly receivedAt: string;
+  /** Absent for an unprocessable message. */
+  readonly event?: MakiniEvent;
+  readonly unprocessableReason?: string;
+}
+
+export interface EventStore {
+  claim(request: ClaimRequest): Promise<Claim>;
+  /** Reads, applies and writes the connection's state, retrying on concurrent writers. */
+  updateConnection(connectionId: string, update: (state: ConnectionState) => Applied): Promise<Applied>;
+  /** Marks the webhook processed, with what processing found. Idempotent. */
+  complete(webhookId: string, outcome: { readonly stale: boolean }): Promise<void>;
+}
+
+/** What the bus receives for every newly processed event: the event and the state it led to. */
+export interface BusMessage {
+  readonly event: MakiniEvent;
+  readonly state: ConnectionState;
+  readonly stale: boolean;
+  readonly transition?: Applied['transition'];
+}
+
+export type RecordOutcome =
+  | { readonly kind: 'processed'; readonly webhookId: string; readonly connectionId: string; readonly message: BusMessage }
+  | { readonly kind: 'duplicate'; readonly webhookId: string; readonly deliveries: number }
+  | { readonly kind: 'unprocessable'; readonly webhookId: string; readonly reason: string }
+  | { readonly kind: 'mismatch'; readonly webhookId: string };
+
+/** Thrown when another delivery of the same webhook holds it; the record is retried later. */
+export class WebhookBusyError extends Error {
+  constructor(webhookId: string) {
+    super(`webhook ${webhookId} is being processed by another delivery`);
+    this.name = 'WebhookBusyError';
+  }
+}
+
+export interface QueuedMessage {
+  /** The SQS message id. */
+  readonly deliveryId: string;
+  readonly body: string;
+}
+
+/**
+ * Processes one queue message up to, not including, publishing and completion: those happen per
+ * batch (see {@link finishProcessed}) so the bus gets one call per batch, not per webhook.
+ *
+ * @example
+ * const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, store);
+ */
+export async function processMessage(message: QueuedMessage, store: EventStore): Promise<RecordOutcome> {
+  const parsed = parseMessage(message);
+  const claim = await store.claim({ ...parsed, deliveryId: message.deliveryId });
+  switch (claim.kind) {
+    case 'busy':
+      throw new WebhookBusyError(parsed.webhookId);
+    case 'mismatch':
+      return { kind: 'mismatch', webhookId: parsed.webhookId };
+    case 'duplicate':
+      return { kind: 'duplicate', webhookId: parsed.webhookId, deliveries: claim.deliveries };
+    case 'process':
+      break;
+  }
+  if (!parsed.event) {
+    await store.complete(parsed.webhookId, { stale: false });
+    return { kind: 'unprocessable', webhookId: parsed.webhookId, reason: parsed.unprocessableReason ?? 'unknown' };
+  }
+  const event = parsed.event;
+  const applied = await store.updateConnection(event.connectionId, (state) => applyEvent(state, event));
+  return {
+    kind: 'processed',
+    webhookId: event.webhookId,
+    connectionId: event.connectionId,
+    message: { event, state: applied.state, stale: applied.stale, ...(applied.transition && { transition: applied.transition }) },
+  };
+}
+
+/** Marks a processed webhook complete once the bus accepted it. */
+export async function finishProcessed(outcome: Extract<RecordOutcome, { kind: 'processed' }>, store: EventStore): Promise<void> {
+  await store.complete(outcome.webhookId, { stale: outcome.message.stale });
+}
+
+type ParsedMessage = Omit<ClaimRequest, 'deliveryId'>;
+
+/** Decodes the envelope and normalises the body. Never throws: what it cannot read is unprocessable. */
+export function parseMessage(message: QueuedMessage): ParsedMessage {
+  let decoded: ReturnType<typeof decodeEnvelope>;
+  try {
+    decoded = decodeEnvelope(message.body);
+  } catch (error) {
+    if (!(error instanceof InvalidEnvelopeError)) throw error;
+    // Not written by our receiver or poller: keep it whole, keyed by its content.
+    const raw = Buffer.from(message.body, 'utf8');
+    const bodyHash = sha256(raw);
+    return { webhookId: `sha256:${bodyHash}`, bodyHash, body: raw, receivedAt: new Date(0).toISOString(), unprocessableReason: error.message };
+  }
+  const { envelope, body } = decoded;
+  const normalised = normaliseEvent(body, { webhookId: envelope.webhookId, receivedAt: envelope.receivedAt, source: 'webhook' });
+  return {
+    webhookId: envelope.webhookId,
+    bodyHash: sha256(body),
+    body,
+    receivedAt: envelope.receivedAt,
+    ...(normalised.ok ? { event: normalised.event } : { unprocessableReason: normalised.reason }),
+  };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The claim-relevant fields of a stored webhook, as the claim write returned them. */
+export interface ClaimedItem {
+  readonly status: 'PROCESSING' | 'DONE';
+  /** The delivery that created the claim, or took it over. */
+  readonly owner: string;
+  /** Epoch ms until which the owner's processing is presumed alive. */
+  readonly leaseUntil: number;
+  readonly deliveries: number;
+}
+
+/**
+ * What a delivery does with the webhook item its claim returned.
+ *
+ * @example
+ * decideClaim({ status: 'PROCESSING', owner: 'm1', leaseUntil: now + 30_000, deliveries: 2 }, 'm2', now); // 'busy'
+ */
+export function decideClaim(item: ClaimedItem, deliveryId: string, now: number): 'process' | 'duplicate' | 'busy' | 'takeover' {
+  if (item.status === 'DONE') return 'duplicate';
+  if (item.owner === deliveryId) return 'process';
+  return item.leaseUntil > now ? 'busy' : 'takeover';
+}
