@@ -15,7 +15,8 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { RESOURCE_ENV, resolveConfig } from '../lib/config';
 import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
 import type { Context } from 'aws-lambda';
-import { createReceiverHandler, withPowertools } from '../lambdas/receiver/receiver';
+import { withPowertools } from '../lambdas/adapters/powertools';
+import { createReceiverHandler } from '../lambdas/receiver/receiver';
 import { apiGatewayEvent } from '../test/support/api-gateway-event';
 import { cdkApp } from '../test/support/cdk-app';
 

@@ -24,6 +24,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
 /** Room reserved in each SQS message for the envelope's metadata around the body. */
 export const ENVELOPE_OVERHEAD_BYTES = 4_096;
+/** A DynamoDB item holds at most 400 KB; the history item keeps the raw body plus ~10 KB of fields. */
+const MAX_STORABLE_BODY_BYTES = Math.min(390_000, Math.floor(((SQS_MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_BYTES) * 3) / 4));
 /** SQS caps a queue's visibility timeout at 12 hours. */
 const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 /** Makini expects a 200 within this many seconds. */
@@ -64,6 +66,18 @@ export interface MakiniWebhookConfig {
   readonly maxReceiveCount: number;
   /** Timeout of the queue's consumer; the queue's visibility timeout is 6x this. */
   readonly consumerTimeoutSeconds: number;
+  /** Consumer Lambda memory. */
+  readonly consumerMemoryMB: number;
+  /** Messages per consumer invocation. Above 10 needs a batching window. */
+  readonly consumerBatchSize: number;
+  /** Seconds SQS may wait to fill a consumer batch. */
+  readonly consumerBatchingWindowSeconds: number;
+  /** Days a webhook id is remembered for deduplication; longer than Makini's 24 h of retries. */
+  readonly dedupWindowDays: number;
+  /** Days processed events stay queryable in the history. */
+  readonly historyRetentionDays: number;
+  /** Days the event bus archive keeps events for replay; 0 keeps them forever. */
+  readonly eventArchiveRetentionDays: number;
   /** Retention of every log group the stack creates (API access logs and Lambda logs). */
   readonly logRetentionDays: number;
   /** Powertools log level of the Lambdas. */
@@ -91,7 +105,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   signatureHeader: { kind: 'string', default: 'x-makini-signature', pattern: /^[A-Za-z0-9-]{1,128}$/, hint: 'an HTTP header name', doc: '`makini` scheme: header carrying the signature (case-insensitive).' },
   signatureAlgorithm: { kind: 'enum', default: 'sha256', values: HMAC_ALGORITHMS, doc: '`makini` scheme: HMAC algorithm.' },
   timestampToleranceSeconds: { kind: 'int', default: 300, min: 1, max: 86_400, doc: '`standard-webhooks`: largest accepted age (or future skew) of `webhook-timestamp`.' },
-  maxBodyBytes: { kind: 'int', default: 262_144, min: 1, max: Math.floor(((SQS_MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_BYTES) * 3) / 4), doc: 'Largest accepted body; larger requests get 413. The maximum keeps a base64-encoded body inside one SQS message.' },
+  maxBodyBytes: { kind: 'int', default: 262_144, min: 1, max: MAX_STORABLE_BODY_BYTES, doc: 'Largest accepted body; larger requests get 413. The maximum keeps every body storable: in one SQS message (base64) and in one DynamoDB item.' },
   secretCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400, doc: 'How long the receiver caches the signing secret in memory.' },
   secretRefreshIntervalSeconds: { kind: 'int', default: 30, min: 1, max: 3_600, doc: 'On a signature mismatch the secret is re-fetched, at most once per this interval, so a rotated secret works without a redeploy.' },
   signingSecret: { kind: 'string', default: '', pattern: /^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$|^[A-Za-z0-9/_+=.@-]{1,512}$/, hint: 'a secret name or a Secrets Manager secret ARN', doc: 'Use an existing Secrets Manager secret (name or full ARN) instead of creating one.' },
@@ -103,6 +117,12 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   throttleBurstLimit: { kind: 'int', default: 400, min: 1, max: 5_000, doc: 'API Gateway stage burst limit (requests).' },
   maxReceiveCount: { kind: 'int', default: 5, min: 1, max: 1_000, doc: 'Deliveries of a message before SQS moves it to the dead-letter queue.' },
   consumerTimeoutSeconds: { kind: 'int', default: 30, min: 1, max: 900, doc: 'Consumer Lambda timeout; the queue\'s visibility timeout is 6x this.' },
+  consumerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240, doc: 'Consumer Lambda memory.' },
+  consumerBatchSize: { kind: 'int', default: 10, min: 1, max: 10_000, doc: 'Messages per consumer invocation; above 10 needs `consumerBatchingWindowSeconds` of at least 1.' },
+  consumerBatchingWindowSeconds: { kind: 'int', default: 0, min: 0, max: 300, doc: 'Seconds SQS may wait to fill a consumer batch (fewer, larger invocations).' },
+  dedupWindowDays: { kind: 'int', default: 7, min: 2, max: 365, doc: 'Days a webhook id is remembered for deduplication; must outlast Makini\'s 24 h of retries.' },
+  historyRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_650, doc: 'Days processed events stay in the history (DynamoDB TTL). Webhook items live the longer of this and `dedupWindowDays`.' },
+  eventArchiveRetentionDays: { kind: 'int', default: 30, min: 0, max: 3_650, doc: 'Days the event bus archive keeps events for replay; 0 keeps them forever.' },
   logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, oneOf: LOG_RETENTION_DAYS, doc: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).' },
   logLevel: { kind: 'enum', default: 'INFO', values: LOG_LEVELS, doc: 'Log level of the Lambdas.' },
   metricsNamespace: { kind: 'string', default: 'MakiniWebhooks', pattern: /^[A-Za-z0-9._/#:-]{1,255}$/, hint: 'a CloudWatch namespace', doc: 'CloudWatch namespace of the EMF metrics.' },
@@ -188,6 +208,9 @@ function crossCheck(c: MakiniWebhookConfig): string[] {
         `(2 calls x awsMaxAttempts ${c.awsMaxAttempts} x awsRequestTimeoutMs ${c.awsRequestTimeoutMs} + ${RECEIVER_SAFETY_MARGIN_MS} ms margin)`,
     );
   }
+  if (c.consumerBatchSize > 10 && c.consumerBatchingWindowSeconds < 1) {
+    problems.push(`consumerBatchSize (${c.consumerBatchSize}) above 10 needs consumerBatchingWindowSeconds of at least 1`);
+  }
   if (c.consumerTimeoutSeconds * 6 > SQS_MAX_VISIBILITY_SECONDS) {
     problems.push(`consumerTimeoutSeconds (${c.consumerTimeoutSeconds}) x 6 exceeds SQS's 12 h visibility timeout limit`);
   }
@@ -228,6 +251,8 @@ export function configFromContext(tryGetContext: (key: string) => unknown): Maki
 export const RESOURCE_ENV = {
   queueUrl: 'MAKINI_WEBHOOK_QUEUE_URL',
   signingSecretId: 'MAKINI_SIGNING_SECRET_ID',
+  eventTable: 'MAKINI_EVENT_TABLE',
+  eventBus: 'MAKINI_EVENT_BUS',
 } as const;
 
 /** Reads a required resource variable, naming it when it is missing. */

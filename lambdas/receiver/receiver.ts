@@ -6,15 +6,13 @@
  * {@link createReceiverHandlerFromEnv}.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { configFromEnv, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
 import { awsClientConfig } from '../adapters/aws-client-config';
+import { withPowertools } from '../adapters/powertools';
 import { SecretsManagerSigningSecrets } from '../adapters/secrets-manager-signing-secrets';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
 import { createReceiver, toHttpResponse, type ReceiveOutcome, type SigningSecretSource, type WebhookQueue } from '../core/receive';
@@ -99,7 +97,3 @@ export function createReceiverHandlerFromEnv(env: Readonly<Record<string, string
   return withPowertools(createReceiverHandler({ config, secrets, queue, logger, metrics }), logger, metrics);
 }
 
-/** Adds the Lambda context to every log line and flushes EMF metrics after each invocation. */
-export function withPowertools(handle: ReturnType<typeof createReceiverHandler>, logger: Logger, metrics: Metrics) {
-  return middy(handle).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
-}

@@ -1,6 +1,6 @@
 /**
- * A loopback HTTP server answering the two AWS JSON-protocol calls the receiver makes
- * (SQS SendMessage, Secrets Manager GetSecretValue), with scriptable faults. The real SDK talks to
+ * A loopback HTTP server answering the AWS JSON-protocol calls the Lambdas make (SQS SendMessage,
+ * Secrets Manager GetSecretValue, EventBridge PutEvents), with scriptable faults. The real SDK talks to
  * it through AWS_ENDPOINT_URL_*, so client timeouts, retries and checksums are exercised for real.
  *
  * A test double for the receiver's tests only; the local stack's endpoints replace it later.
@@ -23,11 +23,16 @@ export interface FakeAws {
   faults: Record<string, Fault[]>;
   /** A fault applied to every call of a target, after `faults` is exhausted. */
   alwaysFail: Record<string, Fault | undefined>;
+  /** PutEvents entries the bus accepted, in order. */
+  readonly busEvents: { Source: string; DetailType: string; Detail: string; EventBusName: string }[];
+  /** PutEvents: entries for which this returns true are answered with a per-entry error. */
+  rejectEntry: (entry: { DetailType: string; Detail: string }) => boolean;
   close(): Promise<void>;
 }
 
 export const SQS_SEND = 'AmazonSQS.SendMessage';
 export const SM_GET = 'secretsmanager.GetSecretValue';
+export const EB_PUT = 'AWSEvents.PutEvents';
 
 export async function startFakeAws(secretString = 'test-signing-secret'): Promise<FakeAws> {
   const sockets = new Set<Socket>();
@@ -37,6 +42,8 @@ export async function startFakeAws(secretString = 'test-signing-secret'): Promis
     secretString,
     faults: {} as Record<string, Fault[]>,
     alwaysFail: {} as Record<string, Fault | undefined>,
+    busEvents: [] as FakeAws['busEvents'],
+    rejectEntry: (() => false) as FakeAws['rejectEntry'],
   };
 
   const server: Server = createServer((req, res) => {
@@ -51,7 +58,7 @@ export async function startFakeAws(secretString = 'test-signing-secret'): Promis
     const target = String(req.headers['x-amz-target'] ?? '');
     state.calls[target] = (state.calls[target] ?? 0) + 1;
     const fault = state.faults[target]?.shift() ?? state.alwaysFail[target];
-    const protocol = target.startsWith('AmazonSQS') ? '1.0' : '1.1';
+    const protocol = target.startsWith('AmazonSQS') ? '1.0' : '1.1'; // SQS speaks JSON 1.0; Secrets Manager and EventBridge 1.1
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': `application/x-amz-json-${protocol}`, 'x-amzn-requestid': randomUUID() });
       res.end(JSON.stringify(body));
@@ -60,6 +67,15 @@ export async function startFakeAws(secretString = 'test-signing-secret'): Promis
     if (fault === 'server-error') return send(500, { __type: 'InternalFailure', message: 'injected failure' });
     if (fault === 'not-found') return send(400, { __type: 'ResourceNotFoundException', message: 'injected: no such resource' });
 
+    if (target === EB_PUT) {
+      const { Entries } = JSON.parse(raw) as { Entries: FakeAws['busEvents'] };
+      const results = Entries.map((entry) => {
+        if (state.rejectEntry(entry)) return { ErrorCode: 'InternalFailure', ErrorMessage: 'injected entry failure' };
+        state.busEvents.push(entry);
+        return { EventId: randomUUID() };
+      });
+      return send(200, { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results });
+    }
     const input = JSON.parse(raw || '{}') as Record<string, string>;
     if (target === SQS_SEND) {
       state.messages.push(input.MessageBody);

@@ -1,0 +1,121 @@
+/**
+ * The consumer: SQS batch → claim and apply each webhook → publish the batch to the bus → complete.
+ *
+ * `consumeBatch` reads as one batch: every record is processed on its own (a failure fails only
+ * that record, which SQS retries and, after `maxReceiveCount`, moves to the dead-letter queue);
+ * then the newly processed events go to the bus in as few calls as possible, and only what the bus
+ * accepted is marked complete. Whatever is not complete is retried, and every step is idempotent.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { configFromEnv, requireEnv, RESOURCE_ENV } from '../../lib/config';
+import { DynamoDbEventStore } from '../adapters/dynamodb-event-store';
+import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
+import { withPowertools } from '../adapters/powertools';
+import { finishProcessed, processMessage, type EventStore, type RecordOutcome } from '../core/consume';
+
+export const CONSUMER_METRICS = {
+  processed: 'WebhookProcessed',
+  duplicate: 'DuplicateSkipped',
+  stale: 'StaleEvent',
+  unprocessable: 'Unprocessable',
+  failed: 'ProcessingFailed',
+  mismatch: 'PayloadMismatch',
+} as const;
+
+export interface ConsumerDeps {
+  readonly store: EventStore;
+  readonly publisher: EventPublisher;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/**
+ * @example
+ * const consume = createConsumerHandler({ store, publisher, logger, metrics });
+ * const { batchItemFailures } = await consume(sqsEvent, context);
+ */
+export function createConsumerHandler(deps: ConsumerDeps) {
+  const { store, publisher, logger, metrics } = deps;
+  return async function consumeBatch(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
+    const processed: { messageId: string; outcome: Extract<RecordOutcome, { kind: 'processed' }> }[] = [];
+
+    const response = await processPartialResponse(
+      event,
+      async (record: SQSRecord) => {
+        try {
+          const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, store);
+          recordOutcome(outcome, logger, metrics);
+          if (outcome.kind === 'processed') processed.push({ messageId: record.messageId, outcome });
+        } catch (error) {
+          logger.warn('record failed; SQS will retry it', { messageId: record.messageId, error: (error as Error).name, message: (error as Error).message });
+          throw error;
+        }
+      },
+      new BatchProcessor(EventType.SQS),
+      { ...(context && { context }), throwOnFullBatchFailure: false },
+    );
+
+    // Records run in parallel; publish in the batch's order.
+    const position = new Map(event.Records.map((r, i) => [r.messageId, i]));
+    processed.sort((a, b) => (position.get(a.messageId) ?? 0) - (position.get(b.messageId) ?? 0));
+    const accepted = await publisher.publish(processed.map((p) => p.outcome.message));
+    const failures = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    await Promise.all(
+      processed.map(async ({ messageId, outcome }, i) => {
+        try {
+          if (!accepted[i]) throw new Error('the event bus did not accept the event');
+          await finishProcessed(outcome, store);
+        } catch (error) {
+          logger.warn('record not completed; SQS will retry it', { messageId, webhookId: outcome.webhookId, message: (error as Error).message });
+          failures.add(messageId);
+        }
+      }),
+    );
+    if (failures.size > 0) metrics.addMetric(CONSUMER_METRICS.failed, MetricUnit.Count, failures.size);
+    return { batchItemFailures: [...failures].map((itemIdentifier) => ({ itemIdentifier })) };
+  };
+}
+
+function recordOutcome(outcome: RecordOutcome, logger: Logger, metrics: Metrics): void {
+  switch (outcome.kind) {
+    case 'processed': {
+      const { event, stale, transition } = outcome.message;
+      metrics.addMetric(CONSUMER_METRICS.processed, MetricUnit.Count, 1);
+      if (stale) metrics.addMetric(CONSUMER_METRICS.stale, MetricUnit.Count, 1);
+      logger.info('webhook processed', { webhookId: outcome.webhookId, connectionId: outcome.connectionId, type: event.type, stale, ...(transition && { transition }) });
+      return;
+    }
+    case 'duplicate':
+      metrics.addMetric(CONSUMER_METRICS.duplicate, MetricUnit.Count, 1);
+      logger.info('duplicate skipped', { webhookId: outcome.webhookId, deliveries: outcome.deliveries });
+      return;
+    case 'unprocessable':
+      metrics.addMetric(CONSUMER_METRICS.unprocessable, MetricUnit.Count, 1);
+      logger.warn('unprocessable webhook stored', { webhookId: outcome.webhookId, reason: outcome.reason });
+      return;
+    case 'mismatch':
+      metrics.addMetric(CONSUMER_METRICS.mismatch, MetricUnit.Count, 1);
+      logger.error('webhook id reused with a different body; copy kept for inspection', { webhookId: outcome.webhookId });
+      return;
+  }
+}
+
+/** Builds the production handler from `process.env`, as Lambda and the local stack do. */
+export function createConsumerHandlerFromEnv(env: Readonly<Record<string, string | undefined>> = process.env) {
+  const config = configFromEnv(env);
+  const logger = new Logger({ serviceName: 'consumer', logLevel: config.logLevel });
+  const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'consumer' });
+  const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), {
+    tableName: requireEnv(env, RESOURCE_ENV.eventTable),
+    retentionSeconds: Math.max(config.dedupWindowDays, config.historyRetentionDays) * 86_400,
+    leaseMs: config.consumerTimeoutSeconds * 1000,
+  });
+  const publisher = new EventBridgePublisher(new EventBridgeClient({}), requireEnv(env, RESOURCE_ENV.eventBus));
+  return withPowertools(createConsumerHandler({ store, publisher, logger, metrics }), logger, metrics);
+}

@@ -1,0 +1,151 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
+import { BUS_SOURCE, EventBridgePublisher } from '../../lambdas/adapters/eventbridge-publisher';
+import type { EventStore } from '../../lambdas/core/consume';
+import { encodeEnvelope } from '../../lambdas/core/envelope';
+import { CONSUMER_METRICS, createConsumerHandler } from '../../lambdas/consumer/consumer';
+import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { EB_PUT, startFakeAws, type FakeAws } from '../support/fake-aws';
+
+let dynamo: LocalDynamo;
+let aws: FakeAws;
+let store: DynamoDbEventStore;
+
+beforeEach(async () => {
+  dynamo = await startDynalite();
+  aws = await startFakeAws();
+  store = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 7 * 86_400, leaseMs: 30_000 });
+});
+afterEach(async () => {
+  await dynamo.close();
+  await aws.close();
+});
+
+function consumer(storeOverride: EventStore = store) {
+  const metrics = new Metrics({ namespace: 'Test', serviceName: 'consumer' });
+  const addMetric = jest.spyOn(metrics, 'addMetric');
+  const publisher = new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'makini-bus');
+  const handle = createConsumerHandler({ store: storeOverride, publisher, logger: new Logger({ serviceName: 'consumer', logLevel: 'ERROR' }), metrics });
+  const counts = () => addMetric.mock.calls.reduce<Record<string, number>>((acc, [name, , value]) => ({ ...acc, [name]: (acc[name] ?? 0) + Number(value) }), {});
+  return { handle, counts };
+}
+
+let n = 0;
+function record(body: unknown, webhookId = (body as { id: string }).id): SQSRecord {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  return {
+    messageId: `msg-${++n}`,
+    body: encodeEnvelope({ webhookId, receivedAt: '2026-11-22T06:00:00.000Z', scheme: 'makini', requestId: 'r' }, Buffer.from(raw)),
+    eventSource: 'aws:sqs',
+  } as SQSRecord;
+}
+const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
+const status = (id: string, s: 'online' | 'offline', at: string, connection = 'conn_1') => ({ id, type: 'connection.status_changed', timestamp: at, connection_id: connection, data: { status: s } });
+
+describe('consumer handler (Powertools batch, dynalite, EventBridge over loopback)', () => {
+  it('processes a mixed batch and publishes new events in one PutEvents call', async () => {
+    const { handle, counts } = consumer();
+    const first = record(status('evt_1', 'online', '2026-11-22T05:10:00Z'));
+    const response = await handle(
+      batch(
+        first,
+        record({ id: 'evt_2', type: 'sync.completed', timestamp: '2026-11-22T05:11:00Z', connection_id: 'conn_1', data: {} }),
+        record({ id: 'evt_3', type: 'billing.updated', timestamp: '2026-11-22T05:12:00Z', connection_id: 'conn_2' }),
+        record('not json', 'evt_bad'),
+      ),
+    );
+    expect(response.batchItemFailures).toEqual([]);
+    expect(aws.calls[EB_PUT]).toBe(1);
+    expect(aws.busEvents.map((e) => [e.Source, e.DetailType, e.EventBusName])).toEqual([
+      [BUS_SOURCE, 'connection.status_changed', 'makini-bus'],
+      [BUS_SOURCE, 'sync.completed', 'makini-bus'],
+      [BUS_SOURCE, 'billing.updated', 'makini-bus'],
+    ]);
+    const detail = JSON.parse(aws.busEvents[0].Detail);
+    expect(detail).toMatchObject({ event: { webhookId: 'evt_1', connectionId: 'conn_1', data: { status: 'online' } }, state: { status: 'online' }, transition: { from: 'unknown', to: 'online' } });
+    expect(counts()).toMatchObject({ [CONSUMER_METRICS.processed]: 3, [CONSUMER_METRICS.unprocessable]: 1 });
+
+    // A redelivery is skipped and publishes nothing.
+    const again = await handle(batch({ ...first, messageId: 'msg-redelivered' }));
+    expect(again.batchItemFailures).toEqual([]);
+    expect(aws.busEvents).toHaveLength(3);
+    expect(counts()[CONSUMER_METRICS.duplicate]).toBe(1);
+  });
+
+  it('publishes stale events marked stale, and counts them', async () => {
+    const { handle, counts } = consumer();
+    await handle(batch(record(status('evt_new', 'online', '2026-11-22T05:10:00Z'))));
+    await handle(batch(record(status('evt_old', 'offline', '2026-11-22T05:00:00Z'))));
+    expect(JSON.parse(aws.busEvents[1].Detail)).toMatchObject({ stale: true, state: { status: 'online' } });
+    expect(JSON.parse(aws.busEvents[1].Detail).transition).toBeUndefined();
+    expect(counts()[CONSUMER_METRICS.stale]).toBe(1);
+  });
+
+  it('reports only the record whose DynamoDB call failed transiently; its retry processes it once', async () => {
+    let throttle = true;
+    const flaky: EventStore = {
+      claim: (r) => {
+        if (r.webhookId === 'evt_b' && throttle) {
+          throttle = false;
+          return Promise.reject(Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ProvisionedThroughputExceededException' }));
+        }
+        return store.claim(r);
+      },
+      updateConnection: (c, u) => store.updateConnection(c, u),
+      complete: (id, o) => store.complete(id, o),
+    };
+    const { handle, counts } = consumer(flaky);
+    const a = record(status('evt_a', 'online', '2026-11-22T05:00:00Z', 'conn_a'));
+    const b = record(status('evt_b', 'online', '2026-11-22T05:00:00Z', 'conn_b'));
+    const response = await handle(batch(a, b));
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: b.messageId }]);
+    expect(counts()[CONSUMER_METRICS.failed]).toBe(1);
+
+    expect((await handle(batch(b))).batchItemFailures).toEqual([]);
+    expect(await store.getWebhook('evt_b')).toMatchObject({ status: 'DONE', deliveries: 1 });
+    expect(aws.busEvents.map((e) => JSON.parse(e.Detail).event.webhookId)).toEqual(['evt_a', 'evt_b']);
+  });
+
+  it('reports a record the bus rejected; its retry publishes it without applying it twice', async () => {
+    aws.rejectEntry = (entry) => JSON.parse(entry.Detail).event.webhookId === 'evt_x';
+    const { handle } = consumer();
+    const x = record(status('evt_x', 'offline', '2026-11-22T05:00:00Z'));
+    expect((await handle(batch(x))).batchItemFailures).toEqual([{ itemIdentifier: x.messageId }]);
+    expect((await store.getWebhook('evt_x'))?.status).toBe('PROCESSING');
+
+    aws.rejectEntry = () => false;
+    expect((await handle(batch(x))).batchItemFailures).toEqual([]);
+    expect(await store.getWebhook('evt_x')).toMatchObject({ status: 'DONE', deliveries: 1 });
+    expect((await store.getConnection('conn_1'))?.status).toBe('offline');
+    expect(aws.busEvents).toHaveLength(1);
+  });
+
+  it('reports every processed record when the bus is down, and completes none of them', async () => {
+    aws.alwaysFail[EB_PUT] = 'server-error';
+    const { handle } = consumer();
+    const records = [record(status('evt_p', 'online', '2026-11-22T05:00:00Z')), record(status('evt_q', 'offline', '2026-11-22T05:01:00Z'))];
+    const response = await handle(batch(...records));
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(records.map((r) => r.messageId).sort());
+    expect((await store.getWebhook('evt_p'))?.status).toBe('PROCESSING');
+  });
+
+  it('flags a reused id with a different body without failing the batch', async () => {
+    const { handle, counts } = consumer();
+    await handle(batch(record(status('evt_m', 'online', '2026-11-22T05:00:00Z'))));
+    const response = await handle(batch(record(status('evt_m', 'offline', '2026-11-22T05:00:00Z'))));
+    expect(response.batchItemFailures).toEqual([]);
+    expect(counts()[CONSUMER_METRICS.mismatch]).toBe(1);
+    expect(aws.busEvents).toHaveLength(1);
+  });
+
+  it('batches a large batch into PutEvents calls of at most 10 entries', async () => {
+    const { handle } = consumer();
+    const records = Array.from({ length: 25 }, (_, i) => record(status(`evt_big_${i}`, 'online', `2026-11-22T05:00:${String(i).padStart(2, '0')}Z`, `conn_${i}`)));
+    expect((await handle(batch(...records))).batchItemFailures).toEqual([]);
+    expect(aws.calls[EB_PUT]).toBe(3);
+    expect(aws.busEvents).toHaveLength(25);
+  });
+});
