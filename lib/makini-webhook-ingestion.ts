@@ -3,13 +3,18 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, PayloadFormatVersion } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { TABLE_KEYS } from '../lambdas/adapters/dynamodb-event-store';
+import { BUS_SOURCE } from '../lambdas/adapters/eventbridge-publisher';
 import { ConfigError, configToEnv, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
 
 export interface MakiniWebhookIngestionProps {
@@ -53,6 +58,9 @@ const RECEIVER_KEYS = [
   'metricsNamespace',
 ] as const satisfies readonly (keyof MakiniWebhookConfig)[];
 
+/** Consumer settings it reads from the environment. */
+const CONSUMER_KEYS = ['dedupWindowDays', 'historyRetentionDays', 'consumerTimeoutSeconds', 'logLevel', 'metricsNamespace'] as const satisfies readonly (keyof MakiniWebhookConfig)[];
+
 /**
  * The Makini webhook receiver: an HTTP API whose `POST /webhooks` verifies each webhook's signature
  * against a secret in Secrets Manager and answers 200 only once the webhook is in SQS.
@@ -76,6 +84,13 @@ export class MakiniWebhookIngestion extends Construct {
   /** Messages the consumer failed `maxReceiveCount` times. */
   public readonly deadLetterQueue: sqs.Queue;
   public readonly signingSecret: secretsmanager.ISecret;
+  /** Webhooks (dedup and history) and connection state; docs/dynamodb-design.md. */
+  public readonly table: dynamodb.Table;
+  /** Every newly processed event, for customer rules: `source` is `makini.webhooks`. */
+  public readonly eventBus: events.EventBus;
+  public readonly eventArchive: events.Archive;
+  public readonly consumer: NodejsFunction;
+  public readonly consumerLogGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: MakiniWebhookIngestionProps = {}) {
     super(scope, id);
@@ -97,57 +112,70 @@ export class MakiniWebhookIngestion extends Construct {
 
     this.signingSecret = props.signingSecret ?? importOrCreateSecret(this, config);
 
-    this.receiverLogGroup = new logs.LogGroup(this, 'ReceiverLogs', { retention: config.logRetentionDays });
-    const receiverRole = new iam.Role(this, 'ReceiverRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Makini webhook receiver: write its logs, read the signing secret, send to the webhook queue.',
-    });
-    this.receiverLogGroup.grantWrite(receiverRole);
-
-    this.receiver = new NodejsFunction(this, 'Receiver', {
-      entry: path.join(LAMBDAS_DIR, 'receiver', 'handler.ts'),
-      handler: 'handler',
-      runtime: Runtime.NODEJS_22_X,
-      architecture: Architecture.ARM_64,
-      memorySize: config.receiverMemoryMB,
-      timeout: Duration.seconds(config.receiverTimeoutSeconds),
-      role: receiverRole,
-      logGroup: this.receiverLogGroup,
-      tracing: config.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
+    ({ fn: this.receiver, logGroup: this.receiverLogGroup } = lambdaFunction(this, 'Receiver', config, {
+      entry: 'receiver',
+      memoryMB: config.receiverMemoryMB,
+      timeoutSeconds: config.receiverTimeoutSeconds,
       description: 'Verifies Makini webhook signatures and enqueues verified webhooks.',
       environment: {
         ...configToEnv(config, RECEIVER_KEYS),
         [RESOURCE_ENV.queueUrl]: this.queue.queueUrl,
         [RESOURCE_ENV.signingSecretId]: this.signingSecret.secretArn,
-        POWERTOOLS_SERVICE_NAME: 'receiver',
-        NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        target: 'node22',
-        format: OutputFormat.CJS,
-        // Bundle the AWS SDK instead of using the runtime's copy: the code runs with the exact
-        // versions it was tested with, and esbuild keeps only the two clients it uses.
-        externalModules: [],
-        // Prefer ES module entry points so esbuild can tree-shake the SDK and Powertools.
-        mainFields: ['module', 'main'],
-      },
-    });
+    }));
     this.signingSecret.grantRead(this.receiver);
     this.queue.grant(this.receiver, 'sqs:SendMessage');
-    if (config.tracing) {
-      Validations.of(receiverRole).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.',
-      });
-    } else {
-      Validations.of(this.receiver).acknowledge({ id: 'Serverless-LambdaTracing', reason: 'Tracing is turned off by the `tracing` setting.' });
-    }
     Validations.of(this.receiver).acknowledge(
-      ...LAMBDA_RUNTIME_ACKNOWLEDGMENTS,
       { id: 'Serverless-LambdaDLQ', reason: 'API Gateway invokes the receiver synchronously; a failed request is answered with a retryable status and Makini retries it.' },
+    );
+
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: TABLE_KEYS.partition, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_KEYS.sort, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: TABLE_KEYS.ttl,
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: TABLE_KEYS.byConnectionIndex,
+      partitionKey: { name: TABLE_KEYS.indexPartition, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_KEYS.indexSort, type: dynamodb.AttributeType.STRING },
+    });
+
+    this.eventBus = new events.EventBus(this, 'EventBus', { description: 'Processed Makini webhook events (source makini.webhooks).' });
+    this.eventArchive = this.eventBus.archive('Archive', {
+      description: 'Every event on the Makini bus, for replay.',
+      eventPattern: { source: [BUS_SOURCE] },
+      ...(config.eventArchiveRetentionDays > 0 && { retention: Duration.days(config.eventArchiveRetentionDays) }),
+    });
+
+    ({ fn: this.consumer, logGroup: this.consumerLogGroup } = lambdaFunction(this, 'Consumer', config, {
+      entry: 'consumer',
+      memoryMB: config.consumerMemoryMB,
+      timeoutSeconds: config.consumerTimeoutSeconds,
+      description: 'Processes queued Makini webhooks once each, in event-time order, and publishes them to the bus.',
+      environment: {
+        ...configToEnv(config, CONSUMER_KEYS),
+        [RESOURCE_ENV.eventTable]: this.table.tableName,
+        [RESOURCE_ENV.eventBus]: this.eventBus.eventBusName,
+      },
+    }));
+    this.consumer.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: config.consumerBatchSize,
+        ...(config.consumerBatchingWindowSeconds > 0 && { maxBatchingWindow: Duration.seconds(config.consumerBatchingWindowSeconds) }),
+        reportBatchItemFailures: true,
+      }),
+    );
+    // The table only: the consumer never reads the index (Table.grant would add index/*).
+    iam.Grant.addToPrincipal({ grantee: this.consumer, actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resourceArns: [this.table.tableArn] });
+    this.eventBus.grantPutEventsTo(this.consumer);
+    Validations.of(this.consumer).acknowledge(
+      { id: 'Serverless-LambdaDLQ', reason: "The consumer is invoked by an SQS event source; failed messages go to the queue's dead-letter queue after maxReceiveCount." },
+      { id: 'Serverless-LambdaEventSourceMappingDestination', reason: "SQS event sources take no on-failure destination; the queue's redrive policy moves failed messages to the dead-letter queue." },
     );
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: config.logRetentionDays });
@@ -177,6 +205,57 @@ export class MakiniWebhookIngestion extends Construct {
     }
     this.webhookUrl = `${this.api.apiEndpoint}/webhooks`;
   }
+}
+
+interface LambdaOptions {
+  /** Folder under lambdas/ holding handler.ts. */
+  readonly entry: string;
+  readonly memoryMB: number;
+  readonly timeoutSeconds: number;
+  readonly description: string;
+  readonly environment: Record<string, string>;
+}
+
+/**
+ * A bundled Node.js Lambda with the project's secure defaults: arm64, nodejs22.x, its own log group
+ * with retention, and a role that starts with nothing but the right to write that log group.
+ */
+function lambdaFunction(scope: Construct, id: string, config: MakiniWebhookConfig, options: LambdaOptions): { fn: NodejsFunction; logGroup: logs.LogGroup } {
+  const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: config.logRetentionDays });
+  const role = new iam.Role(scope, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: options.description });
+  logGroup.grantWrite(role);
+  const fn = new NodejsFunction(scope, id, {
+    entry: path.join(LAMBDAS_DIR, options.entry, 'handler.ts'),
+    handler: 'handler',
+    runtime: Runtime.NODEJS_22_X,
+    architecture: Architecture.ARM_64,
+    memorySize: options.memoryMB,
+    timeout: Duration.seconds(options.timeoutSeconds),
+    role,
+    logGroup,
+    tracing: config.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
+    description: options.description,
+    environment: { ...options.environment, POWERTOOLS_SERVICE_NAME: options.entry, NODE_OPTIONS: '--enable-source-maps' },
+    bundling: {
+      minify: true,
+      sourceMap: true,
+      sourcesContent: false,
+      target: 'node22',
+      format: OutputFormat.CJS,
+      // Bundle the AWS SDK instead of using the runtime's copy: the code runs with the exact
+      // versions it was tested with, and esbuild keeps only the clients it uses.
+      externalModules: [],
+      // Prefer ES module entry points so esbuild can tree-shake the SDK and Powertools.
+      mainFields: ['module', 'main'],
+    },
+  });
+  if (config.tracing) {
+    Validations.of(role).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.' });
+  } else {
+    Validations.of(fn).acknowledge({ id: 'Serverless-LambdaTracing', reason: 'Tracing is turned off by the `tracing` setting.' });
+  }
+  Validations.of(fn).acknowledge(...LAMBDA_RUNTIME_ACKNOWLEDGMENTS);
+  return { fn, logGroup };
 }
 
 /** Validates everything up front and reports every problem in one error. */

@@ -24,6 +24,8 @@ export class MakiniWebhookStack extends Stack {
     new CfnOutput(this, 'WebhookUrl', { value: this.ingestion.webhookUrl, description: 'Paste this URL into the Makini dashboard.' });
     new CfnOutput(this, 'SigningSecretArn', { value: this.ingestion.signingSecret.secretArn, description: 'Put the signing secret from the Makini dashboard in this secret.' });
     new CfnOutput(this, 'QueueUrl', { value: this.ingestion.queue.queueUrl, description: 'Verified webhooks waiting to be processed.' });
+    new CfnOutput(this, 'EventBusName', { value: this.ingestion.eventBus.eventBusName, description: 'Add rules on this bus (source makini.webhooks) to act on events.' });
+    new CfnOutput(this, 'EventTableName', { value: this.ingestion.table.tableName, description: 'Connection state and event history.' });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.ingestion.deadLetterQueue.queueUrl, description: 'Webhooks that failed processing repeatedly.' });
   }
 }

@@ -67,7 +67,7 @@ describe('MakiniWebhookStack template', () => {
 
   it('gives every log group a retention period', () => {
     const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(2);
+    expect(groups).toHaveLength(3);
     for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
@@ -136,6 +136,71 @@ describe('MakiniWebhookStack template', () => {
   });
 });
 
+describe('consumer infrastructure', () => {
+  it('keeps events in an on-demand, encrypted, PITR-protected table that survives deletion, with TTL and a by-connection index', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        SSESpecification: { SSEEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        DeletionProtectionEnabled: true,
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          Match.objectLike({ IndexName: 'byConnection', KeySchema: [{ AttributeName: 'gsi1pk', KeyType: 'HASH' }, { AttributeName: 'gsi1sk', KeyType: 'RANGE' }] }),
+        ],
+      },
+    });
+  });
+
+  it('creates the event bus with an archive of its events, retention configurable', () => {
+    template.resourceCountIs('AWS::Events::EventBus', 1);
+    template.hasResourceProperties('AWS::Events::Archive', { EventPattern: { source: ['makini.webhooks'] }, RetentionDays: 30 });
+    // CloudFormation's RetentionDays 0 keeps events forever.
+    synth({ eventArchiveRetentionDays: 0 }).template.hasResourceProperties('AWS::Events::Archive', { RetentionDays: 0 });
+  });
+
+  it('feeds the consumer from the queue with ReportBatchItemFailures and the configured batching', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhooksQueue'), 'Arn'] },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    synth({ consumerBatchSize: 100, consumerBatchingWindowSeconds: 5 }).template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 5,
+    });
+  });
+
+  it("keeps the queue's visibility timeout at least 6x the consumer's timeout", () => {
+    const fns = Object.values(template.findResources('AWS::Lambda::Function')).map((f) => f.Properties);
+    const consumer = fns.find((f) => f.Environment.Variables.MAKINI_EVENT_TABLE);
+    const queue = Object.values(template.findResources('AWS::SQS::Queue')).find((q) => q.Properties.RedrivePolicy);
+    expect(queue?.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * consumer.Timeout);
+  });
+
+  it('grants the consumer item reads and writes on the table only, and PutEvents on its bus', () => {
+    const policies = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('WebhooksConsumerRole'));
+    const statements = policies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Action: expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']), Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] } }),
+    );
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksEventBus/), 'Arn'] } }));
+    expect(JSON.stringify(statements)).not.toContain('/index/');
+    expect(JSON.stringify(statements)).not.toMatch(/dynamodb:(Scan|BatchWriteItem|DeleteItem)/);
+  });
+
+  it('outputs the bus and table names', () => {
+    template.hasOutput('EventBusName', {});
+    template.hasOutput('EventTableName', {});
+  });
+});
+
 describe('MakiniWebhookIngestion signing secret', () => {
   it('uses an existing secret by name, granting read on that name only', () => {
     const { template: t } = synth({ signingSecret: 'prod/makini/webhook-secret' });
@@ -199,20 +264,25 @@ describe('cdk-nag', () => {
 });
 
 describe('bundling', () => {
-  it('bundles the receiver with the local esbuild: minified, with a source map, the AWS SDK inside', () => {
+  it('bundles each Lambda with the local esbuild: minified, with a source map, its AWS SDK clients inside', () => {
     const { app, template: t } = synth({}, true);
-    t.resourceCountIs('AWS::Lambda::Function', 1);
-    const assets = fs.readdirSync(app.outdir).filter((name) => name.startsWith('asset.'));
-    expect(assets).toHaveLength(1);
-    const dir = path.join(app.outdir, assets[0]);
-    const code = fs.readFileSync(path.join(dir, 'index.js'), 'utf8');
-    expect(fs.existsSync(path.join(dir, 'index.js.map'))).toBe(true);
-    // Minified: a few very long lines (template literals keep some newlines).
-    expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
-    // The SDK clients are inside; only the optional CRT signer (SigV4a, loaded in a try/catch) is not.
-    const external = [...code.matchAll(/require\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1]);
-    expect([...new Set(external)]).toEqual(['@aws-sdk/signature-v4-crt']);
-    expect(code.includes('AmazonSQS') && code.includes('secretsmanager')).toBe(true);
+    t.resourceCountIs('AWS::Lambda::Function', 2);
+    const bundles = fs
+      .readdirSync(app.outdir)
+      .filter((name) => name.startsWith('asset.'))
+      .map((asset) => path.join(app.outdir, asset));
+    expect(bundles).toHaveLength(2);
+    const clients = bundles.map((dir) => {
+      const code = fs.readFileSync(path.join(dir, 'index.js'), 'utf8');
+      expect(fs.existsSync(path.join(dir, 'index.js.map'))).toBe(true);
+      // Minified: a few very long lines (template literals keep some newlines).
+      expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
+      // The SDK clients are inside; only the optional CRT signer (SigV4a, loaded in a try/catch) is not.
+      const external = [...code.matchAll(/require\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1]);
+      expect([...new Set(external)]).toEqual(['@aws-sdk/signature-v4-crt']);
+      return ['SendMessage', 'GetSecretValue', 'UpdateItem', 'PutEvents'].filter((marker) => code.includes(marker)).join('+');
+    });
+    expect(clients.sort()).toEqual(['SendMessage+GetSecretValue', 'UpdateItem+PutEvents'].sort());
   });
 });
 
