@@ -149,3 +149,26 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
     expect(aws.busEvents).toHaveLength(25);
   });
 });
+
+describe('consumer handler built from the environment', () => {
+  const savedEnv = { ...process.env };
+  afterEach(() => {
+    process.env = { ...savedEnv };
+  });
+
+  it('reaches DynamoDB and EventBridge through AWS_ENDPOINT_URL_* only, and emits EMF metrics', async () => {
+    process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
+    process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = aws.url;
+    const { createConsumerHandlerFromEnv } = await import('../../lambdas/consumer/consumer');
+    const { captureOutput } = await import('../support/capture-output');
+    const handler = createConsumerHandlerFromEnv({ ...process.env, MAKINI_EVENT_TABLE: dynamo.tableName, MAKINI_EVENT_BUS: 'makini-bus', MAKINI_METRICS_NAMESPACE: 'ConsumerEnvTest' });
+    const context = { functionName: 'consumer', awsRequestId: 'req', getRemainingTimeInMillis: () => 30_000 } as never;
+    const { result, output } = await captureOutput(() => handler(batch(record(status('evt_env', 'offline', '2026-11-22T05:00:00Z', 'conn_env'))), context));
+    expect(result.batchItemFailures).toEqual([]);
+    expect(await store.getConnection('conn_env')).toMatchObject({ status: 'offline' });
+    expect(aws.busEvents).toHaveLength(1);
+    expect(output).toContain('"Namespace":"ConsumerEnvTest"');
+    expect(output).toContain('"WebhookProcessed"');
+    expect(output).toMatch(/"connectionId": ?"conn_env"/);
+  });
+});
