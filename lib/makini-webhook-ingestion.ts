@@ -13,8 +13,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { TABLE_KEYS } from '../lambdas/adapters/dynamodb-event-store';
-import { BUS_SOURCE } from '../lambdas/adapters/eventbridge-publisher';
+import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
+import { BUS_SOURCE } from '../lambdas/core/consume';
 import { ConfigError, configToEnv, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
 
 export interface MakiniWebhookIngestionProps {

@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { initialState, type Applied, type ConnectionState } from '../core/connection-state';
 import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type EventStore } from '../core/consume';
+import { TABLE_KEYS } from './event-table-schema';
 
 /**
  * The event store in one DynamoDB table (docs/dynamodb-design.md has the access patterns):
@@ -16,7 +17,6 @@ import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type Even
  * takes 1 write (the claim, which also counts it). Nothing relies on
  * ReturnValuesOnConditionCheckFailure or transactions, which dynalite lacks.
  */
-export const TABLE_KEYS = { partition: 'pk', sort: 'sk', ttl: 'expiresAt', byConnectionIndex: 'byConnection', indexPartition: 'gsi1pk', indexSort: 'gsi1sk' } as const;
 
 export interface DynamoDbEventStoreOptions {
   readonly tableName: string;
@@ -189,35 +189,30 @@ export class DynamoDbEventStore implements EventStore {
 
   /** A connection's processed events, newest first by event time. */
   async listEvents(connectionId: string, limit = 50): Promise<StoredWebhook[]> {
-    const { Items = [] } = await this.db.send(
-      new QueryCommand({
-        TableName: this.options.tableName,
-        IndexName: TABLE_KEYS.byConnectionIndex,
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': `CONNECTION#${connectionId}` },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
-    );
-    return Items.map(toStoredWebhook);
+    return (await this.queryIndex(`CONNECTION#${connectionId}`, limit)).map(toStoredWebhook);
   }
 
-  /** Copies that arrived with a known id but a different body. */
+  /** Copies that arrived with a known id but a different body, newest first. */
   async listMismatches(limit = 50): Promise<{ webhookId: string; receivedAt: string; body: Uint8Array; deliveries: number }[]> {
+    return (await this.queryIndex('MISMATCH', limit)).map((i) => ({ webhookId: String(i.webhookId), receivedAt: String(i.receivedAt), body: i.body as Uint8Array, deliveries: deliveryCount(i) }));
+  }
+
+  private async queryIndex(partition: string, limit: number): Promise<Record<string, unknown>[]> {
     const { Items = [] } = await this.db.send(
       new QueryCommand({
         TableName: this.options.tableName,
         IndexName: TABLE_KEYS.byConnectionIndex,
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': 'MISMATCH' },
+        KeyConditionExpression: `${TABLE_KEYS.indexPartition} = :pk`,
+        ExpressionAttributeValues: { ':pk': partition },
         ScanIndexForward: false,
         Limit: limit,
       }),
     );
-    return Items.map((i) => ({ webhookId: i.webhookId, receivedAt: i.receivedAt, body: i.body, deliveries: (i.deliveryIds as Set<string> | undefined)?.size ?? 0 }));
+    return Items;
   }
 }
 
+const deliveryCount = (item: Record<string, unknown>) => (item.deliveryIds as Set<string> | undefined)?.size ?? 0;
 const webhookKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'WEBHOOK' });
 const connectionKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'STATE' });
 
@@ -226,7 +221,7 @@ function toClaimedItem(item: Record<string, unknown>): ClaimedItem {
     status: item.status === 'DONE' ? 'DONE' : 'PROCESSING',
     owner: String(item.owner),
     leaseUntil: Number(item.leaseUntil),
-    deliveries: (item.deliveryIds as Set<string> | undefined)?.size ?? 0,
+    deliveries: deliveryCount(item),
   };
 }
 
@@ -239,7 +234,7 @@ function toStoredWebhook(item: Record<string, unknown>): StoredWebhook {
   return {
     webhookId: String(item.webhookId),
     status: item.status === 'DONE' ? 'DONE' : 'PROCESSING',
-    deliveries: (item.deliveryIds as Set<string> | undefined)?.size ?? 0,
+    deliveries: deliveryCount(item),
     receivedAt: String(item.receivedAt),
     body: item.body as Uint8Array,
     ...(['type', 'occurredAt', 'connectionId', 'source', 'unprocessableReason'] as const).reduce(

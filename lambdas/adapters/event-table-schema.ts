@@ -1,5 +1,7 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
-import { TABLE_KEYS } from './dynamodb-event-store';
+
+/** Key and index attribute names of the event table (docs/dynamodb-design.md). Free of SDK code, so the CDK construct can use it. */
+export const TABLE_KEYS = { partition: 'pk', sort: 'sk', ttl: 'expiresAt', byConnectionIndex: 'byConnection', indexPartition: 'gsi1pk', indexSort: 'gsi1sk' } as const;
 
 /**
  * The event table's keys and index as a CreateTable request: what the local stack and tests create

@@ -1,8 +1,5 @@
 import { PutEventsCommand, type EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import type { BusMessage } from '../core/consume';
-
-/** `source` of every event this project puts on the bus; rules match on it. */
-export const BUS_SOURCE = 'makini.webhooks';
+import { BUS_SOURCE, type BusMessage } from '../core/consume';
 /** EventBridge takes at most 10 entries per PutEvents call. */
 const MAX_ENTRIES = 10;
 /** EventBridge rejects calls whose entries exceed 256 KB together; keep a margin. */

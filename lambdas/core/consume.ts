@@ -43,6 +43,9 @@ export interface EventStore {
   complete(webhookId: string, outcome: { readonly stale: boolean }): Promise<void>;
 }
 
+/** `source` of every event this project puts on the bus; customer rules match on it. */
+export const BUS_SOURCE = 'makini.webhooks';
+
 /** What the bus receives for every newly processed event: the event and the state it led to. */
 export interface BusMessage {
   readonly event: MakiniEvent;
