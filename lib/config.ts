@@ -78,6 +78,36 @@ export interface MakiniWebhookConfig {
   readonly historyRetentionDays: number;
   /** Days the event bus archive keeps events for replay; 0 keeps them forever. */
   readonly eventArchiveRetentionDays: number;
+  /** Secrets Manager name prefix of the per-connection token secrets. */
+  readonly connectionSecretPrefix: string;
+  /** How long the poller caches connection tokens. */
+  readonly tokenCacheSeconds: number;
+  /** Makini API base URL, version included. */
+  readonly makiniApiUrl: string;
+  /** Path of the connection-status endpoint; `{connectionId}` is replaced. */
+  readonly makiniStatusPath: string;
+  /** Path of the sync-status endpoint; `{connectionId}` is replaced. */
+  readonly makiniSyncStatusPath: string;
+  /** Per-request timeout of Makini API calls. */
+  readonly makiniRequestTimeoutMs: number;
+  /** Attempts per Makini API call (429, 5xx and timeouts are retried). */
+  readonly makiniMaxAttempts: number;
+  /** Minutes between poller runs. */
+  readonly pollIntervalMinutes: number;
+  /** A connection with no webhook for this many minutes is polled. */
+  readonly pollExpectedWindowMinutes: number;
+  /** Poll every connection on every run, not only silent, unhealthy or unseen ones. */
+  readonly pollAll: boolean;
+  /** Connections polled at the same time. */
+  readonly pollConcurrency: number;
+  /** Poller Lambda timeout; its time budget stops 10 s before. */
+  readonly pollerTimeoutSeconds: number;
+  /** Poller Lambda memory. */
+  readonly pollerMemoryMB: number;
+  /** Consecutive failed polls of a connection that open its circuit breaker. */
+  readonly breakerFailureThreshold: number;
+  /** Minutes an open breaker skips its connection before one half-open probe. */
+  readonly breakerCooldownMinutes: number;
   /** Retention of every log group the stack creates (API access logs and Lambda logs). */
   readonly logRetentionDays: number;
   /** Powertools log level of the Lambdas. */
@@ -123,6 +153,21 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   dedupWindowDays: { kind: 'int', default: 7, min: 2, max: 365, doc: 'Days a webhook id is remembered for deduplication; must outlast Makini\'s 24 h of retries.' },
   historyRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_650, doc: 'Days processed events stay in the history (DynamoDB TTL). Webhook items live the longer of this and `dedupWindowDays`.' },
   eventArchiveRetentionDays: { kind: 'int', default: 30, min: 0, max: 3_650, doc: 'Days the event bus archive keeps events for replay; 0 keeps them forever.' },
+  connectionSecretPrefix: { kind: 'string', default: 'makini/connections/', pattern: /^[A-Za-z0-9/_+=.@-]{1,256}$/, hint: 'a Secrets Manager name prefix', doc: 'Name prefix of the per-connection token secrets (one secret per connection).' },
+  tokenCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400, doc: 'How long the poller caches connection tokens across invocations.' },
+  makiniApiUrl: { kind: 'string', default: 'https://api.makini.io/api/v1', pattern: /^https?:\/\/[^\s]+[^/\s]$/, hint: 'an http(s) URL without a trailing slash', doc: 'Makini API base URL, API version included.' },
+  makiniStatusPath: { kind: 'string', default: '/connection-status', pattern: /^\/[^\s]*$/, hint: 'a path starting with /', doc: 'Connection-status endpoint path (assumed; `{connectionId}` is replaced).' },
+  makiniSyncStatusPath: { kind: 'string', default: '/sync-status', pattern: /^\/[^\s]*$/, hint: 'a path starting with /', doc: 'Sync-status endpoint path (`{connectionId}` is replaced).' },
+  makiniRequestTimeoutMs: { kind: 'int', default: 5_000, min: 100, max: 60_000, doc: 'Per-request timeout of Makini API calls.' },
+  makiniMaxAttempts: { kind: 'int', default: 3, min: 1, max: 10, doc: 'Attempts per Makini API call; 429 (honouring Retry-After), 5xx and timeouts are retried with jittered backoff.' },
+  pollIntervalMinutes: { kind: 'int', default: 5, min: 1, max: 1_440, doc: 'Minutes between poller runs (EventBridge schedule).' },
+  pollExpectedWindowMinutes: { kind: 'int', default: 30, min: 1, max: 10_080, doc: 'A connection without a webhook for this long is polled (as are unhealthy and never-seen ones).' },
+  pollAll: { kind: 'bool', default: false, doc: 'Poll every connection on every run.' },
+  pollConcurrency: { kind: 'int', default: 32, min: 1, max: 512, doc: 'Connections polled at the same time.' },
+  pollerTimeoutSeconds: { kind: 'int', default: 120, min: 30, max: 900, doc: 'Poller Lambda timeout; each run stops taking connections 10 s before it.' },
+  pollerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240, doc: 'Poller Lambda memory.' },
+  breakerFailureThreshold: { kind: 'int', default: 5, min: 1, max: 100, doc: 'Consecutive failed polls that open a connection\'s circuit breaker.' },
+  breakerCooldownMinutes: { kind: 'int', default: 30, min: 1, max: 10_080, doc: 'Minutes an open breaker skips its connection before one half-open probe.' },
   logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, oneOf: LOG_RETENTION_DAYS, doc: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).' },
   logLevel: { kind: 'enum', default: 'INFO', values: LOG_LEVELS, doc: 'Log level of the Lambdas.' },
   metricsNamespace: { kind: 'string', default: 'MakiniWebhooks', pattern: /^[A-Za-z0-9._/#:-]{1,255}$/, hint: 'a CloudWatch namespace', doc: 'CloudWatch namespace of the EMF metrics.' },
@@ -210,6 +255,9 @@ function crossCheck(c: MakiniWebhookConfig): string[] {
   }
   if (c.consumerBatchSize > 10 && c.consumerBatchingWindowSeconds < 1) {
     problems.push(`consumerBatchSize (${c.consumerBatchSize}) above 10 needs consumerBatchingWindowSeconds of at least 1`);
+  }
+  if (c.pollerTimeoutSeconds > c.pollIntervalMinutes * 60) {
+    problems.push(`pollerTimeoutSeconds (${c.pollerTimeoutSeconds}) must not exceed the poll interval (${c.pollIntervalMinutes} min), or runs overlap`);
   }
   if (c.consumerTimeoutSeconds * 6 > SQS_MAX_VISIBILITY_SECONDS) {
     problems.push(`consumerTimeoutSeconds (${c.consumerTimeoutSeconds}) x 6 exceeds SQS's 12 h visibility timeout limit`);

@@ -128,7 +128,7 @@ export function parseMessage(message: QueuedMessage): ParsedMessage {
     return { webhookId: `sha256:${bodyHash}`, bodyHash, body: raw, receivedAt: new Date(0).toISOString(), unprocessableReason: error.message };
   }
   const { envelope, body } = decoded;
-  const normalised = normaliseEvent(body, { webhookId: envelope.webhookId, receivedAt: envelope.receivedAt, source: 'webhook' });
+  const normalised = normaliseEvent(body, { webhookId: envelope.webhookId, receivedAt: envelope.receivedAt, source: envelope.scheme === 'poll' ? 'poll' : 'webhook' });
   return {
     webhookId: envelope.webhookId,
     bodyHash: sha256(body),

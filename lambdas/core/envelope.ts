@@ -11,8 +11,9 @@ export interface WebhookEnvelope {
   readonly webhookId: string;
   /** ISO-8601 time the receiver accepted the request. */
   readonly receivedAt: string;
-  readonly scheme: SignatureSchemeName;
-  /** API Gateway request id, also returned to the sender as `x-request-id`. */
+  /** How the body was authenticated: a signature scheme, or `poll` for an event the poller synthesized. */
+  readonly scheme: SignatureSchemeName | 'poll';
+  /** API Gateway request id (also returned to the sender as `x-request-id`), or the poller's run id. */
   readonly requestId: string;
   readonly contentType?: string;
   /** `utf8` when the body is text SQS can carry as is, else `base64`. */

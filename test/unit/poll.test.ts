@@ -1,0 +1,119 @@
+import type { ConnectionState } from '../../lambdas/core/connection-state';
+import { breakerState, recordPoll, selectConnections, synthesizeEvents, type Observation, type PollRecord, type PollSettings } from '../../lambdas/core/poll';
+
+const NOW = Date.parse('2026-11-22T06:00:00Z');
+const iso = (msAgo: number) => new Date(NOW - msAgo).toISOString();
+const settings: PollSettings = { pollAll: false, expectedWindowMs: 30 * 60_000, breakerFailureThreshold: 3, breakerCooldownMs: 10 * 60_000 };
+const healthy = (id: string, webhookAgoMs = 60_000): ConnectionState => ({ connectionId: id, status: 'online', lastWebhookAt: iso(webhookAgoMs), lastSyncStatus: 'completed', lastSyncAt: iso(3_600_000) });
+const record = (id: string, overrides: Partial<PollRecord> = {}): PollRecord => ({ connectionId: id, consecutiveFailures: 0, pending: {}, ...overrides });
+
+describe('selectConnections', () => {
+  it('polls the never seen, the unhealthy and the silent, not the healthy and recently heard', () => {
+    const due = selectConnections(
+      [
+        { connectionId: 'fresh', state: healthy('fresh') },
+        { connectionId: 'unseen' },
+        { connectionId: 'offline', state: { ...healthy('offline'), status: 'offline' } },
+        { connectionId: 'reauth', state: { ...healthy('reauth'), status: 'reauthorization_required' } },
+        { connectionId: 'syncfail', state: { ...healthy('syncfail'), lastSyncStatus: 'failed' } },
+        { connectionId: 'silent', state: healthy('silent', 31 * 60_000) },
+      ],
+      NOW,
+      settings,
+    );
+    expect(due.map((d) => d.connectionId).sort()).toEqual(['offline', 'reauth', 'silent', 'syncfail', 'unseen']);
+  });
+
+  it('polls everything with pollAll', () => {
+    expect(selectConnections([{ connectionId: 'fresh', state: healthy('fresh') }], NOW, { ...settings, pollAll: true })).toHaveLength(1);
+  });
+
+  it('takes the least recently polled first, never-polled before all', () => {
+    const due = selectConnections(
+      [
+        { connectionId: 'b', poll: record('b', { lastPolledAt: iso(60_000) }) },
+        { connectionId: 'c' },
+        { connectionId: 'a', poll: record('a', { lastPolledAt: iso(600_000) }) },
+      ],
+      NOW,
+      settings,
+    );
+    expect(due.map((d) => d.connectionId)).toEqual(['c', 'a', 'b']);
+  });
+
+  it('skips a connection whose breaker is open, and probes it once the cool-down has passed', () => {
+    const open = record('x', { consecutiveFailures: 3, openedAt: iso(5 * 60_000), lastOutcome: 'failed' });
+    expect(selectConnections([{ connectionId: 'x', poll: open }], NOW, settings)).toEqual([]);
+    const cooled = { ...open, openedAt: iso(10 * 60_000) };
+    expect(selectConnections([{ connectionId: 'x', poll: cooled }], NOW, settings)).toEqual([{ connectionId: 'x', probe: true }]);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after N consecutive failures, re-opens after a failed probe, closes on an answer', () => {
+    let r: PollRecord | undefined;
+    for (let i = 0; i < 3; i++) r = recordPoll(r, 'x', { outcome: 'failed', error: 'HTTP 503' }, NOW, settings);
+    expect(r).toMatchObject({ consecutiveFailures: 3, openedAt: iso(0) });
+    expect(breakerState(r, NOW + 60_000, settings)).toBe('open');
+    expect(breakerState(r, NOW + 10 * 60_000, settings)).toBe('half-open');
+
+    const reopened = recordPoll(r, 'x', { outcome: 'failed' }, NOW + 10 * 60_000, settings);
+    expect(breakerState(reopened, NOW + 11 * 60_000, settings)).toBe('open');
+
+    const closed = recordPoll(reopened, 'x', { outcome: 'ok' }, NOW + 21 * 60_000, settings);
+    expect(closed).toMatchObject({ consecutiveFailures: 0, lastOutcome: 'ok' });
+    expect(closed.openedAt).toBeUndefined();
+    expect(breakerState(closed, NOW + 21 * 60_000, settings)).toBe('closed');
+  });
+
+  it('treats 401/403 as a finding that resets the failure count', () => {
+    const r = recordPoll(record('x', { consecutiveFailures: 2 }), 'x', { outcome: 'unauthorized' }, NOW, settings);
+    expect(r.consecutiveFailures).toBe(0);
+  });
+});
+
+describe('synthesizeEvents', () => {
+  const online: Observation = { connection: { status: 'online', reauthorizationRequired: false } };
+  const parse = (e: { body: string }) => JSON.parse(e.body);
+
+  it('synthesizes nothing when the state already matches', () => {
+    const state = { ...healthy('c'), lastSyncAt: '2026-11-22T05:00:00.000Z' };
+    const obs: Observation = { ...online, sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:00:00Z', lastSyncAt: '2026-11-22T05:00:00Z' } };
+    expect(synthesizeEvents('c', state, obs, iso(0), {})).toEqual([]);
+  });
+
+  it('recovers a missed reauthorization with one deterministic id', () => {
+    const obs: Observation = { connection: { status: 'online', reauthorizationRequired: true } };
+    const [first] = synthesizeEvents('c', healthy('c'), obs, iso(0), {});
+    expect(parse(first)).toMatchObject({ type: 'connection.reauthorization_required', connection_id: 'c', timestamp: iso(0), data: { observed_by: 'poll' } });
+    const [again] = synthesizeEvents('c', healthy('c'), obs, iso(-300_000), {});
+    expect(again.id).toBe(first.id);
+    // With the earlier body pending, the repeat is byte-identical, so the consumer sees a duplicate.
+    expect(synthesizeEvents('c', healthy('c'), obs, iso(-300_000), { [first.id]: first.body })[0].body).toBe(first.body);
+  });
+
+  it('recovers online/offline changes, including recovery from reauthorization', () => {
+    const [offline] = synthesizeEvents('c', healthy('c'), { connection: { status: 'offline', reauthorizationRequired: false } }, iso(0), {});
+    expect(parse(offline)).toMatchObject({ type: 'connection.status_changed', data: { status: 'offline', previous_status: 'online' } });
+    const [back] = synthesizeEvents('c', { ...healthy('c'), status: 'reauthorization_required' }, online, iso(0), {});
+    expect(parse(back)).toMatchObject({ type: 'connection.status_changed', data: { status: 'online' } });
+  });
+
+  it('recovers a newer successful sync, timed when it happened', () => {
+    const [sync] = synthesizeEvents('c', healthy('c'), { ...online, sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:59:00Z' } }, iso(0), {});
+    expect(parse(sync)).toMatchObject({ type: 'sync.completed', timestamp: '2026-11-22T05:59:00.000Z' });
+  });
+
+  it('recovers a newer failed sync with its errors, but not one older than a success', () => {
+    const failed = { status: 'failed' as const, lastSyncAt: '2026-11-22T05:59:00Z', lastSuccessfulSyncAt: '2026-11-22T05:30:00Z', errors: [{ code: 'UPSTREAM_TIMEOUT' }] };
+    const events = synthesizeEvents('c', healthy('c'), { ...online, sync: failed }, iso(0), {});
+    expect(events.map((e) => e.type)).toEqual(['sync.completed', 'sync.failed']);
+    expect(parse(events[1]).data.errors).toEqual([{ code: 'UPSTREAM_TIMEOUT' }]);
+    const olderFailure = { ...failed, lastSyncAt: '2026-11-22T05:10:00Z' }; // newer than the stored sync, older than the success
+    expect(synthesizeEvents('c', healthy('c'), { ...online, sync: olderFailure }, iso(0), {}).map((e) => e.type)).toEqual(['sync.completed']);
+  });
+
+  it('treats a never-seen connection as unknown', () => {
+    expect(synthesizeEvents('c', undefined, online, iso(0), {}).map((e) => e.type)).toEqual(['connection.status_changed']);
+  });
+});
