@@ -1,0 +1,76 @@
+/**
+ * A loopback HTTP server for the AWS JSON protocols (1.0 and 1.1): requests name their operation in
+ * `X-Amz-Target: <Service>.<Operation>`, carry a JSON body, and get a JSON body or an AWS-style error
+ * (`{"__type": "...", "message": "..."}`). Each local endpoint (Secrets Manager now; SQS and
+ * EventBridge in the local stack) supplies its operations; anything else is refused as AWS would.
+ *
+ * A development and test double, not an emulator of all of AWS: it implements what this project
+ * calls, and says so when asked for more.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** An error an operation answers with, in the shape AWS SDKs parse. */
+export class AwsError extends Error {
+  constructor(
+    public readonly type: string,
+    message: string,
+    public readonly status = 400,
+  ) {
+    super(message);
+    this.name = type;
+  }
+}
+
+export type Operation = (input: Record<string, unknown>) => unknown;
+
+export interface JsonEndpoint {
+  readonly url: string;
+  /** Calls per operation name, for tests and benchmarks. */
+  readonly calls: Record<string, number>;
+  close(): Promise<void>;
+}
+
+export async function startJsonEndpoint(options: { service: string; protocol: '1.0' | '1.1'; operations: Record<string, Operation>; port?: number }): Promise<JsonEndpoint> {
+  const calls: Record<string, number> = {};
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => void handle(req, res));
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const [service, operation = ''] = target.split('.');
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': `application/x-amz-json-${options.protocol}`, 'x-amzn-requestid': randomUUID() });
+      res.end(JSON.stringify(body));
+    };
+    try {
+      const op = service === options.service ? options.operations[operation] : undefined;
+      if (!op) throw new AwsError('UnknownOperationException', `${target || 'the request'} is not supported by this local ${options.service} endpoint`);
+      calls[operation] = (calls[operation] ?? 0) + 1;
+      const input = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
+      reply(200, (await op(input)) ?? {});
+    } catch (error) {
+      if (error instanceof AwsError) return reply(error.status, { __type: error.type, message: error.message });
+      if (error instanceof SyntaxError) return reply(400, { __type: 'SerializationException', message: 'the request body is not JSON' });
+      reply(500, { __type: 'InternalFailure', message: (error as Error).message });
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
