@@ -53,3 +53,36 @@ export class EnqueueFailedError extends Error {
     this.name = 'EnqueueFailedError';
   }
 }
+
+/** A structured Makini API error: `{"error": {"code", "type", "message", "request_id"}}`. Never carries the token. */
+export class MakiniApiError extends Error {
+  constructor(
+    public readonly status: number,
+    public readonly code: string,
+    public readonly type: string,
+    message: string,
+    public readonly requestId?: string,
+  ) {
+    super(message);
+    this.name = 'MakiniApiError';
+  }
+}
+
+/** 401/403: the token is invalid or the connection needs reauthorization. A finding, not a fault. */
+export class MakiniAuthError extends MakiniApiError {
+  constructor(status: number, code: string, type: string, message: string, requestId?: string) {
+    super(status, code, type, message, requestId);
+    this.name = 'MakiniAuthError';
+  }
+}
+
+/** Makini stayed unavailable (5xx, 429 or timeouts) through every attempt. */
+export class MakiniUnavailableError extends Error {
+  constructor(
+    message: string,
+    public readonly requestId?: string,
+  ) {
+    super(message);
+    this.name = 'MakiniUnavailableError';
+  }
+}
