@@ -19,3 +19,9 @@ export function awsClientConfig(config: Pick<MakiniWebhookConfig, 'awsRequestTim
     },
   };
 }
+
+/**
+ * For Lambdas that are not answering a sender (consumer, poller): they have their whole timeout,
+ * so each call gets 3 s per attempt and 3 attempts, still far inside a 30 s timeout.
+ */
+export const BACKGROUND_CLIENT_CONFIG = awsClientConfig({ awsRequestTimeoutMs: 3_000, awsMaxAttempts: 3 });

@@ -1,7 +1,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { initialState, type Applied, type ConnectionState } from '../core/connection-state';
 import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type EventStore } from '../core/consume';
+import type { Candidate, PollRecord } from '../core/poll';
 import { TABLE_KEYS } from './event-table-schema';
 
 /**
@@ -12,6 +13,7 @@ import { TABLE_KEYS } from './event-table-schema';
  * | webhook (dedup claim + history) | `WEBHOOK#<id>` | `WEBHOOK` | `CONNECTION#<c>` / `<occurredAt>#<id>`, or `UNPROCESSABLE` / `<receivedAt>#<id>` |
  * | copy with a different body | `WEBHOOK#<id>` | `MISMATCH#<sha256>` | `MISMATCH` / `<receivedAt>#<id>` |
  * | connection state | `CONNECTION#<c>` | `STATE` | — |
+ * | what the poller knows of a connection | `CONNECTION#<c>` | `POLL` | — |
  *
  * Costs: a new webhook takes 3 writes (claim, state, complete) and 1 read (state); a duplicate
  * takes 1 write (the claim, which also counts it). Nothing relies on
@@ -187,6 +189,34 @@ export class DynamoDbEventStore implements EventStore {
     return Item ? toStoredWebhook(Item) : undefined;
   }
 
+  /**
+   * State and poll record of each connection, in BatchGetItem pages of 100 keys (50 connections),
+   * retrying what DynamoDB leaves unprocessed.
+   */
+  async loadCandidates(connectionIds: readonly string[]): Promise<Candidate[]> {
+    const found = new Map<string, Record<string, unknown>>();
+    const keys = connectionIds.flatMap((id) => [connectionKey(id), pollKey(id)]);
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Record<string, unknown>[] = keys.slice(i, i + 100);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        const { Responses, UnprocessedKeys } = await this.db.send(new BatchGetCommand({ RequestItems: { [this.options.tableName]: { Keys: pending } } }));
+        for (const item of Responses?.[this.options.tableName] ?? []) found.set(`${item.pk}|${item.sk}`, item);
+        pending = (UnprocessedKeys?.[this.options.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+        if (attempt >= 8 && pending.length > 0) throw new Error(`DynamoDB left ${pending.length} keys unprocessed after ${attempt + 1} attempts`);
+      }
+    }
+    return connectionIds.map((connectionId) => {
+      const state = found.get(`CONNECTION#${connectionId}|STATE`);
+      const poll = found.get(`CONNECTION#${connectionId}|POLL`);
+      return { connectionId, ...(state && { state: toState(state) }), ...(poll && { poll: toPollRecord(poll) }) };
+    });
+  }
+
+  async savePollRecord(record: PollRecord): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.options.tableName, Item: { ...pollKey(record.connectionId), entity: 'poll', ...record } }));
+  }
+
   /** A connection's processed events, newest first by event time. */
   async listEvents(connectionId: string, limit = 50): Promise<StoredWebhook[]> {
     return (await this.queryIndex(`CONNECTION#${connectionId}`, limit)).map(toStoredWebhook);
@@ -215,6 +245,12 @@ export class DynamoDbEventStore implements EventStore {
 const deliveryCount = (item: Record<string, unknown>) => (item.deliveryIds as Set<string> | undefined)?.size ?? 0;
 const webhookKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'WEBHOOK' });
 const connectionKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'STATE' });
+const pollKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'POLL' });
+
+function toPollRecord(item: Record<string, unknown>): PollRecord {
+  const { pk: _pk, sk: _sk, entity: _entity, ...record } = item;
+  return { pending: {}, consecutiveFailures: 0, ...record } as unknown as PollRecord;
+}
 
 function toClaimedItem(item: Record<string, unknown>): ClaimedItem {
   return {

@@ -14,7 +14,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { configFromEnv, requireEnv, RESOURCE_ENV } from '../../lib/config';
-import { awsClientConfig } from '../adapters/aws-client-config';
+import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore } from '../adapters/dynamodb-event-store';
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
 import { withPowertools } from '../adapters/powertools';
@@ -107,22 +107,16 @@ function recordOutcome(outcome: RecordOutcome, logger: Logger, metrics: Metrics)
   }
 }
 
-/**
- * The consumer has a whole batch's time, not Makini's 10 s: longer per-attempt timeouts and one more
- * attempt than the receiver, still far inside `consumerTimeoutSeconds` (30 s by default).
- */
-const CONSUMER_SDK = awsClientConfig({ awsRequestTimeoutMs: 3_000, awsMaxAttempts: 3 });
-
 /** Builds the production handler from `process.env`, as Lambda and the local stack do. */
 export function createConsumerHandlerFromEnv(env: Readonly<Record<string, string | undefined>> = process.env) {
   const config = configFromEnv(env);
   const logger = new Logger({ serviceName: 'consumer', logLevel: config.logLevel });
   const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'consumer' });
-  const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(CONSUMER_SDK)), {
+  const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(BACKGROUND_CLIENT_CONFIG)), {
     tableName: requireEnv(env, RESOURCE_ENV.eventTable),
     retentionSeconds: Math.max(config.dedupWindowDays, config.historyRetentionDays) * 86_400,
     leaseMs: config.consumerTimeoutSeconds * 1000,
   });
-  const publisher = new EventBridgePublisher(new EventBridgeClient(CONSUMER_SDK), requireEnv(env, RESOURCE_ENV.eventBus));
+  const publisher = new EventBridgePublisher(new EventBridgeClient(BACKGROUND_CLIENT_CONFIG), requireEnv(env, RESOURCE_ENV.eventBus));
   return withPowertools(createConsumerHandler({ store, publisher, logger, metrics }), logger, metrics);
 }
