@@ -7,9 +7,11 @@
  * Exit codes: 0 success, 1 a request failed, 2 usage error.
  */
 import { readFileSync } from 'node:fs';
+import { CreateSecretCommand, DeleteSecretCommand, ListSecretsCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../lib/config';
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../lambdas/core/event-types';
+import { formatConnectionSecret } from '../lambdas/core/connection-secret';
 import { createSignatureScheme } from '../lambdas/core/signature';
 import { sampleEvent } from '../local/sample-events';
 
@@ -34,8 +36,9 @@ const HELP = {
   main: `Usage: makini-webhooks <command> [options]
 
 Commands:
-  sign    sign a body and print the signature headers
-  send    post realistic, signed sample webhooks to a receiver
+  sign          sign a body and print the signature headers
+  send          post realistic, signed sample webhooks to a receiver
+  connections   add, list or remove the per-connection Makini API tokens the poller uses
 
 Run 'makini-webhooks <command> --help' for a command's options.`,
   sign: `Usage: makini-webhooks sign [options] [--file F | < body]
@@ -61,6 +64,19 @@ ${SECRET_HELP}
   --id ID            event id (default: random evt_…); not with --type all
   --timestamp ISO    when the event happened (default: now)
   --repeat N         send the same webhook N times, as Makini's retries would (default: 1)`,
+  connections: `Usage: makini-webhooks connections add <id> [--token-file F | < token]
+       makini-webhooks connections list [--json]
+       makini-webhooks connections remove <id> [--force]
+
+Manages one Secrets Manager secret per connection, named <prefix><id>, holding
+{"connectionId", "token"}; the poller discovers them by that prefix. Uses your AWS credentials and
+region, or the endpoint in AWS_ENDPOINT_URL_SECRETS_MANAGER. Tokens are never printed.
+
+Options:
+  --prefix P         secret name prefix (default: MAKINI_CONNECTION_SECRET_PREFIX or makini/connections/)
+  --token-file F     add: read the token from F (default: standard input)
+  --json             list: print a JSON array
+  --force            remove: delete at once, without Secrets Manager's 7-day recovery window`,
 } as const;
 
 export async function main(argv: readonly string[], io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
@@ -68,6 +84,7 @@ export async function main(argv: readonly string[], io = { stdout: process.stdou
   try {
     if (command === 'sign') return await sign(rest, io);
     if (command === 'send') return await send(rest, io);
+    if (command === 'connections') return await connections(rest, io);
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       io.stdout.write(`${HELP.main}\n`);
       return command === undefined ? 2 : 0;
@@ -191,9 +208,61 @@ function parseUrl(text: string): URL {
   throw new UsageError(`--url must be an http(s) URL, got '${text}'`);
 }
 
-function help(out: NodeJS.WritableStream, command: 'sign' | 'send'): number {
+async function connections(argv: readonly string[], io: { stdout: NodeJS.WritableStream; stdin: NodeJS.ReadableStream & { isTTY?: boolean } }): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: { prefix: { type: 'string' }, 'token-file': { type: 'string' }, json: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [action, id, ...extra] = positionals;
+  if (values.help || action === undefined) return help(io.stdout, 'connections', action === undefined && !values.help ? 2 : 0);
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  const prefix = resolveConfig({ ...configFromEnv(process.env), ...(values.prefix !== undefined && { connectionSecretPrefix: values.prefix }) }).connectionSecretPrefix;
+  const client = new SecretsManagerClient({});
+  try {
+    if (action === 'list') {
+      const ids: string[] = [];
+      let NextToken: string | undefined;
+      do {
+        const page = await client.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }], MaxResults: 100, NextToken }));
+        for (const secret of page.SecretList ?? []) if (secret.Name?.startsWith(prefix)) ids.push(secret.Name.slice(prefix.length));
+        NextToken = page.NextToken;
+      } while (NextToken);
+      io.stdout.write(values.json ? `${JSON.stringify(ids.sort())}\n` : ids.sort().map((i) => `${i}\n`).join(''));
+      return 0;
+    }
+    if (id === undefined) throw new UsageError(`connections ${action} needs a connection id`);
+    if (!/^[A-Za-z0-9_+=.@-]{1,128}$/.test(id)) throw new UsageError('a connection id may hold letters, digits and _+=.@- (1 to 128 characters)');
+    const name = `${prefix}${id}`;
+    if (action === 'add') {
+      const token = (values['token-file'] !== undefined ? readFileSync(values['token-file']) : await readStdin(io.stdin)).toString('utf8').trim();
+      if (token === '') throw new UsageError('the token is empty');
+      const SecretString = formatConnectionSecret({ connectionId: id, token });
+      try {
+        await client.send(new CreateSecretCommand({ Name: name, SecretString, Description: `Makini API token of connection ${id}` }));
+        io.stdout.write(`added ${id} (${name})\n`);
+      } catch (error) {
+        if (!(error instanceof ResourceExistsException)) throw error;
+        await client.send(new PutSecretValueCommand({ SecretId: name, SecretString }));
+        io.stdout.write(`updated the token of ${id} (${name})\n`);
+      }
+      return 0;
+    }
+    if (action === 'remove') {
+      await client.send(new DeleteSecretCommand({ SecretId: name, ...(values.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: 7 }) }));
+      io.stdout.write(values.force ? `removed ${id}\n` : `removed ${id}; Secrets Manager keeps it recoverable for 7 days\n`);
+      return 0;
+    }
+    throw new UsageError(`unknown connections action '${action}': use add, list or remove`);
+  } finally {
+    client.destroy();
+  }
+}
+
+function help(out: NodeJS.WritableStream, command: 'sign' | 'send' | 'connections', code = 0): number {
   out.write(`${HELP[command]}\n`);
-  return 0;
+  return code;
 }
 
 async function readStdin(stdin: NodeJS.ReadableStream & { isTTY?: boolean }): Promise<Buffer> {

@@ -160,3 +160,58 @@ describe('makini-webhooks send', () => {
     expect(stderr).toMatch(message);
   });
 });
+
+describe('makini-webhooks connections', () => {
+  let sm: import('../../local/aws/secrets-manager').LocalSecretsManager;
+  let env: Record<string, string>;
+  beforeEach(async () => {
+    const { startLocalSecretsManager } = await import('../../local/aws/secrets-manager');
+    sm = await startLocalSecretsManager();
+    env = { AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.url };
+  });
+  afterEach(async () => sm.close());
+
+  it('adds a connection from standard input, lists ids only, updates and removes it', async () => {
+    const token = 'tok_live_cli_9c8d7e6f';
+    const added = await cli(['connections', 'add', 'conn_42'], `${token}\n`, env);
+    expect(added).toMatchObject({ code: 0, stdout: 'added conn_42 (makini/connections/conn_42)\n' });
+    expect(JSON.parse(sm.values()['makini/connections/conn_42'])).toEqual({ connectionId: 'conn_42', token });
+
+    await cli(['connections', 'add', 'conn_7'], 'tok_other', env);
+    const listed = await cli(['connections', 'list'], undefined, env);
+    expect(listed.stdout).toBe('conn_42\nconn_7\n');
+    expect((await cli(['connections', 'list', '--json'], undefined, env)).stdout).toBe('["conn_42","conn_7"]\n');
+    expect(listed.stdout + added.stdout + added.stderr).not.toContain(token);
+
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'mw-')), 'token');
+    writeFileSync(file, 'tok_rotated\n');
+    expect((await cli(['connections', 'add', 'conn_42', '--token-file', file], undefined, env)).stdout).toMatch(/^updated the token of conn_42/);
+    expect(JSON.parse(sm.values()['makini/connections/conn_42']).token).toBe('tok_rotated');
+
+    expect((await cli(['connections', 'remove', 'conn_42'], undefined, env)).stdout).toMatch(/recoverable for 7 days/);
+    expect((await cli(['connections', 'list'], undefined, env)).stdout).toBe('conn_7\n');
+  });
+
+  it('honours a custom prefix', async () => {
+    await cli(['connections', 'add', 'c1', '--prefix', 'prod/makini/'], 'tok', env);
+    expect(Object.keys(sm.values())).toEqual(['prod/makini/c1']);
+    expect((await cli(['connections', 'list'], undefined, { ...env, MAKINI_CONNECTION_SECRET_PREFIX: 'prod/makini/' })).stdout).toBe('c1\n');
+  });
+
+  it.each([
+    [['connections', 'add'], '', /needs a connection id/],
+    [['connections', 'add', 'bad id'], 'tok', /a connection id may hold/],
+    [['connections', 'add', 'c1'], '', /the token is empty/],
+    [['connections', 'rename', 'c1'], '', /unknown connections action/],
+  ])('exits 2 with a message for %j', async (args, stdin, message) => {
+    const { code, stderr } = await cli(args, stdin, env);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+
+  it('exits 1 with the AWS error when removing an unknown connection', async () => {
+    const { code, stderr } = await cli(['connections', 'remove', 'ghost'], undefined, env);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/can't find the specified secret/);
+  });
+});
