@@ -32,7 +32,7 @@ interface Row {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Each Lambda's bundle exactly as `cdk synth` produces it, recognised by the calls it makes. */
-function synthBundles(): { receiver: string; consumer: string } {
+function synthBundles(): { receiver: string; consumer: string; poller: string } {
   const outdir = mkdtempSync(path.join(tmpdir(), 'makini-bench-'));
   const app = cdkApp({ outdir });
   new MakiniWebhookStack(app, 'Bench');
@@ -40,12 +40,16 @@ function synthBundles(): { receiver: string; consumer: string } {
   const bundles = readdirSync(outdir)
     .filter((d) => d.startsWith('asset.'))
     .map((d) => path.join(outdir, d, 'index.js'));
-  const find = (marker: string) => {
-    const file = bundles.find((b) => readFileSync(b, 'utf8').includes(marker));
-    if (!file) throw new Error(`no bundle makes ${marker} calls`);
+  const find = (label: string, test: (code: string) => boolean) => {
+    const file = bundles.find((b) => test(readFileSync(b, 'utf8')));
+    if (!file) throw new Error(`no ${label} bundle`);
     return file;
   };
-  return { receiver: find('GetSecretValue'), consumer: find('PutEvents') };
+  return {
+    receiver: find('receiver', (code) => code.includes('GetSecretValue') && !code.includes('BatchGetSecretValue')),
+    consumer: find('consumer', (code) => code.includes('PutEvents')),
+    poller: find('poller', (code) => code.includes('BatchGetSecretValue')),
+  };
 }
 
 /** Median ms for a fresh node process to load `file` and build its handler, over `runs` processes. */
@@ -135,6 +139,7 @@ async function main(): Promise<void> {
   const kb = statSync(bundle).size / 1024;
   rows.push({ metric: 'receiver bundle size', value: round(kb), unit: 'KB', target: '≤ 250 KB', met: kb <= 250 });
   rows.push({ metric: 'consumer bundle size', value: round(statSync(bundles.consumer).size / 1024), unit: 'KB' });
+  rows.push({ metric: 'poller bundle size', value: round(statSync(bundles.poller).size / 1024), unit: 'KB' });
 
   const empty = path.join(mkdtempSync(path.join(tmpdir(), 'makini-bench-')), 'empty.js');
   writeFileSync(empty, 'exports.handler = async () => ({ statusCode: 200 });');

@@ -67,12 +67,12 @@ describe('MakiniWebhookStack template', () => {
 
   it('gives every log group a retention period', () => {
     const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(3);
+    expect(groups).toHaveLength(4);
     for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
   it('creates an encrypted, TLS-only queue with 14-day retention, 1 MiB messages and a redrive to the DLQ', () => {
-    template.resourceCountIs('AWS::SQS::Queue', 2);
+    template.resourceCountIs('AWS::SQS::Queue', 3);
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
       MessageRetentionPeriod: 1_209_600,
@@ -82,7 +82,7 @@ describe('MakiniWebhookStack template', () => {
     });
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600, RedrivePolicy: Match.absent() });
     const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy'));
-    expect(policies).toHaveLength(2);
+    expect(policies).toHaveLength(3);
     for (const policy of policies) {
       expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
@@ -111,7 +111,8 @@ describe('MakiniWebhookStack template', () => {
     for (const statement of statements) {
       const actions = [statement.Action].flat() as string[];
       expect(actions.some((a) => a === '*' || a.endsWith(':*'))).toBe(false);
-      if (statement.Resource === '*') expect(actions.every((a) => a.startsWith('xray:'))).toBe(true);
+      // Only actions without resource-level permissions may name every resource.
+      if (statement.Resource === '*') expect(actions.every((a) => a.startsWith('xray:') || a === 'secretsmanager:ListSecrets' || a === 'secretsmanager:BatchGetSecretValue')).toBe(true);
     }
   });
 
@@ -121,10 +122,12 @@ describe('MakiniWebhookStack template', () => {
 
   it('restricts the invoke permission to this API', () => {
     const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).map((p) => p.Properties);
-    expect(permissions.length).toBeGreaterThan(0);
-    for (const permission of permissions) {
-      expect(permission.Principal).toBe('apigateway.amazonaws.com');
-      expect(JSON.stringify(permission.SourceArn)).toContain('/webhooks');
+    const fromApi = permissions.filter((p) => p.Principal === 'apigateway.amazonaws.com');
+    expect(fromApi.length).toBeGreaterThan(0);
+    for (const permission of fromApi) expect(JSON.stringify(permission.SourceArn)).toContain('/webhooks');
+    // The only other invoker is the poll schedule, limited to its rule.
+    for (const permission of permissions.filter((p) => p.Principal !== 'apigateway.amazonaws.com')) {
+      expect(permission).toMatchObject({ Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksPollSchedule/), 'Arn'] } });
     }
   });
 
@@ -201,6 +204,45 @@ describe('consumer infrastructure', () => {
   });
 });
 
+describe('poller infrastructure', () => {
+  const pollerStatements = (t: Template) =>
+    Object.entries(t.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('WebhooksPollerRole'))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+
+  it('runs the poller on a schedule, with a retry policy and a dead-letter queue', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 300 }, DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhooksPollDeadLetterQueue'), 'Arn'] } } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 1,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhooksPollDeadLetterQueue'), 'Arn'] } } },
+    });
+    synth({ pollIntervalMinutes: 15 }).template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
+  });
+
+  it('gives the poller its settings, the table and the queue', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 120,
+      Environment: { Variables: Match.objectLike({ MAKINI_CONNECTION_SECRET_PREFIX: 'makini/connections/', MAKINI_MAKINI_API_URL: 'https://api.makini.io/api/v1', MAKINI_POLL_CONCURRENCY: '32', MAKINI_EVENT_TABLE: Match.anyValue(), MAKINI_WEBHOOK_QUEUE_URL: Match.anyValue() }) },
+    });
+  });
+
+  it('grants the poller token reads under the prefix only, and no other wildcard', () => {
+    const statements = pollerStatements(template);
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:makini/connections/*']] } }),
+    );
+    expect(statements).toContainEqual(expect.objectContaining({ Action: expect.arrayContaining(['dynamodb:BatchGetItem', 'dynamodb:PutItem']), Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] } }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'sqs:SendMessage' }));
+    const wildcards = statements.filter((st) => JSON.stringify(st.Resource).includes('*')).map((st) => [st.Action].flat().sort().join(','));
+    // Statements on '*' are merged by policy minimization.
+    expect(wildcards.sort()).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets,xray:PutTelemetryRecords,xray:PutTraceSegments', 'secretsmanager:GetSecretValue']);
+    expect(JSON.stringify(synth({ connectionSecretPrefix: 'prod/tokens/' }).template.toJSON())).toContain(':secret:prod/tokens/*');
+  });
+});
+
 describe('MakiniWebhookIngestion signing secret', () => {
   it('uses an existing secret by name, granting read on that name only', () => {
     const { template: t } = synth({ signingSecret: 'prod/makini/webhook-secret' });
@@ -266,12 +308,12 @@ describe('cdk-nag', () => {
 describe('bundling', () => {
   it('bundles each Lambda with the local esbuild: minified, with a source map, its AWS SDK clients inside', () => {
     const { app, template: t } = synth({}, true);
-    t.resourceCountIs('AWS::Lambda::Function', 2);
+    t.resourceCountIs('AWS::Lambda::Function', 3);
     const bundles = fs
       .readdirSync(app.outdir)
       .filter((name) => name.startsWith('asset.'))
       .map((asset) => path.join(app.outdir, asset));
-    expect(bundles).toHaveLength(2);
+    expect(bundles).toHaveLength(3);
     const clients = bundles.map((dir) => {
       const code = fs.readFileSync(path.join(dir, 'index.js'), 'utf8');
       expect(fs.existsSync(path.join(dir, 'index.js.map'))).toBe(true);
@@ -280,9 +322,9 @@ describe('bundling', () => {
       // The SDK clients are inside; only the optional CRT signer (SigV4a, loaded in a try/catch) is not.
       const external = [...code.matchAll(/require\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1]);
       expect([...new Set(external)]).toEqual(['@aws-sdk/signature-v4-crt']);
-      return ['SendMessage', 'GetSecretValue', 'UpdateItem', 'PutEvents'].filter((marker) => code.includes(marker)).join('+');
+      return ['SendMessage', 'GetSecretValue', 'BatchGetSecretValue', 'UpdateItem', 'PutEvents'].filter((marker) => code.includes(marker)).join('+');
     });
-    expect(clients.sort()).toEqual(['SendMessage+GetSecretValue', 'UpdateItem+PutEvents'].sort());
+    expect(clients.sort()).toEqual(['SendMessage+GetSecretValue', 'SendMessage+GetSecretValue+BatchGetSecretValue+UpdateItem', 'UpdateItem+PutEvents'].sort());
   });
 });
 
