@@ -179,3 +179,35 @@ describe('poller against local Secrets Manager, dynalite and the mock Makini API
     expect(result.peakConcurrency).toBeLessThanOrEqual(8);
   });
 });
+
+describe('poller to bus', () => {
+  it('turns a lost reauthorization webhook into reauthorization_required after one poll, with an event on the bus', async () => {
+    const { startFakeAws } = await import('../support/fake-aws');
+    const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
+    const { EventBridgePublisher } = await import('../../lambdas/adapters/eventbridge-publisher');
+    const { createConsumerHandler } = await import('../../lambdas/consumer/consumer');
+    const aws = await startFakeAws();
+    try {
+      // The connection was online; its reauthorization webhook never arrived.
+      await addConnection('conn_lost', healthy('conn_lost', { reauthorizationRequired: true, sync: { status: 'in_progress' } }));
+      await store.updateConnection('conn_lost', (s) => ({ state: { ...s, status: 'online', statusAt: '2026-11-22T05:00:00.000Z', statusEventId: 'evt_old' }, stale: false, changed: true }));
+
+      await poller().run();
+      const consume = createConsumerHandler({
+        store,
+        publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'makini-bus'),
+        logger: new Logger({ serviceName: 'consumer', logLevel: 'ERROR' }),
+        metrics: new Metrics({ namespace: 'Test', serviceName: 'consumer' }),
+      });
+      const response = await consume({ Records: queued.splice(0).map((body, i) => ({ messageId: `m${i}`, body }) as never) });
+
+      expect(response.batchItemFailures).toEqual([]);
+      expect((await store.getConnection('conn_lost'))?.status).toBe('reauthorization_required');
+      expect(aws.busEvents).toHaveLength(1);
+      expect(aws.busEvents[0].DetailType).toBe('connection.reauthorization_required');
+      expect(JSON.parse(aws.busEvents[0].Detail)).toMatchObject({ event: { source: 'poll', connectionId: 'conn_lost' }, transition: { from: 'online', to: 'reauthorization_required' } });
+    } finally {
+      await aws.close();
+    }
+  });
+});
