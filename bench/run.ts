@@ -16,7 +16,10 @@ import { RESOURCE_ENV, resolveConfig } from '../lib/config';
 import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
 import type { Context } from 'aws-lambda';
 import { withPowertools } from '../lambdas/adapters/powertools';
+import { MakiniApiClient } from '../lambdas/adapters/makini-api-client';
+import { createPoller, pollerSettings } from '../lambdas/poller/poller';
 import { createReceiverHandler } from '../lambdas/receiver/receiver';
+import { startMockMakiniApi } from '../local/mock-makini-api';
 import { apiGatewayEvent } from '../test/support/api-gateway-event';
 import { cdkApp } from '../test/support/cdk-app';
 
@@ -130,6 +133,45 @@ async function warmPath(rows: Row[]): Promise<void> {
   }
 }
 
+/**
+ * Poller scale: 10,000 connections, pollAll, the real Makini API client against the mock API at
+ * 50 ms per request, the default concurrency. Tokens, state and queue are in memory: this row
+ * measures the polling, not DynamoDB or Secrets Manager.
+ */
+async function pollerScale(rows: Row[]): Promise<void> {
+  const connections = 10_000;
+  const config = resolveConfig({ pollAll: true });
+  const api = await startMockMakiniApi({ latencyMs: 50 });
+  try {
+    const tokens = Array.from({ length: connections }, (_, i) => ({ connectionId: `conn_${i}`, token: `tok_${i}` }));
+    for (const t of tokens) {
+      api.setConnection(t.token, { connectionId: t.connectionId, status: 'online', reauthorizationRequired: false, sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:00:00Z' } });
+    }
+    const run = createPoller({
+      tokens: { discover: async () => ({ tokens, invalid: [] }) },
+      store: { loadCandidates: async (ids) => ids.map((connectionId) => ({ connectionId })), savePollRecord: async () => undefined },
+      api: new MakiniApiClient({ baseUrl: api.url, statusPath: config.makiniStatusPath, syncStatusPath: config.makiniSyncStatusPath, timeoutMs: config.makiniRequestTimeoutMs, maxAttempts: config.makiniMaxAttempts }),
+      queue: { send: async () => undefined },
+      logger: new Logger({ serviceName: 'poller', logLevel: 'ERROR' }),
+      metrics: new Metrics({ namespace: 'Bench', serviceName: 'poller' }),
+      settings: { ...pollerSettings(config), budgetMs: 10 * 60_000 },
+    });
+    const started = performance.now();
+    const { result: summary } = await countingStdout(() => run({}));
+    const seconds = (performance.now() - started) / 1000;
+    rows.push({
+      metric: `poller: ${connections.toLocaleString('en')} connections, 50 ms API latency, concurrency ${config.pollConcurrency}`,
+      value: round(seconds),
+      unit: 's',
+      target: '< 30 s',
+      baseline: `floor ${round((connections * 0.05) / config.pollConcurrency)} s; peak ${summary.peakConcurrency} connections, ${api.stats.peakConcurrency} requests in flight; ${summary.polled} polled, ${summary.failed} failed`,
+      met: seconds < 30 && summary.polled === connections,
+    });
+  } finally {
+    await api.close();
+  }
+}
+
 const round = (n: number) => Math.round(n * 10) / 10;
 
 async function main(): Promise<void> {
@@ -148,6 +190,7 @@ async function main(): Promise<void> {
   rows.push({ metric: 'receiver init overhead (fresh process)', value: round(init), unit: 'ms', target: '≤ 50 ms', baseline: `empty handler ${round(baseline)} ms`, met: init <= 50 });
 
   await warmPath(rows);
+  await pollerScale(rows);
 
   const mark = (r: Row) => (r.met === undefined ? '' : r.met ? 'met' : 'missed');
   console.log('| metric | value | target | same-run baseline | |');
