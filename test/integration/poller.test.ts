@@ -211,3 +211,38 @@ describe('poller to bus', () => {
     }
   });
 });
+
+describe('poller handler built from the environment', () => {
+  const savedEnv = { ...process.env };
+  afterEach(() => {
+    process.env = { ...savedEnv };
+  });
+
+  it('reaches Secrets Manager, DynamoDB, SQS and Makini through configuration only, and emits EMF', async () => {
+    const { startFakeAws } = await import('../support/fake-aws');
+    const aws = await startFakeAws();
+    try {
+      await addConnection('conn_env', healthy('conn_env', { status: 'offline' }));
+      process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = sm.url;
+      process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
+      process.env.AWS_ENDPOINT_URL_SQS = aws.url;
+      const { createPollerHandlerFromEnv } = await import('../../lambdas/poller/poller');
+      const handler = createPollerHandlerFromEnv({
+        ...process.env,
+        MAKINI_EVENT_TABLE: dynamo.tableName,
+        MAKINI_WEBHOOK_QUEUE_URL: `${aws.url}/000000000000/webhooks`,
+        MAKINI_MAKINI_API_URL: api.url,
+        MAKINI_METRICS_NAMESPACE: 'PollerEnvTest',
+      });
+      const context = { functionName: 'poller', awsRequestId: 'req', getRemainingTimeInMillis: () => 120_000 } as never;
+      const { result, output } = await captureOutput(() => handler({}, context));
+      expect(result).toMatchObject({ connections: 1, polled: 1, recovered: 2 });
+      expect(aws.messages.map((m) => JSON.parse(decodeEnvelope(m).body.toString()).type).sort()).toEqual(['connection.status_changed', 'sync.completed']);
+      expect(output).toContain('"Namespace":"PollerEnvTest"');
+      expect(output).toContain('"MissedEventRecovered"');
+      expect(output).not.toContain('tok_conn_env_secret');
+    } finally {
+      await aws.close();
+    }
+  });
+});
