@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenOnLoopback } from './loopback-server';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 /** API Gateway HTTP APIs reject larger payloads with 413 before any integration runs. */
@@ -25,27 +25,10 @@ export interface HttpApi {
  * const api = await startHttpApi({ routes: { '/webhooks': handler }, port: 0 });
  * console.log(`${api.url}/webhooks`);
  */
-export async function startHttpApi(options: { routes: Record<string, ApiHandler>; port?: number; host?: string }): Promise<HttpApi> {
-  const sockets = new Set<Socket>();
+export async function startHttpApi(options: { routes: Record<string, ApiHandler>; port?: number }): Promise<HttpApi> {
   const server: Server = createServer((req, res) => void serve(req, res, options.routes));
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
+  const { url, close } = await listenOnLoopback(server, options.port);
+  return { url, close };
 }
 
 async function serve(req: IncomingMessage, res: ServerResponse, routes: Record<string, ApiHandler>): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenOnLoopback } from './loopback-server';
 
 export interface MockConnection {
   connectionId: string;
@@ -45,13 +45,7 @@ export async function startMockMakiniApi(options: { latencyMs?: number; statusPa
   const faults = new Map<string, MockFault[]>();
   const stats = { requests: 0, byToken: {} as Record<string, number>, peakConcurrency: 0, authorizationHeaders: new Set<string>(), versionHeaders: new Set<string>() };
   let inFlight = 0;
-  const sockets = new Set<Socket>();
-
   const server = createServer((req, res) => void serve(req, res));
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     inFlight++;
@@ -95,16 +89,12 @@ export async function startMockMakiniApi(options: { latencyMs?: number; statusPa
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { url, close } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${base}`,
+    url: `${url}${base}`,
     setConnection: (token, connection) => void connections.set(token, connection),
     failNext: (token, ...more) => void faults.set(token, [...(faults.get(token) ?? []), ...more]),
     stats,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
+    close,
   };
 }

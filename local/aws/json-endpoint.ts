@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenOnLoopback } from '../loopback-server';
 
 /** An error an operation answers with, in the shape AWS SDKs parse. */
 export class AwsError extends Error {
@@ -34,12 +34,7 @@ export interface JsonEndpoint {
 
 export async function startJsonEndpoint(options: { service: string; protocol: '1.0' | '1.1'; operations: Record<string, Operation>; port?: number }): Promise<JsonEndpoint> {
   const calls: Record<string, number> = {};
-  const sockets = new Set<Socket>();
   const server = createServer((req, res) => void handle(req, res));
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
@@ -63,14 +58,6 @@ export async function startJsonEndpoint(options: { service: string; protocol: '1
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
+  const { url, close } = await listenOnLoopback(server, options.port);
+  return { url, calls, close };
 }

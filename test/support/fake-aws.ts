@@ -7,7 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listenOnLoopback } from '../../local/loopback-server';
 
 export type Fault = 'server-error' | 'hang' | 'not-found';
 
@@ -35,7 +35,6 @@ export const SM_GET = 'secretsmanager.GetSecretValue';
 export const EB_PUT = 'AWSEvents.PutEvents';
 
 export async function startFakeAws(secretString = 'test-signing-secret'): Promise<FakeAws> {
-  const sockets = new Set<Socket>();
   const state = {
     messages: [] as string[],
     calls: {} as Record<string, number>,
@@ -48,10 +47,6 @@ export async function startFakeAws(secretString = 'test-signing-secret'): Promis
 
   const server: Server = createServer((req, res) => {
     void readBody(req).then((raw) => respond(req, res, raw));
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
   });
 
   function respond(req: IncomingMessage, res: ServerResponse, raw: string): void {
@@ -87,16 +82,8 @@ export async function startFakeAws(secretString = 'test-signing-secret'): Promis
     send(400, { __type: 'UnknownOperationException', message: `fake-aws does not implement ${target}` });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(state, {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  });
+  const { url, close } = await listenOnLoopback(server);
+  return Object.assign(state, { url, close });
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
