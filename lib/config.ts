@@ -30,6 +30,10 @@ const MAX_STORABLE_BODY_BYTES = Math.min(390_000, Math.floor(((SQS_MAX_MESSAGE_B
 const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 /** Makini expects a 200 within this many seconds. */
 export const MAKINI_DEADLINE_SECONDS = 10;
+/** Longest Retry-After the poller honours inside a run; longer waits are left to the next run. */
+export const MAKINI_MAX_RETRY_AFTER_MS = 10_000;
+/** Time a poll run keeps free after its worst in-flight poll, to record outcomes and flush metrics. */
+const POLL_RUN_MARGIN_MS = 5_000;
 /** Time kept free between the worst case of our AWS calls and the receiver's timeout. */
 const RECEIVER_SAFETY_MARGIN_MS = 1_000;
 
@@ -164,7 +168,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   pollExpectedWindowMinutes: { kind: 'int', default: 30, min: 1, max: 10_080, doc: 'A connection without a webhook for this long is polled (as are unhealthy and never-seen ones).' },
   pollAll: { kind: 'bool', default: false, doc: 'Poll every connection on every run.' },
   pollConcurrency: { kind: 'int', default: 32, min: 1, max: 512, doc: 'Connections polled at the same time.' },
-  pollerTimeoutSeconds: { kind: 'int', default: 120, min: 30, max: 900, doc: 'Poller Lambda timeout; each run stops taking connections 10 s before it.' },
+  pollerTimeoutSeconds: { kind: 'int', default: 120, min: 30, max: 900, doc: 'Poller Lambda timeout; a run stops starting polls early enough for the slowest poll in flight to finish (40 s before it by default).' },
   pollerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240, doc: 'Poller Lambda memory.' },
   breakerFailureThreshold: { kind: 'int', default: 5, min: 1, max: 100, doc: 'Consecutive failed polls that open a connection\'s circuit breaker.' },
   breakerCooldownMinutes: { kind: 'int', default: 30, min: 1, max: 10_080, doc: 'Minutes an open breaker skips its connection before one half-open probe.' },
@@ -256,6 +260,12 @@ function crossCheck(c: MakiniWebhookConfig): string[] {
   if (c.consumerBatchSize > 10 && c.consumerBatchingWindowSeconds < 1) {
     problems.push(`consumerBatchSize (${c.consumerBatchSize}) above 10 needs consumerBatchingWindowSeconds of at least 1`);
   }
+  if (pollRunReserveMs(c) + 10_000 > c.pollerTimeoutSeconds * 1000) {
+    problems.push(
+      `pollerTimeoutSeconds (${c.pollerTimeoutSeconds}) leaves under 10 s to poll after reserving ${pollRunReserveMs(c) / 1000} s for the slowest poll in flight ` +
+        `(makiniMaxAttempts x makiniRequestTimeoutMs + waits between attempts + margin)`,
+    );
+  }
   if (c.pollerTimeoutSeconds > c.pollIntervalMinutes * 60) {
     problems.push(`pollerTimeoutSeconds (${c.pollerTimeoutSeconds}) must not exceed the poll interval (${c.pollIntervalMinutes} min), or runs overlap`);
   }
@@ -263,6 +273,14 @@ function crossCheck(c: MakiniWebhookConfig): string[] {
     problems.push(`consumerTimeoutSeconds (${c.consumerTimeoutSeconds}) x 6 exceeds SQS's 12 h visibility timeout limit`);
   }
   return problems;
+}
+
+/**
+ * How long before the poller's timeout a run stops starting new polls: the slowest a poll already
+ * in flight can take (every attempt timing out, the longest wait between attempts), plus a margin.
+ */
+export function pollRunReserveMs(c: Pick<MakiniWebhookConfig, 'makiniMaxAttempts' | 'makiniRequestTimeoutMs'>): number {
+  return c.makiniMaxAttempts * c.makiniRequestTimeoutMs + (c.makiniMaxAttempts - 1) * MAKINI_MAX_RETRY_AFTER_MS + POLL_RUN_MARGIN_MS;
 }
 
 /** `maxBodyBytes` → `MAKINI_MAX_BODY_BYTES`. */

@@ -1,3 +1,4 @@
+import { MAKINI_MAX_RETRY_AFTER_MS } from '../../lib/config';
 import { MakiniApiError, MakiniAuthError, MakiniUnavailableError } from '../core/errors';
 import type { Observation } from '../core/poll';
 
@@ -11,7 +12,7 @@ export interface MakiniApiClientOptions {
   readonly syncStatusPath: string;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
-  /** Longest Retry-After honoured inside one run; longer waits give up until the next run. @default 10 000 */
+  /** Longest Retry-After honoured inside one run; longer waits give up until the next run. @default MAKINI_MAX_RETRY_AFTER_MS */
   readonly maxRetryAfterMs?: number;
   /** Called for every failed call, with Makini's request id. Never receives the token. */
   readonly onFailure?: (details: { path: string; status?: number; code?: string; requestId?: string; attempt: number; error?: string }) => void;
@@ -77,7 +78,7 @@ export class MakiniApiClient {
       if (attempt === this.options.maxAttempts) break;
       if (response.status === 429) {
         const wait = retryAfterMs(response.headers.get('retry-after')) ?? this.backoff(attempt);
-        if (wait > (this.options.maxRetryAfterMs ?? 10_000)) break; // try again next run, not inside this one
+        if (wait > (this.options.maxRetryAfterMs ?? MAKINI_MAX_RETRY_AFTER_MS)) break; // try again next run, not inside this one
         await this.sleep(wait);
       } else {
         await this.sleep(this.backoff(attempt));

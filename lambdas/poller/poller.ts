@@ -15,7 +15,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { configFromEnv, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
+import { configFromEnv, pollRunReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore } from '../adapters/dynamodb-event-store';
 import { MakiniApiClient } from '../adapters/makini-api-client';
@@ -36,8 +36,6 @@ export const POLLER_METRICS = {
   stale: 'StaleConnections',
 } as const;
 
-/** Time kept free at the end of a run, so it stops cleanly before the Lambda timeout. */
-export const BUDGET_MARGIN_MS = 10_000;
 
 export interface PollerDeps {
   readonly tokens: { discover(): Promise<TokenDiscovery> };
@@ -46,7 +44,8 @@ export interface PollerDeps {
   readonly queue: WebhookQueue;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly settings: PollSettings & { readonly concurrency: number; readonly budgetMs: number };
+  /** `budgetMs`: how long a run may start polls; `reserveMs`: kept free before the Lambda timeout. */
+  readonly settings: PollSettings & { readonly concurrency: number; readonly budgetMs: number; readonly reserveMs: number };
   readonly now?: () => number;
 }
 
@@ -71,7 +70,7 @@ export function createPoller(deps: PollerDeps) {
   const now = deps.now ?? Date.now;
   return async function pollRun(_event: unknown, context?: Context): Promise<PollRunSummary> {
     const started = now();
-    const budgetMs = Math.min(deps.settings.budgetMs, context ? context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS : Number.POSITIVE_INFINITY);
+    const budgetMs = Math.min(deps.settings.budgetMs, context ? context.getRemainingTimeInMillis() - deps.settings.reserveMs : Number.POSITIVE_INFINITY);
     const deadline = started + budgetMs;
     const runId = `poll-${randomUUID()}`;
 
@@ -171,7 +170,8 @@ export function pollerSettings(config: MakiniWebhookConfig): PollerDeps['setting
     breakerFailureThreshold: config.breakerFailureThreshold,
     breakerCooldownMs: config.breakerCooldownMinutes * 60_000,
     concurrency: config.pollConcurrency,
-    budgetMs: config.pollerTimeoutSeconds * 1000 - BUDGET_MARGIN_MS,
+    budgetMs: config.pollerTimeoutSeconds * 1000 - pollRunReserveMs(config),
+    reserveMs: pollRunReserveMs(config),
   };
 }
 

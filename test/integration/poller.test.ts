@@ -65,7 +65,7 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, observeHook?: ()
     queue: { send: async (m) => void queued.push(m) },
     logger: new Logger({ serviceName: 'poller' }),
     metrics,
-    settings: { pollAll: false, expectedWindowMs: 30 * 60_000, breakerFailureThreshold: 2, breakerCooldownMs: 10 * 60_000, concurrency: 4, budgetMs: 60_000, ...settings },
+    settings: { pollAll: false, expectedWindowMs: 30 * 60_000, breakerFailureThreshold: 2, breakerCooldownMs: 10 * 60_000, concurrency: 4, budgetMs: 60_000, reserveMs: 40_000, ...settings },
     now: () => clock,
   });
   const gauge = (name: string) => addMetric.mock.calls.filter(([n]) => n === name).map(([, , v]) => v).at(-1);
