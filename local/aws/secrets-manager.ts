@@ -3,9 +3,12 @@
  * uses (GetSecretValue, ListSecrets, BatchGetSecretValue, CreateSecret, PutSecretValue,
  * DeleteSecret), with the AWS behaviours our code relies on: name-prefix filters, pagination,
  * at most 20 ids per BatchGetSecretValue, ResourceNotFoundException and ResourceExistsException,
- * and secrets scheduled for deletion being invisible. Reach it with AWS_ENDPOINT_URL_SECRETS_MANAGER.
+ * and secrets scheduled for deletion being invisible. With `file`, secrets are kept on disk and
+ * survive restarts. Reach it with AWS_ENDPOINT_URL_SECRETS_MANAGER.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { AwsError, startJsonEndpoint, type JsonEndpoint } from './json-endpoint';
 
 interface StoredSecret {
@@ -26,8 +29,15 @@ export interface LocalSecretsManager extends JsonEndpoint {
   values(): Record<string, string>;
 }
 
-export async function startLocalSecretsManager(options: { port?: number } = {}): Promise<LocalSecretsManager> {
-  const secrets = new Map<string, StoredSecret>();
+export async function startLocalSecretsManager(options: { port?: number; file?: string } = {}): Promise<LocalSecretsManager> {
+  const secrets = new Map<string, StoredSecret>(options.file && existsSync(options.file) ? (JSON.parse(readFileSync(options.file, 'utf8')) as StoredSecret[]).map((s) => [s.name, s]) : []);
+  /** Rewrites the whole file atomically after every change: the store is small. */
+  const persist = () => {
+    if (!options.file) return;
+    mkdirSync(path.dirname(options.file), { recursive: true });
+    writeFileSync(`${options.file}.tmp`, JSON.stringify([...secrets.values()], null, 2), { mode: 0o600 });
+    renameSync(`${options.file}.tmp`, options.file);
+  };
 
   const find = (id: unknown): StoredSecret => {
     const key = String(id ?? '');
@@ -68,6 +78,7 @@ export async function startLocalSecretsManager(options: { port?: number } = {}):
         if (typeof input.SecretString !== 'string') throw new AwsError('InvalidParameterException', 'SecretString is required by this local endpoint.');
         const secret: StoredSecret = { name, arn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-${suffix()}`, value: input.SecretString, versionId: randomUUID(), createdAt: Date.now() };
         secrets.set(name, secret);
+        persist();
         return { ARN: secret.arn, Name: name, VersionId: secret.versionId };
       },
       PutSecretValue(input) {
@@ -75,6 +86,7 @@ export async function startLocalSecretsManager(options: { port?: number } = {}):
         if (typeof input.SecretString !== 'string') throw new AwsError('InvalidParameterException', 'SecretString is required by this local endpoint.');
         secret.value = input.SecretString;
         secret.versionId = randomUUID();
+        persist();
         return { ARN: secret.arn, Name: secret.name, VersionId: secret.versionId, VersionStages: ['AWSCURRENT'] };
       },
       GetSecretValue: (input) => valueOf(live(input.SecretId)),
@@ -82,6 +94,7 @@ export async function startLocalSecretsManager(options: { port?: number } = {}):
         const secret = find(input.SecretId);
         if (input.ForceDeleteWithoutRecovery === true) secrets.delete(secret.name);
         else secret.deletedAt = Date.now();
+        persist();
         return { ARN: secret.arn, Name: secret.name, DeletionDate: Date.now() / 1000 };
       },
       ListSecrets(input) {

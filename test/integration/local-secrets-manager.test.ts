@@ -64,3 +64,23 @@ describe('local Secrets Manager endpoint (through the AWS SDK)', () => {
     await expect(client.send(new RotateSecretCommand({ SecretId: 'a' }))).rejects.toMatchObject({ name: 'UnknownOperationException' });
   });
 });
+
+describe('local Secrets Manager persistence', () => {
+  it('keeps secrets on disk across restarts', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'local-sm-')), 'secrets.json');
+    const first = await startLocalSecretsManager({ file });
+    const c1 = new SecretsManagerClient({ endpoint: first.url, maxAttempts: 1 });
+    await c1.send(new CreateSecretCommand({ Name: 'kept', SecretString: 'v' }));
+    c1.destroy();
+    await first.close();
+
+    const second = await startLocalSecretsManager({ file });
+    const c2 = new SecretsManagerClient({ endpoint: second.url, maxAttempts: 1 });
+    expect((await c2.send(new GetSecretValueCommand({ SecretId: 'kept' }))).SecretString).toBe('v');
+    c2.destroy();
+    await second.close();
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * A local EventBridge (AWS JSON 1.1) for development and tests: PutEvents appends each entry, as
+ * the event AWS would deliver, to a JSON-lines log (`makini-webhooks bus` reads it). Rules, targets
+ * and archives are not emulated; other operations are refused with AWS-style errors.
+ * Reach it with AWS_ENDPOINT_URL_EVENTBRIDGE.
+ */
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { AwsError, startJsonEndpoint, type JsonEndpoint } from './json-endpoint';
+
+/** An event as EventBridge hands it to targets. */
+export interface BusEvent {
+  readonly id: string;
+  readonly 'detail-type': string;
+  readonly source: string;
+  readonly time: string;
+  readonly 'event-bus-name': string;
+  readonly detail: unknown;
+}
+
+export interface LocalEventBridge extends JsonEndpoint {
+  /** Every event put so far, oldest first. */
+  events(): BusEvent[];
+}
+
+/** Reads a bus log written by the local EventBridge. */
+export function readBusLog(file: string): BusEvent[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as BusEvent];
+      } catch {
+        return []; // a torn last line
+      }
+    });
+}
+
+export async function startLocalEventBridge(options: { log?: string; port?: number } = {}): Promise<LocalEventBridge> {
+  const memory: BusEvent[] = [];
+  if (options.log) mkdirSync(path.dirname(options.log), { recursive: true });
+  const endpoint = await startJsonEndpoint({
+    service: 'AWSEvents',
+    protocol: '1.1',
+    port: options.port,
+    operations: {
+      PutEvents(input) {
+        const entries = (input.Entries as Record<string, unknown>[] | undefined) ?? [];
+        if (entries.length === 0 || entries.length > 10) throw new AwsError('ValidationException', 'Entries must hold 1 to 10 entries.');
+        const results = entries.map((entry) => {
+          if (typeof entry.Source !== 'string' || typeof entry.DetailType !== 'string' || typeof entry.Detail !== 'string') {
+            return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Source, DetailType and Detail are required.' };
+          }
+          let detail: unknown;
+          try {
+            detail = JSON.parse(entry.Detail);
+          } catch {
+            return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not valid JSON.' };
+          }
+          const event: BusEvent = {
+            id: randomUUID(),
+            'detail-type': entry.DetailType,
+            source: entry.Source,
+            time: entry.Time ? new Date(Number(entry.Time) * 1000).toISOString() : new Date().toISOString(),
+            'event-bus-name': String(entry.EventBusName ?? 'default'),
+            detail,
+          };
+          memory.push(event);
+          if (options.log) appendFileSync(options.log, `${JSON.stringify(event)}\n`);
+          return { EventId: event.id };
+        });
+        return { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results };
+      },
+    },
+  });
+  return { ...endpoint, events: () => [...memory] };
+}

@@ -1,0 +1,32 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { DescribeRuleCommand, EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { readBusLog, startLocalEventBridge } from '../../local/aws/eventbridge';
+
+describe('local EventBridge endpoint (through the AWS SDK)', () => {
+  it('appends put events to its log, reports bad entries per entry, and refuses what it does not implement', async () => {
+    const log = path.join(mkdtempSync(path.join(tmpdir(), 'local-eb-')), 'bus.jsonl');
+    const bus = await startLocalEventBridge({ log });
+    const client = new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 });
+    try {
+      const result = await client.send(
+        new PutEventsCommand({
+          Entries: [
+            { EventBusName: 'makini', Source: 'makini.webhooks', DetailType: 'sync.completed', Detail: '{"event":{"webhookId":"evt_1"}}', Time: new Date('2026-11-22T05:00:00Z') },
+            { EventBusName: 'makini', Source: 'makini.webhooks', DetailType: 'x', Detail: 'not json' },
+          ],
+        }),
+      );
+      expect(result.FailedEntryCount).toBe(1);
+      expect(result.Entries?.[1].ErrorCode).toBe('MalformedDetail');
+      expect(readBusLog(log)).toEqual([
+        expect.objectContaining({ source: 'makini.webhooks', 'detail-type': 'sync.completed', 'event-bus-name': 'makini', time: '2026-11-22T05:00:00.000Z', detail: { event: { webhookId: 'evt_1' } } }),
+      ]);
+      await expect(client.send(new DescribeRuleCommand({ Name: 'r' }))).rejects.toMatchObject({ name: 'UnknownOperationException' });
+    } finally {
+      client.destroy();
+      await bus.close();
+    }
+  });
+});
