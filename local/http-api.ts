@@ -25,20 +25,26 @@ export interface HttpApi {
  * const api = await startHttpApi({ routes: { '/webhooks': handler }, port: 0 });
  * console.log(`${api.url}/webhooks`);
  */
-export async function startHttpApi(options: { routes: Record<string, ApiHandler>; port?: number }): Promise<HttpApi> {
-  const server: Server = createServer((req, res) => void serve(req, res, options.routes));
+/**
+ * @param options.timeoutMs the receiver Lambda's timeout: past it the client gets what API Gateway
+ *   answers when its Lambda times out (HTTP 500), as with the deployed stack.
+ */
+export async function startHttpApi(options: { routes: Record<string, ApiHandler>; port?: number; timeoutMs?: number }): Promise<HttpApi> {
+  const server: Server = createServer((req, res) => void serve(req, res, options.routes, options.timeoutMs));
   const { url, close } = await listenOnLoopback(server, options.port);
   return { url, close };
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, routes: Record<string, ApiHandler>): Promise<void> {
+async function serve(req: IncomingMessage, res: ServerResponse, routes: Record<string, ApiHandler>, timeoutMs?: number): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const handler = routes[url.pathname];
   if (!handler) return reply(res, 404, { message: 'Not Found' });
   const body = await readBody(req, API_GATEWAY_MAX_PAYLOAD_BYTES);
   if (body === undefined) return reply(res, 413, { message: 'Request Entity Too Large' });
   try {
-    const result = await handler(toApiGatewayEvent(req, url, body));
+    const invocation = handler(toApiGatewayEvent(req, url, body));
+    const result = timeoutMs ? await Promise.race([invocation, timeout(timeoutMs)]) : await invocation;
+    if (result === TIMED_OUT) return reply(res, 500, { message: 'Internal Server Error' });
     res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
     res.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
   } catch {
@@ -77,6 +83,9 @@ export function toApiGatewayEvent(req: IncomingMessage, url: URL, body: Buffer):
     isBase64Encoded: body.length > 0,
   };
 }
+
+const TIMED_OUT = Symbol('timed out');
+const timeout = (ms: number) => new Promise<typeof TIMED_OUT>((resolve) => setTimeout(resolve, ms, TIMED_OUT).unref());
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {

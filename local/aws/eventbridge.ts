@@ -22,6 +22,8 @@ export interface BusEvent {
 export interface LocalEventBridge extends JsonEndpoint {
   /** Every event put so far, oldest first. */
   events(): BusEvent[];
+  /** Called for every event put, e.g. to print it. */
+  onEvent?: (event: BusEvent) => void;
 }
 
 /** Reads a bus log written by the local EventBridge. */
@@ -41,6 +43,7 @@ export function readBusLog(file: string): BusEvent[] {
 
 export async function startLocalEventBridge(options: { log?: string; port?: number } = {}): Promise<LocalEventBridge> {
   const memory: BusEvent[] = [];
+  let self: LocalEventBridge | undefined;
   if (options.log) mkdirSync(path.dirname(options.log), { recursive: true });
   const endpoint = await startJsonEndpoint({
     service: 'AWSEvents',
@@ -70,11 +73,13 @@ export async function startLocalEventBridge(options: { log?: string; port?: numb
           };
           memory.push(event);
           if (options.log) appendFileSync(options.log, `${JSON.stringify(event)}\n`);
+          self?.onEvent?.(event);
           return { EventId: event.id };
         });
         return { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results };
       },
     },
   });
-  return { ...endpoint, events: () => [...memory] };
+  self = { ...endpoint, events: () => [...memory] };
+  return self;
 }

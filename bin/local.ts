@@ -1,0 +1,61 @@
+/**
+ * `npm start`: the whole pipeline on this machine (see local/stack.ts).
+ *
+ *   npm start                # state in .local/, kept across restarts
+ *   npm start -- --reset     # start from nothing
+ *   PORT=8080 MAKINI_WEBHOOK_SECRET=… MAKINI_API_URL=… npm start
+ */
+import { startLocalStack } from '../local/stack';
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--reset');
+  if (unknown.length > 0) {
+    process.stderr.write(`npm start: unknown argument ${unknown.join(' ')} (only --reset)\n`);
+    process.exit(2);
+  }
+  const env = {
+    // Handlers log warnings only and emit no EMF here; this process prints one line per webhook.
+    MAKINI_LOG_LEVEL: 'WARN',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    ...process.env,
+  };
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const dir = process.env.MAKINI_LOCAL_DIR ?? '.local';
+  const stack = await startLocalStack({
+    dir,
+    port: Number(process.env.PORT ?? 3000),
+    env,
+    reset: args.includes('--reset'),
+    log: (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),
+  });
+  const { info } = stack;
+  const secretArg = info.secretFile.startsWith('(') ? '"$MAKINI_WEBHOOK_SECRET"' : `"$(cat ${info.secretFile})"`;
+  process.stdout.write(
+    [
+      'makini-webhook-ingestion: local stack running',
+      `  webhook URL   ${info.webhookUrl}`,
+      `  secret        ${info.secretFile}  (scheme ${stack.config.signatureScheme})`,
+      `  Makini API    ${info.makiniApiUrl}${info.mockMakiniApi ? '  (bundled mock)' : ''}`,
+      `  state         ${dir}/  (npm start -- --reset wipes it)`,
+      `  try:          npx makini-webhooks send --url ${info.webhookUrl} --secret ${secretArg}`,
+      `  then:         npx makini-webhooks status   |   npx makini-webhooks events`,
+      '',
+    ].join('\n'),
+  );
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    process.stdout.write(`\n${signal}: shutting down\n`);
+    void stack.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`npm start failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

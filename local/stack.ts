@@ -1,0 +1,333 @@
+/**
+ * The local stack: the deployed pipeline on one machine, with the same handlers and the same config.
+ *
+ * AWS is replaced by small local endpoints (dynalite on disk, and the SQS, Secrets Manager and
+ * EventBridge doubles in local/aws/), which the handlers reach only through the SDK's standard
+ * AWS_ENDPOINT_URL_* variables. API Gateway, the SQS event-source mapping and the poll schedule are
+ * emulated here. State lives under `dir` and survives restarts.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateSecretCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import type { Context, SQSRecord } from 'aws-lambda';
+import dynalite from 'dynalite';
+import { configFromEnv, configToEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../lib/config';
+import { eventTableDefinition } from '../lambdas/adapters/event-table-schema';
+import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
+import { createPollerHandlerFromEnv } from '../lambdas/poller/poller';
+import { createReceiverHandlerFromEnv } from '../lambdas/receiver/receiver';
+import { startLocalEventBridge, type BusEvent } from './aws/eventbridge';
+import { startLocalSecretsManager } from './aws/secrets-manager';
+import { startLocalSqs } from './aws/sqs';
+import { startHttpApi } from './http-api';
+import { listenOnLoopback } from './loopback-server';
+import { startMockMakiniApi } from './mock-makini-api';
+
+export const LOCAL_NAMES = {
+  table: 'makini-events',
+  queue: 'makini-webhooks',
+  deadLetterQueue: 'makini-webhooks-dlq',
+  signingSecret: 'makini/webhook-signing-secret',
+  eventBus: 'makini-events',
+} as const;
+
+/** What `makini-webhooks` reads to reach a running local stack (`<dir>/stack.json`). */
+export interface LocalStackInfo {
+  readonly webhookUrl: string;
+  readonly secretFile: string;
+  readonly busLog: string;
+  readonly tableName: string;
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  readonly makiniApiUrl: string;
+  readonly mockMakiniApi: boolean;
+  readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly secretsManager: string; readonly eventBridge: string };
+  readonly pid: number;
+}
+
+export interface LocalStackOptions {
+  /** State directory, e.g. `.local`. */
+  readonly dir: string;
+  /** Port of the webhook endpoint; 0 picks a free one. */
+  readonly port: number;
+  /** MAKINI_* settings and the local overrides (MAKINI_WEBHOOK_SECRET, MAKINI_API_URL). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Wipe `dir` first. */
+  readonly reset?: boolean;
+  /** One line per processed webhook, and notices. */
+  readonly log?: (line: string) => void;
+}
+
+export interface LocalStack {
+  readonly info: LocalStackInfo;
+  readonly config: MakiniWebhookConfig;
+  /** The signing secret the receiver verifies with. */
+  readonly webhookSecret: string;
+  /** Runs the poller now (it also runs on its schedule). */
+  pollNow(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+const DUMMY_AWS = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } as const;
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const log = options.log ?? (() => undefined);
+  if (options.reset) rmSync(options.dir, { recursive: true, force: true });
+  mkdirSync(options.dir, { recursive: true });
+  const config = configFromEnv({
+    ...options.env,
+    // MAKINI_API_URL is the local stack's shorthand for the makiniApiUrl setting.
+    ...(options.env.MAKINI_API_URL && { MAKINI_MAKINI_API_URL: options.env.MAKINI_API_URL }),
+  });
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
+
+  try {
+    // --- AWS-compatible endpoints ---------------------------------------------------------
+    const dynamoServer = dynalite({ path: path.join(options.dir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    const dynamo = await listenOnLoopback(dynamoServer);
+    closers.push(dynamo.close);
+    const sqs = await startLocalSqs({
+      dir: path.join(options.dir, 'sqs'),
+      queues: [
+        { name: LOCAL_NAMES.queue, visibilityTimeoutSeconds: config.consumerTimeoutSeconds * 6, redrive: { deadLetterQueue: LOCAL_NAMES.deadLetterQueue, maxReceiveCount: config.maxReceiveCount } },
+        { name: LOCAL_NAMES.deadLetterQueue, visibilityTimeoutSeconds: 30 },
+      ],
+    });
+    closers.push(sqs.close);
+    const secrets = await startLocalSecretsManager({ file: path.join(options.dir, 'secrets.json') });
+    closers.push(secrets.close);
+    const busLog = path.join(options.dir, 'bus.jsonl');
+    const bus = await startLocalEventBridge({ log: busLog });
+    closers.push(bus.close);
+
+    // The handlers, like every SDK client in this process, find the endpoints here and only here.
+    Object.assign(process.env, {
+      ...Object.fromEntries(Object.entries(DUMMY_AWS).filter(([k]) => !process.env[k])),
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
+      AWS_ENDPOINT_URL_SQS: sqs.url,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
+    });
+    const dynamoClient = new DynamoDBClient({});
+    try {
+      await dynamoClient.send(new CreateTableCommand(eventTableDefinition(LOCAL_NAMES.table)));
+    } catch (error) {
+      if (!(error instanceof ResourceInUseException)) throw error;
+    } finally {
+      dynamoClient.destroy();
+    }
+    const { secret: webhookSecret, file: secretFile } = webhookSecretFor(options, config);
+    await putSecret(LOCAL_NAMES.signingSecret, webhookSecret);
+
+    let makiniApiUrl = config.makiniApiUrl;
+    const mockMakiniApi = !options.env.MAKINI_API_URL && !options.env.MAKINI_MAKINI_API_URL;
+    if (mockMakiniApi) {
+      const mock = await startMockMakiniApi({ statusPath: config.makiniStatusPath, syncStatusPath: config.makiniSyncStatusPath });
+      closers.push(mock.close);
+      makiniApiUrl = mock.url;
+    }
+
+    // --- The Lambdas, exactly as deployed: built from their environment ---------------------
+    const lambdaEnv = {
+      ...process.env,
+      ...configToEnv({ ...config, makiniApiUrl }),
+      [RESOURCE_ENV.queueUrl]: sqs.queueUrl(LOCAL_NAMES.queue),
+      [RESOURCE_ENV.signingSecretId]: LOCAL_NAMES.signingSecret,
+      [RESOURCE_ENV.eventTable]: LOCAL_NAMES.table,
+      [RESOURCE_ENV.eventBus]: LOCAL_NAMES.eventBus,
+    };
+    const receiver = createReceiverHandlerFromEnv(lambdaEnv);
+    const consumer = createConsumerHandlerFromEnv(lambdaEnv);
+    const poller = createPollerHandlerFromEnv(lambdaEnv);
+
+    // --- API Gateway ------------------------------------------------------------------------
+    const api = await startHttpApi({
+      port: options.port,
+      timeoutMs: config.receiverTimeoutSeconds * 1000,
+      routes: { '/webhooks': (event) => receiver(event, lambdaContext('receiver', config.receiverTimeoutSeconds)) },
+    });
+    closers.push(api.close);
+
+    // --- SQS event-source mapping -------------------------------------------------------------
+    const mapping = startEventSourceMapping({
+      queueUrl: sqs.queueUrl(LOCAL_NAMES.queue),
+      queueArn: sqs.queueArn(LOCAL_NAMES.queue),
+      batchSize: config.consumerBatchSize,
+      batchingWindowMs: config.consumerBatchingWindowSeconds * 1000,
+      invoke: (records) => consumer({ Records: records }, lambdaContext('consumer', config.consumerTimeoutSeconds)),
+      onError: (error) => log(`consumer invocation failed: ${(error as Error).message}`),
+    });
+    closers.push(mapping.stop);
+
+    // --- Poll schedule --------------------------------------------------------------------------
+    const pollNow = () => poller({}, lambdaContext('poller', config.pollerTimeoutSeconds));
+    const timer = setInterval(() => void pollNow().catch((e: unknown) => log(`poll run failed: ${(e as Error).message}`)), config.pollIntervalMinutes * 60_000);
+    closers.push(async () => clearInterval(timer));
+
+    bus.onEvent = (event: BusEvent) => log(describe(event));
+
+    const info: LocalStackInfo = {
+      webhookUrl: `${api.url}/webhooks`,
+      secretFile,
+      busLog,
+      tableName: LOCAL_NAMES.table,
+      queueUrl: sqs.queueUrl(LOCAL_NAMES.queue),
+      deadLetterQueueUrl: sqs.queueUrl(LOCAL_NAMES.deadLetterQueue),
+      makiniApiUrl,
+      mockMakiniApi,
+      endpoints: { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url },
+      pid: process.pid,
+    };
+    writeFileSync(path.join(options.dir, 'stack.json'), `${JSON.stringify(info, null, 2)}\n`);
+    return { info, config, webhookSecret, pollNow, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The signing secret: MAKINI_WEBHOOK_SECRET, else one generated on first start and kept in `dir`. */
+function webhookSecretFor(options: LocalStackOptions, config: MakiniWebhookConfig): { secret: string; file: string } {
+  const file = path.join(options.dir, 'webhook-secret');
+  if (options.env.MAKINI_WEBHOOK_SECRET) return { secret: options.env.MAKINI_WEBHOOK_SECRET, file: '(MAKINI_WEBHOOK_SECRET)' };
+  if (existsSync(file)) return { secret: readFileSync(file, 'utf8').trim(), file };
+  const random = randomBytes(24).toString('base64');
+  const secret = config.signatureScheme === 'standard-webhooks' ? `whsec_${random}` : random.replace(/[+/=]/g, '');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return { secret, file };
+}
+
+async function putSecret(name: string, value: string): Promise<void> {
+  const client = new SecretsManagerClient({});
+  try {
+    await client.send(new CreateSecretCommand({ Name: name, SecretString: value }));
+  } catch (error) {
+    if (!(error instanceof ResourceExistsException)) throw error;
+    await client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }));
+  } finally {
+    client.destroy();
+  }
+}
+
+function lambdaContext(functionName: string, timeoutSeconds: number): Context {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  return {
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: `local-${randomBytes(8).toString('hex')}`,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/**
+ * The SQS event-source mapping, as Lambda runs it: long-poll the queue, fill a batch up to the batch
+ * size (or the batching window), invoke the consumer, delete only the records it did not report in
+ * `batchItemFailures`. Failed records stay invisible for the visibility timeout, then come back.
+ */
+export function startEventSourceMapping(options: {
+  queueUrl: string;
+  queueArn: string;
+  batchSize: number;
+  batchingWindowMs: number;
+  invoke: (records: SQSRecord[]) => Promise<{ batchItemFailures: { itemIdentifier: string }[] } | void>;
+  onError?: (error: unknown) => void;
+  /** Concurrent pollers, as Lambda scales them. @default 2 */
+  pollers?: number;
+}): { stop(): Promise<void> } {
+  const client = new SQSClient({});
+  let running = true;
+  const loop = async () => {
+    while (running) {
+      try {
+        const messages = await receiveBatch();
+        if (messages.length === 0) continue;
+        const records = messages.map((m) => toRecord(m, options.queueArn));
+        let failed: Set<string>;
+        try {
+          const response = await options.invoke(records);
+          failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+        } catch (error) {
+          options.onError?.(error);
+          failed = new Set(records.map((r) => r.messageId)); // a failed invocation retries the whole batch
+        }
+        const done = messages.filter((m) => !failed.has(m.MessageId!));
+        for (let i = 0; i < done.length; i += 10) {
+          await client.send(new DeleteMessageBatchCommand({ QueueUrl: options.queueUrl, Entries: done.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle })) }));
+        }
+      } catch (error) {
+        if (running) {
+          options.onError?.(error);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    }
+  };
+  async function receiveBatch(): Promise<Message[]> {
+    const batch: Message[] = [];
+    const windowEnds = Date.now() + options.batchingWindowMs;
+    do {
+      const { Messages = [] } = await client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: options.queueUrl,
+          MaxNumberOfMessages: Math.min(10, options.batchSize - batch.length),
+          WaitTimeSeconds: batch.length === 0 ? 1 : 0,
+          MessageSystemAttributeNames: ['All'],
+        }),
+      );
+      batch.push(...Messages);
+      if (Messages.length === 0 && batch.length > 0 && Date.now() >= windowEnds) break;
+    } while (running && batch.length < options.batchSize && Date.now() < windowEnds);
+    return batch;
+  }
+  const loops = Array.from({ length: options.pollers ?? 2 }, loop);
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      client.destroy();
+    },
+  };
+}
+
+function toRecord(m: Message, queueArn: string): SQSRecord {
+  return {
+    messageId: m.MessageId!,
+    receiptHandle: m.ReceiptHandle!,
+    body: m.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
+      SentTimestamp: m.Attributes?.SentTimestamp ?? '0',
+      SenderId: 'local',
+      ApproximateFirstReceiveTimestamp: m.Attributes?.ApproximateFirstReceiveTimestamp ?? '0',
+    },
+    messageAttributes: {},
+    md5OfBody: m.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: 'us-east-1',
+  };
+}
+
+/** One concise line per processed webhook, from the event the consumer put on the bus. */
+function describe(event: BusEvent): string {
+  const detail = event.detail as { event?: { webhookId?: string; connectionId?: string; source?: string }; state?: { status?: string }; stale?: boolean; transition?: { from: string; to: string } };
+  const parts = [`processed ${event['detail-type']}`, detail.event?.webhookId, `connection ${detail.event?.connectionId}`, `status ${detail.state?.status}`];
+  if (detail.transition) parts.push(`(${detail.transition.from} -> ${detail.transition.to})`);
+  if (detail.stale) parts.push('(stale)');
+  if (detail.event?.source === 'poll') parts.push('[from poll]');
+  return parts.join(' ');
+}
