@@ -6,14 +6,20 @@
  *
  * Exit codes: 0 success, 1 a request failed, 2 usage error.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CreateSecretCommand, DeleteSecretCommand, ListSecretsCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../lib/config';
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../lambdas/core/event-types';
+import { DynamoDbEventStore } from '../lambdas/adapters/dynamodb-event-store';
 import { formatConnectionSecret } from '../lambdas/core/connection-secret';
 import { createSignatureScheme } from '../lambdas/core/signature';
+import { readBusLog } from '../local/aws/eventbridge';
 import { sampleEvent } from '../local/sample-events';
+import type { LocalStackInfo } from '../local/stack';
 
 class UsageError extends Error {}
 
@@ -39,6 +45,9 @@ Commands:
   sign          sign a body and print the signature headers
   send          post realistic, signed sample webhooks to a receiver
   connections   add, list or remove the per-connection Makini API tokens the poller uses
+  status        connections and their state, from the running local stack
+  events        processed events, newest first, from the running local stack
+  bus           events the local stack published on its bus
 
 Run 'makini-webhooks <command> --help' for a command's options.`,
   sign: `Usage: makini-webhooks sign [options] [--file F | < body]
@@ -77,6 +86,17 @@ Options:
   --token-file F     add: read the token from F (default: standard input)
   --json             list: print a JSON array
   --force            remove: delete at once, without Secrets Manager's 7-day recovery window`,
+  status: `Usage: makini-webhooks status [--json] [--local-dir D]
+
+One row per connection: status, whether reauthorization is needed, last event, last webhook, last
+sync and its outcome, last poll. Reads the local stack started by 'npm start' (state in D, default
+.local or MAKINI_LOCAL_DIR).`,
+  events: `Usage: makini-webhooks events [--connection C] [--limit N] [--json] [--local-dir D]
+
+Processed events, newest first by event time: webhookId, type, occurredAt, source, deliveries, stale.`,
+  bus: `Usage: makini-webhooks bus [--limit N] [--json] [--local-dir D]
+
+The latest events the local stack put on its EventBridge bus (what your rules would receive).`,
 } as const;
 
 export async function main(argv: readonly string[], io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
@@ -85,6 +105,7 @@ export async function main(argv: readonly string[], io = { stdout: process.stdou
     if (command === 'sign') return await sign(rest, io);
     if (command === 'send') return await send(rest, io);
     if (command === 'connections') return await connections(rest, io);
+    if (command === 'status' || command === 'events' || command === 'bus') return await inspect(command, rest, io);
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       io.stdout.write(`${HELP.main}\n`);
       return command === undefined ? 2 : 0;
@@ -260,7 +281,76 @@ async function connections(argv: readonly string[], io: { stdout: NodeJS.Writabl
   }
 }
 
-function help(out: NodeJS.WritableStream, command: 'sign' | 'send' | 'connections', code = 0): number {
+/** `status`, `events` and `bus`: read-only views of the running local stack. */
+async function inspect(command: 'status' | 'events' | 'bus', argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { json: { type: 'boolean' }, connection: { type: 'string' }, limit: { type: 'string' }, 'local-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) return help(io.stdout, command);
+  if (command === 'status' && (values.connection !== undefined || values.limit !== undefined)) throw new UsageError('status takes only --json and --local-dir');
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be a whole number from 1 to 10000');
+  const info = localStack(values['local-dir']);
+  const print = (rows: Record<string, unknown>[]) => io.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : table(rows));
+
+  if (command === 'bus') {
+    print(
+      readBusLog(info.busLog)
+        .slice(-limit)
+        .reverse()
+        .map((e) => {
+          const detail = e.detail as { event?: { webhookId?: string; connectionId?: string }; state?: { status?: string }; transition?: { to?: string } };
+          return values.json ? { ...e } : { time: e.time, detailType: e['detail-type'], webhookId: detail.event?.webhookId, connectionId: detail.event?.connectionId, status: detail.state?.status, transition: detail.transition?.to ?? '' };
+        }),
+    );
+    return 0;
+  }
+  const client = new DynamoDBClient({ endpoint: info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(client), { tableName: info.tableName, retentionSeconds: 0, leaseMs: 0 });
+  try {
+    if (command === 'status') {
+      print(
+        (await store.listConnections()).map(({ connectionId, state, poll }) => ({
+          connectionId,
+          status: state?.status ?? 'unknown',
+          needsReauthorization: state?.status === 'reauthorization_required' || poll?.lastOutcome === 'unauthorized',
+          lastEventAt: state?.lastEventAt ?? null,
+          lastWebhookAt: state?.lastWebhookAt ?? null,
+          lastSyncAt: state?.lastSyncAt ?? null,
+          lastSyncStatus: state?.lastSyncStatus ?? null,
+          lastPolledAt: poll?.lastPolledAt ?? null,
+        })),
+      );
+      return 0;
+    }
+    const events = values.connection !== undefined ? await store.listEvents(values.connection, limit) : await store.listAllEvents(limit);
+    print(events.map((e) => ({ webhookId: e.webhookId, type: e.type, occurredAt: e.occurredAt, source: e.source, deliveries: e.deliveries, stale: e.stale ?? false, connectionId: e.connectionId })));
+    return 0;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The running local stack, from the stack.json that `npm start` writes. */
+function localStack(dir = process.env.MAKINI_LOCAL_DIR ?? '.local'): LocalStackInfo {
+  const file = path.join(dir, 'stack.json');
+  if (!existsSync(file)) throw new UsageError(`no local stack in ${dir}/ (start one with 'npm start', or pass --local-dir)`);
+  return JSON.parse(readFileSync(file, 'utf8')) as LocalStackInfo;
+}
+
+/** A plain text table; null and undefined print as '-'. */
+function table(rows: Record<string, unknown>[]): string {
+  if (rows.length === 0) return '(none)\n';
+  const columns = Object.keys(rows[0]);
+  const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
+  return `${[line(columns), ...cells.map(line)].join('\n')}\n`;
+}
+
+function help(out: NodeJS.WritableStream, command: 'sign' | 'send' | 'connections' | 'status' | 'events' | 'bus', code = 0): number {
   out.write(`${HELP[command]}\n`);
   return code;
 }

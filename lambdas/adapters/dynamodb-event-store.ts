@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { initialState, type Applied, type ConnectionState } from '../core/connection-state';
 import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type EventStore } from '../core/consume';
 import type { Candidate, PollRecord } from '../core/poll';
@@ -215,6 +215,42 @@ export class DynamoDbEventStore implements EventStore {
 
   async savePollRecord(record: PollRecord): Promise<void> {
     await this.db.send(new PutCommand({ TableName: this.options.tableName, Item: { ...pollKey(record.connectionId), entity: 'poll', ...record } }));
+  }
+
+  /**
+   * Every connection with its state and poll record, for `makini-webhooks status`. A Scan: meant for
+   * operators (the Lambdas are not granted it), fine for thousands of connections.
+   */
+  async listConnections(): Promise<Candidate[]> {
+    const byId = new Map<string, { connectionId: string; state?: ConnectionState; poll?: PollRecord }>();
+    for (const item of await this.scan('entity IN (:connection, :poll)', { ':connection': 'connection', ':poll': 'poll' })) {
+      const connectionId = String(item.pk).slice('CONNECTION#'.length);
+      const entry = byId.get(connectionId) ?? { connectionId };
+      if (item.entity === 'connection') entry.state = toState(item);
+      else entry.poll = toPollRecord(item);
+      byId.set(connectionId, entry);
+    }
+    return [...byId.values()].sort((a, b) => a.connectionId.localeCompare(b.connectionId));
+  }
+
+  /** Processed events of every connection, newest first by event time (a Scan, for operators). */
+  async listAllEvents(limit = 50): Promise<StoredWebhook[]> {
+    const items = await this.scan('entity = :webhook AND attribute_exists(connectionId)', { ':webhook': 'webhook' });
+    return items
+      .map(toStoredWebhook)
+      .sort((a, b) => (b.occurredAt ?? '').localeCompare(a.occurredAt ?? '') || b.webhookId.localeCompare(a.webhookId))
+      .slice(0, limit);
+  }
+
+  private async scan(filter: string, values: Record<string, unknown>): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new ScanCommand({ TableName: this.options.tableName, FilterExpression: filter, ExpressionAttributeValues: values, ExclusiveStartKey }));
+      items.push(...(page.Items ?? []));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return items;
   }
 
   /** A connection's processed events, newest first by event time. */
