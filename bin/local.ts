@@ -41,6 +41,7 @@ async function main(): Promise<void> {
       `  state         ${dir}/  (npm start -- --reset wipes it)`,
       `  try:          npx makini-webhooks send --url ${info.webhookUrl} --secret ${secretArg}`,
       `  then:         npx makini-webhooks status   |   npx makini-webhooks events`,
+      `  poll now:     kill -USR2 ${process.pid}`,
       '',
     ].join('\n'),
   );
@@ -51,6 +52,13 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${signal}: shutting down\n`);
     void stack.close().then(() => process.exit(0));
   };
+  // `kill -USR2 <pid>` runs the poller now instead of waiting for its schedule.
+  process.on('SIGUSR2', () => {
+    void stack.pollNow().then(
+      (summary) => process.stdout.write(`${new Date().toISOString()} poll run: ${JSON.stringify(summary)}\n`),
+      (error: unknown) => process.stdout.write(`${new Date().toISOString()} poll run failed: ${(error as Error).message}\n`),
+    );
+  });
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }

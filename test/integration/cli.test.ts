@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,19 +9,9 @@ import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { MAKINI_EVENT_TYPES } from '../../lambdas/core/event-types';
 import { createReceiverHandler } from '../../lambdas/receiver/receiver';
 import { startHttpApi, type HttpApi } from '../../local/http-api';
+import { cli } from '../support/run-cli';
 
-const CLI = path.join(__dirname, '../../bin/makini-webhooks.cjs');
 const SECRET = 'cli-test-secret-5b2e';
-
-/** Runs the CLI as a separate process, as a user would. */
-function cli(args: string[], stdin?: Buffer | string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'buffer', timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout: stdout.toString(), stderr: stderr.toString() });
-    });
-    child.stdin?.end(stdin ?? '');
-  });
-}
 
 describe('makini-webhooks sign', () => {
   it('signs standard input byte for byte, trailing newline and invalid UTF-8 included', async () => {

@@ -1,0 +1,117 @@
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { readBusLog } from '../../local/aws/eventbridge';
+import { startMockMakiniApi } from '../../local/mock-makini-api';
+import { makiniScheme, standardWebhooksScheme } from '../../lambdas/core/signature';
+import { startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
+import { cli } from '../support/run-cli';
+
+jest.setTimeout(120_000);
+
+let stack: StackProcess | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+const makini = makiniScheme('x-makini-signature', 'sha256');
+async function post(s: StackProcess, body: string, headers: Record<string, string> = makini.sign(Buffer.from(body), s.secret)) {
+  const response = await fetch(s.info.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+const statusEvent = (id: string, connection: string, status: 'online' | 'offline', at: string) =>
+  JSON.stringify({ id, type: 'connection.status_changed', timestamp: at, connection_id: connection, data: { status } });
+async function cliJson(s: StackProcess, ...args: string[]) {
+  const { code, stdout, stderr } = await cli([...args, '--json', '--local-dir', s.dir]);
+  if (code !== 0) throw new Error(stderr);
+  return JSON.parse(stdout) as Record<string, unknown>[];
+}
+async function queueDepth(s: StackProcess): Promise<number> {
+  const sqs = new SQSClient({ endpoint: s.info.endpoints.sqs });
+  try {
+    const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: s.info.queueUrl, AttributeNames: ['All'] }));
+    return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);
+  } finally {
+    sqs.destroy();
+  }
+}
+
+describe('local stack, end to end (child process, loopback only)', () => {
+  it('happy path: a signed webhook gets 200, shows in status and events through the CLI, and reaches the bus', async () => {
+    stack = await startStackProcess();
+    const sent = await cli(['send', '--url', stack.info.webhookUrl, '--secret', stack.secret, '--type', 'connection.status_changed', '--connection', 'conn_e2e', '--id', 'evt_e2e_1']);
+    expect(sent.stdout).toMatch(/-> 200 \{"received":true,"webhookId":"evt_e2e_1"\}/);
+
+    await waitFor(async () => (await cliJson(stack!, 'events')).some((e) => e.webhookId === 'evt_e2e_1'));
+    expect(await cliJson(stack, 'events', '--connection', 'conn_e2e')).toEqual([expect.objectContaining({ webhookId: 'evt_e2e_1', type: 'connection.status_changed', source: 'webhook', deliveries: 1, stale: false })]);
+    expect(await cliJson(stack, 'status')).toEqual([expect.objectContaining({ connectionId: 'conn_e2e', status: 'offline', needsReauthorization: false, lastWebhookAt: expect.any(String) })]);
+    expect(readBusLog(stack.info.busLog)).toEqual([expect.objectContaining({ 'detail-type': 'connection.status_changed', source: 'makini.webhooks' })]);
+    expect(stack.output()).toMatch(/processed connection\.status_changed evt_e2e_1 connection conn_e2e status offline/);
+  });
+
+  it('20 concurrent copies of one webhook: one effect, 20 deliveries', async () => {
+    stack = await startStackProcess();
+    const body = statusEvent('evt_twenty', 'conn_t', 'online', '2026-11-22T05:00:00Z');
+    const results = await Promise.all(Array.from({ length: 20 }, () => post(stack!, body)));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    await waitFor(async () => (await cliJson(stack!, 'events', '--connection', 'conn_t'))[0]?.deliveries === 20);
+    expect(readBusLog(stack.info.busLog)).toHaveLength(1);
+  });
+
+  it('shuffled status events across 10 connections end in the in-order states', async () => {
+    stack = await startStackProcess();
+    const events = Array.from({ length: 10 }, (_, c) =>
+      Array.from({ length: 5 }, (_, i) => ({ c, i, body: statusEvent(`evt_s_${c}_${i}`, `conn_s${c}`, (c + i) % 2 ? 'online' : 'offline', `2026-11-22T05:0${i}:00Z`) })),
+    ).flat();
+    // A fixed permutation (reverse, then interleave) rather than a random one: the test is repeatable.
+    const shuffled = [...events].reverse().sort((a, b) => (a.i % 2) - (b.i % 2));
+    for (const e of shuffled) expect((await post(stack, e.body)).status).toBe(200);
+    await waitFor(async () => (await cliJson(stack!, 'events', '--limit', '100')).length === 50);
+    const status = await cliJson(stack, 'status');
+    for (let c = 0; c < 10; c++) expect(status.find((s) => s.connectionId === `conn_s${c}`)?.status).toBe((c + 4) % 2 ? 'online' : 'offline');
+  });
+
+  it('forged, tampered and stale-timestamp requests get 401 and nothing is enqueued; oversized bodies get 413', async () => {
+    const secret = `whsec_${Buffer.from('e2e-standard-webhooks-key').toString('base64')}`;
+    stack = await startStackProcess({ env: { MAKINI_SIGNATURE_SCHEME: 'standard-webhooks', MAKINI_WEBHOOK_SECRET: secret, MAKINI_MAX_BODY_BYTES: '2048' } });
+    const std = standardWebhooksScheme(300);
+    const body = statusEvent('evt_bad', 'conn_b', 'online', '2026-11-22T05:00:00Z');
+    const forged = std.sign(Buffer.from(body), `whsec_${Buffer.from('attacker').toString('base64')}`, { id: 'msg_1' });
+    const tampered = std.sign(Buffer.from(body.replace('online', 'offline')), secret, { id: 'msg_1' });
+    const stale = std.sign(Buffer.from(body), secret, { id: 'msg_1', timestamp: Math.floor(Date.now() / 1000) - 3_600 });
+    expect((await post(stack, body, forged)).json).toMatchObject({ error: { code: 'INVALID_SIGNATURE' } });
+    expect((await post(stack, body, tampered)).status).toBe(401);
+    expect((await post(stack, body, stale)).json).toMatchObject({ error: { code: 'TIMESTAMP_OUT_OF_TOLERANCE' } });
+    const big = JSON.stringify({ pad: 'x'.repeat(4096) });
+    expect((await post(stack, big, std.sign(Buffer.from(big), secret, { id: 'msg_big' }))).status).toBe(413);
+    expect(await queueDepth(stack)).toBe(0);
+    expect(await cliJson(stack, 'events')).toEqual([]);
+  });
+
+  it('recovers a lost reauthorization webhook from the (mock) Makini API on a poll', async () => {
+    const api = await startMockMakiniApi();
+    try {
+      api.setConnection('tok_e2e_poll', { connectionId: 'conn_p', status: 'online', reauthorizationRequired: true, sync: { status: 'in_progress' } });
+      stack = await startStackProcess({ env: { MAKINI_API_URL: api.url } });
+      const added = await cli(['connections', 'add', 'conn_p'], 'tok_e2e_poll', { AWS_ENDPOINT_URL_SECRETS_MANAGER: stack.info.endpoints.secretsManager });
+      expect(added.code).toBe(0);
+      stack.child.kill('SIGUSR2'); // poll now
+      await waitFor(async () => (await cliJson(stack!, 'status')).some((s) => s.connectionId === 'conn_p' && s.needsReauthorization === true));
+      expect(await cliJson(stack, 'events', '--connection', 'conn_p')).toEqual([expect.objectContaining({ type: 'connection.reauthorization_required', source: 'poll' })]);
+      expect(readBusLog(stack.info.busLog).map((e) => e['detail-type'])).toEqual(['connection.reauthorization_required']);
+    } finally {
+      await stack?.stop();
+      stack = undefined;
+      await api.close();
+    }
+  });
+
+  it('keeps state across a restart, and Ctrl-C shuts down cleanly', async () => {
+    stack = await startStackProcess();
+    expect((await post(stack, statusEvent('evt_keep', 'conn_k', 'online', '2026-11-22T05:00:00Z'))).status).toBe(200);
+    await waitFor(async () => (await cliJson(stack!, 'events')).length === 1);
+    const { dir } = stack;
+    expect(await stack.stop()).toBe(0);
+    stack = await startStackProcess({ dir });
+    expect(await cliJson(stack, 'events')).toEqual([expect.objectContaining({ webhookId: 'evt_keep' })]);
+  });
+});
