@@ -19,6 +19,7 @@ import { formatConnectionSecret } from '../lambdas/core/connection-secret';
 import { createSignatureScheme } from '../lambdas/core/signature';
 import { readBusLog } from '../local/aws/eventbridge';
 import { sampleEvent } from '../local/sample-events';
+import { simulate } from '../local/simulator';
 import type { LocalStackInfo } from '../local/stack';
 
 class UsageError extends Error {}
@@ -44,6 +45,7 @@ const HELP = {
 Commands:
   sign          sign a body and print the signature headers
   send          post realistic, signed sample webhooks to a receiver
+  simulate      play a realistic Makini stream (duplicates, disorder, retries) and summarise it
   connections   add, list or remove the per-connection Makini API tokens the poller uses
   status        connections and their state, from the running local stack
   events        processed events, newest first, from the running local stack
@@ -86,6 +88,24 @@ Options:
   --token-file F     add: read the token from F (default: standard input)
   --json             list: print a JSON array
   --force            remove: delete at once, without Secrets Manager's 7-day recovery window`,
+  simulate: `Usage: makini-webhooks simulate --url URL [options]
+
+Plays a Makini stream: N connections x M events, some delivered twice, optionally shuffled, each
+retried on any non-200 with Makini's backoff (30 s doubling, for 24 h) scaled by --time-scale.
+Prints: sent, acknowledged, retried, failed, and latency percentiles. Exits 1 if any failed.
+
+Options:
+  --url URL          the receiver's webhook URL (required)
+${SECRET_HELP}
+  --connections N    connections (default: 10)
+  --events M         events per connection (default: 10)
+  --duplicates P     share of deliveries sent twice, 0 to 1 (default: 0.1)
+  --shuffle          deliver out of order
+  --rate R           deliveries started per second (default: as fast as --concurrency allows)
+  --concurrency C    requests in flight (default: 16)
+  --time-scale S     multiplies Makini's retry delays (default: 0.001: 30 s becomes 30 ms)
+  --seed N           the same seed plays the same stream (default: 1)
+  --json             print the summary as JSON`,
   status: `Usage: makini-webhooks status [--json] [--local-dir D]
 
 One row per connection: status, whether reauthorization is needed, last event, last webhook, last
@@ -105,6 +125,7 @@ export async function main(argv: readonly string[], io = { stdout: process.stdou
     if (command === 'sign') return await sign(rest, io);
     if (command === 'send') return await send(rest, io);
     if (command === 'connections') return await connections(rest, io);
+    if (command === 'simulate') return await simulateCommand(rest, io);
     if (command === 'status' || command === 'events' || command === 'bus') return await inspect(command, rest, io);
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       io.stdout.write(`${HELP.main}\n`);
@@ -281,6 +302,50 @@ async function connections(argv: readonly string[], io: { stdout: NodeJS.Writabl
   }
 }
 
+async function simulateCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      ...SIGNING_OPTIONS,
+      url: { type: 'string' },
+      connections: { type: 'string' },
+      events: { type: 'string' },
+      duplicates: { type: 'string' },
+      shuffle: { type: 'boolean' },
+      rate: { type: 'string' },
+      concurrency: { type: 'string' },
+      'time-scale': { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.help) return help(io.stdout, 'simulate');
+  if (!values.url) throw new UsageError('--url is required');
+  const number = (name: string, text: string | undefined, fallback: number, min: number, max: number, integer = true) => {
+    const n = text === undefined ? fallback : Number(text);
+    if (Number.isNaN(n) || n < min || n > max || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`);
+    return n;
+  };
+  const result = await simulate({
+    url: parseUrl(values.url).toString(),
+    secret: requireSecret(values.secret),
+    scheme: createSignatureScheme(signingConfig(values)),
+    connections: number('connections', values.connections, 10, 1, 100_000),
+    events: number('events', values.events, 10, 1, 100_000),
+    duplicates: number('duplicates', values.duplicates, 0.1, 0, 1, false),
+    shuffle: values.shuffle ?? false,
+    rate: number('rate', values.rate, 0, 0, 100_000, false),
+    concurrency: number('concurrency', values.concurrency, 16, 1, 1_000),
+    timeScale: number('time-scale', values['time-scale'], 0.001, 0, 1, false),
+    seed: number('seed', values.seed, 1, 0, 2 ** 31),
+  });
+  const pct = (p: number) => Math.round((result.latenciesMs[Math.min(result.latenciesMs.length - 1, Math.floor(result.latenciesMs.length * p))] ?? 0) * 10) / 10;
+  const summary = { sent: result.sent, acknowledged: result.acknowledged, retried: result.retried, failed: result.failed, p50Ms: pct(0.5), p99Ms: pct(0.99) };
+  io.stdout.write(values.json ? `${JSON.stringify(summary)}\n` : `sent ${summary.sent}, acknowledged ${summary.acknowledged}, retried ${summary.retried}, failed ${summary.failed}; latency p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms\n`);
+  return result.failed === 0 ? 0 : 1;
+}
+
 /** `status`, `events` and `bus`: read-only views of the running local stack. */
 async function inspect(command: 'status' | 'events' | 'bus', argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values } = parseArgs({
@@ -350,7 +415,7 @@ function table(rows: Record<string, unknown>[]): string {
   return `${[line(columns), ...cells.map(line)].join('\n')}\n`;
 }
 
-function help(out: NodeJS.WritableStream, command: 'sign' | 'send' | 'connections' | 'status' | 'events' | 'bus', code = 0): number {
+function help(out: NodeJS.WritableStream, command: 'sign' | 'send' | 'simulate' | 'connections' | 'status' | 'events' | 'bus', code = 0): number {
   out.write(`${HELP[command]}\n`);
   return code;
 }

@@ -2,7 +2,7 @@
  * Realistic Makini webhook payloads, one per event type, in the wire format this project assumes
  * (docs/makini-wire-format.md). Used by `makini-webhooks send` and by tests.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { MakiniEventType } from '../lambdas/core/event-types';
 
 export interface SampleOptions {
@@ -30,22 +30,19 @@ export function sampleEvent(type: MakiniEventType, options: SampleOptions = {}):
   const timestamp = options.timestamp ?? new Date().toISOString();
   const at = Date.parse(timestamp);
   const minutes = (n: number) => new Date(at + n * 60_000).toISOString();
-  return {
-    id: options.id ?? `evt_${randomUUID()}`,
-    type,
-    timestamp,
-    connection_id: options.connectionId ?? 'conn_demo',
-    data: sampleData(type, minutes),
-  };
+  const id = options.id ?? `evt_${randomUUID()}`;
+  // Ids inside the payload derive from the event id: one event id always means one body.
+  const derived = (prefix: string) => `${prefix}_${createHash('sha256').update(id).digest('hex').slice(0, 20)}`;
+  return { id, type, timestamp, connection_id: options.connectionId ?? 'conn_demo', data: sampleData(type, minutes, derived) };
 }
 
-function sampleData(type: MakiniEventType, minutes: (n: number) => string): Record<string, unknown> {
+function sampleData(type: MakiniEventType, minutes: (n: number) => string, derived: (prefix: string) => string): Record<string, unknown> {
   switch (type) {
     case 'sync.completed':
-      return { sync_id: `sync_${randomUUID()}`, status: 'completed', started_at: minutes(-4), completed_at: minutes(0), records_synced: 1284, next_scheduled_sync: minutes(60) };
+      return { sync_id: derived('sync'), status: 'completed', started_at: minutes(-4), completed_at: minutes(0), records_synced: 1284, next_scheduled_sync: minutes(60) };
     case 'sync.failed':
       return {
-        sync_id: `sync_${randomUUID()}`,
+        sync_id: derived('sync'),
         status: 'failed',
         started_at: minutes(-2),
         failed_at: minutes(0),
@@ -57,6 +54,6 @@ function sampleData(type: MakiniEventType, minutes: (n: number) => string): Reco
     case 'connection.status_changed':
       return { status: 'offline', previous_status: 'online', reason: 'upstream_unreachable' };
     case 'system.error':
-      return { code: 'INTERNAL_ERROR', type: 'api_error', severity: 'high', message: 'Makini could not process a scheduled job for this connection.', request_id: `req_${randomUUID()}` };
+      return { code: 'INTERNAL_ERROR', type: 'api_error', severity: 'high', message: 'Makini could not process a scheduled job for this connection.', request_id: derived('req') };
   }
 }

@@ -2,6 +2,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { readBusLog } from '../../local/aws/eventbridge';
 import { startMockMakiniApi } from '../../local/mock-makini-api';
 import { makiniScheme, standardWebhooksScheme } from '../../lambdas/core/signature';
+import { buildStream, simulate } from '../../local/simulator';
 import { startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
 import { cli } from '../support/run-cli';
 
@@ -103,6 +104,21 @@ describe('local stack, end to end (child process, loopback only)', () => {
       stack = undefined;
       await api.close();
     }
+  });
+
+  it('a simulated stream with duplicates and disorder: every webhook processed once, deliveries = copies sent', async () => {
+    stack = await startStackProcess();
+    const options = { url: stack.info.webhookUrl, secret: stack.secret, scheme: makini, connections: 8, events: 12, duplicates: 0.25, shuffle: true, rate: 0, concurrency: 8, timeScale: 0.001, seed: 42 };
+    const result = await simulate(options);
+    expect(result).toMatchObject({ failed: 0, acknowledged: result.sent });
+    const copies = new Map<string, number>();
+    for (const d of buildStream(options)) copies.set(d.id, (copies.get(d.id) ?? 0) + 1);
+    const settled = async () => {
+      const events = await cliJson(stack!, 'events', '--limit', '1000');
+      return events.length === copies.size && events.every((e) => e.deliveries === copies.get(String(e.webhookId)));
+    };
+    await waitFor(settled, 60_000, () => 'every simulated webhook processed with all its copies counted');
+    expect(readBusLog(stack.info.busLog)).toHaveLength(copies.size);
   });
 
   it('keeps state across a restart, and Ctrl-C shuts down cleanly', async () => {

@@ -1,0 +1,71 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { resolveConfig } from '../../lib/config';
+import { decodeEnvelope } from '../../lambdas/core/envelope';
+import { makiniScheme } from '../../lambdas/core/signature';
+import { createReceiverHandler } from '../../lambdas/receiver/receiver';
+import { startHttpApi, type HttpApi } from '../../local/http-api';
+import { buildStream, simulate } from '../../local/simulator';
+import { cli } from '../support/run-cli';
+
+const SECRET = 'simulator-secret-4e1f';
+const scheme = makiniScheme('x-makini-signature', 'sha256');
+let api: HttpApi;
+let stored: string[];
+let failNextSends: number;
+
+beforeEach(async () => {
+  stored = [];
+  failNextSends = 0;
+  const handler = createReceiverHandler({
+    config: resolveConfig(),
+    secrets: { get: async () => [SECRET], refresh: async () => undefined },
+    queue: {
+      send: async (m) => {
+        if (failNextSends > 0) {
+          failNextSends--;
+          throw new Error('queue unavailable');
+        }
+        stored.push(m);
+      },
+    },
+    logger: new Logger({ serviceName: 'receiver', logLevel: 'ERROR' }),
+    metrics: new Metrics({ namespace: 'Test', serviceName: 'receiver' }),
+  });
+  api = await startHttpApi({ routes: { '/webhooks': handler } });
+});
+afterEach(async () => api.close());
+
+const base = { secret: SECRET, scheme, connections: 4, events: 5, duplicates: 0.3, shuffle: true, rate: 0, concurrency: 4, timeScale: 0.0001, seed: 7 };
+
+describe('simulator', () => {
+  it('builds the same stream from the same seed, with duplicates and out-of-order delivery', () => {
+    const a = buildStream(base);
+    expect(buildStream(base)).toEqual(a);
+    expect(a.length).toBeGreaterThan(20); // 20 events plus duplicates
+    expect(new Set(a.map((d) => d.id)).size).toBe(20);
+    const inOrder = buildStream({ ...base, shuffle: false });
+    expect(a.map((d) => d.id)).not.toEqual(inOrder.map((d) => d.id));
+    expect([...a].map((d) => d.body).sort()).toEqual([...inOrder].map((d) => d.body).sort());
+  });
+
+  it('retries 503s with Makini’s (scaled) backoff until every webhook is acknowledged', async () => {
+    failNextSends = 5;
+    const result = await simulate({ ...base, url: `${api.url}/webhooks` });
+    expect(result).toMatchObject({ failed: 0, acknowledged: result.sent });
+    expect(result.retried).toBeGreaterThanOrEqual(1);
+    expect(new Set(stored.map((m) => decodeEnvelope(m).envelope.webhookId))).toEqual(result.acknowledgedIds);
+  });
+
+  it('gives up on a delivery once Makini’s 24 h (scaled) have passed', async () => {
+    failNextSends = Number.POSITIVE_INFINITY;
+    const result = await simulate({ ...base, connections: 1, events: 2, duplicates: 0, url: `${api.url}/webhooks`, timeScale: 0.00001 });
+    expect(result).toMatchObject({ sent: 2, acknowledged: 0, failed: 2 });
+  });
+
+  it('runs from the CLI and prints a summary', async () => {
+    const { code, stdout } = await cli(['simulate', '--url', `${api.url}/webhooks`, '--secret', SECRET, '--connections', '3', '--events', '4', '--duplicates', '0', '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ sent: 12, acknowledged: 12, retried: 0, failed: 0 });
+  });
+});
