@@ -7,7 +7,7 @@
  * emulated here. State lives under `dir` and survives restarts.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -20,6 +20,7 @@ import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
 import { createPollerHandlerFromEnv } from '../lambdas/poller/poller';
 import { createReceiverHandlerFromEnv } from '../lambdas/receiver/receiver';
 import { startLocalEventBridge, type BusEvent } from './aws/eventbridge';
+import type { Fault } from './aws/json-endpoint';
 import { startLocalSecretsManager } from './aws/secrets-manager';
 import { startLocalSqs } from './aws/sqs';
 import { startHttpApi } from './http-api';
@@ -92,7 +93,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const dynamoServer = dynalite({ path: path.join(options.dir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     const dynamo = await listenOnLoopback(dynamoServer);
     closers.push(dynamo.close);
+    const faults = faultReader(path.join(options.dir, 'faults.json'));
     const sqs = await startLocalSqs({
+      fault: () => faults().sqs,
       dir: path.join(options.dir, 'sqs'),
       queues: [
         { name: LOCAL_NAMES.queue, visibilityTimeoutSeconds: config.consumerTimeoutSeconds * 6, redrive: { deadLetterQueue: LOCAL_NAMES.deadLetterQueue, maxReceiveCount: config.maxReceiveCount } },
@@ -100,10 +103,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ],
     });
     closers.push(sqs.close);
-    const secrets = await startLocalSecretsManager({ file: path.join(options.dir, 'secrets.json') });
+    const secrets = await startLocalSecretsManager({ file: path.join(options.dir, 'secrets.json'), fault: () => faults().secretsManager });
     closers.push(secrets.close);
     const busLog = path.join(options.dir, 'bus.jsonl');
-    const bus = await startLocalEventBridge({ log: busLog });
+    const bus = await startLocalEventBridge({ log: busLog, fault: () => faults().eventBridge });
     closers.push(bus.close);
 
     // The handlers, like every SDK client in this process, find the endpoints here and only here.
@@ -190,6 +193,29 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await close();
     throw error;
   }
+}
+
+/**
+ * Injected faults, from `<dir>/faults.json`, e.g. `{"sqs": "unavailable", "eventBridge": "throttled"}`:
+ * write it to see how the pipeline (or your own code) behaves when AWS fails, delete it to recover.
+ * Re-read only when the file changes.
+ */
+export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge', Fault>>;
+function faultReader(file: string): () => LocalFaults {
+  let cached: { mtimeMs: number; faults: LocalFaults } = { mtimeMs: -1, faults: {} };
+  return () => {
+    const mtimeMs = existsSync(file) ? statSync(file).mtimeMs : 0;
+    if (mtimeMs !== cached.mtimeMs) {
+      let faults: LocalFaults = {};
+      try {
+        faults = mtimeMs ? (JSON.parse(readFileSync(file, 'utf8')) as LocalFaults) : {};
+      } catch {
+        // a half-written file: no faults until it parses
+      }
+      cached = { mtimeMs, faults };
+    }
+    return cached.faults;
+  };
 }
 
 /** The signing secret: MAKINI_WEBHOOK_SECRET, else one generated on first start and kept in `dir`. */

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { AwsError, startJsonEndpoint, type JsonEndpoint } from './json-endpoint';
+import { AwsError, startJsonEndpoint, type Fault, type JsonEndpoint } from './json-endpoint';
 
 /** An event as EventBridge hands it to targets. */
 export interface BusEvent {
@@ -41,7 +41,7 @@ export function readBusLog(file: string): BusEvent[] {
     });
 }
 
-export async function startLocalEventBridge(options: { log?: string; port?: number } = {}): Promise<LocalEventBridge> {
+export async function startLocalEventBridge(options: { log?: string; port?: number; fault?: () => Fault | undefined } = {}): Promise<LocalEventBridge> {
   const memory: BusEvent[] = [];
   let self: LocalEventBridge | undefined;
   if (options.log) mkdirSync(path.dirname(options.log), { recursive: true });
@@ -49,6 +49,7 @@ export async function startLocalEventBridge(options: { log?: string; port?: numb
     service: 'AWSEvents',
     protocol: '1.1',
     port: options.port,
+    fault: options.fault,
     operations: {
       PutEvents(input) {
         const entries = (input.Entries as Record<string, unknown>[] | undefined) ?? [];

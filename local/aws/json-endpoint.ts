@@ -32,7 +32,17 @@ export interface JsonEndpoint {
   close(): Promise<void>;
 }
 
-export async function startJsonEndpoint(options: { service: string; protocol: '1.0' | '1.1'; operations: Record<string, Operation>; port?: number }): Promise<JsonEndpoint> {
+/** A failure to inject: every call is answered with it while it is in force. */
+export type Fault = 'unavailable' | 'throttled';
+
+export async function startJsonEndpoint(options: {
+  service: string;
+  protocol: '1.0' | '1.1';
+  operations: Record<string, Operation>;
+  port?: number;
+  /** Consulted on every call: the fault in force, if any (the local stack reads `.local/faults.json`). */
+  fault?: () => Fault | undefined;
+}): Promise<JsonEndpoint> {
   const calls: Record<string, number> = {};
   const server = createServer((req, res) => void handle(req, res));
 
@@ -48,6 +58,9 @@ export async function startJsonEndpoint(options: { service: string; protocol: '1
     try {
       const op = service === options.service ? options.operations[operation] : undefined;
       if (!op) throw new AwsError('UnknownOperationException', `${target || 'the request'} is not supported by this local ${options.service} endpoint`);
+      const fault = options.fault?.();
+      if (fault === 'unavailable') throw new AwsError('ServiceUnavailable', 'Injected fault: the service is unavailable.', 503);
+      if (fault === 'throttled') throw new AwsError('ThrottlingException', 'Injected fault: rate exceeded.', 400);
       calls[operation] = (calls[operation] ?? 0) + 1;
       const input = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
       reply(200, (await op(input)) ?? {});

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { AwsError, startJsonEndpoint, type JsonEndpoint } from './json-endpoint';
+import { AwsError, startJsonEndpoint, type Fault, type JsonEndpoint } from './json-endpoint';
 
 interface StoredSecret {
   readonly name: string;
@@ -29,7 +29,7 @@ export interface LocalSecretsManager extends JsonEndpoint {
   values(): Record<string, string>;
 }
 
-export async function startLocalSecretsManager(options: { port?: number; file?: string } = {}): Promise<LocalSecretsManager> {
+export async function startLocalSecretsManager(options: { port?: number; file?: string; fault?: () => Fault | undefined } = {}): Promise<LocalSecretsManager> {
   const secrets = new Map<string, StoredSecret>(options.file && existsSync(options.file) ? (JSON.parse(readFileSync(options.file, 'utf8')) as StoredSecret[]).map((s) => [s.name, s]) : []);
   /** Rewrites the whole file atomically after every change: the store is small. */
   const persist = () => {
@@ -70,6 +70,7 @@ export async function startLocalSecretsManager(options: { port?: number; file?: 
     service: 'secretsmanager',
     protocol: '1.1',
     port: options.port,
+    fault: options.fault,
     operations: {
       CreateSecret(input) {
         const name = String(input.Name ?? '');

@@ -14,7 +14,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
-import { AwsError, startJsonEndpoint, type JsonEndpoint } from './json-endpoint';
+import { AwsError, startJsonEndpoint, type Fault, type JsonEndpoint } from './json-endpoint';
 
 export interface LocalQueueDefinition {
   readonly name: string;
@@ -53,7 +53,7 @@ const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 const md5 = (text: string) => createHash('md5').update(text, 'utf8').digest('hex');
 
-export async function startLocalSqs(options: { queues: readonly LocalQueueDefinition[]; dir?: string; port?: number; now?: () => number }): Promise<LocalSqs> {
+export async function startLocalSqs(options: { queues: readonly LocalQueueDefinition[]; dir?: string; port?: number; now?: () => number; fault?: () => Fault | undefined }): Promise<LocalSqs> {
   const now = options.now ?? Date.now;
   const queues = new Map<string, Queue>();
   const moveTasks: { handle: string; source: string; destination: string; moved: number; startedAt: number }[] = [];
@@ -137,6 +137,7 @@ export async function startLocalSqs(options: { queues: readonly LocalQueueDefini
     service: 'AmazonSQS',
     protocol: '1.0',
     port: options.port,
+    fault: options.fault,
     operations: {
       GetQueueUrl(input) {
         const name = String(input.QueueName ?? '');
