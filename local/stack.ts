@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import * as path from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -90,10 +91,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   try {
     // --- AWS-compatible endpoints ---------------------------------------------------------
-    const dynamoServer = dynalite({ path: path.join(options.dir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    const dynamo = await listenOnLoopback(dynamoServer);
-    closers.push(dynamo.close);
     const faults = faultReader(path.join(options.dir, 'faults.json'));
+    // dynalite's own request handler, behind the same fault switch as the other local endpoints.
+    const dynaliteHandler = dynalite({ path: path.join(options.dir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }).listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
+    const dynamo = await listenOnLoopback(
+      createServer((req, res) => {
+        const fault = faults().dynamodb;
+        if (!fault) return dynaliteHandler(req, res);
+        req.resume();
+        res.writeHead(fault === 'throttled' ? 400 : 503, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify(fault === 'throttled' ? { __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException', message: 'Injected fault: throughput exceeded.' } : { __type: 'com.amazonaws.dynamodb.v20120810#ServiceUnavailable', message: 'Injected fault.' }));
+      }),
+    );
+    closers.push(dynamo.close);
     const sqs = await startLocalSqs({
       fault: () => faults().sqs,
       dir: path.join(options.dir, 'sqs'),
@@ -200,7 +210,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
  * write it to see how the pipeline (or your own code) behaves when AWS fails, delete it to recover.
  * Re-read only when the file changes.
  */
-export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge', Fault>>;
+export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb', Fault>>;
 function faultReader(file: string): () => LocalFaults {
   let cached: { mtimeMs: number; faults: LocalFaults } = { mtimeMs: -1, faults: {} };
   return () => {

@@ -76,3 +76,18 @@ describe('local stack under injected faults (no acknowledged webhook lost)', () 
     expect(await events(stack)).toEqual([expect.objectContaining({ webhookId: 'evt_poison' })]);
   });
 });
+
+describe('DynamoDB throttling', () => {
+  it('fails only the throttled records, which are retried and processed once', async () => {
+    stack = await startStackProcess({ env: { ...FAST, MAKINI_MAX_RECEIVE_COUNT: '10' } });
+    setFaults(stack, { dynamodb: 'throttled' });
+    const body = JSON.stringify({ id: 'evt_throttled', type: 'sync.failed', timestamp: '2026-11-22T05:00:00Z', connection_id: 'conn_t', data: {} });
+    expect((await fetch(stack.info.webhookUrl, { method: 'POST', headers: makini.sign(Buffer.from(body), stack.secret), body })).status).toBe(200);
+    await waitFor(() => stack!.output().includes('record failed; SQS will retry it'), 30_000, () => 'the consumer to meet the throttling');
+    setFaults(stack, undefined);
+    await waitFor(async () => (await events(stack!)).length === 1, 60_000, () => 'the retried record to be processed');
+    const { stdout } = await cli(['events', '--json', '--local-dir', stack.dir]);
+    expect(JSON.parse(stdout)).toEqual([expect.objectContaining({ webhookId: 'evt_throttled', deliveries: 1 })]);
+    expect(readBusLog(stack.info.busLog)).toHaveLength(1);
+  });
+});
