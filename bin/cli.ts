@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CreateSecretCommand, DeleteSecretCommand, ListSecretsCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -106,12 +107,13 @@ ${SECRET_HELP}
   --time-scale S     multiplies Makini's retry delays (default: 0.001: 30 s becomes 30 ms)
   --seed N           the same seed plays the same stream (default: 1)
   --json             print the summary as JSON`,
-  status: `Usage: makini-webhooks status [--json] [--local-dir D]
+  status: `Usage: makini-webhooks status [--json] [--stack NAME | --local-dir D]
 
 One row per connection: status, whether reauthorization is needed, last event, last webhook, last
 sync and its outcome, last poll. Reads the local stack started by 'npm start' (state in D, default
-.local or MAKINI_LOCAL_DIR).`,
-  events: `Usage: makini-webhooks events [--connection C] [--limit N] [--json] [--local-dir D]
+.local or MAKINI_LOCAL_DIR), or with --stack a deployed stack (its EventTableName output, with your
+AWS credentials and region).`,
+  events: `Usage: makini-webhooks events [--connection C] [--limit N] [--json] [--stack NAME | --local-dir D]
 
 Processed events, newest first by event time: webhookId, type, occurredAt, source, deliveries, stale.`,
   bus: `Usage: makini-webhooks bus [--limit N] [--json] [--local-dir D]
@@ -350,19 +352,20 @@ async function simulateCommand(argv: readonly string[], io: { stdout: NodeJS.Wri
 async function inspect(command: 'status' | 'events' | 'bus', argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { json: { type: 'boolean' }, connection: { type: 'string' }, limit: { type: 'string' }, 'local-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { json: { type: 'boolean' }, connection: { type: 'string' }, limit: { type: 'string' }, 'local-dir': { type: 'string' }, stack: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (values.help) return help(io.stdout, command);
-  if (command === 'status' && (values.connection !== undefined || values.limit !== undefined)) throw new UsageError('status takes only --json and --local-dir');
+  if (command === 'status' && (values.connection !== undefined || values.limit !== undefined)) throw new UsageError('status takes only --json, --stack and --local-dir');
+  if (values.stack !== undefined && values['local-dir'] !== undefined) throw new UsageError('give --stack or --local-dir, not both');
+  if (command === 'bus' && values.stack !== undefined) throw new UsageError('bus reads the local stack\'s log; on AWS, attach a rule to the EventBusName output (see README)');
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be a whole number from 1 to 10000');
-  const info = localStack(values['local-dir']);
   const print = (rows: Record<string, unknown>[]) => io.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : table(rows));
 
   if (command === 'bus') {
     print(
-      readBusLog(info.busLog)
+      readBusLog(localStack(values['local-dir']).busLog)
         .slice(-limit)
         .reverse()
         .map((e) => {
@@ -372,8 +375,8 @@ async function inspect(command: 'status' | 'events' | 'bus', argv: readonly stri
     );
     return 0;
   }
-  const client = new DynamoDBClient({ endpoint: info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(client), { tableName: info.tableName, retentionSeconds: 0, leaseMs: 0 });
+  const { client, tableName } = values.stack !== undefined ? await deployedTable(values.stack) : localTable(values['local-dir']);
+  const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(client), { tableName, retentionSeconds: 0, leaseMs: 0 });
   try {
     if (command === 'status') {
       print(
@@ -395,6 +398,24 @@ async function inspect(command: 'status' | 'events' | 'bus', argv: readonly stri
     return 0;
   } finally {
     client.destroy();
+  }
+}
+
+function localTable(dir: string | undefined): { client: DynamoDBClient; tableName: string } {
+  const info = localStack(dir);
+  return { client: new DynamoDBClient({ endpoint: info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }), tableName: info.tableName };
+}
+
+/** A deployed stack's event table, from its EventTableName output. */
+async function deployedTable(stackName: string): Promise<{ client: DynamoDBClient; tableName: string }> {
+  const cloudformation = new CloudFormationClient({});
+  try {
+    const { Stacks = [] } = await cloudformation.send(new DescribeStacksCommand({ StackName: stackName }));
+    const tableName = Stacks[0]?.Outputs?.find((o) => o.OutputKey === 'EventTableName')?.OutputValue;
+    if (!tableName) throw new UsageError(`stack ${stackName} has no EventTableName output: is it a makini-webhook-ingestion stack?`);
+    return { client: new DynamoDBClient({}), tableName };
+  } finally {
+    cloudformation.destroy();
   }
 }
 
