@@ -121,7 +121,14 @@ Processed events, newest first by event time: webhookId, type, occurredAt, sourc
 The latest events the local stack put on its EventBridge bus (what your rules would receive).`,
 } as const;
 
-export async function main(argv: readonly string[], io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
+/** The streams the CLI talks through; tests pass their own. */
+export interface CliIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+}
+
+export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === 'sign') return await sign(rest, io);
