@@ -112,6 +112,18 @@ export interface MakiniWebhookConfig {
   readonly breakerFailureThreshold: number;
   /** Minutes an open breaker skips its connection before one half-open probe. */
   readonly breakerCooldownMinutes: number;
+  /** Email address subscribed to the alarm topic; empty for none. */
+  readonly alarmEmail: string;
+  /** Alarm when the oldest queued webhook is older than this many minutes. */
+  readonly queueAgeAlarmMinutes: number;
+  /** Alarm when more signatures than this are rejected in 5 minutes. */
+  readonly signatureRejectedAlarmThreshold: number;
+  /** Alarm when polls fail in this many consecutive 5-minute periods. */
+  readonly pollFailedAlarmPeriods: number;
+  /** Alarm when no webhook arrives for this many hours; 0 turns the alarm off. */
+  readonly silenceAlarmHours: number;
+  /** Text of the reauthorization notification; {connectionId} and {detectedAt} are filled in. */
+  readonly reauthNotificationTemplate: string;
   /** Retention of every log group the stack creates (API access logs and Lambda logs). */
   readonly logRetentionDays: number;
   /** Powertools log level of the Lambdas. */
@@ -172,6 +184,18 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   pollerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240, doc: 'Poller Lambda memory.' },
   breakerFailureThreshold: { kind: 'int', default: 5, min: 1, max: 100, doc: 'Consecutive failed polls that open a connection\'s circuit breaker.' },
   breakerCooldownMinutes: { kind: 'int', default: 30, min: 1, max: 10_080, doc: 'Minutes an open breaker skips its connection before one half-open probe.' },
+  alarmEmail: { kind: 'string', default: '', pattern: /^$|^[^\s@]+@[^\s@]+\.[^\s@]+$/, hint: 'an email address', doc: 'Email address subscribed to the alarm topic (it must confirm the subscription); empty for none.' },
+  queueAgeAlarmMinutes: { kind: 'int', default: 15, min: 1, max: 20_160, doc: 'Alarm when the oldest queued webhook is older than this.' },
+  signatureRejectedAlarmThreshold: { kind: 'int', default: 10, min: 0, max: 1_000_000, doc: 'Alarm when more signatures than this are rejected in 5 minutes (a rotated secret, or an attack).' },
+  pollFailedAlarmPeriods: { kind: 'int', default: 3, min: 1, max: 288, doc: 'Alarm when polls fail in this many consecutive 5-minute periods.' },
+  silenceAlarmHours: { kind: 'int', default: 24, min: 0, max: 24, doc: 'Alarm when no webhook arrives for this many hours (missing data counts as silence); 0 turns it off.' },
+  reauthNotificationTemplate: {
+    kind: 'string',
+    default: 'Makini connection {connectionId} needs reauthorization (detected {detectedAt}). Ask the customer to reconnect it in the Makini dashboard.',
+    pattern: /^(?=[\s\S]*\{connectionId\})[^"\\]{1,2000}$/,
+    hint: 'text of up to 2000 characters, without double quotes or backslashes, containing {connectionId}',
+    doc: 'Text of the reauthorization notification; `{connectionId}` and `{detectedAt}` are filled in.',
+  },
   logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, oneOf: LOG_RETENTION_DAYS, doc: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).' },
   logLevel: { kind: 'enum', default: 'INFO', values: LOG_LEVELS, doc: 'Log level of the Lambdas.' },
   metricsNamespace: { kind: 'string', default: 'MakiniWebhooks', pattern: /^[A-Za-z0-9._/#:-]{1,255}$/, hint: 'a CloudWatch namespace', doc: 'CloudWatch namespace of the EMF metrics.' },

@@ -17,6 +17,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
 import { BUS_SOURCE } from '../lambdas/core/consume';
+import { MakiniWebhookMonitoring } from './monitoring';
 import { ConfigError, configToEnv, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
 
 export interface MakiniWebhookIngestionProps {
@@ -121,6 +122,8 @@ export class MakiniWebhookIngestion extends Construct {
   public readonly pollSchedule: events.Rule;
   /** Poll runs that could not be delivered or failed after retries. */
   public readonly pollDeadLetterQueue: sqs.Queue;
+  /** Alarms, dashboard and reauthorization notifications. */
+  public readonly monitoring: MakiniWebhookMonitoring;
 
   constructor(scope: Construct, id: string, props: MakiniWebhookIngestionProps = {}) {
     super(scope, id);
@@ -277,6 +280,19 @@ export class MakiniWebhookIngestion extends Construct {
       });
     }
     this.webhookUrl = `${this.api.apiEndpoint}/webhooks`;
+
+    this.monitoring = new MakiniWebhookMonitoring(this, 'Monitoring', {
+      config,
+      api: this.api,
+      receiver: this.receiver,
+      consumer: this.consumer,
+      poller: this.poller,
+      queue: this.queue,
+      deadLetterQueue: this.deadLetterQueue,
+      pollDeadLetterQueue: this.pollDeadLetterQueue,
+      eventBus: this.eventBus,
+      queueProps: secureQueueProps(),
+    });
   }
 }
 

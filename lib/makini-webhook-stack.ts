@@ -26,6 +26,9 @@ export class MakiniWebhookStack extends Stack {
     new CfnOutput(this, 'QueueUrl', { value: this.ingestion.queue.queueUrl, description: 'Verified webhooks waiting to be processed.' });
     new CfnOutput(this, 'EventBusName', { value: this.ingestion.eventBus.eventBusName, description: 'Add rules on this bus (source makini.webhooks) to act on events.' });
     new CfnOutput(this, 'EventTableName', { value: this.ingestion.table.tableName, description: 'Connection state and event history.' });
+    new CfnOutput(this, 'DashboardUrl', { value: this.ingestion.monitoring.dashboardUrl, description: 'The CloudWatch dashboard.' });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.ingestion.monitoring.alarmTopic.topicArn, description: 'Subscribe on-call here (or set alarmEmail).' });
+    new CfnOutput(this, 'NotificationsTopicArn', { value: this.ingestion.monitoring.notificationsTopic.topicArn, description: 'Reauthorization notifications for your customers.' });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.ingestion.deadLetterQueue.queueUrl, description: 'Webhooks that failed processing repeatedly.' });
   }
 }

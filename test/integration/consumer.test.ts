@@ -28,7 +28,7 @@ function consumer(storeOverride: EventStore = store) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'consumer' });
   const addMetric = jest.spyOn(metrics, 'addMetric');
   const publisher = new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'makini-bus');
-  const handle = createConsumerHandler({ store: storeOverride, publisher, logger: new Logger({ serviceName: 'consumer', logLevel: 'ERROR' }), metrics });
+  const handle = createConsumerHandler({ store: storeOverride, publisher, logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }), metrics });
   const counts = () => addMetric.mock.calls.reduce<Record<string, number>>((acc, [name, , value]) => ({ ...acc, [name]: (acc[name] ?? 0) + Number(value) }), {});
   return { handle, counts };
 }

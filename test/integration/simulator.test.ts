@@ -29,7 +29,7 @@ beforeEach(async () => {
         stored.push(m);
       },
     },
-    logger: new Logger({ serviceName: 'receiver', logLevel: 'ERROR' }),
+    logger: new Logger({ serviceName: 'receiver', logLevel: 'SILENT' }),
     metrics: new Metrics({ namespace: 'Test', serviceName: 'receiver' }),
   });
   api = await startHttpApi({ routes: { '/webhooks': handler } });

@@ -1,0 +1,195 @@
+import { Aws, Duration } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Validations } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { BUS_SOURCE } from '../lambdas/core/consume';
+import type { MakiniWebhookConfig } from './config';
+
+export interface MakiniWebhookMonitoringProps {
+  readonly config: MakiniWebhookConfig;
+  readonly api: HttpApi;
+  readonly receiver: IFunction;
+  readonly consumer: IFunction;
+  readonly poller: IFunction;
+  readonly queue: IQueue;
+  readonly deadLetterQueue: IQueue;
+  readonly pollDeadLetterQueue: IQueue;
+  readonly eventBus: events.IEventBus;
+  /** Secure defaults for the notification rule's dead-letter queue. */
+  readonly queueProps: sqs.QueueProps;
+}
+
+/** Where each alarm's runbook section lives. */
+const RUNBOOK = 'docs/runbooks.md';
+
+/** The event pattern of a transition into reauthorization_required, whatever found it (webhook or poll). */
+export const REAUTH_TRANSITION_PATTERN = { source: [BUS_SOURCE], detail: { transition: { to: ['reauthorization_required'] } } } as const;
+
+/**
+ * Alarms (to one SNS topic, with OK actions), one dashboard, and customer notifications when a
+ * connection needs reauthorization (an EventBridge rule on the bus, not consumer code).
+ *
+ * @example
+ * const monitoring = new MakiniWebhookMonitoring(this, 'Monitoring', { config, api, receiver, consumer, poller, queue, deadLetterQueue, pollDeadLetterQueue, eventBus });
+ */
+export class MakiniWebhookMonitoring extends Construct {
+  public readonly alarmTopic: sns.Topic;
+  public readonly notificationsTopic: sns.Topic;
+  public readonly dashboard: cloudwatch.Dashboard;
+  public readonly reauthorizationRule: events.Rule;
+  /** Notifications EventBridge could not deliver to the topic. */
+  public readonly notificationDeadLetterQueue: sqs.Queue;
+  /** Every alarm, by a stable name. */
+  public readonly alarms: Record<string, cloudwatch.Alarm> = {};
+  public readonly dashboardUrl: string;
+
+  constructor(scope: Construct, id: string, props: MakiniWebhookMonitoringProps) {
+    super(scope, id);
+    const { config } = props;
+
+    // A customer-managed key: CloudWatch and EventBridge cannot publish to topics encrypted with the
+    // AWS-managed SNS key.
+    const key = new kms.Key(this, 'TopicKey', { enableKeyRotation: true, description: 'Encrypts the Makini webhook alarm and notification topics.' });
+    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) key.grant(new iam.ServicePrincipal(service), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Makini webhook alarms', masterKey: key, enforceSSL: true });
+    this.notificationsTopic = new sns.Topic(this, 'NotificationsTopic', { displayName: 'Makini connection notifications', masterKey: key, enforceSSL: true });
+    if (config.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+
+    const emf = (service: string, metricName: string, statistic = 'Sum') =>
+      new cloudwatch.Metric({ namespace: config.metricsNamespace, metricName, dimensionsMap: { service }, statistic, period: Duration.minutes(5) });
+    const alarm = (
+      name: string,
+      metric: cloudwatch.IMetric,
+      options: { threshold: number; what: string; section: string; comparison?: cloudwatch.ComparisonOperator; periods?: number; missing?: cloudwatch.TreatMissingData },
+    ) => {
+      const created = new cloudwatch.Alarm(this, name, {
+        metric,
+        threshold: options.threshold,
+        comparisonOperator: options.comparison ?? cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: options.periods ?? 1,
+        datapointsToAlarm: options.periods ?? 1,
+        treatMissingData: options.missing ?? cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: `${options.what} Runbook: ${RUNBOOK}#${options.section}`,
+      });
+      created.addAlarmAction(new SnsAction(this.alarmTopic));
+      created.addOkAction(new SnsAction(this.alarmTopic));
+      this.alarms[name] = created;
+      return created;
+    };
+    const oneMinute = { period: Duration.minutes(1), statistic: 'Maximum' };
+
+    alarm('DeadLetterQueueNotEmpty', props.deadLetterQueue.metricApproximateNumberOfMessagesVisible(oneMinute), {
+      threshold: 0,
+      what: 'Webhooks failed processing maxReceiveCount times and wait in the dead-letter queue.',
+      section: 'dead-letter-queue-not-empty',
+    });
+    alarm('QueueBacklog', props.queue.metricApproximateAgeOfOldestMessage(oneMinute), {
+      threshold: config.queueAgeAlarmMinutes * 60,
+      what: `The oldest queued webhook is older than ${config.queueAgeAlarmMinutes} minutes: the consumer is failing or falling behind.`,
+      section: 'queue-backlog',
+    });
+    alarm('ReceiverErrors', props.receiver.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The receiver Lambda failed (Makini got a 5xx and will retry).', section: 'receiver-errors' });
+    alarm('ReceiverThrottles', props.receiver.metricThrottles({ period: Duration.minutes(5) }), { threshold: 0, what: 'The receiver Lambda was throttled.', section: 'throttling' });
+    alarm('Api5xx', props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }), { threshold: 0, what: 'The webhook API answered 5xx.', section: 'receiver-errors' });
+    alarm('EnqueueFailed', emf('receiver', 'EnqueueFailed'), { threshold: 0, what: 'SQS refused verified webhooks; Makini got 503 and will retry.', section: 'enqueue-failed' });
+    alarm('SignatureRejectedSpike', emf('receiver', 'SignatureRejected'), {
+      threshold: config.signatureRejectedAlarmThreshold,
+      what: `More than ${config.signatureRejectedAlarmThreshold} signatures rejected in 5 minutes: a rotated secret not updated here, or an attack.`,
+      section: 'signature-rejected-spike',
+    });
+    alarm('ConsumerErrors', props.consumer.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The consumer Lambda failed whole batches.', section: 'processing-failed' });
+    alarm('ProcessingFailed', emf('consumer', 'ProcessingFailed'), { threshold: 0, what: 'Queued webhooks failed processing and will be retried.', section: 'processing-failed' });
+    alarm('Unprocessable', emf('consumer', 'Unprocessable'), { threshold: 0, what: 'Verified webhooks could not be read as Makini events; they are stored raw.', section: 'unprocessable' });
+    alarm('PayloadMismatch', emf('consumer', 'PayloadMismatch'), { threshold: 0, what: 'A webhook id arrived again with a different body; the copy was kept aside, not applied.', section: 'payload-mismatch' });
+    alarm('PollFailed', emf('poller', 'PollFailed'), {
+      threshold: 0,
+      periods: config.pollFailedAlarmPeriods,
+      what: `Polls of the Makini API failed in ${config.pollFailedAlarmPeriods} consecutive 5-minute periods.`,
+      section: 'poll-failed',
+    });
+    alarm('PollerErrors', props.poller.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The poller Lambda failed.', section: 'poll-failed' });
+    alarm('PollScheduleDeadLetters', props.pollDeadLetterQueue.metricApproximateNumberOfMessagesVisible(oneMinute), {
+      threshold: 0,
+      what: 'Poll runs could not be delivered or failed after retries.',
+      section: 'poll-failed',
+    });
+    alarm('ConnectionsNeedingReauth', emf('poller', 'ConnectionsNeedingReauth', 'Maximum'), {
+      threshold: 0,
+      what: 'At least one connection needs reauthorization, or its token was refused.',
+      section: 'connections-needing-reauthorization',
+    });
+    if (config.silenceAlarmHours > 0) {
+      alarm('WebhookSilence', emf('receiver', 'WebhookReceived').with({ period: Duration.hours(config.silenceAlarmHours) }), {
+        threshold: 1,
+        comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        missing: cloudwatch.TreatMissingData.BREACHING,
+        what: `No webhook arrived for ${config.silenceAlarmHours} h: Makini may have stopped sending, or the URL or secret changed.`,
+        section: 'webhook-silence',
+      });
+    }
+
+    // Customer notifications: one message per transition into reauthorization_required. The consumer
+    // sets `transition` only when the status changes, so duplicates, stale events and repeated polls
+    // never match.
+    const message = config.reauthNotificationTemplate
+      .split('{connectionId}')
+      .join(events.EventField.fromPath('$.detail.event.connectionId'))
+      .split('{detectedAt}')
+      .join(events.EventField.fromPath('$.detail.event.receivedAt'));
+    this.notificationDeadLetterQueue = new sqs.Queue(this, 'NotificationDeadLetterQueue', props.queueProps);
+    Validations.of(this.notificationDeadLetterQueue).acknowledge(
+      { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the reauthorization notification rule.' },
+      { id: 'Serverless-SQSRedrivePolicy', reason: 'This queue is the dead-letter queue of the reauthorization notification rule.' },
+    );
+    alarm('NotificationDeadLetters', this.notificationDeadLetterQueue.metricApproximateNumberOfMessagesVisible(oneMinute), {
+      threshold: 0,
+      what: 'Reauthorization notifications could not be delivered to the notifications topic.',
+      section: 'connections-needing-reauthorization',
+    });
+    this.reauthorizationRule = new events.Rule(this, 'ReauthorizationRule', {
+      description: 'Notifies when a Makini connection needs reauthorization.',
+      eventBus: props.eventBus,
+      eventPattern: { source: [...REAUTH_TRANSITION_PATTERN.source], detail: { transition: { to: [...REAUTH_TRANSITION_PATTERN.detail.transition.to] } } },
+      targets: [new targets.SnsTopic(this.notificationsTopic, { message: events.RuleTargetInput.fromText(message), deadLetterQueue: this.notificationDeadLetterQueue, retryAttempts: 8 })],
+    });
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
+    const graph = (title: string, metrics: cloudwatch.IMetric[]) => new cloudwatch.GraphWidget({ title, left: metrics, width: 8, height: 6 });
+    const fns = { receiver: props.receiver, consumer: props.consumer, poller: props.poller };
+    this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `# Makini webhooks\nAlarms and what to do: \`${RUNBOOK}\``, width: 24, height: 1 }));
+    this.dashboard.addWidgets(
+      graph('Ingress: received and rejected', [emf('receiver', 'WebhookReceived'), emf('receiver', 'SignatureRejected'), emf('receiver', 'EnqueueFailed')]),
+      graph('Ingress: API latency', [props.api.metricLatency({ statistic: 'p50' }), props.api.metricLatency({ statistic: 'p99' })]),
+      graph('Ingress: 4xx / 5xx', [props.api.metricClientError({ statistic: 'Sum' }), props.api.metricServerError({ statistic: 'Sum' })]),
+    );
+    this.dashboard.addWidgets(
+      graph('Queue: depth', [props.queue.metricApproximateNumberOfMessagesVisible(), props.queue.metricApproximateNumberOfMessagesNotVisible()]),
+      graph('Queue: age of oldest (s)', [props.queue.metricApproximateAgeOfOldestMessage()]),
+      graph('Dead-letter queues', [props.deadLetterQueue.metricApproximateNumberOfMessagesVisible(), props.pollDeadLetterQueue.metricApproximateNumberOfMessagesVisible()]),
+    );
+    this.dashboard.addWidgets(
+      graph('Processing', ['WebhookProcessed', 'DuplicateSkipped', 'StaleEvent'].map((m) => emf('consumer', m))),
+      graph('Processing failures', ['ProcessingFailed', 'Unprocessable', 'PayloadMismatch'].map((m) => emf('consumer', m))),
+      graph('Consumer duration', [props.consumer.metricDuration({ statistic: 'p50' }), props.consumer.metricDuration({ statistic: 'p99' })]),
+    );
+    this.dashboard.addWidgets(
+      graph('Polling', ['ConnectionsPolled', 'MissedEventRecovered', 'PollFailed'].map((m) => emf('poller', m))),
+      graph('Connections needing reauthorization', [emf('poller', 'ConnectionsNeedingReauth', 'Maximum'), emf('poller', 'StaleConnections', 'Maximum')]),
+      graph('Lambda cold starts', Object.keys(fns).map((service) => emf(service, 'ColdStart'))),
+    );
+    this.dashboard.addWidgets(graph('Lambda durations (p99)', Object.values(fns).map((fn) => fn.metricDuration({ statistic: 'p99' }))));
+    this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }));
+    this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
+  }
+}

@@ -1,0 +1,62 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { SQSRecord } from 'aws-lambda';
+import { REAUTH_TRANSITION_PATTERN } from '../../lib/monitoring';
+import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
+import { EventBridgePublisher } from '../../lambdas/adapters/eventbridge-publisher';
+import { encodeEnvelope } from '../../lambdas/core/envelope';
+import { createConsumerHandler } from '../../lambdas/consumer/consumer';
+import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { startFakeAws, type FakeAws } from '../support/fake-aws';
+
+/** EventBridge's matching for the pattern forms the rule uses: arrays of exact values, nested objects. */
+function matches(pattern: Record<string, unknown>, event: Record<string, unknown>): boolean {
+  return Object.entries(pattern).every(([key, expected]) =>
+    Array.isArray(expected)
+      ? expected.includes(event[key])
+      : typeof event[key] === 'object' && event[key] !== null && matches(expected as Record<string, unknown>, event[key] as Record<string, unknown>),
+  );
+}
+
+let dynamo: LocalDynamo;
+let aws: FakeAws;
+beforeEach(async () => {
+  [dynamo, aws] = await Promise.all([startDynalite(), startFakeAws()]);
+});
+afterEach(async () => {
+  await Promise.all([dynamo.close(), aws.close()]);
+});
+
+let n = 0;
+const record = (body: object, scheme: 'makini' | 'poll' = 'makini'): SQSRecord =>
+  ({ messageId: `m${++n}`, body: encodeEnvelope({ webhookId: (body as { id: string }).id, receivedAt: '2026-11-22T06:00:00.000Z', scheme, requestId: 'r' }, Buffer.from(JSON.stringify(body))) }) as SQSRecord;
+const status = (id: string, s: string, at: string) => ({ id, type: 'connection.status_changed', timestamp: at, connection_id: 'conn_n', data: { status: s } });
+const reauth = (id: string, at: string) => ({ id, type: 'connection.reauthorization_required', timestamp: at, connection_id: 'conn_n', data: {} });
+
+describe('reauthorization notification rule', () => {
+  it('matches the bus event of each transition into reauthorization_required, and no other event', async () => {
+    const consume = createConsumerHandler({
+      store: new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 3600, leaseMs: 30_000 }),
+      publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'bus'),
+      logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }),
+      metrics: new Metrics({ namespace: 'Test', serviceName: 'consumer' }),
+    });
+    const deliver = async (...records: SQSRecord[]) => expect((await consume({ Records: records })).batchItemFailures).toEqual([]);
+
+    await deliver(record(status('e1', 'online', '2026-11-22T05:00:00Z'))); // unknown -> online
+    const lost = record(reauth('e2', '2026-11-22T05:10:00Z'));
+    await deliver(lost); // online -> reauthorization_required: notify
+    await deliver({ ...lost, messageId: 'copy-of-e2' }); // a duplicate: nothing published
+    await deliver(record(reauth('e0', '2026-11-22T04:00:00Z'))); // stale: published, no transition
+    await deliver(record(reauth('poll_same', '2026-11-22T05:20:00Z'), 'poll')); // a poll saying the same: no transition
+    await deliver(record(status('e3', 'online', '2026-11-22T05:30:00Z'))); // reconnected
+    await deliver(record(reauth('e4', '2026-11-22T05:40:00Z'))); // needs it again: notify
+
+    const published = aws.busEvents.map((e) => ({ source: e.Source, 'detail-type': e.DetailType, detail: JSON.parse(e.Detail) }));
+    expect(published).toHaveLength(6);
+    const notified = published.filter((e) => matches(REAUTH_TRANSITION_PATTERN as unknown as Record<string, unknown>, e));
+    expect(notified.map((e) => e.detail.event.webhookId)).toEqual(['e2', 'e4']);
+    expect(notified[0].detail).toMatchObject({ event: { connectionId: 'conn_n', receivedAt: '2026-11-22T06:00:00.000Z' }, transition: { from: 'online', to: 'reauthorization_required' } });
+  });
+});
