@@ -9,6 +9,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { GetQueueAttributesCommand, ListMessageMoveTasksCommand, ReceiveMessageCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CreateSecretCommand, DeleteSecretCommand, ListSecretsCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -16,6 +19,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../lib/config';
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../lambdas/core/event-types';
 import { DynamoDbEventStore } from '../lambdas/adapters/dynamodb-event-store';
+import { EventBridgePublisher } from '../lambdas/adapters/eventbridge-publisher';
+import { decodeEnvelope } from '../lambdas/core/envelope';
+import { normaliseEvent } from '../lambdas/core/event';
 import { formatConnectionSecret } from '../lambdas/core/connection-secret';
 import { createSignatureScheme } from '../lambdas/core/signature';
 import { readBusLog } from '../local/aws/eventbridge';
@@ -48,6 +54,9 @@ Commands:
   send          post realistic, signed sample webhooks to a receiver
   simulate      play a realistic Makini stream (duplicates, disorder, retries) and summarise it
   connections   add, list or remove the per-connection Makini API tokens the poller uses
+  dlq           list what is in the dead-letter queue and why, or redrive it
+  replay        publish stored events to the bus again (state is not touched)
+  health        a one-screen summary: queue, DLQ, connections, last webhook and poll, alarms
   status        connections and their state, from the running local stack
   events        processed events, newest first, from the running local stack
   bus           events the local stack published on its bus
@@ -107,6 +116,22 @@ ${SECRET_HELP}
   --time-scale S     multiplies Makini's retry delays (default: 0.001: 30 s becomes 30 ms)
   --seed N           the same seed plays the same stream (default: 1)
   --json             print the summary as JSON`,
+  dlq: `Usage: makini-webhooks dlq list [--json] [--limit N] [--stack NAME | --local-dir D]
+       makini-webhooks dlq redrive [--max N] [--stack NAME | --local-dir D]
+
+list: the messages in the dead-letter queue, with their webhook, receive count and the last error
+      processing recorded. (Looking counts as a receive, as in the SQS console.)
+redrive: moves them back to the webhook queue with SQS's message-move task and prints its progress;
+      --max limits the rate (messages per second).`,
+  replay: `Usage: makini-webhooks replay <webhookId> [--stack NAME | --local-dir D]
+       makini-webhooks replay --connection C --since ISO [--stack NAME | --local-dir D]
+
+Publishes stored events to the bus again, with the connection's current state. State is not
+re-applied and no transition is sent, so notifications do not fire twice.`,
+  health: `Usage: makini-webhooks health [--json] [--stack NAME | --local-dir D]
+
+Queue depth (and, on AWS, age), DLQ size, connections by status, the last webhook, the last poll, and
+on AWS the stack's alarms in ALARM.`,
   status: `Usage: makini-webhooks status [--json] [--stack NAME | --local-dir D]
 
 One row per connection: status, whether reauthorization is needed, last event, last webhook, last
@@ -136,6 +161,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (command === 'connections') return await connections(rest, io);
     if (command === 'simulate') return await simulateCommand(rest, io);
     if (command === 'status' || command === 'events' || command === 'bus') return await inspect(command, rest, io);
+    if (command === 'dlq' || command === 'replay' || command === 'health') return await operate(command, rest, io);
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       io.stdout.write(`${HELP.main}\n`);
       return command === undefined ? 2 : 0;
@@ -355,6 +381,236 @@ async function simulateCommand(argv: readonly string[], io: { stdout: NodeJS.Wri
   return result.failed === 0 ? 0 : 1;
 }
 
+/** Where the operations act: the running local stack, or a deployed stack found by its outputs. */
+interface Target {
+  readonly name: string;
+  readonly tableName: string;
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  readonly eventBusName: string;
+  /** SDK settings per service: the local endpoints, or your AWS credentials and region. */
+  readonly client: (service: 'dynamodb' | 'sqs' | 'eventBridge') => { endpoint?: string; region?: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
+  readonly aws: boolean;
+}
+
+async function resolveTarget(values: { stack?: string; 'local-dir'?: string }): Promise<Target> {
+  if (values.stack !== undefined && values['local-dir'] !== undefined) throw new UsageError('give --stack or --local-dir, not both');
+  if (values.stack === undefined) {
+    const info = localStack(values['local-dir']);
+    const local = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+    return {
+      name: 'local stack',
+      tableName: info.tableName,
+      queueUrl: info.queueUrl,
+      deadLetterQueueUrl: info.deadLetterQueueUrl,
+      eventBusName: info.eventBusName,
+      client: (service) => ({ ...local, endpoint: info.endpoints[service] }),
+      aws: false,
+    };
+  }
+  const outputs = await stackOutputs(values.stack);
+  const need = (key: string) => {
+    if (!outputs[key]) throw new UsageError(`stack ${values.stack} has no ${key} output: is it a makini-webhook-ingestion stack?`);
+    return outputs[key];
+  };
+  return { name: values.stack, tableName: need('EventTableName'), queueUrl: need('QueueUrl'), deadLetterQueueUrl: need('DeadLetterQueueUrl'), eventBusName: need('EventBusName'), client: () => ({}), aws: true };
+}
+
+async function stackOutputs(stackName: string): Promise<Record<string, string>> {
+  const cloudformation = new CloudFormationClient({});
+  try {
+    const { Stacks = [] } = await cloudformation.send(new DescribeStacksCommand({ StackName: stackName }));
+    return Object.fromEntries((Stacks[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+  } finally {
+    cloudformation.destroy();
+  }
+}
+
+function storeFor(target: Target): { store: DynamoDbEventStore; close(): void } {
+  const client = new DynamoDBClient(target.client('dynamodb'));
+  return { store: new DynamoDbEventStore(DynamoDBDocumentClient.from(client), { tableName: target.tableName, retentionSeconds: 0, leaseMs: 0 }), close: () => client.destroy() };
+}
+
+/** `dlq`, `replay` and `health`: what an on-call engineer does, locally or on AWS. */
+async function operate(command: 'dlq' | 'replay' | 'health', argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: {
+      json: { type: 'boolean' },
+      limit: { type: 'string' },
+      max: { type: 'string' },
+      connection: { type: 'string' },
+      since: { type: 'string' },
+      stack: { type: 'string' },
+      'local-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return help(io.stdout, command);
+  const target = await resolveTarget(values);
+  const out = (text: string) => io.stdout.write(text);
+
+  if (command === 'dlq') {
+    const [action, ...extra] = positionals;
+    if (extra.length > 0 || (action !== 'list' && action !== 'redrive')) throw new UsageError('use dlq list or dlq redrive');
+    const sqs = new SQSClient(target.client('sqs'));
+    try {
+      if (action === 'list') {
+        const limit = values.limit === undefined ? 50 : Number(values.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be a whole number from 1 to 1000');
+        const seen = new Map<string, Record<string, unknown>>();
+        const { store, close } = storeFor(target);
+        try {
+          for (let round = 0; round < 20 && seen.size < limit; round++) {
+            const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: target.deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0, MessageSystemAttributeNames: ['All'] }));
+            const fresh = Messages.filter((m) => !seen.has(m.MessageId ?? ''));
+            if (fresh.length === 0) break;
+            for (const m of fresh.slice(0, limit - seen.size)) {
+              let envelope: { webhookId?: string; receivedAt?: string } = {};
+              try {
+                envelope = decodeEnvelope(m.Body ?? '').envelope;
+              } catch {
+                // not an envelope: shown with its raw id only
+              }
+              const stored = envelope.webhookId ? await store.getWebhook(envelope.webhookId) : undefined;
+              seen.set(m.MessageId ?? '', {
+                messageId: m.MessageId,
+                webhookId: envelope.webhookId ?? null,
+                type: stored?.type ?? null,
+                connectionId: stored?.connectionId ?? null,
+                receivedAt: envelope.receivedAt ?? null,
+                receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0),
+                sentAt: m.Attributes?.SentTimestamp ? new Date(Number(m.Attributes.SentTimestamp)).toISOString() : null,
+                lastError: stored?.lastError ?? null,
+              });
+            }
+          }
+        } finally {
+          close();
+        }
+        const rows = [...seen.values()];
+        out(values.json ? `${JSON.stringify(rows, null, 2)}\n` : table(rows));
+        return 0;
+      }
+      const rate = values.max === undefined ? undefined : Number(values.max);
+      if (rate !== undefined && (!Number.isInteger(rate) || rate < 1 || rate > 500)) throw new UsageError('--max must be a whole number of messages per second, 1 to 500');
+      const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: target.deadLetterQueueUrl, AttributeNames: ['QueueArn', 'ApproximateNumberOfMessages'] }));
+      const sourceArn = Attributes.QueueArn;
+      out(`redriving ${Attributes.ApproximateNumberOfMessages ?? '?'} message(s) from the dead-letter queue of ${target.name}\n`);
+      const { TaskHandle } = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: sourceArn, ...(rate && { MaxNumberOfMessagesPerSecond: rate }) }));
+      for (;;) {
+        const { Results = [] } = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 10 }));
+        const task = Results.find((t) => t.TaskHandle === TaskHandle) ?? Results[0];
+        out(`  ${task?.Status ?? 'UNKNOWN'}: ${task?.ApproximateNumberOfMessagesMoved ?? 0} of ${task?.ApproximateNumberOfMessagesToMove ?? '?'} moved\n`);
+        if (!task || task.Status === 'COMPLETED') return 0;
+        if (task.Status === 'FAILED' || task.Status === 'CANCELLED') {
+          out(`  ${task.FailureReason ?? ''}\n`);
+          return 1;
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    } finally {
+      sqs.destroy();
+    }
+  }
+
+  if (command === 'replay') {
+    const [webhookId, ...extra] = positionals;
+    if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+    if ((webhookId === undefined) === (values.connection === undefined)) throw new UsageError('replay takes a webhook id, or --connection C --since ISO');
+    if (values.connection !== undefined && (values.since === undefined || Number.isNaN(Date.parse(values.since)))) throw new UsageError('--since must be an ISO-8601 time');
+    const { store, close } = storeFor(target);
+    const bus = new EventBridgeClient(target.client('eventBridge'));
+    try {
+      const since = values.since === undefined ? undefined : new Date(values.since).toISOString();
+      const stored = webhookId !== undefined ? [await store.getWebhook(webhookId)].filter((w) => w !== undefined) : (await store.listEvents(values.connection!, 10_000)).filter((w) => (w.occurredAt ?? '') >= since!).reverse();
+      if (webhookId !== undefined && stored.length === 0) throw new UsageError(`no stored webhook ${webhookId}`);
+      const messages = [];
+      for (const w of stored) {
+        const normalised = normaliseEvent(w.body, { webhookId: w.webhookId, receivedAt: w.receivedAt, source: w.source === 'poll' ? 'poll' : 'webhook' });
+        if (!normalised.ok || w.status !== 'DONE') continue; // unprocessable or unfinished: nothing was published for it
+        const state = (await store.getConnection(normalised.event.connectionId)) ?? { connectionId: normalised.event.connectionId, status: 'unknown' as const };
+        messages.push({ event: normalised.event, state, stale: w.stale ?? false });
+      }
+      const accepted = await new EventBridgePublisher(bus, target.eventBusName).publish(messages);
+      const failed = accepted.filter((a) => !a).length;
+      out(`replayed ${messages.length - failed} event(s) to ${target.eventBusName}${failed ? `; ${failed} rejected by the bus` : ''}\n`);
+      return failed === 0 ? 0 : 1;
+    } finally {
+      close();
+      bus.destroy();
+    }
+  }
+
+  // health
+  const sqs = new SQSClient(target.client('sqs'));
+  const { store, close } = storeFor(target);
+  try {
+    const attrs = async (url: string) => (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }))).Attributes ?? {};
+    const [queue, dlq, connections] = await Promise.all([attrs(target.queueUrl), attrs(target.deadLetterQueueUrl), store.listConnections()]);
+    const byStatus: Record<string, number> = {};
+    for (const c of connections) byStatus[c.state?.status ?? 'unknown'] = (byStatus[c.state?.status ?? 'unknown'] ?? 0) + 1;
+    const latest = (values: (string | undefined)[]) => values.filter((v): v is string => !!v).sort().at(-1) ?? null;
+    const summary: Record<string, unknown> = {
+      target: target.name,
+      queue: { visible: Number(queue.ApproximateNumberOfMessages ?? 0), inFlight: Number(queue.ApproximateNumberOfMessagesNotVisible ?? 0), oldestAgeSeconds: target.aws ? await queueAge(target.queueUrl) : null },
+      deadLetterQueue: Number(dlq.ApproximateNumberOfMessages ?? 0) + Number(dlq.ApproximateNumberOfMessagesNotVisible ?? 0),
+      connections: { total: connections.length, ...byStatus },
+      lastWebhookAt: latest(connections.map((c) => c.state?.lastWebhookAt)),
+      lastPolledAt: latest(connections.map((c) => c.poll?.lastPolledAt)),
+      alarmsInAlarm: target.aws ? await alarmsInAlarm(target.name) : null,
+    };
+    if (values.json) out(`${JSON.stringify(summary, null, 2)}\n`);
+    else {
+      const q = summary.queue as { visible: number; inFlight: number; oldestAgeSeconds: number | null };
+      out(
+        [
+          `health of ${target.name}`,
+          `  queue           ${q.visible} waiting, ${q.inFlight} in flight${q.oldestAgeSeconds === null ? '' : `, oldest ${q.oldestAgeSeconds} s`}`,
+          `  dead letters    ${summary.deadLetterQueue}`,
+          `  connections     ${connections.length} (${Object.entries(byStatus).map(([s, n]) => `${n} ${s}`).join(', ') || 'none'})`,
+          `  last webhook    ${summary.lastWebhookAt ?? '-'}`,
+          `  last poll       ${summary.lastPolledAt ?? '-'}`,
+          `  alarms          ${summary.alarmsInAlarm === null ? '(AWS only)' : (summary.alarmsInAlarm as string[]).length === 0 ? 'none in ALARM' : (summary.alarmsInAlarm as string[]).join(', ')}`,
+          '',
+        ].join('\n'),
+      );
+    }
+    return 0;
+  } finally {
+    sqs.destroy();
+    close();
+  }
+}
+
+/** The queue's ApproximateAgeOfOldestMessage over the last 5 minutes (a CloudWatch metric, not a queue attribute). */
+async function queueAge(queueUrl: string): Promise<number | null> {
+  const cloudwatch = new CloudWatchClient({});
+  try {
+    const now = Date.now();
+    const { Datapoints = [] } = await cloudwatch.send(
+      new GetMetricStatisticsCommand({ Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: queueUrl.slice(queueUrl.lastIndexOf('/') + 1) }], StartTime: new Date(now - 600_000), EndTime: new Date(now), Period: 300, Statistics: ['Maximum'] }),
+    );
+    const latest = Datapoints.sort((a, b) => (b.Timestamp?.getTime() ?? 0) - (a.Timestamp?.getTime() ?? 0))[0];
+    return latest?.Maximum ?? null;
+  } finally {
+    cloudwatch.destroy();
+  }
+}
+
+/** The stack's alarms in ALARM: CloudFormation names them after the stack. */
+async function alarmsInAlarm(stackName: string): Promise<string[]> {
+  const cloudwatch = new CloudWatchClient({});
+  try {
+    const { MetricAlarms = [] } = await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: stackName, StateValue: 'ALARM' }));
+    return MetricAlarms.map((a) => a.AlarmName ?? '?');
+  } finally {
+    cloudwatch.destroy();
+  }
+}
+
 /** `status`, `events` and `bus`: read-only views of the running local stack. */
 async function inspect(command: 'status' | 'events' | 'bus', argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
   const { values } = parseArgs({
@@ -364,7 +620,6 @@ async function inspect(command: 'status' | 'events' | 'bus', argv: readonly stri
   });
   if (values.help) return help(io.stdout, command);
   if (command === 'status' && (values.connection !== undefined || values.limit !== undefined)) throw new UsageError('status takes only --json, --stack and --local-dir');
-  if (values.stack !== undefined && values['local-dir'] !== undefined) throw new UsageError('give --stack or --local-dir, not both');
   if (command === 'bus' && values.stack !== undefined) throw new UsageError('bus reads the local stack\'s log; on AWS, attach a rule to the EventBusName output (see README)');
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be a whole number from 1 to 10000');
@@ -382,8 +637,7 @@ async function inspect(command: 'status' | 'events' | 'bus', argv: readonly stri
     );
     return 0;
   }
-  const { client, tableName } = values.stack !== undefined ? await deployedTable(values.stack) : localTable(values['local-dir']);
-  const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(client), { tableName, retentionSeconds: 0, leaseMs: 0 });
+  const { store, close } = storeFor(await resolveTarget(values));
   try {
     if (command === 'status') {
       print(
@@ -404,25 +658,7 @@ async function inspect(command: 'status' | 'events' | 'bus', argv: readonly stri
     print(events.map((e) => ({ webhookId: e.webhookId, type: e.type, occurredAt: e.occurredAt, source: e.source, deliveries: e.deliveries, stale: e.stale ?? false, connectionId: e.connectionId })));
     return 0;
   } finally {
-    client.destroy();
-  }
-}
-
-function localTable(dir: string | undefined): { client: DynamoDBClient; tableName: string } {
-  const info = localStack(dir);
-  return { client: new DynamoDBClient({ endpoint: info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }), tableName: info.tableName };
-}
-
-/** A deployed stack's event table, from its EventTableName output. */
-async function deployedTable(stackName: string): Promise<{ client: DynamoDBClient; tableName: string }> {
-  const cloudformation = new CloudFormationClient({});
-  try {
-    const { Stacks = [] } = await cloudformation.send(new DescribeStacksCommand({ StackName: stackName }));
-    const tableName = Stacks[0]?.Outputs?.find((o) => o.OutputKey === 'EventTableName')?.OutputValue;
-    if (!tableName) throw new UsageError(`stack ${stackName} has no EventTableName output: is it a makini-webhook-ingestion stack?`);
-    return { client: new DynamoDBClient({}), tableName };
-  } finally {
-    cloudformation.destroy();
+    close();
   }
 }
 
@@ -443,7 +679,7 @@ function table(rows: Record<string, unknown>[]): string {
   return `${[line(columns), ...cells.map(line)].join('\n')}\n`;
 }
 
-function help(out: NodeJS.WritableStream, command: 'sign' | 'send' | 'simulate' | 'connections' | 'status' | 'events' | 'bus', code = 0): number {
+function help(out: NodeJS.WritableStream, command: keyof typeof HELP, code = 0): number {
   out.write(`${HELP[command]}\n`);
   return code;
 }

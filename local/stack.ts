@@ -42,6 +42,7 @@ export interface LocalStackInfo {
   readonly secretFile: string;
   readonly busLog: string;
   readonly tableName: string;
+  readonly eventBusName: string;
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly makiniApiUrl: string;
@@ -190,6 +191,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       secretFile,
       busLog,
       tableName: LOCAL_NAMES.table,
+      eventBusName: LOCAL_NAMES.eventBus,
       queueUrl: sqs.queueUrl(LOCAL_NAMES.queue),
       deadLetterQueueUrl: sqs.queueUrl(LOCAL_NAMES.deadLetterQueue),
       makiniApiUrl,

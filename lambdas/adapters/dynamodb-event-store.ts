@@ -44,6 +44,8 @@ export interface StoredWebhook {
   readonly source?: string;
   readonly stale?: boolean;
   readonly unprocessableReason?: string;
+  /** Why the last attempt failed, while it has not completed. */
+  readonly lastError?: string;
 }
 
 export class DynamoDbEventStore implements EventStore {
@@ -179,6 +181,22 @@ export class DynamoDbEventStore implements EventStore {
     );
   }
 
+  async noteFailure(webhookId: string, error: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.options.tableName,
+          Key: webhookKey(webhookId),
+          UpdateExpression: 'SET lastError = :error, lastErrorAt = :at',
+          ConditionExpression: 'attribute_exists(pk)', // never create an item just to hold an error
+          ExpressionAttributeValues: { ':error': error.slice(0, 1000), ':at': new Date(this.now()).toISOString() },
+        }),
+      );
+    } catch {
+      // best effort: the failure itself is what SQS retries
+    }
+  }
+
   async getConnection(connectionId: string): Promise<ConnectionState | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: connectionKey(connectionId), ConsistentRead: true }));
     return Item ? toState(Item) : undefined;
@@ -309,7 +327,7 @@ function toStoredWebhook(item: Record<string, unknown>): StoredWebhook {
     deliveries: deliveryCount(item),
     receivedAt: String(item.receivedAt),
     body: item.body as Uint8Array,
-    ...(['type', 'occurredAt', 'connectionId', 'source', 'unprocessableReason'] as const).reduce(
+    ...(['type', 'occurredAt', 'connectionId', 'source', 'unprocessableReason', 'lastError'] as const).reduce(
       (acc, key) => (typeof item[key] === 'string' ? { ...acc, [key]: item[key] } : acc),
       {},
     ),

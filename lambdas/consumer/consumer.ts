@@ -18,7 +18,7 @@ import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore } from '../adapters/dynamodb-event-store';
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
 import { withPowertools } from '../adapters/powertools';
-import { finishProcessed, processMessage, type EventStore, type RecordOutcome } from '../core/consume';
+import { finishProcessed, parseMessage, processMessage, type EventStore, type RecordOutcome } from '../core/consume';
 
 export const CONSUMER_METRICS = {
   processed: 'WebhookProcessed',
@@ -55,6 +55,7 @@ export function createConsumerHandler(deps: ConsumerDeps) {
           if (outcome.kind === 'processed') processed.push({ messageId: record.messageId, outcome });
         } catch (error) {
           logger.warn('record failed; SQS will retry it', { messageId: record.messageId, error: (error as Error).name, message: (error as Error).message });
+          await store.noteFailure?.(parseMessage({ deliveryId: record.messageId, body: record.body }).webhookId, `${(error as Error).name}: ${(error as Error).message}`);
           throw error;
         }
       },
@@ -74,6 +75,7 @@ export function createConsumerHandler(deps: ConsumerDeps) {
           await finishProcessed(outcome, store);
         } catch (error) {
           logger.warn('record not completed; SQS will retry it', { messageId, webhookId: outcome.webhookId, message: (error as Error).message });
+          await store.noteFailure?.(outcome.webhookId, (error as Error).message);
           failures.add(messageId);
         }
       }),

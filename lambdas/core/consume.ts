@@ -41,6 +41,8 @@ export interface EventStore {
   updateConnection(connectionId: string, update: (state: ConnectionState) => Applied): Promise<Applied>;
   /** Marks the webhook processed, with what processing found. Idempotent. */
   complete(webhookId: string, outcome: { readonly stale: boolean }): Promise<void>;
+  /** Remembers why processing a known webhook failed, for `dlq list`. Best effort. */
+  noteFailure?(webhookId: string, error: string): Promise<void>;
 }
 
 /** `source` of every event this project puts on the bus; customer rules match on it. */

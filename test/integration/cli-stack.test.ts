@@ -16,7 +16,12 @@ beforeEach(async () => {
   process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
   cloudformation.reset();
   cloudformation.on(DescribeStacksCommand, { StackName: 'MakiniWebhooksProd' }).resolves({
-    Stacks: [{ StackName: 'MakiniWebhooksProd', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [{ OutputKey: 'EventTableName', OutputValue: 'deployed-events-table' }] }],
+    Stacks: [{ StackName: 'MakiniWebhooksProd', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [
+      { OutputKey: 'EventTableName', OutputValue: 'deployed-events-table' },
+      { OutputKey: 'QueueUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/123456789012/q' },
+      { OutputKey: 'DeadLetterQueueUrl', OutputValue: 'https://sqs.eu-west-1.amazonaws.com/123456789012/dlq' },
+      { OutputKey: 'EventBusName', OutputValue: 'bus' },
+    ] }],
   });
   cloudformation.on(DescribeStacksCommand, { StackName: 'SomethingElse' }).resolves({ Stacks: [{ StackName: 'SomethingElse', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
 });
