@@ -38,10 +38,18 @@ describe('alarms', () => {
     expect(alarmOn(metricName)).toMatchObject({ ComparisonOperator: comparison, Threshold: threshold, Period: period, TreatMissingData: missing });
   });
 
+  it('gives every alarm a metric, a threshold, a period, a missing-data treatment and a description', () => {
+    for (const alarm of alarms()) {
+      expect(alarm).toMatchObject({ MetricName: expect.any(String), Namespace: expect.any(String), Threshold: expect.any(Number), Period: expect.any(Number), EvaluationPeriods: expect.any(Number), TreatMissingData: expect.stringMatching(/^(breaching|notBreaching)$/) });
+      expect(alarm.AlarmDescription).toMatch(/Runbook: /);
+    }
+  });
+
   it('alarms on sustained poll failures, and on Lambda errors and throttles', () => {
     expect(alarmOn('PollFailed')).toMatchObject({ EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: 0 });
-    const lambdaAlarms = alarms().filter((a) => a.Namespace === 'AWS/Lambda').map((a) => a.MetricName);
-    expect(lambdaAlarms.sort()).toEqual(['Errors', 'Errors', 'Errors', 'Throttles']);
+    const lambdaAlarms = alarms().filter((a) => a.Namespace === 'AWS/Lambda');
+    expect(lambdaAlarms.map((a) => a.MetricName).sort()).toEqual(['Errors', 'Errors', 'Errors', 'Throttles']);
+    for (const a of lambdaAlarms) expect(a).toMatchObject({ Threshold: 0, Period: 300, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
   });
 
   it('takes thresholds from configuration, and can turn the silence alarm off', () => {

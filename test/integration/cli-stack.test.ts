@@ -1,5 +1,7 @@
 import { Writable } from 'node:stream';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
+import { startLocalSqs } from '../../local/aws/sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { main } from '../../bin/cli';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
@@ -53,5 +55,32 @@ describe('makini-webhooks status/events --stack', () => {
   it('says so when the stack is not one of ours, and refuses --stack for the local-only bus', async () => {
     expect(await run(['status', '--stack', 'SomethingElse'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/has no EventTableName output/) });
     expect(await run(['bus', '--stack', 'MakiniWebhooksProd'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/bus reads the local stack's log/) });
+  });
+});
+
+describe('makini-webhooks health --stack', () => {
+  it('adds the queue age and the stack’s alarms in ALARM from CloudWatch', async () => {
+    const sqs = await startLocalSqs({ queues: [{ name: 'q', visibilityTimeoutSeconds: 30 }, { name: 'dlq', visibilityTimeoutSeconds: 30 }] });
+    const cloudwatch = mockClient(CloudWatchClient);
+    try {
+      process.env.AWS_ENDPOINT_URL_SQS = sqs.url;
+      cloudformation.on(DescribeStacksCommand, { StackName: 'Prod' }).resolves({
+        Stacks: [{ StackName: 'Prod', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [
+          { OutputKey: 'EventTableName', OutputValue: 'deployed-events-table' },
+          { OutputKey: 'QueueUrl', OutputValue: sqs.queueUrl('q') },
+          { OutputKey: 'DeadLetterQueueUrl', OutputValue: sqs.queueUrl('dlq') },
+          { OutputKey: 'EventBusName', OutputValue: 'bus' },
+        ] }],
+      });
+      cloudwatch.on(GetMetricStatisticsCommand).resolves({ Datapoints: [{ Timestamp: new Date(), Maximum: 42 }] });
+      cloudwatch.on(DescribeAlarmsCommand, { AlarmNamePrefix: 'Prod', StateValue: 'ALARM' }).resolves({ MetricAlarms: [{ AlarmName: 'Prod-WebhooksMonitoringDeadLetterQueueNotEmpty-ABC' }] });
+      const { code, stdout } = await run(['health', '--stack', 'Prod', '--json']);
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ target: 'Prod', queue: { visible: 0, oldestAgeSeconds: 42 }, deadLetterQueue: 0, alarmsInAlarm: ['Prod-WebhooksMonitoringDeadLetterQueueNotEmpty-ABC'] });
+      expect(cloudwatch.commandCalls(GetMetricStatisticsCommand)[0].args[0].input).toMatchObject({ Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: 'q' }] });
+    } finally {
+      cloudwatch.restore();
+      await sqs.close();
+    }
   });
 });
