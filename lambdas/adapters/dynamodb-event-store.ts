@@ -3,6 +3,7 @@ import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, Upd
 import { initialState, type Applied, type ConnectionState } from '../core/connection-state';
 import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type EventStore } from '../core/consume';
 import type { Candidate, PollRecord } from '../core/poll';
+import type { MakiniWebhookConfig } from '../../lib/config';
 import { TABLE_KEYS } from './event-table-schema';
 
 /**
@@ -29,6 +30,14 @@ export interface DynamoDbEventStoreOptions {
   /** Attempts at the state's optimistic-concurrency write before the record is retried by SQS. @default 8 */
   readonly maxStateAttempts?: number;
   readonly now?: () => number;
+}
+
+/**
+ * The store's options from the one config: webhook items live the longer of the dedup window and
+ * the history retention; a claim's lease is the consumer's timeout.
+ */
+export function eventStoreOptions(config: Pick<MakiniWebhookConfig, 'dedupWindowDays' | 'historyRetentionDays' | 'consumerTimeoutSeconds'>, tableName: string): DynamoDbEventStoreOptions {
+  return { tableName, retentionSeconds: Math.max(config.dedupWindowDays, config.historyRetentionDays) * 86_400, leaseMs: config.consumerTimeoutSeconds * 1000 };
 }
 
 /** A stored webhook, as `events` and tests read it. */

@@ -15,7 +15,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { configFromEnv, requireEnv, RESOURCE_ENV } from '../../lib/config';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
-import { DynamoDbEventStore } from '../adapters/dynamodb-event-store';
+import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
 import { withPowertools } from '../adapters/powertools';
 import { finishProcessed, parseMessage, processMessage, type EventStore, type RecordOutcome } from '../core/consume';
@@ -114,11 +114,7 @@ export function createConsumerHandlerFromEnv(env: Readonly<Record<string, string
   const config = configFromEnv(env);
   const logger = new Logger({ serviceName: 'consumer', logLevel: config.logLevel });
   const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'consumer' });
-  const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(BACKGROUND_CLIENT_CONFIG)), {
-    tableName: requireEnv(env, RESOURCE_ENV.eventTable),
-    retentionSeconds: Math.max(config.dedupWindowDays, config.historyRetentionDays) * 86_400,
-    leaseMs: config.consumerTimeoutSeconds * 1000,
-  });
+  const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(BACKGROUND_CLIENT_CONFIG)), eventStoreOptions(config, requireEnv(env, RESOURCE_ENV.eventTable)));
   const publisher = new EventBridgePublisher(new EventBridgeClient(BACKGROUND_CLIENT_CONFIG), requireEnv(env, RESOURCE_ENV.eventBus));
   return withPowertools(createConsumerHandler({ store, publisher, logger, metrics }), logger, metrics);
 }

@@ -17,7 +17,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { configFromEnv, pollRunReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
-import { DynamoDbEventStore } from '../adapters/dynamodb-event-store';
+import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { MakiniApiClient } from '../adapters/makini-api-client';
 import { withPowertools } from '../adapters/powertools';
 import { SecretsManagerConnectionTokens, type TokenDiscovery } from '../adapters/secrets-manager-connection-tokens';
@@ -183,11 +183,7 @@ export function createPollerHandlerFromEnv(env: Readonly<Record<string, string |
   const sdk = BACKGROUND_CLIENT_CONFIG;
   const run = createPoller({
     tokens: new SecretsManagerConnectionTokens(new SecretsManagerClient(sdk), { prefix: config.connectionSecretPrefix, cacheSeconds: config.tokenCacheSeconds }),
-    store: new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(sdk)), {
-      tableName: requireEnv(env, RESOURCE_ENV.eventTable),
-      retentionSeconds: Math.max(config.dedupWindowDays, config.historyRetentionDays) * 86_400,
-      leaseMs: config.consumerTimeoutSeconds * 1000,
-    }),
+    store: new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(sdk)), eventStoreOptions(config, requireEnv(env, RESOURCE_ENV.eventTable))),
     api: new MakiniApiClient({
       baseUrl: config.makiniApiUrl,
       statusPath: config.makiniStatusPath,
