@@ -7,13 +7,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { RESOURCE_ENV, resolveConfig } from '../lib/config';
-import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
 import type { Context } from 'aws-lambda';
 import { withPowertools } from '../lambdas/adapters/powertools';
 import { MakiniApiClient } from '../lambdas/adapters/makini-api-client';
@@ -21,7 +21,7 @@ import { createPoller, pollerSettings } from '../lambdas/poller/poller';
 import { createReceiverHandler } from '../lambdas/receiver/receiver';
 import { startMockMakiniApi } from '../local/mock-makini-api';
 import { apiGatewayEvent } from '../test/support/api-gateway-event';
-import { cdkApp } from '../test/support/cdk-app';
+import { synthLambdaBundles } from '../test/support/lambda-bundles';
 
 interface Row {
   readonly metric: string;
@@ -34,28 +34,10 @@ interface Row {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Each Lambda's bundle exactly as `cdk synth` produces it, recognised by the calls it makes. */
-function synthBundles(): { receiver: string; consumer: string; poller: string } {
-  const outdir = mkdtempSync(path.join(tmpdir(), 'makini-bench-'));
-  const app = cdkApp({ outdir });
-  new MakiniWebhookStack(app, 'Bench');
-  app.synth();
-  const bundles = readdirSync(outdir)
-    .filter((d) => d.startsWith('asset.'))
-    .map((d) => path.join(outdir, d, 'index.js'));
-  const find = (label: string, test: (code: string) => boolean) => {
-    const file = bundles.find((b) => test(readFileSync(b, 'utf8')));
-    if (!file) throw new Error(`no ${label} bundle`);
-    return file;
-  };
-  return {
-    receiver: find('receiver', (code) => code.includes('GetSecretValue') && !code.includes('BatchGetSecretValue')),
-    consumer: find('consumer', (code) => code.includes('PutEvents')),
-    poller: find('poller', (code) => code.includes('BatchGetSecretValue')),
-  };
-}
-
-/** Median ms for a fresh node process to load `file` and build its handler, over `runs` processes. */
+/**
+ * Median ms for a fresh node process to import `file` (an ES module, as Lambda imports it) and build
+ * its handler, over `runs` processes.
+ */
 function initMs(file: string, runs: number): number {
   const env = {
     ...process.env,
@@ -66,9 +48,11 @@ function initMs(file: string, runs: number): number {
     AWS_SECRET_ACCESS_KEY: 'bench',
     [RESOURCE_ENV.queueUrl]: 'http://127.0.0.1:9/000000000000/bench',
     [RESOURCE_ENV.signingSecretId]: 'bench',
+    [RESOURCE_ENV.eventTable]: 'bench',
+    [RESOURCE_ENV.eventBus]: 'bench',
   };
-  const script = `const t=process.hrtime.bigint();require(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
-  return median(Array.from({ length: runs }, () => Number(execFileSync(process.execPath, ['-e', script], { env }).toString())));
+  const script = `const t=process.hrtime.bigint();await import(${JSON.stringify(pathToFileURL(file).href)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
+  return median(Array.from({ length: runs }, () => Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env }).toString())));
 }
 
 /** Median CPU microseconds per call of `fn` over `reps` repetitions of `iterations` calls. */
@@ -176,18 +160,17 @@ const round = (n: number) => Math.round(n * 10) / 10;
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  const bundles = synthBundles();
-  const bundle = bundles.receiver;
-  const kb = statSync(bundle).size / 1024;
-  rows.push({ metric: 'receiver bundle size', value: round(kb), unit: 'KB', target: '≤ 250 KB', met: kb <= 250 });
-  rows.push({ metric: 'consumer bundle size', value: round(statSync(bundles.consumer).size / 1024), unit: 'KB' });
-  rows.push({ metric: 'poller bundle size', value: round(statSync(bundles.poller).size / 1024), unit: 'KB' });
-
-  const empty = path.join(mkdtempSync(path.join(tmpdir(), 'makini-bench-')), 'empty.js');
-  writeFileSync(empty, 'exports.handler = async () => ({ statusCode: 200 });');
-  const baseline = initMs(empty, 7);
-  const init = initMs(bundle, 7) - baseline;
-  rows.push({ metric: 'receiver init overhead (fresh process)', value: round(init), unit: 'ms', target: '≤ 50 ms', baseline: `empty handler ${round(baseline)} ms`, met: init <= 50 });
+  const bundles = synthLambdaBundles();
+  const empty = path.join(mkdtempSync(path.join(tmpdir(), 'makini-bench-')), 'empty.mjs');
+  writeFileSync(empty, 'export const handler = async () => ({ statusCode: 200 });');
+  const baseline = initMs(empty, 9);
+  for (const name of ['receiver', 'consumer', 'poller'] as const) {
+    const kb = statSync(bundles[name].file).size / 1024;
+    const receiver = name === 'receiver';
+    rows.push({ metric: `${name} bundle size`, value: round(kb), unit: 'KB', target: receiver ? '≤ 250 KB' : undefined, met: receiver ? kb <= 250 : undefined });
+    const init = initMs(bundles[name].file, 9) - baseline;
+    rows.push({ metric: `${name} init overhead (fresh process)`, value: round(init), unit: 'ms', target: receiver ? '≤ 50 ms' : undefined, baseline: `empty handler ${round(baseline)} ms`, met: receiver ? init <= 50 : undefined });
+  }
 
   await warmPath(rows);
   await pollerScale(rows);

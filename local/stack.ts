@@ -341,7 +341,8 @@ export function startEventSourceMapping(options: {
   };
 }
 
-function toRecord(m: Message, queueArn: string): SQSRecord {
+/** A received SQS message as the Lambda event source hands it to the function. */
+export function toRecord(m: Message, queueArn: string): SQSRecord {
   return {
     messageId: m.MessageId!,
     receiptHandle: m.ReceiptHandle!,

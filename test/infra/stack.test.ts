@@ -315,13 +315,13 @@ describe('bundling', () => {
       .map((asset) => path.join(app.outdir, asset));
     expect(bundles).toHaveLength(3);
     const clients = bundles.map((dir) => {
-      const code = fs.readFileSync(path.join(dir, 'index.js'), 'utf8');
-      expect(fs.existsSync(path.join(dir, 'index.js.map'))).toBe(true);
+      const code = fs.readFileSync(path.join(dir, 'index.mjs'), 'utf8');
+      expect(fs.existsSync(path.join(dir, 'index.mjs.map'))).toBe(true);
       // Minified: a few very long lines (template literals keep some newlines).
       expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
-      // The SDK clients are inside; only the optional CRT signer (SigV4a, loaded in a try/catch) is not.
-      const external = [...code.matchAll(/require\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1]);
-      expect([...new Set(external)]).toEqual(['@aws-sdk/signature-v4-crt']);
+      // The SDK clients are inside; at most the optional CRT signer (SigV4a, loaded in a try/catch) is not.
+      const external = [...code.matchAll(/(?:require\(|from\s*|import\()"(@aws-sdk\/[^"]+)"/g)].map((m) => m[1]);
+      expect(new Set(external)).toEqual(new Set(external.length ? ['@aws-sdk/signature-v4-crt'] : []));
       return ['SendMessage', 'GetSecretValue', 'BatchGetSecretValue', 'UpdateItem', 'PutEvents'].filter((marker) => code.includes(marker)).join('+');
     });
     expect(clients.sort()).toEqual(['SendMessage+GetSecretValue', 'SendMessage+GetSecretValue+BatchGetSecretValue+UpdateItem', 'UpdateItem+PutEvents'].sort());

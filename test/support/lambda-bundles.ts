@@ -1,0 +1,62 @@
+/**
+ * Each Lambda's bundle exactly as `cdk synth` produces it, for the bundle tests and `npm run bench`.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
+import { cdkApp } from './cdk-app';
+
+export type LambdaName = 'receiver' | 'consumer' | 'poller';
+
+export interface LambdaBundle {
+  /** The bundle's entry file (`index.mjs`). */
+  readonly file: string;
+  /** The function's `Handler` setting, e.g. `index.handler`. */
+  readonly handler: string;
+}
+
+/** Synthesizes the stack with bundling and maps each function to its asset, via the template's asset metadata. */
+export function synthLambdaBundles(): Record<LambdaName, LambdaBundle> {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'makini-bundles-'));
+  // Asset metadata (which the CLI turns on) names each function's asset directory.
+  const app = cdkApp({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+  const stack = new MakiniWebhookStack(app, 'Bundles');
+  app.synth();
+  const template = JSON.parse(readFileSync(path.join(outdir, `${stack.artifactId}.template.json`), 'utf8')) as {
+    Resources: Record<string, { Type: string; Metadata?: Record<string, string>; Properties: { Handler?: string } }>;
+  };
+  const found: Partial<Record<LambdaName, LambdaBundle>> = {};
+  for (const [logicalId, resource] of Object.entries(template.Resources)) {
+    if (resource.Type !== 'AWS::Lambda::Function') continue;
+    const name = (['receiver', 'consumer', 'poller'] as const).find((n) => logicalId.toLowerCase().startsWith(`webhooks${n}`));
+    const asset = resource.Metadata?.['aws:asset:path'];
+    if (!name || !asset || !resource.Properties.Handler) continue;
+    const [module] = resource.Properties.Handler.split('.');
+    found[name] = { file: path.join(outdir, asset, `${module}.mjs`), handler: resource.Properties.Handler };
+  }
+  for (const name of ['receiver', 'consumer', 'poller'] as const) if (!found[name]) throw new Error(`no ${name} function in the synthesized template`);
+  return found as Record<LambdaName, LambdaBundle>;
+}
+
+/**
+ * Node code for `node --input-type=module -e`: imports a bundle as Lambda does, calls its handler
+ * with the JSON event in `process.env.BUNDLE_EVENT`, prints the result as JSON.
+ */
+export function invokeBundleScript(bundle: LambdaBundle): string {
+  const exported = bundle.handler.split('.')[1];
+  return [
+    `const mod = await import(${JSON.stringify(pathToFileURL(bundle.file).href)});`,
+    `const ctx = { functionName: 'bundle-test', awsRequestId: 'bundle-test', getRemainingTimeInMillis: () => 5000 };`,
+    `const result = await mod[${JSON.stringify(exported)}](JSON.parse(process.env.BUNDLE_EVENT), ctx);`,
+    `process.stdout.write('\\n@@RESULT@@' + JSON.stringify(result ?? null));`,
+  ].join('\n');
+}
+
+/** The handler's result out of the child's stdout (which also carries its log lines). */
+export function bundleResult(stdout: string): unknown {
+  const at = stdout.lastIndexOf('@@RESULT@@');
+  if (at < 0) throw new Error(`the bundle printed no result:\n${stdout}`);
+  return JSON.parse(stdout.slice(at + '@@RESULT@@'.length)) as unknown;
+}
