@@ -136,70 +136,69 @@ export interface MakiniWebhookConfig {
 
 type Key = keyof MakiniWebhookConfig;
 
-/** One row of the config table: type, default, bounds and the text of the config reference. */
+/** One row of the config table: type, default and bounds. The reference text is in config-docs.ts, which the Lambdas do not bundle. */
 type Spec =
-  | { kind: 'int'; default: number; min: number; max: number; oneOf?: readonly number[]; doc: string }
-  | { kind: 'enum'; default: string; values: readonly string[]; doc: string }
-  | { kind: 'string'; default: string; pattern: RegExp; hint: string; doc: string }
-  | { kind: 'bool'; default: boolean; doc: string };
+  | { kind: 'int'; default: number; min: number; max: number; oneOf?: readonly number[] }
+  | { kind: 'enum'; default: string; values: readonly string[] }
+  | { kind: 'string'; default: string; pattern: RegExp; hint: string }
+  | { kind: 'bool'; default: boolean };
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
-  signatureScheme: { kind: 'enum', default: 'makini', values: SIGNATURE_SCHEMES, doc: 'How webhooks are signed: `makini` (HMAC of the raw body in one header) or `standard-webhooks`.' },
-  signatureHeader: { kind: 'string', default: 'x-makini-signature', pattern: /^[A-Za-z0-9-]{1,128}$/, hint: 'an HTTP header name', doc: '`makini` scheme: header carrying the signature (case-insensitive).' },
-  signatureAlgorithm: { kind: 'enum', default: 'sha256', values: HMAC_ALGORITHMS, doc: '`makini` scheme: HMAC algorithm.' },
-  timestampToleranceSeconds: { kind: 'int', default: 300, min: 1, max: 86_400, doc: '`standard-webhooks`: largest accepted age (or future skew) of `webhook-timestamp`.' },
-  maxBodyBytes: { kind: 'int', default: 262_144, min: 1, max: MAX_STORABLE_BODY_BYTES, doc: 'Largest accepted body; larger requests get 413. The maximum keeps every body storable: in one SQS message (base64) and in one DynamoDB item.' },
-  secretCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400, doc: 'How long the receiver caches the signing secret in memory.' },
-  secretRefreshIntervalSeconds: { kind: 'int', default: 30, min: 1, max: 3_600, doc: 'On a signature mismatch the secret is re-fetched, at most once per this interval, so a rotated secret works without a redeploy.' },
-  signingSecret: { kind: 'string', default: '', pattern: /^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$|^[A-Za-z0-9/_+=.@-]{1,512}$/, hint: 'a secret name or a Secrets Manager secret ARN', doc: 'Use an existing Secrets Manager secret (name or full ARN) instead of creating one.' },
-  receiverTimeoutSeconds: { kind: 'int', default: 6, min: 2, max: MAKINI_DEADLINE_SECONDS - 2, doc: 'Receiver Lambda timeout; must leave room under Makini\'s 10 s deadline.' },
-  receiverMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240, doc: 'Receiver Lambda memory (more memory also means more CPU).' },
-  awsRequestTimeoutMs: { kind: 'int', default: 1_000, min: 100, max: 5_000, doc: 'Per-attempt timeout of the receiver\'s AWS SDK calls (Secrets Manager, SQS).' },
-  awsMaxAttempts: { kind: 'int', default: 2, min: 1, max: 5, doc: 'Attempts, first try included, of each receiver AWS SDK call.' },
-  throttleRateLimit: { kind: 'int', default: 200, min: 1, max: 10_000, doc: 'API Gateway stage rate limit (requests/s). Throttled requests get 429 and Makini retries them.' },
-  throttleBurstLimit: { kind: 'int', default: 400, min: 1, max: 5_000, doc: 'API Gateway stage burst limit (requests).' },
-  maxReceiveCount: { kind: 'int', default: 5, min: 1, max: 1_000, doc: 'Deliveries of a message before SQS moves it to the dead-letter queue.' },
-  consumerTimeoutSeconds: { kind: 'int', default: 30, min: 1, max: 900, doc: 'Consumer Lambda timeout; the queue\'s visibility timeout is 6x this.' },
-  consumerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240, doc: 'Consumer Lambda memory.' },
-  consumerBatchSize: { kind: 'int', default: 10, min: 1, max: 10_000, doc: 'Messages per consumer invocation; above 10 needs `consumerBatchingWindowSeconds` of at least 1.' },
-  consumerBatchingWindowSeconds: { kind: 'int', default: 0, min: 0, max: 300, doc: 'Seconds SQS may wait to fill a consumer batch (fewer, larger invocations).' },
-  dedupWindowDays: { kind: 'int', default: 7, min: 2, max: 365, doc: 'Days a webhook id is remembered for deduplication; must outlast Makini\'s 24 h of retries.' },
-  historyRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_650, doc: 'Days processed events stay in the history (DynamoDB TTL). Webhook items live the longer of this and `dedupWindowDays`.' },
-  eventArchiveRetentionDays: { kind: 'int', default: 30, min: 0, max: 3_650, doc: 'Days the event bus archive keeps events for replay; 0 keeps them forever.' },
-  connectionSecretPrefix: { kind: 'string', default: 'makini/connections/', pattern: /^[A-Za-z0-9/_+=.@-]{1,256}$/, hint: 'a Secrets Manager name prefix', doc: 'Name prefix of the per-connection token secrets (one secret per connection).' },
-  tokenCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400, doc: 'How long the poller caches connection tokens across invocations.' },
-  makiniApiUrl: { kind: 'string', default: 'https://api.makini.io/api/v1', pattern: /^https?:\/\/[^\s]+[^/\s]$/, hint: 'an http(s) URL without a trailing slash', doc: 'Makini API base URL, API version included.' },
-  makiniStatusPath: { kind: 'string', default: '/connection-status', pattern: /^\/[^\s]*$/, hint: 'a path starting with /', doc: 'Connection-status endpoint path (assumed; `{connectionId}` is replaced).' },
-  makiniSyncStatusPath: { kind: 'string', default: '/sync-status', pattern: /^\/[^\s]*$/, hint: 'a path starting with /', doc: 'Sync-status endpoint path (`{connectionId}` is replaced).' },
-  makiniRequestTimeoutMs: { kind: 'int', default: 5_000, min: 100, max: 60_000, doc: 'Per-request timeout of Makini API calls.' },
-  makiniMaxAttempts: { kind: 'int', default: 3, min: 1, max: 10, doc: 'Attempts per Makini API call; 429 (honouring Retry-After), 5xx and timeouts are retried with jittered backoff.' },
-  pollIntervalMinutes: { kind: 'int', default: 5, min: 1, max: 1_440, doc: 'Minutes between poller runs (EventBridge schedule).' },
-  pollExpectedWindowMinutes: { kind: 'int', default: 30, min: 1, max: 10_080, doc: 'A connection without a webhook for this long is polled (as are unhealthy and never-seen ones).' },
-  pollAll: { kind: 'bool', default: false, doc: 'Poll every connection on every run.' },
-  pollConcurrency: { kind: 'int', default: 32, min: 1, max: 512, doc: 'Connections polled at the same time.' },
-  pollerTimeoutSeconds: { kind: 'int', default: 120, min: 30, max: 900, doc: 'Poller Lambda timeout; a run stops starting polls early enough for the slowest poll in flight to finish (40 s before it by default).' },
-  pollerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240, doc: 'Poller Lambda memory.' },
-  breakerFailureThreshold: { kind: 'int', default: 5, min: 1, max: 100, doc: 'Consecutive failed polls that open a connection\'s circuit breaker.' },
-  breakerCooldownMinutes: { kind: 'int', default: 30, min: 1, max: 10_080, doc: 'Minutes an open breaker skips its connection before one half-open probe.' },
-  alarmEmail: { kind: 'string', default: '', pattern: /^$|^[^\s@]+@[^\s@]+\.[^\s@]+$/, hint: 'an email address', doc: 'Email address subscribed to the alarm topic (it must confirm the subscription); empty for none.' },
-  queueAgeAlarmMinutes: { kind: 'int', default: 15, min: 1, max: 20_160, doc: 'Alarm when the oldest queued webhook is older than this.' },
-  signatureRejectedAlarmThreshold: { kind: 'int', default: 10, min: 0, max: 1_000_000, doc: 'Alarm when more signatures than this are rejected in 5 minutes (a rotated secret, or an attack).' },
-  pollFailedAlarmPeriods: { kind: 'int', default: 3, min: 1, max: 288, doc: 'Alarm when polls fail in this many consecutive 5-minute periods.' },
-  silenceAlarmHours: { kind: 'int', default: 24, min: 0, max: 24, doc: 'Alarm when no webhook arrives for this many hours (missing data counts as silence); 0 turns it off.' },
+  signatureScheme: { kind: 'enum', default: 'makini', values: SIGNATURE_SCHEMES },
+  signatureHeader: { kind: 'string', default: 'x-makini-signature', pattern: /^[A-Za-z0-9-]{1,128}$/, hint: 'an HTTP header name' },
+  signatureAlgorithm: { kind: 'enum', default: 'sha256', values: HMAC_ALGORITHMS },
+  timestampToleranceSeconds: { kind: 'int', default: 300, min: 1, max: 86_400 },
+  maxBodyBytes: { kind: 'int', default: 262_144, min: 1, max: MAX_STORABLE_BODY_BYTES },
+  secretCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400 },
+  secretRefreshIntervalSeconds: { kind: 'int', default: 30, min: 1, max: 3_600 },
+  signingSecret: { kind: 'string', default: '', pattern: /^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$|^[A-Za-z0-9/_+=.@-]{1,512}$/, hint: 'a secret name or a Secrets Manager secret ARN' },
+  receiverTimeoutSeconds: { kind: 'int', default: 6, min: 2, max: MAKINI_DEADLINE_SECONDS - 2 },
+  receiverMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240 },
+  awsRequestTimeoutMs: { kind: 'int', default: 1_000, min: 100, max: 5_000 },
+  awsMaxAttempts: { kind: 'int', default: 2, min: 1, max: 5 },
+  throttleRateLimit: { kind: 'int', default: 200, min: 1, max: 10_000 },
+  throttleBurstLimit: { kind: 'int', default: 400, min: 1, max: 5_000 },
+  maxReceiveCount: { kind: 'int', default: 5, min: 1, max: 1_000 },
+  consumerTimeoutSeconds: { kind: 'int', default: 30, min: 1, max: 900 },
+  consumerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240 },
+  consumerBatchSize: { kind: 'int', default: 10, min: 1, max: 10_000 },
+  consumerBatchingWindowSeconds: { kind: 'int', default: 0, min: 0, max: 300 },
+  dedupWindowDays: { kind: 'int', default: 7, min: 2, max: 365 },
+  historyRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_650 },
+  eventArchiveRetentionDays: { kind: 'int', default: 30, min: 0, max: 3_650 },
+  connectionSecretPrefix: { kind: 'string', default: 'makini/connections/', pattern: /^[A-Za-z0-9/_+=.@-]{1,256}$/, hint: 'a Secrets Manager name prefix' },
+  tokenCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400 },
+  makiniApiUrl: { kind: 'string', default: 'https://api.makini.io/api/v1', pattern: /^https?:\/\/[^\s]+[^/\s]$/, hint: 'an http(s) URL without a trailing slash' },
+  makiniStatusPath: { kind: 'string', default: '/connection-status', pattern: /^\/[^\s]*$/, hint: 'a path starting with /' },
+  makiniSyncStatusPath: { kind: 'string', default: '/sync-status', pattern: /^\/[^\s]*$/, hint: 'a path starting with /' },
+  makiniRequestTimeoutMs: { kind: 'int', default: 5_000, min: 100, max: 60_000 },
+  makiniMaxAttempts: { kind: 'int', default: 3, min: 1, max: 10 },
+  pollIntervalMinutes: { kind: 'int', default: 5, min: 1, max: 1_440 },
+  pollExpectedWindowMinutes: { kind: 'int', default: 30, min: 1, max: 10_080 },
+  pollAll: { kind: 'bool', default: false },
+  pollConcurrency: { kind: 'int', default: 32, min: 1, max: 512 },
+  pollerTimeoutSeconds: { kind: 'int', default: 120, min: 30, max: 900 },
+  pollerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240 },
+  breakerFailureThreshold: { kind: 'int', default: 5, min: 1, max: 100 },
+  breakerCooldownMinutes: { kind: 'int', default: 30, min: 1, max: 10_080 },
+  alarmEmail: { kind: 'string', default: '', pattern: /^$|^[^\s@]+@[^\s@]+\.[^\s@]+$/, hint: 'an email address' },
+  queueAgeAlarmMinutes: { kind: 'int', default: 15, min: 1, max: 20_160 },
+  signatureRejectedAlarmThreshold: { kind: 'int', default: 10, min: 0, max: 1_000_000 },
+  pollFailedAlarmPeriods: { kind: 'int', default: 3, min: 1, max: 288 },
+  silenceAlarmHours: { kind: 'int', default: 24, min: 0, max: 24 },
   reauthNotificationTemplate: {
     kind: 'string',
     default: 'Makini connection {connectionId} needs reauthorization (detected {detectedAt}). Ask the customer to reconnect it in the Makini dashboard.',
     pattern: /^(?=[\s\S]*\{connectionId\})[^"\\]{1,2000}$/,
     hint: 'text of up to 2000 characters, without double quotes or backslashes, containing {connectionId}',
-    doc: 'Text of the reauthorization notification; `{connectionId}` and `{detectedAt}` are filled in.',
   },
-  logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, oneOf: LOG_RETENTION_DAYS, doc: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).' },
-  logLevel: { kind: 'enum', default: 'INFO', values: LOG_LEVELS, doc: 'Log level of the Lambdas.' },
-  metricsNamespace: { kind: 'string', default: 'MakiniWebhooks', pattern: /^[A-Za-z0-9._/#:-]{1,255}$/, hint: 'a CloudWatch namespace', doc: 'CloudWatch namespace of the EMF metrics.' },
-  tracing: { kind: 'bool', default: true, doc: 'X-Ray active tracing on the Lambdas.' },
+  logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, oneOf: LOG_RETENTION_DAYS },
+  logLevel: { kind: 'enum', default: 'INFO', values: LOG_LEVELS },
+  metricsNamespace: { kind: 'string', default: 'MakiniWebhooks', pattern: /^[A-Za-z0-9._/#:-]{1,255}$/, hint: 'a CloudWatch namespace' },
+  tracing: { kind: 'bool', default: true },
 };
 
 export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as Key[];

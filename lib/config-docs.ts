@@ -1,0 +1,80 @@
+/**
+ * The text of the README's configuration reference, one line per setting of {@link MakiniWebhookConfig}.
+ *
+ * Kept apart from lib/config.ts because every Lambda bundles that file and none needs this text
+ * (about 7 KB of each bundle). A unit test keeps the README's table in step with it.
+ */
+import { CONFIG_KEYS, CONFIG_SPEC, envName, type MakiniWebhookConfig } from './config';
+
+export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } = {
+  signatureScheme: 'How webhooks are signed: `makini` (HMAC of the raw body in one header) or `standard-webhooks`.',
+  signatureHeader: '`makini` scheme: header carrying the signature (case-insensitive).',
+  signatureAlgorithm: '`makini` scheme: HMAC algorithm.',
+  timestampToleranceSeconds: '`standard-webhooks`: largest accepted age (or future skew) of `webhook-timestamp`.',
+  maxBodyBytes: 'Largest accepted body; larger requests get 413. The maximum keeps every body storable: in one SQS message (base64) and in one DynamoDB item.',
+  secretCacheSeconds: 'How long the receiver caches the signing secret in memory.',
+  secretRefreshIntervalSeconds: 'On a signature mismatch the secret is re-fetched, at most once per this interval, so a rotated secret works without a redeploy.',
+  signingSecret: 'Use an existing Secrets Manager secret (name or full ARN) instead of creating one.',
+  receiverTimeoutSeconds: 'Receiver Lambda timeout; must leave room under Makini\'s 10 s deadline.',
+  receiverMemoryMB: 'Receiver Lambda memory (more memory also means more CPU).',
+  awsRequestTimeoutMs: 'Per-attempt timeout of the receiver\'s AWS SDK calls (Secrets Manager, SQS).',
+  awsMaxAttempts: 'Attempts, first try included, of each receiver AWS SDK call.',
+  throttleRateLimit: 'API Gateway stage rate limit (requests/s). Throttled requests get 429 and Makini retries them.',
+  throttleBurstLimit: 'API Gateway stage burst limit (requests).',
+  maxReceiveCount: 'Deliveries of a message before SQS moves it to the dead-letter queue.',
+  consumerTimeoutSeconds: 'Consumer Lambda timeout; the queue\'s visibility timeout is 6x this.',
+  consumerMemoryMB: 'Consumer Lambda memory.',
+  consumerBatchSize: 'Messages per consumer invocation; above 10 needs `consumerBatchingWindowSeconds` of at least 1.',
+  consumerBatchingWindowSeconds: 'Seconds SQS may wait to fill a consumer batch (fewer, larger invocations).',
+  dedupWindowDays: 'Days a webhook id is remembered for deduplication; must outlast Makini\'s 24 h of retries.',
+  historyRetentionDays: 'Days processed events stay in the history (DynamoDB TTL). Webhook items live the longer of this and `dedupWindowDays`.',
+  eventArchiveRetentionDays: 'Days the event bus archive keeps events for replay; 0 keeps them forever.',
+  connectionSecretPrefix: 'Name prefix of the per-connection token secrets (one secret per connection).',
+  tokenCacheSeconds: 'How long the poller caches connection tokens across invocations.',
+  makiniApiUrl: 'Makini API base URL, API version included.',
+  makiniStatusPath: 'Connection-status endpoint path (assumed; `{connectionId}` is replaced).',
+  makiniSyncStatusPath: 'Sync-status endpoint path (`{connectionId}` is replaced).',
+  makiniRequestTimeoutMs: 'Per-request timeout of Makini API calls.',
+  makiniMaxAttempts: 'Attempts per Makini API call; 429 (honouring Retry-After), 5xx and timeouts are retried with jittered backoff.',
+  pollIntervalMinutes: 'Minutes between poller runs (EventBridge schedule).',
+  pollExpectedWindowMinutes: 'A connection without a webhook for this long is polled (as are unhealthy and never-seen ones).',
+  pollAll: 'Poll every connection on every run.',
+  pollConcurrency: 'Connections polled at the same time.',
+  pollerTimeoutSeconds: 'Poller Lambda timeout; a run stops starting polls early enough for the slowest poll in flight to finish (40 s before it by default).',
+  pollerMemoryMB: 'Poller Lambda memory.',
+  breakerFailureThreshold: 'Consecutive failed polls that open a connection\'s circuit breaker.',
+  breakerCooldownMinutes: 'Minutes an open breaker skips its connection before one half-open probe.',
+  alarmEmail: 'Email address subscribed to the alarm topic (it must confirm the subscription); empty for none.',
+  queueAgeAlarmMinutes: 'Alarm when the oldest queued webhook is older than this.',
+  signatureRejectedAlarmThreshold: 'Alarm when more signatures than this are rejected in 5 minutes (a rotated secret, or an attack).',
+  pollFailedAlarmPeriods: 'Alarm when polls fail in this many consecutive 5-minute periods.',
+  silenceAlarmHours: 'Alarm when no webhook arrives for this many hours (missing data counts as silence); 0 turns it off.',
+  reauthNotificationTemplate: 'Text of the reauthorization notification; `{connectionId}` and `{detectedAt}` are filled in.',
+  logRetentionDays: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).',
+  logLevel: 'Log level of the Lambdas.',
+  metricsNamespace: 'CloudWatch namespace of the EMF metrics.',
+  tracing: 'X-Ray active tracing on the Lambdas.',
+};
+
+/** The README's configuration reference table, generated from the spec and {@link CONFIG_DOCS}. */
+export function configReferenceTable(): string {
+  const rows = CONFIG_KEYS.map((key) => {
+    const spec = CONFIG_SPEC[key];
+    const fallback = spec.default === '' ? '(none)' : `\`${String(spec.default)}\``;
+    return `| \`${key}\` | \`${envName(key)}\` | ${fallback} | ${allowed(spec)} | ${CONFIG_DOCS[key]} |`;
+  });
+  return ['| key | environment variable | default | allowed | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+function allowed(spec: (typeof CONFIG_SPEC)[keyof MakiniWebhookConfig]): string {
+  switch (spec.kind) {
+    case 'int':
+      return spec.oneOf ? 'CloudWatch retention value' : `${spec.min}–${spec.max}`;
+    case 'enum':
+      return spec.values.join(' \\| ');
+    case 'string':
+      return spec.hint;
+    case 'bool':
+      return 'true \\| false';
+  }
+}
