@@ -22,17 +22,9 @@ import { createReceiverHandler } from '../lambdas/receiver/receiver';
 import { startMockMakiniApi } from '../local/mock-makini-api';
 import { apiGatewayEvent } from '../test/support/api-gateway-event';
 import { synthLambdaBundles } from '../test/support/lambda-bundles';
+import { endToEnd } from './end-to-end';
+import { median, round, type Row } from './rows';
 
-interface Row {
-  readonly metric: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly target?: string;
-  readonly baseline?: string;
-  readonly met?: boolean;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Median ms for a fresh node process to import `file` (an ES module, as Lambda imports it) and build
@@ -156,10 +148,8 @@ async function pollerScale(rows: Row[]): Promise<void> {
   }
 }
 
-const round = (n: number) => Math.round(n * 10) / 10;
-
-async function main(): Promise<void> {
-  const rows: Row[] = [];
+/** Cold start (row 1): each bundle's size and init overhead. */
+async function coldStart(rows: Row[]): Promise<void> {
   const bundles = synthLambdaBundles();
   const empty = path.join(mkdtempSync(path.join(tmpdir(), 'makini-bench-')), 'empty.mjs');
   writeFileSync(empty, 'export const handler = async () => ({ statusCode: 200 });');
@@ -171,9 +161,17 @@ async function main(): Promise<void> {
     const init = initMs(bundles[name].file, 9) - baseline;
     rows.push({ metric: `${name} init overhead (fresh process)`, value: round(init), unit: 'ms', target: receiver ? '≤ 50 ms' : undefined, baseline: `empty handler ${round(baseline)} ms`, met: receiver ? init <= 50 : undefined });
   }
+}
 
-  await warmPath(rows);
-  await pollerScale(rows);
+const SECTIONS: Record<string, (rows: Row[]) => Promise<void>> = { cold: coldStart, warm: warmPath, poller: pollerScale, e2e: endToEnd };
+
+/** `npm run bench` runs every section; `npm run bench -- e2e warm` only those (the JSON then holds only them). */
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((name) => !(name in SECTIONS));
+  if (unknown.length > 0) throw new Error(`unknown bench section(s) ${unknown.join(', ')}; choose from ${Object.keys(SECTIONS).join(', ')}`);
+  const rows: Row[] = [];
+  for (const [name, section] of Object.entries(SECTIONS)) if (wanted.length === 0 || wanted.includes(name)) await section(rows);
 
   const mark = (r: Row) => (r.met === undefined ? '' : r.met ? 'met' : 'missed');
   console.log('| metric | value | target | same-run baseline | |');
@@ -185,4 +183,7 @@ async function main(): Promise<void> {
   writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify({ at: new Date().toISOString(), node: process.version, rows }, null, 2)}\n`);
 }
 
-void main();
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -29,8 +29,18 @@ export interface HttpApi {
  * @param options.timeoutMs the receiver Lambda's timeout: past it the client gets what API Gateway
  *   answers when its Lambda times out (HTTP 500), as with the deployed stack.
  */
-export async function startHttpApi(options: { routes: Record<string, ApiHandler>; port?: number; timeoutMs?: number }): Promise<HttpApi> {
-  const server: Server = createServer((req, res) => void serve(req, res, options.routes, options.timeoutMs));
+export async function startHttpApi(options: {
+  routes: Record<string, ApiHandler>;
+  /** Local-only GET routes answering JSON (no Lambda behind them), e.g. call counters. */
+  diagnostics?: Record<string, () => unknown>;
+  port?: number;
+  timeoutMs?: number;
+}): Promise<HttpApi> {
+  const server: Server = createServer((req, res) => {
+    const diagnostic = req.method === 'GET' ? options.diagnostics?.[new URL(req.url ?? '/', 'http://localhost').pathname] : undefined;
+    if (diagnostic) return reply(res, 200, diagnostic());
+    void serve(req, res, options.routes, options.timeoutMs);
+  });
   const { url, close } = await listenOnLoopback(server, options.port);
   return { url, close };
 }

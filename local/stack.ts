@@ -28,6 +28,9 @@ import { startHttpApi } from './http-api';
 import { listenOnLoopback } from './loopback-server';
 import { startMockMakiniApi } from './mock-makini-api';
 
+/** GET on the local API: the AWS calls made so far, per service and operation (successful calls only). */
+export const LOCAL_CALLS_PATH = '/_local/calls';
+
 export const LOCAL_NAMES = {
   table: 'makini-events',
   queue: 'makini-webhooks',
@@ -95,10 +98,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const faults = faultReader(path.join(options.dir, 'faults.json'));
     // dynalite's own request handler, behind the same fault switch as the other local endpoints.
     const dynaliteHandler = dynalite({ path: path.join(options.dir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }).listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
+    const dynamoCalls: Record<string, number> = {};
     const dynamo = await listenOnLoopback(
       createServer((req, res) => {
         const fault = faults().dynamodb;
-        if (!fault) return dynaliteHandler(req, res);
+        if (!fault) {
+          const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+          dynamoCalls[operation] = (dynamoCalls[operation] ?? 0) + 1;
+          return dynaliteHandler(req, res);
+        }
         req.resume();
         res.writeHead(fault === 'throttled' ? 400 : 503, { 'content-type': 'application/x-amz-json-1.0' });
         res.end(JSON.stringify(fault === 'throttled' ? { __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException', message: 'Injected fault: throughput exceeded.' } : { __type: 'com.amazonaws.dynamodb.v20120810#ServiceUnavailable', message: 'Injected fault.' }));
@@ -165,6 +173,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       port: options.port,
       timeoutMs: config.receiverTimeoutSeconds * 1000,
       routes: { '/webhooks': (event) => receiver(event, lambdaContext('receiver', config.receiverTimeoutSeconds)) },
+      // AWS calls per service and operation since start: what `npm run bench` divides by webhooks.
+      diagnostics: { [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls }) },
     });
     closers.push(api.close);
 

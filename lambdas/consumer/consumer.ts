@@ -18,6 +18,7 @@ import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
 import { withPowertools } from '../adapters/powertools';
+import { coalesceConnectionUpdates } from '../core/coalesce';
 import { finishProcessed, parseMessage, processMessage, type EventStore, type RecordOutcome } from '../core/consume';
 
 export const CONSUMER_METRICS = {
@@ -43,6 +44,12 @@ export interface ConsumerDeps {
  */
 export function createConsumerHandler(deps: ConsumerDeps) {
   const { store, publisher, logger, metrics } = deps;
+  // Records run in parallel: one connection's state updates are grouped, never raced (see coalesce.ts).
+  const coalesced: EventStore = {
+    claim: (request) => store.claim(request),
+    updateConnection: coalesceConnectionUpdates((connectionId, update) => store.updateConnection(connectionId, update)),
+    complete: (webhookId, outcome) => store.complete(webhookId, outcome),
+  };
   return async function consumeBatch(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
     const processed: { messageId: string; outcome: Extract<RecordOutcome, { kind: 'processed' }> }[] = [];
 
@@ -50,7 +57,7 @@ export function createConsumerHandler(deps: ConsumerDeps) {
       event,
       async (record: SQSRecord) => {
         try {
-          const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, store);
+          const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, coalesced);
           recordOutcome(outcome, logger, metrics);
           if (outcome.kind === 'processed') processed.push({ messageId: record.messageId, outcome });
         } catch (error) {
@@ -72,7 +79,7 @@ export function createConsumerHandler(deps: ConsumerDeps) {
       processed.map(async ({ messageId, outcome }, i) => {
         try {
           if (!accepted[i]) throw new Error('the event bus did not accept the event');
-          await finishProcessed(outcome, store);
+          await finishProcessed(outcome, coalesced);
         } catch (error) {
           logger.warn('record not completed; SQS will retry it', { messageId, webhookId: outcome.webhookId, message: (error as Error).message });
           await store.noteFailure?.(outcome.webhookId, (error as Error).message);

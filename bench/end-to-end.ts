@@ -1,0 +1,237 @@
+/**
+ * Rows 3 and 4 of `npm run bench`: the whole pipeline as `npm start` runs it (a child process, state
+ * on disk), loaded by `makini-webhooks simulate`'s engine from this process.
+ *
+ * - sustained acknowledged webhooks/s, against the same server's no-op route as the floor;
+ * - the receiver's p50/p99 at a fixed 200/s, against the floor at the same rate;
+ * - how long the consumer needs to drain what was acknowledged, and acknowledged − processed;
+ * - AWS calls per webhook, counted by the local endpoints, per service and operation.
+ */
+import { get } from 'node:http';
+import { createSignatureScheme } from '../lambdas/core/signature';
+import { resolveConfig } from '../lib/config';
+import { readBusLog } from '../local/aws/eventbridge';
+import { simulate, type SimulateOptions } from '../local/simulator';
+import { LOCAL_CALLS_PATH } from '../local/stack';
+import { startStackProcess, waitFor, type StackProcess } from '../test/support/local-stack-process';
+import { percentile, round, type Row } from './rows';
+
+type Calls = Record<'sqs' | 'dynamodb' | 'secretsManager' | 'eventBridge', Record<string, number>>;
+
+/** Per-operation difference of two call snapshots. */
+function delta(after: Calls, before: Calls): Calls {
+  const out = {} as Calls;
+  for (const service of Object.keys(after) as (keyof Calls)[]) {
+    out[service] = {};
+    for (const [op, n] of Object.entries(after[service])) if (n - (before[service][op] ?? 0) > 0) out[service][op] = n - (before[service][op] ?? 0);
+  }
+  return out;
+}
+
+const WRITES = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems'];
+const READS = ['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems'];
+const sum = (ops: Record<string, number>, names: readonly string[]) => names.reduce((n, op) => n + (ops[op] ?? 0), 0);
+const perWebhook = (n: number, webhooks: number) => round(n / webhooks, 3);
+
+/** Every webhook id the consumer put on the bus, with how many times. */
+function processedIds(stack: StackProcess): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const event of readBusLog(stack.info.busLog)) {
+    const id = (event.detail as { event?: { webhookId?: string } }).event?.webhookId;
+    if (id) seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  return seen;
+}
+
+/** The same load against the stack's no-op diagnostics route: what loopback HTTP costs on this machine. */
+async function floor(url: string, requests: number, concurrency: number, rate: number): Promise<{ perSecond: number; latenciesMs: number[] }> {
+  const latenciesMs: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < requests) {
+      const i = next++;
+      if (rate > 0) {
+        const due = started + (i * 1000) / rate;
+        if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+      }
+      const t0 = performance.now();
+      await (await fetch(url)).arrayBuffer();
+      latenciesMs.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { perSecond: requests / ((performance.now() - started) / 1000), latenciesMs: latenciesMs.sort((a, b) => a - b) };
+}
+
+export async function endToEnd(rows: Row[]): Promise<void> {
+  // WARN: the stack's one line per processed webhook would be most of its work otherwise.
+  const stack = await startStackProcess({ env: { MAKINI_LOG_LEVEL: 'WARN' } });
+  try {
+    const origin = new URL(stack.info.webhookUrl).origin;
+    const callsUrl = `${origin}${LOCAL_CALLS_PATH}`;
+    const calls = () => getJson(callsUrl) as Promise<Calls>;
+    const load = (o: Partial<SimulateOptions>) =>
+      simulate({ url: stack.info.webhookUrl, secret: stack.secret, scheme: createSignatureScheme(resolveConfig()), connections: 100, events: 30, duplicates: 0, shuffle: true, rate: 0, concurrency: 64, timeScale: 0.001, seed: 1, ...o });
+    const acknowledged = new Set<string>();
+    const drained = async (timeoutMs: number) => {
+      const startedAt = performance.now();
+      await waitFor(() => [...acknowledged].every((id) => processedIds(stack).has(id)), timeoutMs, () => 'the consumer to drain');
+      return performance.now() - startedAt;
+    };
+
+    // Warm-up: every Lambda's first call, the secret cached, SDK connections open.
+    const warm = await load({ connections: 10, events: 5, concurrency: 8, seed: 100 });
+    warm.acknowledgedIds.forEach((id) => acknowledged.add(id));
+    await drained(60_000);
+
+    progress('warm-up done');
+    // 1. Sustained throughput: 3,000 distinct webhooks as fast as 64 concurrent senders go.
+    const before = await calls();
+    const t0 = performance.now();
+    const burst = await load({ seed: 1 });
+    const sendSeconds = (performance.now() - t0) / 1000;
+    burst.acknowledgedIds.forEach((id) => acknowledged.add(id));
+    const drainMs = await drained(300_000);
+    const totalSeconds = (performance.now() - t0) / 1000;
+    const afterNew = await calls();
+    const newCalls = delta(afterNew, before);
+    progress(`burst: ${burst.acknowledged} acknowledged in ${round(sendSeconds)} s, drained ${round(drainMs / 1000)} s later`);
+    const floorBurst = await floor(callsUrl, 3_000, 64, 0);
+    rows.push({
+      metric: `end-to-end: sustained acknowledged webhooks/s (${burst.sent.toLocaleString('en')} distinct, 64 concurrent senders)`,
+      value: round(burst.acknowledged / sendSeconds),
+      unit: '/s',
+      target: '≥ 500/s',
+      baseline: `no-op route of the same server ${round(floorBurst.perSecond)}/s; p50 ${round(percentile(burst.latenciesMs, 0.5))} ms, p99 ${round(percentile(burst.latenciesMs, 0.99))} ms`,
+      met: burst.acknowledged / sendSeconds >= 500 && burst.failed === 0,
+    });
+    rows.push({
+      metric: 'end-to-end: consumer drain after the last acknowledgment',
+      value: round(drainMs / 1000, 1),
+      unit: 's',
+      baseline: `${round(burst.acknowledged / totalSeconds)} webhooks/s processed from first send to last processed`,
+    });
+
+    progress('floor done');
+    // 2. Duplicates: the same 3,000 deliveries again, byte-identical.
+    const beforeDup = await calls();
+    const dup = await load({ seed: 1 });
+    await waitFor(queueEmpty, 300_000, () => 'the duplicates to drain');
+    const dupCalls = delta(await calls(), beforeDup);
+
+    progress(`duplicates: ${dup.acknowledged} acknowledged`);
+    // 3. Latency at a fixed offered load of 200/s for 10 s.
+    const steady = await load({ seed: 2, connections: 100, events: 20, rate: 200, concurrency: 64 });
+    steady.acknowledgedIds.forEach((id) => acknowledged.add(id));
+    const floorSteady = await floor(callsUrl, 2_000, 64, 200);
+    rows.push({
+      metric: 'end-to-end: receiver p99 at 200 webhooks/s offered for 10 s',
+      value: round(percentile(steady.latenciesMs, 0.99)),
+      unit: 'ms',
+      target: '≤ 50 ms',
+      baseline: `p50 ${round(percentile(steady.latenciesMs, 0.5))} ms; no-op route at 200/s: p50 ${round(percentile(floorSteady.latenciesMs, 0.5))} ms, p99 ${round(percentile(floorSteady.latenciesMs, 0.99))} ms`,
+      met: percentile(steady.latenciesMs, 0.99) <= 50 && steady.failed === 0,
+    });
+    await drained(300_000);
+    const processed = processedIds(stack);
+    const lost = [...acknowledged].filter((id) => !processed.has(id)).length;
+    const twice = [...processed.values()].filter((n) => n > 1).length;
+    rows.push({
+      metric: 'end-to-end: acknowledged − processed (all phases, duplicates included)',
+      value: lost,
+      unit: 'webhooks',
+      target: '0, and none processed twice',
+      baseline: `${acknowledged.size.toLocaleString('en')} distinct acknowledged, ${processed.size.toLocaleString('en')} processed, ${twice} twice; ${dup.acknowledged.toLocaleString('en')} duplicate deliveries acknowledged`,
+      met: lost === 0 && twice === 0,
+    });
+
+    // AWS calls per webhook (row 4).
+    const distinct = burst.acknowledged;
+    const send = newCalls.sqs.SendMessage ?? 0;
+    const secretCalls = sum(newCalls.secretsManager, ['GetSecretValue']) + sum(dupCalls.secretsManager, ['GetSecretValue']);
+    rows.push({
+      metric: 'AWS calls: receiver, per webhook (warm)',
+      value: perWebhook(send, distinct),
+      unit: 'SQS calls',
+      target: '1 SQS, 0 Secrets Manager',
+      baseline: `SendMessage ${send} for ${distinct} webhooks; GetSecretValue ${secretCalls} over ${(distinct + dup.acknowledged).toLocaleString('en')} deliveries`,
+      met: send === distinct && secretCalls === 0,
+    });
+    const ddbWrites = sum(newCalls.dynamodb, WRITES);
+    const ddbReads = sum(newCalls.dynamodb, READS);
+    rows.push({
+      metric: 'AWS calls: consumer, DynamoDB per new webhook',
+      value: perWebhook(ddbWrites, distinct),
+      unit: 'writes',
+      target: '≤ 3 writes',
+      baseline: `${perWebhook(ddbReads, distinct)} reads; ${describeOps(newCalls.dynamodb, distinct)}`,
+      met: ddbWrites / distinct <= 3,
+    });
+    const dupWrites = sum(dupCalls.dynamodb, WRITES);
+    const dupReads = sum(dupCalls.dynamodb, READS);
+    rows.push({
+      metric: 'AWS calls: consumer, DynamoDB per duplicate',
+      value: perWebhook(dupWrites, dup.acknowledged),
+      unit: 'writes',
+      target: '≤ 1 read, ≤ 1 write',
+      baseline: `${perWebhook(dupReads, dup.acknowledged)} reads; ${describeOps(dupCalls.dynamodb, dup.acknowledged)}`,
+      met: dupWrites / dup.acknowledged <= 1 && dupReads / dup.acknowledged <= 1,
+    });
+    const putEvents = newCalls.eventBridge.PutEvents ?? 0;
+    rows.push({
+      metric: 'AWS calls: consumer, EventBridge per new webhook',
+      value: perWebhook(putEvents, distinct),
+      unit: 'PutEvents',
+      target: '≤ 0.2',
+      baseline: `${putEvents} PutEvents for ${distinct} webhooks; duplicates: ${dupCalls.eventBridge.PutEvents ?? 0}`,
+      met: putEvents / distinct <= 0.2,
+    });
+    rows.push({
+      metric: 'AWS calls: event-source mapping, SQS per webhook',
+      value: perWebhook(sum(newCalls.sqs, ['ReceiveMessage', 'DeleteMessageBatch', 'DeleteMessage', 'ChangeMessageVisibility', 'ChangeMessageVisibilityBatch']), distinct),
+      unit: 'SQS calls',
+      baseline: describeOps(Object.fromEntries(Object.entries(newCalls.sqs).filter(([op]) => op !== 'SendMessage')), distinct),
+    });
+
+    async function queueEmpty(): Promise<boolean> {
+      const { SQSClient, GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
+      const client = new SQSClient({ endpoint: stack.info.endpoints.sqs, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+      try {
+        const { Attributes = {} } = await client.send(new GetQueueAttributesCommand({ QueueUrl: stack.info.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+        return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible) === 0;
+      } finally {
+        client.destroy();
+      }
+    }
+  } catch (error) {
+    process.stderr.write(`bench e2e: the local stack printed:\n${stack.output().slice(-3000)}\n`);
+    throw error;
+  } finally {
+    await stack.stop();
+  }
+}
+
+/**
+ * A GET on its own connection: a pooled keep-alive socket can be closed by the server while idle
+ * (during a drain), and a counter read must not fail on that.
+ */
+function getJson(url: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve(JSON.parse(text)));
+    }).on('error', reject);
+  });
+}
+
+/** Where the bench is, on stderr (the table goes to stdout). */
+const progress = (message: string) => process.stderr.write(`bench e2e: ${message}\n`);
+
+function describeOps(ops: Record<string, number>, webhooks: number): string {
+  return Object.entries(ops)
+    .map(([op, n]) => `${op} ${perWebhook(n, webhooks)}`)
+    .join(', ');
+}
