@@ -76,7 +76,14 @@ export async function endToEnd(rows: Row[]): Promise<void> {
     const acknowledged = new Set<string>();
     const drained = async (timeoutMs: number) => {
       const startedAt = performance.now();
-      await waitFor(() => [...acknowledged].every((id) => processedIds(stack).has(id)), timeoutMs, () => 'the consumer to drain');
+      await waitFor(
+        () => {
+          const processed = processedIds(stack);
+          return [...acknowledged].every((id) => processed.has(id));
+        },
+        timeoutMs,
+        () => 'the consumer to drain',
+      );
       return performance.now() - startedAt;
     };
 
