@@ -177,6 +177,9 @@ export class MakiniWebhookIngestion extends Construct {
       indexName: TABLE_KEYS.byConnectionIndex,
       partitionKey: { name: TABLE_KEYS.indexPartition, type: dynamodb.AttributeType.STRING },
       sortKey: { name: TABLE_KEYS.indexSort, type: dynamodb.AttributeType.STRING },
+      // Keys only: a claim writes the index once; completions and duplicate deliveries, which leave
+      // the keys alone, do not write it at all (an ALL projection doubled every write's cost).
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
 
     this.eventBus = new events.EventBus(this, 'EventBus', { description: 'Processed Makini webhook events (source makini.webhooks).' });

@@ -221,8 +221,17 @@ export class DynamoDbEventStore implements EventStore {
    * retrying what DynamoDB leaves unprocessed.
    */
   async loadCandidates(connectionIds: readonly string[]): Promise<Candidate[]> {
+    const found = await this.batchGet(connectionIds.flatMap((id) => [connectionKey(id), pollKey(id)]));
+    return connectionIds.map((connectionId) => {
+      const state = found.get(`CONNECTION#${connectionId}|STATE`);
+      const poll = found.get(`CONNECTION#${connectionId}|POLL`);
+      return { connectionId, ...(state && { state: toState(state) }), ...(poll && { poll: toPollRecord(poll) }) };
+    });
+  }
+
+  /** Items by key (`pk|sk` → item), in BatchGetItem pages of 100 keys, retrying what DynamoDB leaves unprocessed. */
+  private async batchGet(keys: readonly Record<string, unknown>[]): Promise<Map<string, Record<string, unknown>>> {
     const found = new Map<string, Record<string, unknown>>();
-    const keys = connectionIds.flatMap((id) => [connectionKey(id), pollKey(id)]);
     for (let i = 0; i < keys.length; i += 100) {
       let pending: Record<string, unknown>[] = keys.slice(i, i + 100);
       for (let attempt = 0; pending.length > 0; attempt++) {
@@ -233,11 +242,7 @@ export class DynamoDbEventStore implements EventStore {
         if (attempt >= 8 && pending.length > 0) throw new Error(`DynamoDB left ${pending.length} keys unprocessed after ${attempt + 1} attempts`);
       }
     }
-    return connectionIds.map((connectionId) => {
-      const state = found.get(`CONNECTION#${connectionId}|STATE`);
-      const poll = found.get(`CONNECTION#${connectionId}|POLL`);
-      return { connectionId, ...(state && { state: toState(state) }), ...(poll && { poll: toPollRecord(poll) }) };
-    });
+    return found;
   }
 
   async savePollRecord(record: PollRecord): Promise<void> {
@@ -290,18 +295,33 @@ export class DynamoDbEventStore implements EventStore {
     return (await this.queryIndex('MISMATCH', limit)).map((i) => ({ webhookId: String(i.webhookId), receivedAt: String(i.receivedAt), body: i.body as Uint8Array, deliveries: deliveryCount(i) }));
   }
 
+  /**
+   * Items of one index partition, newest first. The index holds keys only (a write that leaves the
+   * keys alone then costs the index nothing), so the items are read from the table by key.
+   */
   private async queryIndex(partition: string, limit: number): Promise<Record<string, unknown>[]> {
-    const { Items = [] } = await this.db.send(
-      new QueryCommand({
-        TableName: this.options.tableName,
-        IndexName: TABLE_KEYS.byConnectionIndex,
-        KeyConditionExpression: `${TABLE_KEYS.indexPartition} = :pk`,
-        ExpressionAttributeValues: { ':pk': partition },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
-    );
-    return Items;
+    const keys: Record<string, unknown>[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.options.tableName,
+          IndexName: TABLE_KEYS.byConnectionIndex,
+          KeyConditionExpression: `${TABLE_KEYS.indexPartition} = :pk`,
+          ExpressionAttributeValues: { ':pk': partition },
+          ScanIndexForward: false,
+          Limit: limit - keys.length,
+          ExclusiveStartKey,
+        }),
+      );
+      keys.push(...(page.Items ?? []).map((item) => ({ [TABLE_KEYS.partition]: item[TABLE_KEYS.partition], [TABLE_KEYS.sort]: item[TABLE_KEYS.sort] })));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey && keys.length < limit);
+    const found = await this.batchGet(keys);
+    return keys.flatMap((key): Record<string, unknown>[] => {
+      const item = found.get(`${String(key[TABLE_KEYS.partition])}|${String(key[TABLE_KEYS.sort])}`);
+      return item ? [item] : [];
+    });
   }
 }
 

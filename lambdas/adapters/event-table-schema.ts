@@ -1,6 +1,7 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 /** Key and index attribute names of the event table (docs/dynamodb-design.md). Free of SDK code, so the CDK construct can use it. */
+/** The index projects keys only: see docs/dynamodb-design.md (index writes and cost). */
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk', ttl: 'expiresAt', byConnectionIndex: 'byConnection', indexPartition: 'gsi1pk', indexSort: 'gsi1sk' } as const;
 
 /**
@@ -23,7 +24,7 @@ export function eventTableDefinition(tableName: string): CreateTableCommandInput
           { AttributeName: TABLE_KEYS.indexPartition, KeyType: 'HASH' },
           { AttributeName: TABLE_KEYS.indexSort, KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'ALL' },
+        Projection: { ProjectionType: 'KEYS_ONLY' },
       },
     ],
   };
