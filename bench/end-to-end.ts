@@ -8,6 +8,7 @@
  * - AWS calls per webhook, counted by the local endpoints, per service and operation.
  */
 import { get } from 'node:http';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { createSignatureScheme } from '../lambdas/core/signature';
 import { resolveConfig } from '../lib/config';
 import { readBusLog } from '../local/aws/eventbridge';
@@ -17,11 +18,15 @@ import { startStackProcess, waitFor, type StackProcess } from '../test/support/l
 import { percentile, round, type Row } from './rows';
 
 type Calls = Record<'sqs' | 'dynamodb' | 'secretsManager' | 'eventBridge', Record<string, number>>;
+type Invocations = Record<string, { invocations: number; ms: number }>;
+type Snapshot = Calls & { lambda: Invocations };
+
+const SERVICES = ['sqs', 'dynamodb', 'secretsManager', 'eventBridge'] as const;
 
 /** Per-operation difference of two call snapshots. */
 function delta(after: Calls, before: Calls): Calls {
   const out = {} as Calls;
-  for (const service of Object.keys(after) as (keyof Calls)[]) {
+  for (const service of SERVICES) {
     out[service] = {};
     for (const [op, n] of Object.entries(after[service])) if (n - (before[service][op] ?? 0) > 0) out[service][op] = n - (before[service][op] ?? 0);
   }
@@ -32,6 +37,59 @@ const WRITES = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'Transa
 const READS = ['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems'];
 const sum = (ops: Record<string, number>, names: readonly string[]) => names.reduce((n, op) => n + (ops[op] ?? 0), 0);
 const perWebhook = (n: number, webhooks: number) => round(n / webhooks, 3);
+
+function lambdaDelta(after: Invocations, before: Invocations): Invocations {
+  return Object.fromEntries(Object.entries(after).map(([name, a]) => [name, { invocations: a.invocations - (before[name]?.invocations ?? 0), ms: a.ms - (before[name]?.ms ?? 0) }]));
+}
+
+/**
+ * Sizes and capacity units of the items the burst wrote: its webhook items, and every connection's
+ * state item. Read with a Scan straight from the stack's DynamoDB endpoint.
+ */
+async function capacityUnitsOf(stack: StackProcess, webhookIds: ReadonlySet<string>) {
+  const { DynamoDBClient, ScanCommand } = await import('@aws-sdk/client-dynamodb');
+  const { capacityUnits } = await import('dynalite/db');
+  const client = new DynamoDBClient({ endpoint: stack.info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+  const webhooks: Record<string, AttributeValue>[] = [];
+  const states: Record<string, AttributeValue>[] = [];
+  try {
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await client.send(new ScanCommand({ TableName: stack.info.tableName, ExclusiveStartKey }));
+      for (const item of page.Items ?? []) {
+        if (item.sk?.S === 'WEBHOOK' && webhookIds.has(item.webhookId?.S ?? '')) webhooks.push(item);
+        if (item.sk?.S === 'STATE') states.push(item);
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  } finally {
+    client.destroy();
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return {
+    webhookItemWru: mean(webhooks.map((i) => capacityUnits(i, false))),
+    webhookItemBytes: mean(webhooks.map(itemBytes)),
+    bodyBytes: mean(webhooks.map((i) => i.body?.B?.length ?? 0)),
+    stateItemWru: mean(states.map((i) => capacityUnits(i, false))),
+    stateItemRru: mean(states.map((i) => capacityUnits(i, true, true))),
+    stateItemBytes: mean(states.map(itemBytes)),
+  };
+}
+
+/** DynamoDB's item size: attribute names plus values (strings and binaries by length, numbers about 1 byte per 2 digits). */
+function itemBytes(item: Record<string, AttributeValue>): number {
+  const value = (v: AttributeValue): number => {
+    if (v.S !== undefined) return Buffer.byteLength(v.S);
+    if (v.B !== undefined) return v.B.length;
+    if (v.N !== undefined) return Math.ceil(v.N.replace(/^-|\./g, '').length / 2) + 1;
+    if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
+    if (v.SS !== undefined) return v.SS.reduce((n, x) => n + Buffer.byteLength(x), 0);
+    if (v.L !== undefined) return 3 + v.L.reduce((n, x) => n + 1 + value(x), 0);
+    if (v.M !== undefined) return 3 + Object.entries(v.M).reduce((n, [k, x]) => n + 1 + Buffer.byteLength(k) + value(x), 0);
+    return 0;
+  };
+  return Object.entries(item).reduce((n, [name, v]) => n + Buffer.byteLength(name) + value(v), 0);
+}
 
 /** Every webhook id the consumer put on the bus, with how many times. */
 function processedIds(stack: StackProcess): Map<string, number> {
@@ -64,13 +122,25 @@ async function floor(url: string, requests: number, concurrency: number, rate: n
   return { perSecond: requests / ((performance.now() - started) / 1000), latenciesMs: latenciesMs.sort((a, b) => a - b) };
 }
 
-export async function endToEnd(rows: Row[]): Promise<void> {
+/** What the cost model needs from the pipeline run, per webhook unless named otherwise. */
+export interface PipelineFigures {
+  readonly sqsRequestsPerWebhook: number;
+  readonly busEventsPerWebhook: number;
+  readonly wruPerNew: number;
+  readonly rruPerNew: number;
+  readonly receiverMsPerInvocation: number;
+  readonly consumerInvocationsPerWebhook: number;
+  readonly consumerMsPerWebhook: number;
+  readonly webhookItemBytes: number;
+}
+
+export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
   // WARN: the stack's one line per processed webhook would be most of its work otherwise.
   const stack = await startStackProcess({ env: { MAKINI_LOG_LEVEL: 'WARN' } });
   try {
     const origin = new URL(stack.info.webhookUrl).origin;
     const callsUrl = `${origin}${LOCAL_CALLS_PATH}`;
-    const calls = () => getJson(callsUrl) as Promise<Calls>;
+    const calls = () => getJson(callsUrl) as Promise<Snapshot>;
     const load = (o: Partial<SimulateOptions>) =>
       simulate({ url: stack.info.webhookUrl, secret: stack.secret, scheme: createSignatureScheme(resolveConfig()), connections: 100, events: 30, duplicates: 0, shuffle: true, rate: 0, concurrency: 64, timeScale: 0.001, seed: 1, ...o });
     const acknowledged = new Set<string>();
@@ -103,6 +173,7 @@ export async function endToEnd(rows: Row[]): Promise<void> {
     const totalSeconds = (performance.now() - t0) / 1000;
     const afterNew = await calls();
     const newCalls = delta(afterNew, before);
+    const units = await capacityUnitsOf(stack, burst.acknowledgedIds);
     progress(`burst: ${burst.acknowledged} acknowledged in ${round(sendSeconds)} s, drained ${round(drainMs / 1000)} s later`);
     const floorBurst = await floor(callsUrl, 3_000, 64, 0);
     rows.push({
@@ -129,6 +200,7 @@ export async function endToEnd(rows: Row[]): Promise<void> {
 
     progress(`duplicates: ${dup.acknowledged} acknowledged`);
     // 3. Latency at a fixed offered load of 200/s for 10 s.
+    const beforeSteady = await calls();
     const steady = await load({ seed: 2, connections: 100, events: 20, rate: 200, concurrency: 64 });
     steady.acknowledgedIds.forEach((id) => acknowledged.add(id));
     const floorSteady = await floor(callsUrl, 2_000, 64, 200);
@@ -141,6 +213,7 @@ export async function endToEnd(rows: Row[]): Promise<void> {
       met: percentile(steady.latenciesMs, 0.99) <= 50 && steady.failed === 0,
     });
     await drained(300_000);
+    const steadyLambda = lambdaDelta((await calls()).lambda, beforeSteady.lambda);
     const processed = processedIds(stack);
     const lost = [...acknowledged].filter((id) => !processed.has(id)).length;
     const twice = [...processed.values()].filter((n) => n > 1).length;
@@ -175,6 +248,17 @@ export async function endToEnd(rows: Row[]): Promise<void> {
       baseline: `${perWebhook(ddbReads, distinct)} reads; ${describeOps(newCalls.dynamodb, distinct)}`,
       met: ddbWrites / distinct <= 3,
     });
+    // Capacity units, from the sizes of the items those calls wrote (DynamoDB's sizing rules, as
+    // dynalite implements them): each claim and completion writes the webhook item, each state
+    // write the connection's item; the keys-only index entry is written once, by the claim.
+    const wruPerNew = (2 * units.webhookItemWru * distinct + (newCalls.dynamodb.PutItem ?? 0) * units.stateItemWru) / distinct + 1;
+    const rruPerNew = ((newCalls.dynamodb.GetItem ?? 0) * units.stateItemRru) / distinct;
+    rows.push({
+      metric: 'DynamoDB capacity per new webhook (on-demand request units)',
+      value: round(wruPerNew, 2),
+      unit: 'WRU',
+      baseline: `${round(rruPerNew, 2)} RRU; webhook item ${round(units.webhookItemBytes)} B (${units.webhookItemWru} WRU per write, body ${round(units.bodyBytes)} B), state item ${round(units.stateItemBytes)} B, index entry 1 WRU`,
+    });
     const dupWrites = sum(dupCalls.dynamodb, WRITES);
     const dupReads = sum(dupCalls.dynamodb, READS);
     rows.push({
@@ -200,6 +284,20 @@ export async function endToEnd(rows: Row[]): Promise<void> {
       unit: 'SQS calls',
       baseline: describeOps(Object.fromEntries(Object.entries(newCalls.sqs).filter(([op]) => op !== 'SendMessage')), distinct),
     });
+
+    const receiverStats = steadyLambda.receiver ?? { invocations: 0, ms: 0 };
+    const consumerStats = steadyLambda.consumer ?? { invocations: 0, ms: 0 };
+    const steadyWebhooks = steady.acknowledged;
+    return {
+      sqsRequestsPerWebhook: sum(newCalls.sqs, ['SendMessage', 'ReceiveMessage', 'DeleteMessageBatch', 'DeleteMessage', 'ChangeMessageVisibility', 'ChangeMessageVisibilityBatch']) / distinct,
+      busEventsPerWebhook: 1,
+      wruPerNew,
+      rruPerNew,
+      receiverMsPerInvocation: receiverStats.ms / Math.max(1, receiverStats.invocations),
+      consumerInvocationsPerWebhook: consumerStats.invocations / Math.max(1, steadyWebhooks),
+      consumerMsPerWebhook: consumerStats.ms / Math.max(1, steadyWebhooks),
+      webhookItemBytes: units.webhookItemBytes,
+    };
 
     async function queueEmpty(): Promise<boolean> {
       const { SQSClient, GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');

@@ -23,7 +23,15 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { startMockMakiniApi } from '../local/mock-makini-api';
 import { apiGatewayEvent } from '../test/support/api-gateway-event';
 import { synthLambdaBundles } from '../test/support/lambda-bundles';
-import { endToEnd } from './end-to-end';
+import { endToEnd, type PipelineFigures } from './end-to-end';
+import { accessLogLineBytes, costRows } from './cost';
+import { accessLogFormat } from '../lib/makini-webhook-ingestion';
+import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
+import { encodeEnvelope } from '../lambdas/core/envelope';
+import { startLocalEventBridge } from '../local/aws/eventbridge';
+import { sampleEvent } from '../local/sample-events';
+import { toRecord } from '../local/stack';
+import { startDynalite } from '../test/support/dynalite';
 import { median, round, type Row } from './rows';
 
 
@@ -75,7 +83,7 @@ async function warmHandler(secret: string) {
     child.once('exit', (code) => reject(new Error(`the endpoint process exited with ${code}`)));
   });
   // The SDK reads region, credentials and endpoints from process.env, as in Lambda.
-  Object.assign(process.env, {
+  const restoreEnv = withEnv({
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'bench',
     AWS_SECRET_ACCESS_KEY: 'bench',
@@ -92,6 +100,8 @@ async function warmHandler(secret: string) {
     invoke: (event: ReturnType<typeof apiGatewayEvent>) => handler(event, context),
     sendOnly: (body: string) => sqs.send(new SendMessageCommand({ QueueUrl: endpoints.queueUrl, MessageBody: body })),
     close: async () => {
+      sqs.destroy();
+      restoreEnv();
       child.stdin.end();
       await new Promise((resolve) => child.once('exit', resolve));
     },
@@ -110,7 +120,26 @@ async function countingStdout<T>(fn: () => Promise<T>): Promise<{ result: T; byt
   }
 }
 
-async function warmPath(rows: Row[]): Promise<void> {
+/** Sets environment variables until the returned function puts the previous values back. */
+function withEnv(vars: Record<string, string>): () => void {
+  const previous = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  return () => {
+    for (const [k, v] of Object.entries(previous)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}
+
+/** Figures one section measures and the cost section prices. */
+interface Figures {
+  receiverLogBytes?: number;
+  consumerLogBytes?: number;
+  pipeline?: PipelineFigures;
+}
+
+async function warmPath(rows: Row[], figures: Figures): Promise<void> {
   const secret = 'bench-signing-secret-value';
   const receiver = await warmHandler(secret);
   try {
@@ -124,7 +153,10 @@ async function warmPath(rows: Row[]): Promise<void> {
       const { result: measured } = await countingStdout(() => cpuMicros(() => receiver.invoke(event), iterations));
       const sdkSend = await cpuMicros(() => receiver.sendOnly(body), iterations);
       const { bytes } = await countingStdout(() => receiver.invoke(event));
-      if (kb === 1) rows.push({ metric: 'receiver log + EMF bytes per webhook', value: bytes, unit: 'B' });
+      if (kb === 1) {
+        rows.push({ metric: 'receiver log + EMF bytes per webhook', value: bytes, unit: 'B' });
+        figures.receiverLogBytes = bytes;
+      }
       rows.push({
         metric: `receiver warm path, ${kb} KB body (SQS send answered by the local endpoint)`,
         value: round(measured),
@@ -193,15 +225,82 @@ async function coldStart(rows: Row[]): Promise<void> {
   }
 }
 
-const SECTIONS: Record<string, (rows: Row[]) => Promise<void>> = { cold: coldStart, warm: warmPath, poller: pollerScale, e2e: endToEnd };
+/**
+ * The consumer's log lines and EMF per webhook, at the default INFO level: the production handler
+ * on batches of 10 new webhooks, against dynalite and a local EventBridge in this process.
+ */
+async function consumerLogs(rows: Row[], figures: Figures): Promise<void> {
+  const [dynamo, bus] = await Promise.all([startDynalite(), startLocalEventBridge()]);
+  const restoreEnv = withEnv({
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
+    [RESOURCE_ENV.eventTable]: dynamo.tableName,
+    [RESOURCE_ENV.eventBus]: 'bench',
+  });
+  try {
+    const consumer = createConsumerHandlerFromEnv(process.env);
+    const context = { functionName: 'consumer', awsRequestId: 'bench', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+    let n = 0;
+    const batch = () => ({
+      Records: Array.from({ length: 10 }, () => {
+        const i = n++;
+        const body = Buffer.from(JSON.stringify(sampleEvent('sync.completed', { id: `evt_bench_${i}`, connectionId: `conn_${i % 7}`, timestamp: new Date(Date.UTC(2026, 10, 22) + i * 1000).toISOString() })));
+        const message = { MessageId: `msg-${i}`, ReceiptHandle: `rh-${i}`, Body: encodeEnvelope({ webhookId: `evt_bench_${i}`, receivedAt: new Date().toISOString(), scheme: 'makini', requestId: `req-${i}` }, body), MD5OfBody: '', Attributes: {} };
+        return toRecord(message, 'arn:aws:sqs:us-east-1:000000000000:bench');
+      }),
+    });
+    await countingStdout(() => consumer(batch(), context));
+    const batches = 20;
+    const { bytes } = await countingStdout(async () => {
+      for (let b = 0; b < batches; b++) await consumer(batch(), context);
+    });
+    figures.consumerLogBytes = bytes / (batches * 10);
+    rows.push({ metric: 'consumer log + EMF bytes per webhook (batches of 10 new webhooks)', value: round(bytes / (batches * 10)), unit: 'B' });
+  } finally {
+    restoreEnv();
+    await Promise.all([dynamo.close(), bus.close()]);
+  }
+}
+
+async function pipeline(rows: Row[], figures: Figures): Promise<void> {
+  figures.pipeline = await endToEnd(rows);
+}
+
+/** Row 6: needs the log bytes and the pipeline figures, so it runs after those sections. */
+async function cost(rows: Row[], figures: Figures): Promise<void> {
+  const { pipeline: p, receiverLogBytes, consumerLogBytes } = figures;
+  if (!p || receiverLogBytes === undefined || consumerLogBytes === undefined) throw new Error('the cost section needs the warm, consumer and e2e sections');
+  costRows(rows, {
+    sqsRequests: p.sqsRequestsPerWebhook,
+    busEvents: p.busEventsPerWebhook,
+    wru: p.wruPerNew,
+    rru: p.rruPerNew,
+    receiverMs: p.receiverMsPerInvocation,
+    consumerInvocations: p.consumerInvocationsPerWebhook,
+    consumerMs: p.consumerMsPerWebhook,
+    receiverLogBytes,
+    consumerLogBytes,
+    accessLogBytes: accessLogLineBytes(accessLogFormat().toString()),
+    webhookItemBytes: p.webhookItemBytes,
+  });
+}
+
+const SECTIONS: Record<string, (rows: Row[], figures: Figures) => Promise<void>> = { cold: coldStart, warm: warmPath, consumer: consumerLogs, poller: pollerScale, e2e: pipeline, cost };
+/** Sections whose figures a section needs. */
+const NEEDS: Record<string, readonly string[]> = { cost: ['warm', 'consumer', 'e2e'] };
 
 /** `npm run bench` runs every section; `npm run bench -- e2e warm` only those (the JSON then holds only them). */
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
   const unknown = wanted.filter((name) => !(name in SECTIONS));
   if (unknown.length > 0) throw new Error(`unknown bench section(s) ${unknown.join(', ')}; choose from ${Object.keys(SECTIONS).join(', ')}`);
+  const selected = new Set(wanted.flatMap((name) => [name, ...(NEEDS[name] ?? [])]));
   const rows: Row[] = [];
-  for (const [name, section] of Object.entries(SECTIONS)) if (wanted.length === 0 || wanted.includes(name)) await section(rows);
+  const figures: Figures = {};
+  for (const [name, section] of Object.entries(SECTIONS)) if (wanted.length === 0 || selected.has(name)) await section(rows, figures);
 
   const mark = (r: Row) => (r.met === undefined ? '' : r.met ? 'met' : 'missed');
   console.log('| metric | value | target | same-run baseline | |');

@@ -411,7 +411,8 @@ function importOrCreateSecret(scope: Construct, config: MakiniWebhookConfig): se
 }
 
 /** One JSON object per request, with the fields an on-call engineer filters by. */
-function accessLogFormat(): AccessLogFormat {
+/** The API's JSON access log line (exported for the cost model in `npm run bench`). */
+export function accessLogFormat(): AccessLogFormat {
   return AccessLogFormat.custom(
     JSON.stringify({
       requestId: '$context.requestId',

@@ -28,7 +28,10 @@ import { startHttpApi } from './http-api';
 import { listenOnLoopback } from './loopback-server';
 import { startMockMakiniApi } from './mock-makini-api';
 
-/** GET on the local API: the AWS calls made so far, per service and operation (successful calls only). */
+/**
+ * GET on the local API: the AWS calls made so far, per service and operation (successful calls
+ * only), and per Lambda its invocations and their total milliseconds.
+ */
 export const LOCAL_CALLS_PATH = '/_local/calls';
 
 export const LOCAL_NAMES = {
@@ -164,8 +167,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       [RESOURCE_ENV.eventTable]: LOCAL_NAMES.table,
       [RESOURCE_ENV.eventBus]: LOCAL_NAMES.eventBus,
     };
-    const receiver = createReceiverHandlerFromEnv(lambdaEnv);
-    const consumer = createConsumerHandlerFromEnv(lambdaEnv);
+    const invocations = new InvocationStats();
+    const receiver = invocations.track('receiver', createReceiverHandlerFromEnv(lambdaEnv));
+    const consumer = invocations.track('consumer', createConsumerHandlerFromEnv(lambdaEnv));
     const poller = createPollerHandlerFromEnv(lambdaEnv);
 
     // --- API Gateway ------------------------------------------------------------------------
@@ -174,7 +178,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       timeoutMs: config.receiverTimeoutSeconds * 1000,
       routes: { '/webhooks': (event) => receiver(event, lambdaContext('receiver', config.receiverTimeoutSeconds)) },
       // AWS calls per service and operation since start: what `npm run bench` divides by webhooks.
-      diagnostics: { [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls }) },
+      diagnostics: { [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls, lambda: invocations.snapshot() }) },
     });
     closers.push(api.close);
 
@@ -260,6 +264,28 @@ async function putSecret(name: string, value: string): Promise<void> {
     await client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }));
   } finally {
     client.destroy();
+  }
+}
+
+/** Invocations and wall-clock milliseconds per function, as Lambda would bill them (before rounding up). */
+class InvocationStats {
+  private readonly stats: Record<string, { invocations: number; ms: number }> = {};
+
+  track<E, R>(name: string, handler: (event: E, context: Context) => Promise<R>): (event: E, context: Context) => Promise<R> {
+    const entry = (this.stats[name] = { invocations: 0, ms: 0 });
+    return async (event, context) => {
+      const started = performance.now();
+      try {
+        return await handler(event, context);
+      } finally {
+        entry.invocations++;
+        entry.ms += performance.now() - started;
+      }
+    };
+  }
+
+  snapshot(): Record<string, { invocations: number; ms: number }> {
+    return structuredClone(this.stats);
   }
 }
 

@@ -12,3 +12,10 @@ declare module 'dynalite' {
   function dynalite(options?: DynaliteOptions): Server;
   export = dynalite;
 }
+
+// dynalite's DynamoDB sizing rules, used by `npm run bench` to turn stored items into capacity units.
+declare module 'dynalite/db' {
+  import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+  /** Capacity units of one request on `item` (write: 1 KB units; read: 4 KB units, halved when eventually consistent). */
+  export function capacityUnits(item: Record<string, AttributeValue> | undefined, isRead: boolean, isConsistent?: boolean): number;
+}
