@@ -10,7 +10,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type BundlingOptions, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -311,6 +311,26 @@ interface LambdaOptions {
   readonly extra?: Partial<NodejsFunctionProps>;
 }
 
+/** How every Lambda is bundled (exported so `npm run bench` can build variants the same way). */
+export const LAMBDA_BUNDLING: BundlingOptions = {
+  minify: true,
+  sourceMap: true,
+  sourcesContent: false,
+  target: 'node22',
+  // ES module output: esbuild tree-shakes the SDK's and Powertools' ES builds better, and
+  // Node loads it without the CommonJS wrapper. The banner gives the few CommonJS files in
+  // the bundle the `require` they expect.
+  format: OutputFormat.ESM,
+  banner: "import { createRequire as __cjsRequire } from 'node:module';const require = __cjsRequire(import.meta.url);",
+  // Bundle the AWS SDK instead of using the runtime's copy: the code runs with the exact
+  // versions it was tested with, and esbuild keeps only the clients it uses.
+  externalModules: [],
+  // Prefer ES module entry points so esbuild can tree-shake the SDK and Powertools.
+  mainFields: ['module', 'main'],
+  // Only the environment credentials Lambda provides: see lambda-credentials.ts for the measurement.
+  esbuildArgs: { '--alias:@aws-sdk/credential-provider-node': LAMBDA_CREDENTIALS },
+};
+
 /**
  * A bundled Node.js Lambda with the project's secure defaults: arm64, nodejs22.x, its own log group
  * with retention, and a role that starts with nothing but the right to write that log group.
@@ -332,24 +352,7 @@ function lambdaFunction(scope: Construct, id: string, config: MakiniWebhookConfi
     tracing: config.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
     description: options.description,
     environment: { ...options.environment, POWERTOOLS_SERVICE_NAME: options.entry, NODE_OPTIONS: '--enable-source-maps' },
-    bundling: {
-      minify: true,
-      sourceMap: true,
-      sourcesContent: false,
-      target: 'node22',
-      // ES module output: esbuild tree-shakes the SDK's and Powertools' ES builds better, and
-      // Node loads it without the CommonJS wrapper. The banner gives the few CommonJS files in
-      // the bundle the `require` they expect.
-      format: OutputFormat.ESM,
-      banner: "import { createRequire as __cjsRequire } from 'node:module';const require = __cjsRequire(import.meta.url);",
-      // Bundle the AWS SDK instead of using the runtime's copy: the code runs with the exact
-      // versions it was tested with, and esbuild keeps only the clients it uses.
-      externalModules: [],
-      // Prefer ES module entry points so esbuild can tree-shake the SDK and Powertools.
-      mainFields: ['module', 'main'],
-      // Only the environment credentials Lambda provides: see lambda-credentials.ts for the measurement.
-      esbuildArgs: { '--alias:@aws-sdk/credential-provider-node': LAMBDA_CREDENTIALS },
-    },
+    bundling: LAMBDA_BUNDLING,
   });
   if (config.tracing) {
     Validations.of(role).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.' });

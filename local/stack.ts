@@ -6,6 +6,7 @@
  * AWS_ENDPOINT_URL_* variables. API Gateway, the SQS event-source mapping and the poll schedule are
  * emulated here. State lives under `dir` and survives restarts.
  */
+import { secretsManagerProvider } from '../lambdas/adapters/secrets-manager-provider';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -168,7 +169,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       [RESOURCE_ENV.eventBus]: LOCAL_NAMES.eventBus,
     };
     const invocations = new InvocationStats();
-    const receiver = invocations.track('receiver', createReceiverHandlerFromEnv(lambdaEnv));
+    const receiver = invocations.track('receiver', createReceiverHandlerFromEnv(lambdaEnv, secretsManagerProvider));
     const consumer = invocations.track('consumer', createConsumerHandlerFromEnv(lambdaEnv));
     const poller = createPollerHandlerFromEnv(lambdaEnv);
 

@@ -1,7 +1,10 @@
-import type { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import type { BaseProvider } from '@aws-lambda-powertools/parameters/base';
 import { SigningSecretUnavailableError } from '../core/errors';
 import type { SigningSecretSource } from '../core/receive';
 import { parseSigningSecrets } from '../core/signing-secrets';
+
+/** A Powertools Parameters provider: its cache serves `get`, `forceFetch` bypasses it. */
+export type SigningSecretsProvider = Pick<BaseProvider, 'get'>;
 
 export interface SecretsManagerSigningSecretsOptions {
   /** Secret name or ARN. */
@@ -32,7 +35,7 @@ export class SecretsManagerSigningSecrets implements SigningSecretSource {
   private readonly now: () => number;
 
   constructor(
-    private readonly provider: SecretsProvider,
+    private readonly provider: SigningSecretsProvider,
     private readonly options: SecretsManagerSigningSecretsOptions,
   ) {
     this.now = options.now ?? Date.now;

@@ -7,13 +7,12 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { configFromEnv, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
 import { awsClientConfig } from '../adapters/aws-client-config';
 import { withPowertools } from '../adapters/powertools';
-import { SecretsManagerSigningSecrets } from '../adapters/secrets-manager-signing-secrets';
+import { SecretsManagerSigningSecrets, type SigningSecretsProvider } from '../adapters/secrets-manager-signing-secrets';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
 import { createReceiver, toHttpResponse, type ReceiveOutcome, type SigningSecretSource, type WebhookQueue } from '../core/receive';
 import { createSignatureScheme } from '../core/signature';
@@ -82,13 +81,17 @@ function describe(error: unknown): string {
   return parts.join(' <- ') || String(error);
 }
 
-/** Builds the production handler from `process.env`, as Lambda and the local stack do. */
-export function createReceiverHandlerFromEnv(env: Readonly<Record<string, string | undefined>> = process.env) {
+/**
+ * Builds the production handler from `env`, as Lambda and the local stack do. `secretsProvider`
+ * makes the Parameters provider of the signing secret (`secretsManagerProvider` in production).
+ * It is a parameter, not an import, so a bundle only contains the provider it is built with.
+ */
+export function createReceiverHandlerFromEnv(env: Readonly<Record<string, string | undefined>>, secretsProvider: (clientConfig: ReturnType<typeof awsClientConfig>) => SigningSecretsProvider) {
   const config = configFromEnv(env);
   const logger = new Logger({ serviceName: 'receiver', logLevel: config.logLevel });
   const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'receiver' });
   const clientConfig = awsClientConfig(config);
-  const secrets = new SecretsManagerSigningSecrets(new SecretsProvider({ clientConfig }), {
+  const secrets = new SecretsManagerSigningSecrets(secretsProvider(clientConfig), {
     secretId: requireEnv(env, RESOURCE_ENV.signingSecretId),
     cacheSeconds: config.secretCacheSeconds,
     refreshIntervalSeconds: config.secretRefreshIntervalSeconds,

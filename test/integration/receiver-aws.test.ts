@@ -1,3 +1,4 @@
+import { secretsManagerProvider } from '../../lambdas/adapters/secrets-manager-provider';
 import { createHmac } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { configToEnv, resolveConfig, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
@@ -34,7 +35,7 @@ function receiver(overrides: Partial<MakiniWebhookConfig> = {}) {
     ...configToEnv(config),
     [RESOURCE_ENV.queueUrl]: `${aws.url}/123456789012/webhooks`,
     [RESOURCE_ENV.signingSecretId]: 'makini/webhook-signing-secret',
-  });
+  }, secretsManagerProvider);
   return async (b: string, headers: Record<string, string>) => {
     const { result, output } = await captureOutput(() => handler(apiGatewayEvent({ body: b, headers }), lambdaContext));
     return { status: result.statusCode, json: JSON.parse(result.body ?? '{}'), headers: result.headers ?? {}, output };

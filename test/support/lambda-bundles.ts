@@ -5,6 +5,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { App, Stack } from 'aws-cdk-lib';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LAMBDA_BUNDLING } from '../../lib/makini-webhook-ingestion';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { cdkApp } from './cdk-app';
 
@@ -19,25 +23,44 @@ export interface LambdaBundle {
 
 /** Synthesizes the stack with bundling and maps each function to its asset, via the template's asset metadata. */
 export function synthLambdaBundles(): Record<LambdaName, LambdaBundle> {
+  const found = synthAndFind((app) => new MakiniWebhookStack(app, 'Bundles'), (logicalId) => (['receiver', 'consumer', 'poller'] as const).find((n) => logicalId.toLowerCase().startsWith(`webhooks${n}`)));
+  for (const name of ['receiver', 'consumer', 'poller'] as const) if (!found[name]) throw new Error(`no ${name} function in the synthesized template`);
+  return found as Record<LambdaName, LambdaBundle>;
+}
+
+/** Bundles any handler file exactly as the stack bundles its Lambdas (for bench variants). */
+export function synthBundleOf(entry: string): LambdaBundle {
+  const found = synthAndFind(
+    (app) => {
+      const stack = new Stack(app, 'Variant');
+      new NodejsFunction(stack, 'Variant', { entry, handler: 'handler', runtime: Runtime.NODEJS_22_X, architecture: Architecture.ARM_64, bundling: LAMBDA_BUNDLING });
+      return stack;
+    },
+    () => 'variant',
+  );
+  if (!found.variant) throw new Error(`no bundle for ${entry}`);
+  return found.variant;
+}
+
+function synthAndFind<K extends string>(build: (app: App) => Stack, nameOf: (logicalId: string) => K | undefined): Partial<Record<K, LambdaBundle>> {
   const outdir = mkdtempSync(path.join(tmpdir(), 'makini-bundles-'));
   // Asset metadata (which the CLI turns on) names each function's asset directory.
   const app = cdkApp({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
-  const stack = new MakiniWebhookStack(app, 'Bundles');
+  const stack = build(app);
   app.synth();
   const template = JSON.parse(readFileSync(path.join(outdir, `${stack.artifactId}.template.json`), 'utf8')) as {
     Resources: Record<string, { Type: string; Metadata?: Record<string, string>; Properties: { Handler?: string } }>;
   };
-  const found: Partial<Record<LambdaName, LambdaBundle>> = {};
+  const found: Partial<Record<K, LambdaBundle>> = {};
   for (const [logicalId, resource] of Object.entries(template.Resources)) {
     if (resource.Type !== 'AWS::Lambda::Function') continue;
-    const name = (['receiver', 'consumer', 'poller'] as const).find((n) => logicalId.toLowerCase().startsWith(`webhooks${n}`));
+    const name = nameOf(logicalId);
     const asset = resource.Metadata?.['aws:asset:path'];
     if (!name || !asset || !resource.Properties.Handler) continue;
     const [module] = resource.Properties.Handler.split('.');
     found[name] = { file: path.join(outdir, asset, `${module}.mjs`), handler: resource.Properties.Handler };
   }
-  for (const name of ['receiver', 'consumer', 'poller'] as const) if (!found[name]) throw new Error(`no ${name} function in the synthesized template`);
-  return found as Record<LambdaName, LambdaBundle>;
+  return found;
 }
 
 /**
