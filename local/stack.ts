@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
-import type { Context, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
 import { configFromEnv, configToEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../lib/config';
 import { eventTableDefinition } from '../lambdas/adapters/event-table-schema';
@@ -170,7 +170,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     const invocations = new InvocationStats();
     const receiver = invocations.track('receiver', createReceiverHandlerFromEnv(lambdaEnv, secretsManagerProvider));
-    const consumer = invocations.track('consumer', createConsumerHandlerFromEnv(lambdaEnv));
+    // One consumer per concurrent poller, as Lambda runs each concurrent batch in its own
+    // execution environment (a shared one would mix the batches' metrics into one flush).
+    const consumers: ((event: SQSEvent, context: Context) => Promise<SQSBatchResponse>)[] = [];
+    const consumerFor = (poller: number) => (consumers[poller] ??= invocations.track('consumer', createConsumerHandlerFromEnv(lambdaEnv)));
     const poller = createPollerHandlerFromEnv(lambdaEnv);
 
     // --- API Gateway ------------------------------------------------------------------------
@@ -189,7 +192,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       queueArn: sqs.queueArn(LOCAL_NAMES.queue),
       batchSize: config.consumerBatchSize,
       batchingWindowMs: config.consumerBatchingWindowSeconds * 1000,
-      invoke: (records) => consumer({ Records: records }, lambdaContext('consumer', config.consumerTimeoutSeconds)),
+      invoke: (records, poller) => consumerFor(poller)({ Records: records }, lambdaContext('consumer', config.consumerTimeoutSeconds)),
       onError: (error) => log(`consumer invocation failed: ${(error as Error).message}`),
     });
     closers.push(mapping.stop);
@@ -273,7 +276,7 @@ class InvocationStats {
   private readonly stats: Record<string, { invocations: number; ms: number }> = {};
 
   track<E, R>(name: string, handler: (event: E, context: Context) => Promise<R>): (event: E, context: Context) => Promise<R> {
-    const entry = (this.stats[name] = { invocations: 0, ms: 0 });
+    const entry = (this.stats[name] ??= { invocations: 0, ms: 0 });
     return async (event, context) => {
       const started = performance.now();
       try {
@@ -318,14 +321,15 @@ export function startEventSourceMapping(options: {
   queueArn: string;
   batchSize: number;
   batchingWindowMs: number;
-  invoke: (records: SQSRecord[]) => Promise<{ batchItemFailures: { itemIdentifier: string }[] } | void>;
+  /** Called with the batch and the index of the poller that received it. */
+  invoke: (records: SQSRecord[], poller: number) => Promise<{ batchItemFailures: { itemIdentifier: string }[] } | void>;
   onError?: (error: unknown) => void;
   /** Concurrent pollers, as Lambda scales them. @default 2 */
   pollers?: number;
 }): { stop(): Promise<void> } {
   const client = new SQSClient({});
   let running = true;
-  const loop = async () => {
+  const loop = async (poller: number) => {
     while (running) {
       try {
         const messages = await receiveBatch();
@@ -333,7 +337,7 @@ export function startEventSourceMapping(options: {
         const records = messages.map((m) => toRecord(m, options.queueArn));
         let failed: Set<string>;
         try {
-          const response = await options.invoke(records);
+          const response = await options.invoke(records, poller);
           failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
         } catch (error) {
           options.onError?.(error);
@@ -368,7 +372,7 @@ export function startEventSourceMapping(options: {
     } while (running && batch.length < options.batchSize && Date.now() < windowEnds);
     return batch;
   }
-  const loops = Array.from({ length: options.pollers ?? 2 }, loop);
+  const loops = Array.from({ length: options.pollers ?? 2 }, (_, poller) => loop(poller));
   return {
     stop: async () => {
       running = false;
