@@ -19,7 +19,7 @@ import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-even
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
 import { withPowertools } from '../adapters/powertools';
 import { coalesceConnectionUpdates } from '../core/coalesce';
-import { finishProcessed, parseMessage, processMessage, type EventStore, type RecordOutcome } from '../core/consume';
+import { applyClaimed, claimMessage, finishProcessed, parseMessage, type ClaimedMessage, type EventStore, type RecordOutcome } from '../core/consume';
 
 export const CONSUMER_METRICS = {
   processed: 'WebhookProcessed',
@@ -44,45 +44,61 @@ export interface ConsumerDeps {
  */
 export function createConsumerHandler(deps: ConsumerDeps) {
   const { store, publisher, logger, metrics } = deps;
-  // Records run in parallel: one connection's state updates are grouped, never raced (see coalesce.ts).
-  const coalesced: EventStore = {
-    claim: (request) => store.claim(request),
-    updateConnection: coalesceConnectionUpdates((connectionId, update) => store.updateConnection(connectionId, update)),
-    complete: (webhookId, outcome) => store.complete(webhookId, outcome),
-  };
-  return async function consumeBatch(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
-    const processed: { messageId: string; outcome: Extract<RecordOutcome, { kind: 'processed' }> }[] = [];
+  // One connection's state updates are grouped, never raced (see coalesce.ts).
+  const updateConnection = coalesceConnectionUpdates((connectionId, update) => store.updateConnection(connectionId, update));
 
+  /** A record that failed after its claim: remembered for `dlq list`, retried by SQS. */
+  const fail = async (messageId: string, webhookId: string, error: unknown, what: string) => {
+    logger.warn(`${what}; SQS will retry it`, { messageId, webhookId, error: (error as Error).name, message: (error as Error).message });
+    await store.noteFailure?.(webhookId, `${(error as Error).name}: ${(error as Error).message}`);
+  };
+
+  return async function consumeBatch(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
+    // 1. Claim every record (in parallel): duplicates, mismatches and unprocessable ones end here.
+    const claimed: { messageId: string; claim: ClaimedMessage }[] = [];
     const response = await processPartialResponse(
       event,
       async (record: SQSRecord) => {
         try {
-          const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, coalesced);
-          recordOutcome(outcome, logger, metrics);
-          if (outcome.kind === 'processed') processed.push({ messageId: record.messageId, outcome });
+          const outcome = await claimMessage({ deliveryId: record.messageId, body: record.body }, store);
+          if (outcome.kind === 'claimed') claimed.push({ messageId: record.messageId, claim: outcome });
+          else recordOutcome(outcome, logger, metrics);
         } catch (error) {
-          logger.warn('record failed; SQS will retry it', { messageId: record.messageId, error: (error as Error).name, message: (error as Error).message });
-          await store.noteFailure?.(parseMessage({ deliveryId: record.messageId, body: record.body }).webhookId, `${(error as Error).name}: ${(error as Error).message}`);
+          await fail(record.messageId, parseMessage({ deliveryId: record.messageId, body: record.body }).webhookId, error, 'record failed');
           throw error;
         }
       },
       new BatchProcessor(EventType.SQS),
       { ...(context && { context }), throwOnFullBatchFailure: false },
     );
+    const failures = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
 
-    // Records run in parallel; publish in the batch's order.
+    // 2. Apply the claimed events, all requested at once so each connection's share one write.
+    const processed: { messageId: string; outcome: Extract<RecordOutcome, { kind: 'processed' }> }[] = [];
+    await Promise.all(
+      claimed.map(async ({ messageId, claim }) => {
+        try {
+          const outcome = await applyClaimed(claim, { updateConnection });
+          recordOutcome(outcome, logger, metrics);
+          processed.push({ messageId, outcome });
+        } catch (error) {
+          await fail(messageId, claim.webhookId, error, 'state update failed');
+          failures.add(messageId);
+        }
+      }),
+    );
+
+    // 3. Publish in the batch's order, 4. complete what the bus accepted.
     const position = new Map(event.Records.map((r, i) => [r.messageId, i]));
     processed.sort((a, b) => (position.get(a.messageId) ?? 0) - (position.get(b.messageId) ?? 0));
     const accepted = await publisher.publish(processed.map((p) => p.outcome.message));
-    const failures = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
     await Promise.all(
       processed.map(async ({ messageId, outcome }, i) => {
         try {
           if (!accepted[i]) throw new Error('the event bus did not accept the event');
-          await finishProcessed(outcome, coalesced);
+          await finishProcessed(outcome, store);
         } catch (error) {
-          logger.warn('record not completed; SQS will retry it', { messageId, webhookId: outcome.webhookId, message: (error as Error).message });
-          await store.noteFailure?.(outcome.webhookId, (error as Error).message);
+          await fail(messageId, outcome.webhookId, error, 'record not completed');
           failures.add(messageId);
         }
       }),

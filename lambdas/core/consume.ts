@@ -76,6 +76,13 @@ export interface QueuedMessage {
   readonly body: string;
 }
 
+/** A webhook this delivery now owns: next, its event is applied to its connection. */
+export interface ClaimedMessage {
+  readonly kind: 'claimed';
+  readonly webhookId: string;
+  readonly event: MakiniEvent;
+}
+
 /**
  * Processes one queue message up to, not including, publishing and completion: those happen per
  * batch (see {@link finishProcessed}) so the bus gets one call per batch, not per webhook.
@@ -84,6 +91,17 @@ export interface QueuedMessage {
  * const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, store);
  */
 export async function processMessage(message: QueuedMessage, store: EventStore): Promise<RecordOutcome> {
+  const claimed = await claimMessage(message, store);
+  return claimed.kind === 'claimed' ? applyClaimed(claimed, store) : claimed;
+}
+
+/**
+ * The first half of {@link processMessage}: claims the webhook. Duplicates, mismatches and
+ * unprocessable messages end here; a claimed one goes on to {@link applyClaimed}. A batch claims
+ * all its records first, then applies them together, so one connection's events share one state
+ * write (see coalesce.ts).
+ */
+export async function claimMessage(message: QueuedMessage, store: Pick<EventStore, 'claim' | 'complete'>): Promise<Exclude<RecordOutcome, { kind: 'processed' }> | ClaimedMessage> {
   const parsed = parseMessage(message);
   const claim = await store.claim({ ...parsed, deliveryId: message.deliveryId });
   switch (claim.kind) {
@@ -100,7 +118,12 @@ export async function processMessage(message: QueuedMessage, store: EventStore):
     await store.complete(parsed.webhookId, { stale: false });
     return { kind: 'unprocessable', webhookId: parsed.webhookId, reason: parsed.unprocessableReason ?? 'unknown' };
   }
-  const event = parsed.event;
+  return { kind: 'claimed', webhookId: parsed.webhookId, event: parsed.event };
+}
+
+/** The second half of {@link processMessage}: applies a claimed webhook's event to its connection. */
+export async function applyClaimed(claimed: ClaimedMessage, store: Pick<EventStore, 'updateConnection'>): Promise<Extract<RecordOutcome, { kind: 'processed' }>> {
+  const { event } = claimed;
   const applied = await store.updateConnection(event.connectionId, (state) => applyEvent(state, event));
   return {
     kind: 'processed',

@@ -141,6 +141,25 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
     expect(aws.busEvents).toHaveLength(1);
   });
 
+  it('reads and writes a connection\'s state once for the events of that connection in one batch', async () => {
+    const calls: Record<string, number> = {};
+    dynamo.doc.middlewareStack.add(
+      (next, context) => async (args) => {
+        calls[context.commandName ?? '?'] = (calls[context.commandName ?? '?'] ?? 0) + 1;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countCalls' },
+    );
+    const { handle } = consumer();
+    const events = ['online', 'offline', 'online', 'offline', 'online'].map((s, i) => record(status(`evt_c${i}`, s as 'online' | 'offline', `2026-11-22T05:1${i}:00Z`)));
+    const response = await handle(batch(...events, record(status('evt_other', 'online', '2026-11-22T05:10:00Z', 'conn_2'))));
+    expect(response.batchItemFailures).toEqual([]);
+    // Claims and completions stay per webhook; the state is read and written once per connection.
+    expect(calls).toEqual({ UpdateItemCommand: 12, GetItemCommand: 2, PutItemCommand: 2 });
+    expect(await store.getConnection('conn_1')).toMatchObject({ status: 'online', statusEventId: 'evt_c4' });
+    expect((await Promise.all(events.map((e) => store.getWebhook(JSON.parse(Buffer.from(JSON.parse(e.body).body).toString()).id)))).map((w) => w?.status)).toEqual(Array(5).fill('DONE'));
+  });
+
   it('batches a large batch into PutEvents calls of at most 10 entries', async () => {
     const { handle } = consumer();
     const records = Array.from({ length: 25 }, (_, i) => record(status(`evt_big_${i}`, 'online', `2026-11-22T05:00:${String(i).padStart(2, '0')}Z`, `conn_${i}`)));
