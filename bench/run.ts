@@ -36,6 +36,9 @@ import { startDynalite } from '../test/support/dynalite';
 import { median, round, type Row } from './rows';
 
 
+/** Region and dummy credentials: nothing here reaches AWS. */
+const BENCH_AWS = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench' } as const;
+
 /**
  * Median ms for a fresh node process to import `file` (an ES module, as Lambda imports it) and build
  * its handler, over `runs` processes.
@@ -43,11 +46,9 @@ import { median, round, type Row } from './rows';
 function initMs(file: string, runs: number): number {
   const env = {
     ...process.env,
-    AWS_REGION: 'us-east-1',
+    ...BENCH_AWS,
     // Local Node 20 only; Lambda runs nodejs22.x.
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
     [RESOURCE_ENV.queueUrl]: 'http://127.0.0.1:9/000000000000/bench',
     [RESOURCE_ENV.signingSecretId]: 'bench',
     [RESOURCE_ENV.eventTable]: 'bench',
@@ -85,9 +86,7 @@ async function warmHandler(secret: string) {
   });
   // The SDK reads region, credentials and endpoints from process.env, as in Lambda.
   const restoreEnv = withEnv({
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
+    ...BENCH_AWS,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsManager,
     [RESOURCE_ENV.queueUrl]: endpoints.queueUrl,
@@ -245,9 +244,7 @@ async function coldStart(rows: Row[]): Promise<void> {
 async function consumerLogs(rows: Row[], figures: Figures): Promise<void> {
   const [dynamo, bus] = await Promise.all([startDynalite(), startLocalEventBridge()]);
   const restoreEnv = withEnv({
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
+    ...BENCH_AWS,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
     [RESOURCE_ENV.eventTable]: dynamo.tableName,
