@@ -1,13 +1,13 @@
 /**
  * Each Lambda's bundle exactly as `cdk synth` produces it, for the bundle tests and `npm run bench`.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { App, Stack } from 'aws-cdk-lib';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LAMBDA_BUNDLING } from '../../lib/makini-webhook-ingestion';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { cdkApp } from './cdk-app';
@@ -15,7 +15,7 @@ import { cdkApp } from './cdk-app';
 export type LambdaName = 'receiver' | 'consumer' | 'poller';
 
 export interface LambdaBundle {
-  /** The bundle's entry file (`index.mjs`). */
+  /** The bundle's entry file (`index.mjs`, or `index.js` for a CommonJS baseline). */
   readonly file: string;
   /** The function's `Handler` setting, e.g. `index.handler`. */
   readonly handler: string;
@@ -28,12 +28,12 @@ export function synthLambdaBundles(): Record<LambdaName, LambdaBundle> {
   return found as Record<LambdaName, LambdaBundle>;
 }
 
-/** Bundles any handler file exactly as the stack bundles its Lambdas (for bench variants). */
-export function synthBundleOf(entry: string): LambdaBundle {
+/** Bundles any handler file as the stack bundles its Lambdas, or with other settings (for bench variants and baselines). */
+export function synthBundleOf(entry: string, bundling: BundlingOptions = LAMBDA_BUNDLING): LambdaBundle {
   const found = synthAndFind(
     (app) => {
       const stack = new Stack(app, 'Variant');
-      new NodejsFunction(stack, 'Variant', { entry, handler: 'handler', runtime: Runtime.NODEJS_22_X, architecture: Architecture.ARM_64, bundling: LAMBDA_BUNDLING });
+      new NodejsFunction(stack, 'Variant', { entry, handler: 'handler', runtime: Runtime.NODEJS_22_X, architecture: Architecture.ARM_64, bundling });
       return stack;
     },
     () => 'variant',
@@ -41,6 +41,12 @@ export function synthBundleOf(entry: string): LambdaBundle {
   if (!found.variant) throw new Error(`no bundle for ${entry}`);
   return found.variant;
 }
+
+/**
+ * What the bundles were before issue 7: CommonJS, with the SDK's whole credential chain. The bench's
+ * same-run baseline for bundle size and init time.
+ */
+export const BASELINE_BUNDLING: BundlingOptions = { ...LAMBDA_BUNDLING, format: OutputFormat.CJS, banner: undefined, esbuildArgs: undefined };
 
 function synthAndFind<K extends string>(build: (app: App) => Stack, nameOf: (logicalId: string) => K | undefined): Partial<Record<K, LambdaBundle>> {
   const outdir = mkdtempSync(path.join(tmpdir(), 'makini-bundles-'));
@@ -58,7 +64,8 @@ function synthAndFind<K extends string>(build: (app: App) => Stack, nameOf: (log
     const asset = resource.Metadata?.['aws:asset:path'];
     if (!name || !asset || !resource.Properties.Handler) continue;
     const [module] = resource.Properties.Handler.split('.');
-    found[name] = { file: path.join(outdir, asset, `${module}.mjs`), handler: resource.Properties.Handler };
+    const file = [`${module}.mjs`, `${module}.js`].map((f) => path.join(outdir, asset, f)).find((f) => existsSync(f));
+    if (file) found[name] = { file, handler: resource.Properties.Handler };
   }
   return found;
 }
