@@ -111,14 +111,14 @@ export function costPerMillion(inputs: CostInputs, options: { tracing: boolean }
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 const dollars = (n: number) => `$${n.toFixed(n < 0.1 ? 3 : 2)}`;
 
-/** The cost rows: each line, then the total with tracing off (the target) and on. */
+/** The cost rows: each line, then the total as deployed by default (tracing off), and with tracing on. */
 export function costRows(rows: Row[], inputs: CostInputs): void {
   const lines = costPerMillion(inputs, { tracing: false });
   for (const line of lines) rows.push({ metric: `cost per million: ${line.item}`, value: round3(line.usdPerMillion), unit: 'USD', baseline: line.basis });
   const total = lines.reduce((n, l) => n + l.usdPerMillion, 0);
   const xray = costPerMillion(inputs, { tracing: true }).reduce((n, l) => n + l.usdPerMillion, 0);
   rows.push({
-    metric: 'cost per million webhooks, us-east-1, all-in (tracing off)',
+    metric: 'cost per million webhooks, us-east-1, all-in (default configuration: tracing off)',
     value: round3(total),
     unit: 'USD',
     target: '≤ $3.50',

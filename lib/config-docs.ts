@@ -53,7 +53,7 @@ export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } 
   logRetentionDays: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).',
   logLevel: 'Log level of the Lambdas.',
   metricsNamespace: 'CloudWatch namespace of the EMF metrics.',
-  tracing: 'X-Ray active tracing on the Lambdas.',
+  tracing: 'X-Ray active tracing on the Lambdas. Off by default: at low volume it would double the cost per webhook (docs/cost.md); logs and metrics carry the webhook id end to end.',
 };
 
 /** The README's configuration reference table, generated from the spec and {@link CONFIG_DOCS}. */

@@ -130,7 +130,7 @@ export interface MakiniWebhookConfig {
   readonly logLevel: LogLevel;
   /** CloudWatch namespace of the EMF metrics. */
   readonly metricsNamespace: string;
-  /** X-Ray active tracing on the Lambdas. */
+  /** X-Ray active tracing on the Lambdas. Off by default: see docs/cost.md. */
   readonly tracing: boolean;
 }
 
@@ -198,7 +198,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, oneOf: LOG_RETENTION_DAYS },
   logLevel: { kind: 'enum', default: 'INFO', values: LOG_LEVELS },
   metricsNamespace: { kind: 'string', default: 'MakiniWebhooks', pattern: /^[A-Za-z0-9._/#:-]{1,255}$/, hint: 'a CloudWatch namespace' },
-  tracing: { kind: 'bool', default: true },
+  tracing: { kind: 'bool', default: false },
 };
 
 export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as Key[];

@@ -357,7 +357,7 @@ function lambdaFunction(scope: Construct, id: string, config: MakiniWebhookConfi
   if (config.tracing) {
     Validations.of(role).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.' });
   } else {
-    Validations.of(fn).acknowledge({ id: 'Serverless-LambdaTracing', reason: 'Tracing is turned off by the `tracing` setting.' });
+    Validations.of(fn).acknowledge({ id: 'Serverless-LambdaTracing', reason: 'Tracing is off unless the `tracing` setting turns it on: X-Ray would double the cost per webhook at low volume (docs/cost.md), and logs and metrics carry the webhook id end to end.' });
   }
   Validations.of(fn).acknowledge(...LAMBDA_RUNTIME_ACKNOWLEDGMENTS);
   return { fn, logGroup };
