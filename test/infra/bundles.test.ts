@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -74,6 +74,10 @@ describe('the synthesized bundles', () => {
       expect(code).not.toMatch(/AssumeRoleWithWebIdentity|GetRoleCredentials|CreateToken/);
       expect(code).not.toContain('credential-provider-ini');
     }
+  });
+
+  it('keeps the receiver within its 250 KB budget (a size, not a timing: `npm run bench` reports the rest)', () => {
+    expect(statSync(bundles.receiver.file).size).toBeLessThanOrEqual(250 * 1024);
   });
 
   it('receiver: verifies with the secret from Secrets Manager and sends one SQS message, then a consumer bundle processes it', async () => {
