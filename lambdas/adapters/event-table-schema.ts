@@ -1,7 +1,9 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
-/** Key and index attribute names of the event table (docs/dynamodb-design.md). Free of SDK code, so the CDK construct can use it. */
-/** The index projects keys only: see docs/dynamodb-design.md (index writes and cost). */
+/**
+ * Key and index attribute names of the event table (docs/dynamodb-design.md). Free of SDK code, so
+ * the CDK construct can use it. The index projects keys only (see the design doc: index writes and cost).
+ */
 export const TABLE_KEYS = { partition: 'pk', sort: 'sk', ttl: 'expiresAt', byConnectionIndex: 'byConnection', indexPartition: 'gsi1pk', indexSort: 'gsi1sk' } as const;
 
 /**

@@ -73,7 +73,7 @@ export function createConsumerHandler(deps: ConsumerDeps) {
     );
     const failures = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
 
-    // 2. Apply the claimed events, all requested at once so each connection's share one write.
+    // 2. Apply the claimed events, all requested at once so each connection's events share one write.
     const processed: { messageId: string; outcome: Extract<RecordOutcome, { kind: 'processed' }> }[] = [];
     await Promise.all(
       claimed.map(async ({ messageId, claim }) => {

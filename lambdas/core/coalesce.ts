@@ -6,10 +6,11 @@ export type UpdateConnection = (connectionId: string, update: (state: Connection
  * Group commit for connection state: updates of one connection never race each other, and those
  * that arrive while one is being written are applied together in the next read-modify-write.
  *
- * Why: a batch's records run in parallel, and several often belong to one connection. Unwrapped,
- * each does its own read and conditional write, and all but one lose the version check and retry
- * (`npm run bench` measured 3.05 DynamoDB writes per new webhook that way). Wrapped, a connection
- * costs one read and one write per group, and no write of ours loses to another of ours.
+ * Why: a batch applies its records' events in parallel, and several often belong to one
+ * connection. Unwrapped, each does its own read and conditional write, and all but one lose the
+ * version check and retry (`npm run bench` measured 3.05 DynamoDB writes per new webhook that way).
+ * Wrapped, a connection costs one read and one write per group, and no write of ours loses to
+ * another of ours.
  *
  * Each caller gets the result of its own update, applied to the state its predecessors in the
  * group left: exactly what processing them one by one, in arrival order, would have returned. A
