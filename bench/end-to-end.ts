@@ -48,7 +48,7 @@ function lambdaDelta(after: Invocations, before: Invocations): Invocations {
  */
 async function capacityUnitsOf(stack: StackProcess, webhookIds: ReadonlySet<string>) {
   const { DynamoDBClient, ScanCommand } = await import('@aws-sdk/client-dynamodb');
-  const { capacityUnits } = await import('dynalite/db');
+  const { capacityUnits, itemSize } = await import('dynalite/db');
   const client = new DynamoDBClient({ endpoint: stack.info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
   const webhooks: Record<string, AttributeValue>[] = [];
   const states: Record<string, AttributeValue>[] = [];
@@ -68,27 +68,12 @@ async function capacityUnitsOf(stack: StackProcess, webhookIds: ReadonlySet<stri
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   return {
     webhookItemWru: mean(webhooks.map((i) => capacityUnits(i, false))),
-    webhookItemBytes: mean(webhooks.map(itemBytes)),
+    webhookItemBytes: mean(webhooks.map((i) => itemSize(i))),
     bodyBytes: mean(webhooks.map((i) => i.body?.B?.length ?? 0)),
     stateItemWru: mean(states.map((i) => capacityUnits(i, false))),
     stateItemRru: mean(states.map((i) => capacityUnits(i, true, true))),
-    stateItemBytes: mean(states.map(itemBytes)),
+    stateItemBytes: mean(states.map((i) => itemSize(i))),
   };
-}
-
-/** DynamoDB's item size: attribute names plus values (strings and binaries by length, numbers about 1 byte per 2 digits). */
-function itemBytes(item: Record<string, AttributeValue>): number {
-  const value = (v: AttributeValue): number => {
-    if (v.S !== undefined) return Buffer.byteLength(v.S);
-    if (v.B !== undefined) return v.B.length;
-    if (v.N !== undefined) return Math.ceil(v.N.replace(/^-|\./g, '').length / 2) + 1;
-    if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
-    if (v.SS !== undefined) return v.SS.reduce((n, x) => n + Buffer.byteLength(x), 0);
-    if (v.L !== undefined) return 3 + v.L.reduce((n, x) => n + 1 + value(x), 0);
-    if (v.M !== undefined) return 3 + Object.entries(v.M).reduce((n, [k, x]) => n + 1 + Buffer.byteLength(k) + value(x), 0);
-    return 0;
-  };
-  return Object.entries(item).reduce((n, [name, v]) => n + Buffer.byteLength(name) + value(v), 0);
 }
 
 /** Every webhook id the consumer put on the bus, with how many times. */

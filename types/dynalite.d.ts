@@ -17,5 +17,7 @@ declare module 'dynalite' {
 declare module 'dynalite/db' {
   import type { AttributeValue } from '@aws-sdk/client-dynamodb';
   /** Capacity units of one request on `item` (write: 1 KB units; read: 4 KB units, halved when eventually consistent). */
+  /** An item's size in bytes by DynamoDB's rules (attribute names plus values). */
+  export function itemSize(item: Record<string, AttributeValue>): number;
   export function capacityUnits(item: Record<string, AttributeValue> | undefined, isRead: boolean, isConsistent?: boolean): number;
 }
