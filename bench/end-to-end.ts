@@ -15,7 +15,7 @@ import { readBusLog } from '../local/aws/eventbridge';
 import { simulate, type SimulateOptions } from '../local/simulator';
 import { LOCAL_CALLS_PATH } from '../local/stack';
 import { startStackProcess, waitFor, type StackProcess } from '../test/support/local-stack-process';
-import { percentile, round, type Row } from './rows';
+import { median, percentile, round, type Row } from './rows';
 
 type Calls = Record<'sqs' | 'dynamodb' | 'secretsManager' | 'eventBridge', Record<string, number>>;
 type Invocations = Record<string, { invocations: number; ms: number }>;
@@ -148,54 +148,64 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     await drained(60_000);
 
     progress('warm-up done');
-    // 1. Sustained throughput: 3,000 distinct webhooks as fast as 64 concurrent senders go.
+    // 1. Sustained throughput: three bursts of 1,500 distinct webhooks, as fast as 64 concurrent
+    // senders go, each drained before the next; the median burst is reported.
     const before = await calls();
-    const t0 = performance.now();
-    const burst = await load({ seed: 1 });
-    const sendSeconds = (performance.now() - t0) / 1000;
-    burst.acknowledgedIds.forEach((id) => acknowledged.add(id));
-    const drainMs = await drained(300_000);
-    const totalSeconds = (performance.now() - t0) / 1000;
-    const afterNew = await calls();
-    const newCalls = delta(afterNew, before);
-    const units = await capacityUnitsOf(stack, burst.acknowledgedIds);
-    progress(`burst: ${burst.acknowledged} acknowledged in ${round(sendSeconds)} s, drained ${round(drainMs / 1000)} s later`);
-    const floorBurst = await floor(callsUrl, 3_000, 64, 0);
+    const bursts: { perSecond: number; drainMs: number; processedPerSecond: number; latenciesMs: readonly number[]; failed: number }[] = [];
+    const burstIds = new Set<string>();
+    for (const seed of [1, 2, 3]) {
+      const t0 = performance.now();
+      const burst = await load({ seed, connections: 50 });
+      const sendSeconds = (performance.now() - t0) / 1000;
+      burst.acknowledgedIds.forEach((id) => (acknowledged.add(id), burstIds.add(id)));
+      const drainMs = await drained(300_000);
+      bursts.push({ perSecond: burst.acknowledged / sendSeconds, drainMs, processedPerSecond: burst.acknowledged / ((performance.now() - t0) / 1000), latenciesMs: burst.latenciesMs, failed: burst.failed });
+      progress(`burst ${seed}: ${burst.acknowledged} acknowledged in ${round(sendSeconds)} s, drained ${round(drainMs / 1000)} s later`);
+    }
+    const newCalls = delta(await calls(), before);
+    const distinct = burstIds.size;
+    const units = await capacityUnitsOf(stack, burstIds);
+    const floorBurst = await floor(callsUrl, 1_500, 64, 0);
+    const typical = [...bursts].sort((a, b) => a.perSecond - b.perSecond)[1];
     rows.push({
-      metric: `end-to-end: sustained acknowledged webhooks/s (${burst.sent.toLocaleString('en')} distinct, 64 concurrent senders)`,
-      value: round(burst.acknowledged / sendSeconds),
+      metric: 'end-to-end: sustained acknowledged webhooks/s (median of 3 bursts of 1,500 distinct, 64 concurrent senders)',
+      value: round(typical.perSecond),
       unit: '/s',
       target: '≥ 500/s',
-      baseline: `no-op route of the same server ${round(floorBurst.perSecond)}/s; p50 ${round(percentile(burst.latenciesMs, 0.5))} ms, p99 ${round(percentile(burst.latenciesMs, 0.99))} ms`,
-      met: burst.acknowledged / sendSeconds >= 500 && burst.failed === 0,
+      baseline: `bursts ${bursts.map((b) => round(b.perSecond)).join(', ')}/s; no-op route of the same server ${round(floorBurst.perSecond)}/s; median burst p50 ${round(percentile(typical.latenciesMs, 0.5))} ms, p99 ${round(percentile(typical.latenciesMs, 0.99))} ms`,
+      met: typical.perSecond >= 500 && bursts.every((b) => b.failed === 0),
     });
     rows.push({
-      metric: 'end-to-end: consumer drain after the last acknowledgment',
-      value: round(drainMs / 1000, 1),
+      metric: 'end-to-end: consumer drain after the last acknowledgment (median burst)',
+      value: round(median(bursts.map((b) => b.drainMs)) / 1000, 1),
       unit: 's',
-      baseline: `${round(burst.acknowledged / totalSeconds)} webhooks/s processed from first send to last processed`,
+      baseline: `${round(median(bursts.map((b) => b.processedPerSecond)))} webhooks/s processed from first send to last processed`,
     });
 
-    progress('floor done');
-    // 2. Duplicates: the same 3,000 deliveries again, byte-identical.
+    // 2. Duplicates: the first burst's deliveries again, byte-identical.
     const beforeDup = await calls();
-    const dup = await load({ seed: 1 });
+    const dup = await load({ seed: 1, connections: 50 });
     await waitFor(queueEmpty, 300_000, () => 'the duplicates to drain');
     const dupCalls = delta(await calls(), beforeDup);
-
     progress(`duplicates: ${dup.acknowledged} acknowledged`);
-    // 3. Latency at a fixed offered load of 200/s for 10 s.
+
+    // 3. Latency at a fixed offered load: three runs of 200/s for 10 s; the median p99 is reported.
     const beforeSteady = await calls();
-    const steady = await load({ seed: 2, connections: 100, events: 20, rate: 200, concurrency: 64 });
-    steady.acknowledgedIds.forEach((id) => acknowledged.add(id));
+    const steadyRuns: { p50: number; p99: number; acknowledged: number; failed: number }[] = [];
+    for (const seed of [4, 5, 6]) {
+      const run = await load({ seed, connections: 100, events: 20, rate: 200, concurrency: 64 });
+      run.acknowledgedIds.forEach((id) => acknowledged.add(id));
+      steadyRuns.push({ p50: percentile(run.latenciesMs, 0.5), p99: percentile(run.latenciesMs, 0.99), acknowledged: run.acknowledged, failed: run.failed });
+    }
     const floorSteady = await floor(callsUrl, 2_000, 64, 200);
+    const steadyP99 = median(steadyRuns.map((r) => r.p99));
     rows.push({
-      metric: 'end-to-end: receiver p99 at 200 webhooks/s offered for 10 s',
-      value: round(percentile(steady.latenciesMs, 0.99)),
+      metric: 'end-to-end: receiver p99 at 200 webhooks/s offered (median of 3 runs of 10 s)',
+      value: round(steadyP99),
       unit: 'ms',
       target: '≤ 50 ms',
-      baseline: `p50 ${round(percentile(steady.latenciesMs, 0.5))} ms; no-op route at 200/s: p50 ${round(percentile(floorSteady.latenciesMs, 0.5))} ms, p99 ${round(percentile(floorSteady.latenciesMs, 0.99))} ms`,
-      met: percentile(steady.latenciesMs, 0.99) <= 50 && steady.failed === 0,
+      baseline: `p99 per run ${steadyRuns.map((r) => round(r.p99)).join(', ')} ms; p50 ${round(median(steadyRuns.map((r) => r.p50)))} ms; no-op route at 200/s: p50 ${round(percentile(floorSteady.latenciesMs, 0.5))} ms, p99 ${round(percentile(floorSteady.latenciesMs, 0.99))} ms`,
+      met: steadyP99 <= 50 && steadyRuns.every((r) => r.failed === 0),
     });
     await drained(300_000);
     const steadyLambda = lambdaDelta((await calls()).lambda, beforeSteady.lambda);
@@ -212,7 +222,6 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     });
 
     // AWS calls per webhook (row 4).
-    const distinct = burst.acknowledged;
     const send = newCalls.sqs.SendMessage ?? 0;
     const secretCalls = sum(newCalls.secretsManager, ['GetSecretValue']) + sum(dupCalls.secretsManager, ['GetSecretValue']);
     rows.push({
@@ -251,7 +260,7 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
       value: perWebhook(dupWrites, dup.acknowledged),
       unit: 'writes',
       target: '≤ 1 read, ≤ 1 write',
-      baseline: `${perWebhook(dupReads, dup.acknowledged)} reads; ${describeOps(dupCalls.dynamodb, dup.acknowledged)}`,
+      baseline: `${perWebhook(dupReads, dup.acknowledged)} reads; ${Object.entries(dupCalls.dynamodb).map(([op, n]) => `${op} ${n}`).join(', ')} for ${dup.acknowledged} duplicate deliveries`,
       met: dupWrites / dup.acknowledged <= 1 && dupReads / dup.acknowledged <= 1,
     });
     const putEvents = newCalls.eventBridge.PutEvents ?? 0;
@@ -272,7 +281,7 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
 
     const receiverStats = steadyLambda.receiver ?? { invocations: 0, ms: 0 };
     const consumerStats = steadyLambda.consumer ?? { invocations: 0, ms: 0 };
-    const steadyWebhooks = steady.acknowledged;
+    const steadyWebhooks = steadyRuns.reduce((n, r) => n + r.acknowledged, 0);
     return {
       sqsRequestsPerWebhook: sum(newCalls.sqs, ['SendMessage', 'ReceiveMessage', 'DeleteMessageBatch', 'DeleteMessage', 'ChangeMessageVisibility', 'ChangeMessageVisibilityBatch']) / distinct,
       busEventsPerWebhook: 1,

@@ -2,7 +2,9 @@
  * A local SQS (AWS JSON 1.0) for development and tests. It implements the operations this project,
  * its CLI and redrive use, with the AWS behaviours they rely on:
  * - SendMessage(Batch) answers with the body's MD5 (the SDK verifies it) only once the message is
- *   journaled and fsynced, so a `kill -9` at any moment loses nothing that was acknowledged;
+ *   journaled and fsynced, so a `kill -9` at any moment loses nothing that was acknowledged. Sends
+ *   arriving in the same event-loop turn share one write and one fsync (group commit): one fsync
+ *   per send stalled the whole local stack under load;
  * - ReceiveMessage (long polling, up to 10) hides messages for the visibility timeout, counts
  *   `ApproximateReceiveCount`, and moves a message past its queue's `maxReceiveCount` to the
  *   dead-letter queue instead of delivering it;
@@ -62,6 +64,7 @@ export async function startLocalSqs(options: { queues: readonly LocalQueueDefini
     const journal = options.dir ? path.join(options.dir, `${definition.name}.jsonl`) : undefined;
     queues.set(definition.name, { definition, arn: `arn:aws:sqs:${REGION}:${ACCOUNT}:${definition.name}`, messages: journal ? replay(journal) : new Map(), journal });
   }
+  const pendingCommits = new Map<Queue, PendingCommit[]>();
   const waiters = new Set<() => void>();
   const wake = () => {
     for (const w of waiters) w();
@@ -80,17 +83,38 @@ export async function startLocalSqs(options: { queues: readonly LocalQueueDefini
     return queue;
   };
 
-  function send(queue: Queue, body: unknown, extra: Record<string, unknown>): { MessageId: string; MD5OfMessageBody: string } {
+  /** Validates and journals a message, and makes it receivable once its journal line is on disk. */
+  async function send(queue: Queue, body: unknown, extra: Record<string, unknown>): Promise<{ MessageId: string; MD5OfMessageBody: string }> {
     if (extra.MessageAttributes || extra.MessageSystemAttributes) throw new AwsError('UnsupportedOperation', 'Message attributes are not supported by this local endpoint.');
     if (extra.DelaySeconds) throw new AwsError('UnsupportedOperation', 'DelaySeconds is not supported by this local endpoint.');
     if (typeof body !== 'string' || body.length === 0) throw new AwsError('MissingParameter', 'The request must contain the parameter MessageBody.');
     if (Buffer.byteLength(body) > (queue.definition.maxMessageBytes ?? 1_048_576)) throw new AwsError('InvalidParameterValue', 'One or more parameters are invalid. Reason: Message must be shorter than the maximum message size.');
     if (/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u.test(body)) throw new AwsError('InvalidMessageContents', 'Invalid characters found.');
     const message: Message = { id: randomUUID(), body, md5: md5(body), sentAt: now(), receiveCount: 0, visibleAt: 0 };
-    durableAppend(queue, { t: 's', id: message.id, body, at: message.sentAt });
+    await commit(queue, { t: 's', id: message.id, body, at: message.sentAt });
     queue.messages.set(message.id, message);
     wake();
     return { MessageId: message.id, MD5OfMessageBody: message.md5 };
+  }
+
+  /** Group commit: the lines of one event-loop turn are written and fsynced together. */
+  function commit(queue: Queue, record: Record<string, unknown>): Promise<void> {
+    if (!queue.journal) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const batch = (pendingCommits.get(queue) ?? []) as PendingCommit[];
+      batch.push({ line: `${JSON.stringify(record)}\n`, resolve, reject });
+      if (batch.length > 1) return;
+      pendingCommits.set(queue, batch);
+      setImmediate(() => {
+        pendingCommits.delete(queue);
+        try {
+          durableWrite(queue, batch.map((c) => c.line).join(''));
+          for (const c of batch) c.resolve();
+        } catch (error) {
+          for (const c of batch) c.reject(error);
+        }
+      });
+    });
   }
 
   function receive(queue: Queue, max: number, visibilityMs: number): Message[] {
@@ -165,20 +189,20 @@ export async function startLocalSqs(options: { queues: readonly LocalQueueDefini
         const { QueueUrl: _url, MessageBody, ...extra } = input;
         return send(queueOf(input), MessageBody, extra);
       },
-      SendMessageBatch(input) {
+      async SendMessageBatch(input) {
         const queue = queueOf(input);
         const entries = (input.Entries as Record<string, unknown>[] | undefined) ?? [];
         if (entries.length === 0) throw new AwsError('EmptyBatchRequest', 'The batch request does not contain any entries.');
         if (entries.length > 10) throw new AwsError('TooManyEntriesInBatchRequest', 'Maximum number of entries per request are 10.');
+        const results = await Promise.allSettled(entries.map(({ MessageBody, Id: _id, ...extra }) => send(queue, MessageBody, extra)));
         const Successful: unknown[] = [];
         const Failed: unknown[] = [];
-        for (const { Id, MessageBody, ...extra } of entries) {
-          try {
-            Successful.push({ Id, ...send(queue, MessageBody, extra) });
-          } catch (error) {
-            Failed.push({ Id, SenderFault: true, Code: (error as AwsError).type, Message: (error as Error).message });
-          }
-        }
+        results.forEach((result, i) => {
+          const Id = entries[i].Id;
+          if (result.status === 'fulfilled') Successful.push({ Id, ...result.value });
+          else if (result.reason instanceof AwsError) Failed.push({ Id, SenderFault: true, Code: result.reason.type, Message: result.reason.message });
+          else throw result.reason; // the journal failed: the whole call fails, as a 500
+        });
         return { Successful, Failed };
       },
       async ReceiveMessage(input) {
@@ -279,16 +303,27 @@ export async function startLocalSqs(options: { queues: readonly LocalQueueDefini
   };
 }
 
-/** Appends a record and fsyncs it: used for sends, so an acknowledged message is on disk. */
-function durableAppend(queue: Queue, record: Record<string, unknown>): void {
+interface PendingCommit {
+  readonly line: string;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** Appends lines and fsyncs them. Synchronous, so journal lines are never interleaved. */
+function durableWrite(queue: Queue, lines: string): void {
   if (!queue.journal) return;
   const fd = openSync(queue.journal, 'a');
   try {
-    writeSync(fd, `${JSON.stringify(record)}\n`);
+    writeSync(fd, lines);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Appends a record and fsyncs it at once: for moves to and from the dead-letter queue (rare). */
+function durableAppend(queue: Queue, record: Record<string, unknown>): void {
+  durableWrite(queue, `${JSON.stringify(record)}\n`);
 }
 
 /** Appends without fsync: a lost receive or delete record only means a redelivery, which consumers tolerate. */

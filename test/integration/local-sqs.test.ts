@@ -120,6 +120,21 @@ describe('local SQS endpoint (through the AWS SDK, checksum validation on)', () 
     expect(after.find((m) => m.Body === received[1].Body)?.Attributes?.ApproximateReceiveCount).toBe('2');
   });
 
+  it('keeps every message of concurrent sends (committed together) across a restart, and a batch fails only its bad entry', async () => {
+    const sent = await Promise.all(Array.from({ length: 40 }, (_, i) => client.send(new SendMessageCommand({ QueueUrl: url(), MessageBody: `burst-${i}` }))));
+    expect(new Set(sent.map((r) => r.MessageId)).size).toBe(40);
+    const batch = await client.send(new SendMessageBatchCommand({ QueueUrl: url(), Entries: [{ Id: 'ok', MessageBody: 'batched' }, { Id: 'bad', MessageBody: '' }] }));
+    expect(batch.Successful?.map((e) => e.Id)).toEqual(['ok']);
+    expect(batch.Failed).toEqual([expect.objectContaining({ Id: 'bad', SenderFault: true, Code: 'MissingParameter' })]);
+    client.destroy();
+    await sqs.close();
+
+    await start(); // same journal directory
+    const bodies: string[] = [];
+    for (let batchOf = await receive(); batchOf.length > 0; batchOf = await receive()) bodies.push(...batchOf.map((m) => m.Body!));
+    expect(bodies.sort()).toEqual([...Array.from({ length: 40 }, (_, i) => `burst-${i}`), 'batched'].sort());
+  });
+
   it('answers AWS-style errors for unknown queues and unsupported operations', async () => {
     await expect(client.send(new GetQueueUrlCommand({ QueueName: 'nope' }))).rejects.toMatchObject({ name: 'QueueDoesNotExist' });
     await expect(client.send(new PurgeQueueCommand({ QueueUrl: url() }))).rejects.toMatchObject({ name: 'UnknownOperationException' });
