@@ -9,6 +9,7 @@
  */
 import { get } from 'node:http';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createSignatureScheme } from '../lambdas/core/signature';
 import { resolveConfig } from '../lib/config';
 import { readBusLog } from '../local/aws/eventbridge';
@@ -122,6 +123,7 @@ export interface PipelineFigures {
 export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
   // WARN: the stack's one line per processed webhook would be most of its work otherwise.
   const stack = await startStackProcess({ env: { MAKINI_LOG_LEVEL: 'WARN' } });
+  const sqs = new SQSClient({ endpoint: stack.info.endpoints.sqs, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
   try {
     const origin = new URL(stack.info.webhookUrl).origin;
     const callsUrl = `${origin}${LOCAL_CALLS_PATH}`;
@@ -129,12 +131,14 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     const load = (o: Partial<SimulateOptions>) =>
       simulate({ url: stack.info.webhookUrl, secret: stack.secret, scheme: createSignatureScheme(resolveConfig()), connections: 100, events: 30, duplicates: 0, shuffle: true, rate: 0, concurrency: 64, timeScale: 0.001, seed: 1, ...o });
     const acknowledged = new Set<string>();
+    // Drained: every acknowledged webhook is on the bus, and the queue is empty (so the consumer
+    // also finished the completions it writes after publishing, which belong to this phase's calls).
     const drained = async (timeoutMs: number) => {
       const startedAt = performance.now();
       await waitFor(
-        () => {
+        async () => {
           const processed = processedIds(stack);
-          return [...acknowledged].every((id) => processed.has(id));
+          return [...acknowledged].every((id) => processed.has(id)) && (await queueEmpty());
         },
         timeoutMs,
         () => 'the consumer to drain',
@@ -293,20 +297,16 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
       webhookItemBytes: units.webhookItemBytes,
     };
 
+    /** No message waiting or in flight: the consumer has finished everything it received. */
     async function queueEmpty(): Promise<boolean> {
-      const { SQSClient, GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
-      const client = new SQSClient({ endpoint: stack.info.endpoints.sqs, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
-      try {
-        const { Attributes = {} } = await client.send(new GetQueueAttributesCommand({ QueueUrl: stack.info.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-        return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible) === 0;
-      } finally {
-        client.destroy();
-      }
+      const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: stack.info.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+      return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible) === 0;
     }
   } catch (error) {
     process.stderr.write(`bench e2e: the local stack printed:\n${stack.output().slice(-3000)}\n`);
     throw error;
   } finally {
+    sqs.destroy();
     await stack.stop();
   }
 }
