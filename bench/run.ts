@@ -1,11 +1,11 @@
 /**
- * `npm run bench`: the receiver's cold and warm costs, each against a baseline measured in the same
- * run (the machine is shared and noisy, so only same-run ratios and medians mean anything).
+ * `npm run bench`: every figure of issue 7 (cold start, warm path, pipeline, AWS calls, poller, cost),
+ * each against a baseline measured in the same run (the machine is shared and noisy, so only same-run
+ * ratios and medians mean anything).
  * Prints one markdown table and writes the same figures to bench/results/latest.json.
  *
  * Figures, never assertions: tests do not time anything.
  */
-import { secretsManagerProvider } from '../lambdas/adapters/secrets-manager-provider';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { RESOURCE_ENV, resolveConfig } from '../lib/config';
 import type { Context } from 'aws-lambda';
+import { secretsManagerProvider } from '../lambdas/adapters/secrets-manager-provider';
 import { MakiniApiClient } from '../lambdas/adapters/makini-api-client';
 import { createPoller, pollerSettings } from '../lambdas/poller/poller';
 import { createReceiverHandlerFromEnv } from '../lambdas/receiver/receiver';

@@ -1,7 +1,7 @@
-import { secretsManagerProvider } from '../../lambdas/adapters/secrets-manager-provider';
 import { createHmac } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { configToEnv, resolveConfig, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
+import { secretsManagerProvider } from '../../lambdas/adapters/secrets-manager-provider';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { createReceiverHandlerFromEnv } from '../../lambdas/receiver/receiver';
 import { apiGatewayEvent } from '../support/api-gateway-event';
