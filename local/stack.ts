@@ -6,18 +6,18 @@
  * AWS_ENDPOINT_URL_* variables. API Gateway, the SQS event-source mapping and the poll schedule are
  * emulated here. State lives under `dir` and survives restarts.
  */
+import { secretsManagerProvider } from '../lambdas/adapters/secrets-manager-provider';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import dynalite from 'dynalite';
 import { configFromEnv, configToEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../lib/config';
 import { eventTableDefinition } from '../lambdas/adapters/event-table-schema';
-import { secretsManagerProvider } from '../lambdas/adapters/secrets-manager-provider';
 import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
 import { createPollerHandlerFromEnv } from '../lambdas/poller/poller';
 import { createReceiverHandlerFromEnv } from '../lambdas/receiver/receiver';
@@ -100,10 +100,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     // --- AWS-compatible endpoints ---------------------------------------------------------
     const faults = faultReader(path.join(options.dir, 'faults.json'));
-    // dynalite runs in a worker thread (another core); this loopback server in front of it counts
-    // calls and applies the same fault switch as the other local endpoints.
-    const dynalite = await startDynaliteWorker(path.join(options.dir, 'dynamodb'));
-    closers.push(dynalite.close);
+    // dynalite's own request handler, behind the same fault switch as the other local endpoints.
+    const dynaliteHandler = dynalite({ path: path.join(options.dir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }).listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
     const dynamoCalls: Record<string, number> = {};
     const dynamo = await listenOnLoopback(
       createServer((req, res) => {
@@ -111,7 +109,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         if (!fault) {
           const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
           dynamoCalls[operation] = (dynamoCalls[operation] ?? 0) + 1;
-          return dynalite.forward(req, res);
+          return dynaliteHandler(req, res);
         }
         req.resume();
         res.writeHead(fault === 'throttled' ? 400 : 503, { 'content-type': 'application/x-amz-json-1.0' });
@@ -380,37 +378,6 @@ export function startEventSourceMapping(options: {
       running = false;
       await Promise.all(loops);
       client.destroy();
-    },
-  };
-}
-
-/** dynalite on disk in a worker thread: `forward` proxies a request to it over loopback HTTP. */
-async function startDynaliteWorker(dir: string): Promise<{ forward(req: IncomingMessage, res: ServerResponse): void; close(): Promise<void> }> {
-  const worker = new Worker(path.join(__dirname, 'aws', 'dynalite-worker.cjs'), { workerData: { path: dir } });
-  const port = await new Promise<number>((resolve, reject) => {
-    worker.once('message', (m: { port: number }) => resolve(m.port));
-    worker.once('error', reject);
-  });
-  const agent = new Agent({ keepAlive: true });
-  return {
-    forward(req, res) {
-      const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
-        res.writeHead(answer.statusCode ?? 500, answer.headers);
-        answer.pipe(res);
-      });
-      upstream.on('error', () => {
-        if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ServiceUnavailable', message: 'The local DynamoDB worker is not answering.' }));
-      });
-      req.pipe(upstream);
-    },
-    async close() {
-      agent.destroy();
-      await new Promise<void>((resolve) => {
-        worker.once('message', () => resolve());
-        worker.postMessage('close');
-      });
-      await worker.terminate();
     },
   };
 }
