@@ -6,6 +6,7 @@
  *
  * Exit codes: 0 success, 1 a request failed, 2 usage error.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
@@ -18,14 +19,17 @@ import { CreateSecretCommand, DeleteSecretCommand, ListSecretsCommand, PutSecret
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../lib/config';
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../lambdas/core/event-types';
-import { DynamoDbEventStore } from '../lambdas/adapters/dynamodb-event-store';
+import { DynamoDbEventStore, type StoredWebhook } from '../lambdas/adapters/dynamodb-event-store';
 import { EventBridgePublisher } from '../lambdas/adapters/eventbridge-publisher';
+import type { BusMessage } from '../lambdas/core/consume';
 import { decodeEnvelope } from '../lambdas/core/envelope';
-import { normaliseEvent } from '../lambdas/core/event';
+import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from '../lambdas/core/event';
+import { parseEventTime } from '../lambdas/core/event-time';
 import { formatConnectionSecret } from '../lambdas/core/connection-secret';
+import { canonicalJson } from '../lambdas/core/json-body';
 import { createSignatureScheme } from '../lambdas/core/signature';
 import { readBusLog } from '../local/aws/eventbridge';
-import { sampleEvent } from '../local/sample-events';
+import { NOTIFICATION_EVENTS, sampleEvent, sampleNotification } from '../local/sample-events';
 import { simulate } from '../local/simulator';
 import type { LocalStackInfo } from '../local/stack';
 
@@ -38,12 +42,13 @@ const SIGNING_OPTIONS = {
   scheme: { type: 'string' },
   header: { type: 'string' },
   algorithm: { type: 'string' },
+  lifecycle: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } satisfies Options;
 
 const SECRET_HELP = `  --secret S         signing secret (or set MAKINI_WEBHOOK_SECRET, which keeps it out of shell history)
   --scheme NAME      ${SIGNATURE_SCHEMES.join(' | ')} (default: MAKINI_SIGNATURE_SCHEME or makini)
-  --header NAME      makini scheme: signature header (default: MAKINI_SIGNATURE_HEADER or x-makini-signature)
+  --header NAME      makini scheme: signature header (default: the first of MAKINI_SIGNATURE_HEADERS, x-webhook-signature)
   --algorithm ALG    makini scheme: ${HMAC_ALGORITHMS.join(' | ')} (default: MAKINI_SIGNATURE_ALGORITHM or sha256)`;
 
 const HELP = {
@@ -64,27 +69,37 @@ Commands:
 Run 'makini-webhooks <command> --help' for a command's options.`,
   sign: `Usage: makini-webhooks sign [options] [--file F | < body]
 
-Signs the body byte for byte and prints the headers to send, one 'name: value' per line.
+Signs the body byte for byte and prints the headers to send, one 'name: value' per line. With the
+makini scheme that is what Makini sends: X-Webhook-Signature, the base64 HMAC-SHA256 of the body.
+(Makini signs JSON.stringify of the parsed body: pass --canonical to sign that form of F.)
 
 Options:
 ${SECRET_HELP}
   --file F           read the body from F (default: standard input)
-  --encoding ENC     makini scheme: hex | base64 (default: hex)
+  --canonical        makini scheme: sign JSON.stringify(JSON.parse(body)) instead of the bytes given
+  --encoding ENC     makini scheme: base64 | hex (default: base64)
   --id ID            standard-webhooks: webhook-id (default: random msg_…)
   --timestamp UNIX   standard-webhooks: webhook-timestamp in Unix seconds (default: now)`,
   send: `Usage: makini-webhooks send --url URL [options]
 
-Builds a realistic Makini event, signs it and POSTs it; prints each response's status and body.
-Exits 1 if any response is not 2xx.
+Builds a webhook as Makini sends it, {"event": "assets.updated", "body": [ids]} signed with
+X-Webhook-Signature (base64 HMAC-SHA256 of JSON.stringify of the body), and POSTs it; prints each
+response's status and body. Exits 1 if any response is not 2xx.
+
+For a per-connection URL, post to <url>/<connection>, e.g. http://127.0.0.1:3000/webhooks/conn_42.
 
 Options:
   --url URL          the receiver's webhook URL (required)
 ${SECRET_HELP}
-  --type T           ${MAKINI_EVENT_TYPES.join(' | ')} | all (default: sync.completed)
-  --connection C     connection id (default: conn_demo)
-  --id ID            event id (default: random evt_…); not with --type all
-  --timestamp ISO    when the event happened (default: now)
-  --repeat N         send the same webhook N times, as Makini's retries would (default: 1)`,
+  --type T           <entity>.<action>, e.g. ${NOTIFICATION_EVENTS.slice(0, 3).join(', ')} … | all
+                     (default: assets.updated)
+  --ids A,B          ids of the changed records (default: two random UUIDs)
+  --repeat N         send the same webhook N times, as Makini's retries would (default: 1)
+  --lifecycle        send a lifecycle event instead (id, type, timestamp, connection_id, data):
+    --type T         ${MAKINI_EVENT_TYPES.join(' | ')} | all (default: sync.completed)
+    --connection C   connection id (default: conn_demo)
+    --id ID          event id (default: random evt_…); not with --type all
+    --timestamp ISO  when the event happened (default: now)`,
   connections: `Usage: makini-webhooks connections add <id> [--token-file F | < token]
        makini-webhooks connections list [--json]
        makini-webhooks connections remove <id> [--force]
@@ -102,6 +117,8 @@ Options:
 
 Plays a Makini stream: N connections x M events, some delivered twice, optionally shuffled, each
 retried on any non-200 with Makini's backoff (30 s doubling, for 24 h) scaled by --time-scale.
+The events are Makini's notifications, each connection's posted to <url>/<connection>; with
+--lifecycle, sync and status events posted to <url>.
 Prints: sent, acknowledged, retried, failed, and latency percentiles. Exits 1 if any failed.
 
 Options:
@@ -115,6 +132,7 @@ ${SECRET_HELP}
   --concurrency C    requests in flight (default: 16)
   --time-scale S     multiplies Makini's retry delays (default: 0.001: 30 s becomes 30 ms)
   --seed N           the same seed plays the same stream (default: 1)
+  --lifecycle        play lifecycle events instead of notifications
   --json             print the summary as JSON`,
   dlq: `Usage: makini-webhooks dlq list [--json] [--limit N] [--stack NAME | --local-dir D]
        makini-webhooks dlq redrive [--max N] [--stack NAME | --local-dir D]
@@ -140,7 +158,9 @@ sync and its outcome, last poll. Reads the local stack started by 'npm start' (s
 AWS credentials and region).`,
   events: `Usage: makini-webhooks events [--connection C] [--limit N] [--json] [--stack NAME | --local-dir D]
 
-Processed events, newest first by event time: webhookId, type, occurredAt, source, deliveries, stale.`,
+Processed events, newest first by event time: webhookId, type, occurredAt, source, deliveries, stale,
+connection, and for notifications the record ids (--json: the whole normalised event). An event
+without a connection shows '-'.`,
   bus: `Usage: makini-webhooks bus [--limit N] [--json] [--local-dir D]
 
 The latest events the local stack put on its EventBridge bus (what your rules would receive).`,
@@ -179,14 +199,17 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
 async function sign(argv: readonly string[], io: { stdout: NodeJS.WritableStream; stdin: NodeJS.ReadableStream & { isTTY?: boolean } }): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { ...SIGNING_OPTIONS, file: { type: 'string' }, encoding: { type: 'string' }, id: { type: 'string' }, timestamp: { type: 'string' } },
+    options: { ...SIGNING_OPTIONS, file: { type: 'string' }, canonical: { type: 'boolean' }, encoding: { type: 'string' }, id: { type: 'string' }, timestamp: { type: 'string' } },
     strict: true,
   });
   if (values.help) return help(io.stdout, 'sign');
+  if (values.lifecycle) throw new UsageError('--lifecycle is an option of send and simulate');
   const config = signingConfig(values);
   if (values.encoding !== undefined && values.encoding !== 'hex' && values.encoding !== 'base64') throw new UsageError('--encoding must be hex or base64');
   if (values.timestamp !== undefined && !/^\d{1,12}$/.test(values.timestamp)) throw new UsageError('--timestamp must be Unix seconds');
-  const body = values.file !== undefined ? readFileSync(values.file) : await readStdin(io.stdin);
+  const raw = values.file !== undefined ? readFileSync(values.file) : await readStdin(io.stdin);
+  const body = values.canonical ? canonicalJson(raw) : raw;
+  if (!body) throw new UsageError('--canonical needs a JSON body');
   const headers = createSignatureScheme(config).sign(body, requireSecret(values.secret), {
     id: values.id,
     timestamp: values.timestamp === undefined ? undefined : Number(values.timestamp),
@@ -207,6 +230,7 @@ async function send(argv: readonly string[], io: { stdout: NodeJS.WritableStream
       id: { type: 'string' },
       timestamp: { type: 'string' },
       repeat: { type: 'string' },
+      ids: { type: 'string' },
     },
     strict: true,
   });
@@ -215,30 +239,48 @@ async function send(argv: readonly string[], io: { stdout: NodeJS.WritableStream
   const url = parseUrl(values.url);
   const config = signingConfig(values);
   const secret = requireSecret(values.secret);
-  const types = eventTypes(values.type ?? 'sync.completed');
-  if (values.id !== undefined && types.length > 1) throw new UsageError('--id cannot be combined with --type all: each event needs its own id');
   const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 10_000) throw new UsageError('--repeat must be a whole number from 1 to 10000');
-  if (values.timestamp !== undefined && Number.isNaN(Date.parse(values.timestamp))) throw new UsageError('--timestamp must be an ISO-8601 time');
   const scheme = createSignatureScheme(config);
+  const webhooks: { label: string; id: string; body: Buffer }[] = [];
+  if (values.lifecycle) {
+    if (values.ids !== undefined) throw new UsageError('--ids is for notifications, not with --lifecycle');
+    const types = eventTypes(values.type ?? 'sync.completed');
+    if (values.id !== undefined && types.length > 1) throw new UsageError('--id cannot be combined with --type all: each event needs its own id');
+    if (values.timestamp !== undefined && parseEventTime(values.timestamp) === undefined) throw new UsageError('--timestamp must be an ISO-8601 time');
+    for (const type of types) {
+      const event = sampleEvent(type, {
+        id: values.id,
+        connectionId: values.connection,
+        timestamp: values.timestamp === undefined ? undefined : new Date(values.timestamp).toISOString(),
+      });
+      webhooks.push({ label: `${type} ${event.id}`, id: event.id, body: Buffer.from(JSON.stringify(event)) });
+    }
+  } else {
+    for (const [flag, value] of Object.entries({ connection: values.connection, id: values.id, timestamp: values.timestamp })) {
+      if (value !== undefined) throw new UsageError(`--${flag} needs --lifecycle: Makini's notifications carry only an event name and ids${flag === 'connection' ? ' (post to <url>/<connection> instead)' : ''}`);
+    }
+    const names = values.type === 'all' ? [...NOTIFICATION_EVENTS] : [values.type ?? 'assets.updated'];
+    if (!names.every((n) => /^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_-]*$/.test(n))) throw new UsageError('--type must be <entity>.<action>, e.g. assets.updated, or all');
+    const ids = values.ids?.split(',').map((id) => id.trim()).filter((id) => id !== '');
+    if (ids !== undefined && ids.length === 0) throw new UsageError('--ids must list at least one id');
+    for (const name of names) {
+      const notification = sampleNotification(name, ids);
+      webhooks.push({ label: name, id: `msg_${randomUUID()}`, body: Buffer.from(JSON.stringify(notification)) });
+    }
+  }
 
   let failures = 0;
-  for (const type of types) {
-    const event = sampleEvent(type, {
-      id: values.id,
-      connectionId: values.connection,
-      timestamp: values.timestamp === undefined ? undefined : new Date(values.timestamp).toISOString(),
-    });
-    const body = Buffer.from(JSON.stringify(event));
+  for (const webhook of webhooks) {
     for (let attempt = 1; attempt <= repeat; attempt++) {
       // Signed anew for every delivery, as a sender does: same id and body, fresh timestamp.
-      const headers = scheme.sign(body, secret, { id: event.id });
-      const label = `${type} ${event.id}${repeat > 1 ? ` (${attempt}/${repeat})` : ''}`;
+      const headers = scheme.sign(webhook.body, secret, { id: webhook.id });
+      const label = `${webhook.label}${repeat > 1 ? ` (${attempt}/${repeat})` : ''}`;
       try {
         const response = await fetch(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'user-agent': 'makini-webhooks-cli', ...headers },
-          body,
+          body: webhook.body,
           signal: AbortSignal.timeout(15_000),
         });
         const text = await response.text();
@@ -258,7 +300,7 @@ function signingConfig(values: { scheme?: string; header?: string; algorithm?: s
   return resolveConfig({
     ...configFromEnv(process.env),
     ...(values.scheme !== undefined && { signatureScheme: values.scheme }),
-    ...(values.header !== undefined && { signatureHeader: values.header }),
+    ...(values.header !== undefined && { signatureHeaders: values.header }),
     ...(values.algorithm !== undefined && { signatureAlgorithm: values.algorithm }),
   });
 }
@@ -357,13 +399,15 @@ async function simulateCommand(argv: readonly string[], io: { stdout: NodeJS.Wri
   });
   if (values.help) return help(io.stdout, 'simulate');
   if (!values.url) throw new UsageError('--url is required');
+  const url = parseUrl(values.url).toString().replace(/\/$/, '');
   const number = (name: string, text: string | undefined, fallback: number, min: number, max: number, integer = true) => {
     const n = text === undefined ? fallback : Number(text);
     if (Number.isNaN(n) || n < min || n > max || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`);
     return n;
   };
   const result = await simulate({
-    url: parseUrl(values.url).toString(),
+    url,
+    format: values.lifecycle ? 'lifecycle' : 'makini',
     secret: requireSecret(values.secret),
     scheme: createSignatureScheme(signingConfig(values)),
     connections: number('connections', values.connections, 10, 1, 100_000),
@@ -520,19 +564,20 @@ async function operate(command: 'dlq' | 'replay' | 'health', argv: readonly stri
     const [webhookId, ...extra] = positionals;
     if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
     if ((webhookId === undefined) === (values.connection === undefined)) throw new UsageError('replay takes a webhook id, or --connection C --since ISO');
-    if (values.connection !== undefined && (values.since === undefined || Number.isNaN(Date.parse(values.since)))) throw new UsageError('--since must be an ISO-8601 time');
+    if (values.connection !== undefined && (values.since === undefined || parseEventTime(values.since) === undefined)) throw new UsageError('--since must be an ISO-8601 time');
     const { store, close } = storeFor(target);
     const bus = new EventBridgeClient(target.client('eventBridge'));
     try {
-      const since = values.since === undefined ? undefined : new Date(values.since).toISOString();
+      const since = values.since === undefined ? undefined : parseEventTime(values.since);
       const stored = webhookId !== undefined ? [await store.getWebhook(webhookId)].filter((w) => w !== undefined) : (await store.listEvents(values.connection!, 10_000)).filter((w) => (w.occurredAt ?? '') >= since!).reverse();
       if (webhookId !== undefined && stored.length === 0) throw new UsageError(`no stored webhook ${webhookId}`);
-      const messages = [];
+      const messages: BusMessage[] = [];
       for (const w of stored) {
-        const normalised = normaliseEvent(w.body, { webhookId: w.webhookId, receivedAt: w.receivedAt, source: w.source === 'poll' ? 'poll' : 'webhook' });
-        if (!normalised.ok || w.status !== 'DONE') continue; // unprocessable or unfinished: nothing was published for it
-        const state = (await store.getConnection(normalised.event.connectionId)) ?? { connectionId: normalised.event.connectionId, status: 'unknown' as const };
-        messages.push({ event: normalised.event, state, stale: w.stale ?? false });
+        if (w.status !== 'DONE' || w.unprocessableReason !== undefined) continue; // unprocessable or unfinished: nothing was published for it
+        const event = storedEvent(w, configFromEnv(process.env));
+        if (!event) continue;
+        const state = event.connectionId === undefined ? undefined : ((await store.getConnection(event.connectionId)) ?? { connectionId: event.connectionId, status: 'unknown' as const });
+        messages.push({ event, ...(state && { state }), stale: w.stale ?? false });
       }
       const accepted = await new EventBridgePublisher(bus, target.eventBusName).publish(messages);
       const failed = accepted.filter((a) => !a).length;
@@ -654,12 +699,38 @@ async function inspect(command: 'status' | 'events' | 'bus', argv: readonly stri
       );
       return 0;
     }
-    const events = values.connection !== undefined ? await store.listEvents(values.connection, limit) : await store.listAllEvents(limit);
-    print(events.map((e) => ({ webhookId: e.webhookId, type: e.type, occurredAt: e.occurredAt, source: e.source, deliveries: e.deliveries, stale: e.stale ?? false, connectionId: e.connectionId })));
+    const stored = values.connection !== undefined ? await store.listEvents(values.connection, limit) : await store.listAllEvents(limit);
+    const fields = configFromEnv(process.env);
+    print(
+      stored.map((w) => {
+        const event = storedEvent(w, fields);
+        const row = { webhookId: w.webhookId, type: w.type, occurredAt: w.occurredAt, source: w.source, deliveries: w.deliveries, stale: w.stale ?? false, connectionId: w.connectionId };
+        if (values.json) return { ...row, ...(event && { event }) };
+        return { ...row, ids: event?.ids ? abbreviate(event.ids) : undefined };
+      }),
+    );
     return 0;
   } finally {
     close();
   }
+}
+
+/**
+ * The normalised event of a stored webhook, as the consumer saw it: its body read with `fields`
+ * (the poller's own for poll events) and the connection the consumer recorded.
+ */
+function storedEvent(w: StoredWebhook, fields: EventFields): MakiniEvent | undefined {
+  const normalised = normaliseEvent(
+    w.body,
+    { webhookId: w.webhookId, receivedAt: w.receivedAt, source: w.source === 'poll' ? 'poll' : 'webhook', ...(w.connectionId !== undefined && { connectionId: w.connectionId }) },
+    w.source === 'poll' ? POLL_EVENT_FIELDS : fields,
+  );
+  return normalised.ok ? normalised.event : undefined;
+}
+
+/** A list of ids for a table cell: the first two and how many more. */
+function abbreviate(ids: readonly string[]): string {
+  return ids.length <= 2 ? ids.join(',') : `${ids.slice(0, 2).join(',')},… (${ids.length})`;
 }
 
 /** The running local stack, from the stack.json that `npm start` writes. */

@@ -36,10 +36,12 @@ async function main(): Promise<void> {
     [
       'makini-webhook-ingestion: local stack running',
       `  webhook URL   ${info.webhookUrl}`,
+      `  per connection ${info.webhookUrlTemplate}`,
       `  secret        ${info.secretFile}  (scheme ${stack.config.signatureScheme})`,
       `  Makini API    ${info.makiniApiUrl}${info.mockMakiniApi ? '  (bundled mock)' : ''}`,
       `  state         ${dir}/  (npm start -- --reset wipes it)`,
       `  try:          npx makini-webhooks send --url ${info.webhookUrl} --secret ${secretArg}`,
+      `                (a signed {"event":"assets.updated","body":[ids]}, as Makini sends it)`,
       `  then:         npx makini-webhooks status   |   npx makini-webhooks events`,
       `  poll now:     kill -USR2 ${process.pid}`,
       '',

@@ -8,9 +8,16 @@ import { CONFIG_KEYS, CONFIG_SPEC, envName, type MakiniWebhookConfig } from './c
 
 export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } = {
   signatureScheme: 'How webhooks are signed: `makini` (HMAC of the raw body in one header) or `standard-webhooks`.',
-  signatureHeader: '`makini` scheme: header carrying the signature (case-insensitive).',
+  signatureHeaders: '`makini` scheme: headers that may carry the signature, in order of precedence (case-insensitive). Makini documents `X-Webhook-Signature`.',
+  signedBytes: '`makini` scheme: the bytes the signature is checked over. `both` tries the raw body, then `JSON.stringify(JSON.parse(body))`, which is what Makini\'s documented verifier signs; when only the latter matches, those bytes are what is stored and forwarded.',
   signatureAlgorithm: '`makini` scheme: HMAC algorithm.',
   timestampToleranceSeconds: '`standard-webhooks`: largest accepted age (or future skew) of `webhook-timestamp`.',
+  allowedSourceIps: 'Optional source allowlist, checked against API Gateway\'s own view of the caller\'s address: IPv4/IPv6 addresses and CIDR ranges, and `makini` for the five production addresses in Makini\'s `docs/ip_whitelisting.md`. Others get `403 FORBIDDEN_SOURCE`. Off by default: Makini does not say webhooks come from those addresses.',
+  eventIdFields: 'Body fields that carry a webhook\'s own id, used as its dedup key. A webhook without one (Makini\'s notifications have none) is deduplicated by content within `contentDedupWindowMinutes`.',
+  eventTypeFields: 'Body fields that carry the event type; the first string found wins. Makini\'s notifications use `event`.',
+  eventTimeFields: 'Body fields that carry the event time: ISO 8601, or epoch seconds or milliseconds. Without one, the receive time is used (`timeSource: "received"`).',
+  eventConnectionFields: 'Body fields that carry the connection id. A per-connection URL (`/webhooks/{connection}`) wins; without either, the event changes no connection state.',
+  contentDedupWindowMinutes: 'A byte-identical copy of a webhook without an id counts as a retry (one more delivery of the first) only when received within this many minutes of the first copy; later, it is a new event (two genuine updates of one record have identical bodies).',
   maxBodyBytes: 'Largest accepted body; larger requests get 413. The maximum keeps every body storable: in one SQS message (base64) and in one DynamoDB item.',
   secretCacheSeconds: 'How long the receiver caches the signing secret in memory.',
   secretRefreshIntervalSeconds: 'On a signature mismatch the secret is re-fetched, at most once per this interval, so a rotated secret works without a redeploy.',
@@ -60,7 +67,8 @@ export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } 
 export function configReferenceTable(): string {
   const rows = CONFIG_KEYS.map((key) => {
     const spec = CONFIG_SPEC[key];
-    const fallback = spec.default === '' ? '(none)' : `\`${String(spec.default)}\``;
+    const shown = Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default);
+    const fallback = shown === '' ? '(none)' : `\`${shown}\``;
     return `| \`${key}\` | \`${envName(key)}\` | ${fallback} | ${allowed(spec)} | ${CONFIG_DOCS[key]} |`;
   });
   return ['| key | environment variable | default | allowed | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
@@ -76,5 +84,7 @@ function allowed(spec: (typeof CONFIG_SPEC)[keyof MakiniWebhookConfig]): string 
       return spec.hint;
     case 'bool':
       return 'true \\| false';
+    case 'list':
+      return `${spec.hint}, comma-separated`;
   }
 }

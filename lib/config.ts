@@ -2,8 +2,8 @@
  * The one typed configuration of makini-webhook-ingestion.
  *
  * The CDK stack, the Lambda handlers and the local stack all resolve their settings here, so a
- * default or a bound is written exactly once. This file must stay free of imports: it is bundled
- * into every Lambda.
+ * default or a bound is written exactly once. This file must stay free of imports other than Node
+ * built-ins: it is bundled into every Lambda.
  *
  * Sources, each validated by {@link resolveConfig}:
  * - CDK context: `cdk deploy -c signatureScheme=standard-webhooks` (see {@link configFromContext})
@@ -11,11 +11,27 @@
  * - code: `new MakiniWebhookIngestion(this, 'Webhooks', { config: { maxBodyBytes: 65536 } })`
  */
 
+import { isIP } from 'node:net';
+
 export const SIGNATURE_SCHEMES = ['makini', 'standard-webhooks'] as const;
 export type SignatureSchemeName = (typeof SIGNATURE_SCHEMES)[number];
 
 export const HMAC_ALGORITHMS = ['sha256', 'sha512'] as const;
 export type HmacAlgorithm = (typeof HMAC_ALGORITHMS)[number];
+
+/**
+ * Which bytes a `makini` signature is checked over: the raw body, the bytes of
+ * `JSON.stringify(JSON.parse(body))` (what Makini's documented verifier computes), or both, raw first.
+ */
+export const SIGNED_BYTES = ['raw', 'canonical-json', 'both'] as const;
+export type SignedBytes = (typeof SIGNED_BYTES)[number];
+
+/**
+ * Makini's production addresses, from `docs/ip_whitelisting.md` in eqcentric/api-docs (added
+ * 2025-05-16). The page does not say that webhooks come from them, so the allowlist is off by
+ * default; `allowedSourceIps=makini` turns this list on.
+ */
+export const MAKINI_SOURCE_IPS = ['15.204.75.108', '15.204.73.75', '15.204.77.147', '148.113.140.236', '51.79.101.4'] as const;
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -40,12 +56,26 @@ const RECEIVER_SAFETY_MARGIN_MS = 1_000;
 export interface MakiniWebhookConfig {
   /** How webhooks are signed: `makini` (HMAC of the raw body) or `standard-webhooks`. */
   readonly signatureScheme: SignatureSchemeName;
-  /** Header carrying the signature for the `makini` scheme. Matched case-insensitively. */
-  readonly signatureHeader: string;
+  /** Headers that may carry the `makini` signature, in order of precedence; the first present one is read. Case-insensitive. */
+  readonly signatureHeaders: readonly string[];
+  /** `makini` scheme: which bytes the signature is checked over. */
+  readonly signedBytes: SignedBytes;
   /** HMAC algorithm of the `makini` scheme. */
   readonly signatureAlgorithm: HmacAlgorithm;
   /** `standard-webhooks`: largest accepted distance between `webhook-timestamp` and now. */
   readonly timestampToleranceSeconds: number;
+  /** Source addresses and CIDR ranges allowed to post webhooks (`makini`: Makini's documented addresses); empty: any. */
+  readonly allowedSourceIps: readonly string[];
+  /** Body fields that may carry a webhook's own id (dedup key), in order. Empty: always deduplicate by content. */
+  readonly eventIdFields: readonly string[];
+  /** Body fields that may carry the event type, in order. */
+  readonly eventTypeFields: readonly string[];
+  /** Body fields that may carry the event time (ISO 8601, or epoch seconds or milliseconds), in order. */
+  readonly eventTimeFields: readonly string[];
+  /** Body fields that may carry the connection id, in order (a per-connection URL wins over them). */
+  readonly eventConnectionFields: readonly string[];
+  /** A byte-identical copy of a webhook without an id is a retry when received within this many minutes of the first. */
+  readonly contentDedupWindowMinutes: number;
   /** Largest accepted request body; larger ones get 413. */
   readonly maxBodyBytes: number;
   /** How long the receiver keeps the signing secret in memory before fetching it again. */
@@ -141,16 +171,30 @@ type Spec =
   | { kind: 'int'; default: number; min: number; max: number; oneOf?: readonly number[] }
   | { kind: 'enum'; default: string; values: readonly string[] }
   | { kind: 'string'; default: string; pattern: RegExp; hint: string }
-  | { kind: 'bool'; default: boolean };
+  | { kind: 'bool'; default: boolean }
+  /** Comma-separated in context and environment, an array in code. */
+  | { kind: 'list'; default: readonly string[]; minItems: number; maxItems: number; item: (value: string) => boolean; hint: string };
+
+const HEADER_NAME = /^[A-Za-z0-9-]{1,128}$/;
+/** A top-level JSON field name usable in a list setting (no commas, no spaces). */
+const FIELD_NAME = /^[A-Za-z0-9_$@.-]{1,64}$/;
+const fieldList = (defaults: readonly string[], minItems = 1): Spec => ({ kind: 'list', default: defaults, minItems, maxItems: 16, item: (v) => FIELD_NAME.test(v), hint: 'JSON field names' });
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   signatureScheme: { kind: 'enum', default: 'makini', values: SIGNATURE_SCHEMES },
-  signatureHeader: { kind: 'string', default: 'x-makini-signature', pattern: /^[A-Za-z0-9-]{1,128}$/, hint: 'an HTTP header name' },
+  signatureHeaders: { kind: 'list', default: ['x-webhook-signature', 'x-makini-signature'], minItems: 1, maxItems: 8, item: (v) => HEADER_NAME.test(v), hint: 'HTTP header names' },
+  signedBytes: { kind: 'enum', default: 'both', values: SIGNED_BYTES },
   signatureAlgorithm: { kind: 'enum', default: 'sha256', values: HMAC_ALGORITHMS },
   timestampToleranceSeconds: { kind: 'int', default: 300, min: 1, max: 86_400 },
+  allowedSourceIps: { kind: 'list', default: [], minItems: 0, maxItems: 64, item: isSourceIpRule, hint: 'IP addresses, CIDR ranges, or makini' },
+  eventIdFields: fieldList(['id'], 0),
+  eventTypeFields: fieldList(['event', 'type', 'event_type', 'eventType']),
+  eventTimeFields: fieldList(['timestamp', 'occurred_at', 'occurredAt', 'created_at', 'createdAt']),
+  eventConnectionFields: fieldList(['connection_id', 'connectionId'], 0),
+  contentDedupWindowMinutes: { kind: 'int', default: 15, min: 1, max: 1_440 },
   maxBodyBytes: { kind: 'int', default: 262_144, min: 1, max: MAX_STORABLE_BODY_BYTES },
   secretCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400 },
   secretRefreshIntervalSeconds: { kind: 'int', default: 30, min: 1, max: 3_600 },
@@ -203,6 +247,18 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
 
 export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as Key[];
 
+/** Settings that were renamed, so an old name gets a pointer instead of "unknown setting". */
+const RENAMED: Readonly<Record<string, string>> = { signatureHeader: 'signatureHeaders (a comma-separated list)' };
+
+/** `makini`, an IPv4 or IPv6 address, or a CIDR range of one. */
+function isSourceIpRule(value: string): boolean {
+  if (value === 'makini') return true;
+  const [address, bits, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+
 /** Thrown when configuration is invalid. `problems` lists every problem found, not just the first. */
 export class ConfigError extends Error {
   public readonly problems: readonly string[];
@@ -229,7 +285,7 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Ma
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(input)) {
-    if (!(name in CONFIG_SPEC) && input[name] !== undefined) problems.push(`${name}: unknown setting`);
+    if (!(name in CONFIG_SPEC) && input[name] !== undefined) problems.push(RENAMED[name] ? `${name}: renamed to ${RENAMED[name]}` : `${name}: unknown setting`);
   }
   for (const key of CONFIG_KEYS) {
     const raw = input[key];
@@ -266,6 +322,14 @@ function coerce(spec: Spec, raw: unknown): { value?: unknown; problem?: string }
       if (typeof raw === 'boolean') return { value: raw };
       if (raw === 'true' || raw === 'false') return { value: raw === 'true' };
       return { problem: 'must be true or false' };
+    case 'list': {
+      const items = typeof raw === 'string' ? raw.split(',').map((v) => v.trim()).filter((v) => v !== '') : raw;
+      if (!Array.isArray(items) || !items.every((v): v is string => typeof v === 'string')) return { problem: `must be ${spec.hint}, comma-separated` };
+      const bad = items.filter((v) => !spec.item(v));
+      if (bad.length > 0) return { problem: `must be ${spec.hint}; not: ${bad.map((v) => JSON.stringify(v)).join(', ')}` };
+      if (items.length < spec.minItems || items.length > spec.maxItems) return { problem: `must list ${spec.minItems} to ${spec.maxItems} items` };
+      return { value: Object.freeze([...new Set(items)]) };
+    }
   }
 }
 
@@ -323,7 +387,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
 
 /** The `MAKINI_*` variables that reproduce `keys` of `config` through {@link configFromEnv}. */
 export function configToEnv(config: MakiniWebhookConfig, keys: readonly Key[] = CONFIG_KEYS): Record<string, string> {
-  return Object.fromEntries(keys.map((key) => [envName(key), String(config[key])]));
+  return Object.fromEntries(keys.map((key) => [envName(key), Array.isArray(config[key]) ? (config[key] as readonly string[]).join(',') : String(config[key])]));
 }
 
 /**

@@ -17,6 +17,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
 import { BUS_SOURCE } from '../lambdas/core/consume';
+import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { MakiniWebhookMonitoring } from './monitoring';
 import { ConfigError, configToEnv, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
 
@@ -50,8 +51,11 @@ const LAMBDA_RUNTIME_ACKNOWLEDGMENTS = [
 /** Receiver settings it reads from the environment; everything else is infrastructure. */
 const RECEIVER_KEYS = [
   'signatureScheme',
-  'signatureHeader',
+  'signatureHeaders',
   'signatureAlgorithm',
+  'signedBytes',
+  'allowedSourceIps',
+  'eventIdFields',
   'timestampToleranceSeconds',
   'maxBodyBytes',
   'secretCacheSeconds',
@@ -80,12 +84,23 @@ const POLLER_KEYS = [
   'dedupWindowDays',
   'historyRetentionDays',
   'consumerTimeoutSeconds',
+  'contentDedupWindowMinutes',
   'logLevel',
   'metricsNamespace',
 ] as const satisfies readonly (keyof MakiniWebhookConfig)[];
 
 /** Consumer settings it reads from the environment. */
-const CONSUMER_KEYS = ['dedupWindowDays', 'historyRetentionDays', 'consumerTimeoutSeconds', 'logLevel', 'metricsNamespace'] as const satisfies readonly (keyof MakiniWebhookConfig)[];
+const CONSUMER_KEYS = [
+  'dedupWindowDays',
+  'historyRetentionDays',
+  'consumerTimeoutSeconds',
+  'contentDedupWindowMinutes',
+  'eventTypeFields',
+  'eventTimeFields',
+  'eventConnectionFields',
+  'logLevel',
+  'metricsNamespace',
+] as const satisfies readonly (keyof MakiniWebhookConfig)[];
 
 /**
  * The Makini webhook receiver: an HTTP API whose `POST /webhooks` verifies each webhook's signature
@@ -100,6 +115,8 @@ export class MakiniWebhookIngestion extends Construct {
   public readonly config: MakiniWebhookConfig;
   /** The URL to paste into the Makini dashboard. */
   public readonly webhookUrl: string;
+  /** The per-connection URL: `{connection}` replaced by a connection id, for one Makini webhook per connection. */
+  public readonly webhookUrlTemplate: string;
   public readonly api: HttpApi;
   public readonly stage: HttpStage;
   public readonly accessLogGroup: logs.LogGroup;
@@ -273,17 +290,19 @@ export class MakiniWebhookIngestion extends Construct {
     const integration = new HttpLambdaIntegration('Receiver', this.receiver, { payloadFormatVersion: PayloadFormatVersion.VERSION_2_0 });
     // POST is the webhook; every other method reaches the receiver too, so it can answer a
     // structured 405 instead of API Gateway's bare 404.
-    const routes = [
-      ...this.api.addRoutes({ path: '/webhooks', methods: [HttpMethod.POST], integration }),
-      ...this.api.addRoutes({ path: '/webhooks', methods: [HttpMethod.ANY], integration }),
-    ];
+    // `/webhooks/{connection}` attributes a webhook to a connection, for one Makini webhook per connection.
+    const routes = [WEBHOOK_ROUTES.shared, WEBHOOK_ROUTES.perConnection].flatMap((routePath) => [
+      ...this.api.addRoutes({ path: routePath, methods: [HttpMethod.POST], integration }),
+      ...this.api.addRoutes({ path: routePath, methods: [HttpMethod.ANY], integration }),
+    ]);
     for (const route of routes) {
       Validations.of(route).acknowledge({
         id: 'AwsSolutions-APIG4',
         reason: "Makini cannot send credentials; every request is authenticated by its HMAC signature, verified by the receiver before anything is stored.",
       });
     }
-    this.webhookUrl = `${this.api.apiEndpoint}/webhooks`;
+    this.webhookUrl = `${this.api.apiEndpoint}${WEBHOOK_ROUTES.shared}`;
+    this.webhookUrlTemplate = `${this.api.apiEndpoint}${WEBHOOK_ROUTES.perConnection}`;
 
     this.monitoring = new MakiniWebhookMonitoring(this, 'Monitoring', {
       config,

@@ -21,7 +21,11 @@ export class MakiniWebhookStack extends Stack {
     super(scope, id, { description: 'Makini webhook ingestion (makini-webhook-ingestion)', ...props });
     this.ingestion = new MakiniWebhookIngestion(this, 'Webhooks', { config: props.config });
 
-    new CfnOutput(this, 'WebhookUrl', { value: this.ingestion.webhookUrl, description: 'Paste this URL into the Makini dashboard.' });
+    new CfnOutput(this, 'WebhookUrl', { value: this.ingestion.webhookUrl, description: 'Paste this URL into the Makini Developer Portal (Developers > Webhooks).' });
+    new CfnOutput(this, 'WebhookUrlTemplate', {
+      value: this.ingestion.webhookUrlTemplate,
+      description: 'One Makini webhook per connection: replace {connection} with its connection key, so every event is attributed to it.',
+    });
     new CfnOutput(this, 'SigningSecretArn', { value: this.ingestion.signingSecret.secretArn, description: 'Put the signing secret from the Makini dashboard in this secret.' });
     new CfnOutput(this, 'QueueUrl', { value: this.ingestion.queue.queueUrl, description: 'Verified webhooks waiting to be processed.' });
     new CfnOutput(this, 'EventBusName', { value: this.ingestion.eventBus.eventBusName, description: 'Add rules on this bus (source makini.webhooks) to act on events.' });

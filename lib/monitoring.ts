@@ -108,6 +108,13 @@ export class MakiniWebhookMonitoring extends Construct {
       what: `More than ${config.signatureRejectedAlarmThreshold} signatures rejected in 5 minutes: a rotated secret not updated here, or an attack.`,
       section: 'signature-rejected-spike',
     });
+    if (config.allowedSourceIps.length > 0) {
+      alarm('ForbiddenSource', emf('receiver', 'SourceForbidden'), {
+        threshold: 0,
+        what: 'Requests came from addresses outside allowedSourceIps and got 403: Makini may send from a new address, or someone else is posting.',
+        section: 'forbidden-source',
+      });
+    }
     alarm('ConsumerErrors', props.consumer.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The consumer Lambda failed whole batches.', section: 'processing-failed' });
     alarm('ProcessingFailed', emf('consumer', 'ProcessingFailed'), { threshold: 0, what: 'Queued webhooks failed processing and will be retried.', section: 'processing-failed' });
     alarm('Unprocessable', emf('consumer', 'Unprocessable'), { threshold: 0, what: 'Verified webhooks could not be read as Makini events; they are stored raw.', section: 'unprocessable' });
@@ -169,7 +176,14 @@ export class MakiniWebhookMonitoring extends Construct {
     const fns = { receiver: props.receiver, consumer: props.consumer, poller: props.poller };
     this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `# Makini webhooks\nAlarms and what to do: \`${RUNBOOK}\``, width: 24, height: 1 }));
     this.dashboard.addWidgets(
-      graph('Ingress: received and rejected', [emf('receiver', 'WebhookReceived'), emf('receiver', 'SignatureRejected'), emf('receiver', 'EnqueueFailed')]),
+      graph('Ingress: received and rejected', [
+        emf('receiver', 'WebhookReceived'),
+        emf('receiver', 'SignatureRejected'),
+        emf('receiver', 'EnqueueFailed'),
+        ...(config.allowedSourceIps.length > 0 ? [emf('receiver', 'SourceForbidden')] : []),
+      ]),
+      // Which bytes Makini's signatures cover in this account: the raw body, or only JSON.stringify of it.
+      graph('Ingress: signed form', [emf('receiver', 'SignatureMatchedRaw'), emf('receiver', 'SignatureMatchedCanonicalJson')]),
       graph('Ingress: API latency', [props.api.metricLatency({ statistic: 'p50' }), props.api.metricLatency({ statistic: 'p99' })]),
       graph('Ingress: 4xx / 5xx', [props.api.metricClientError({ statistic: 'Sum' }), props.api.metricServerError({ statistic: 'Sum' })]),
     );

@@ -22,7 +22,7 @@ export interface HttpApi {
 
 /**
  * @example
- * const api = await startHttpApi({ routes: { '/webhooks': handler }, port: 0 });
+ * const api = await startHttpApi({ routes: { '/webhooks': handler, '/webhooks/{connection}': handler }, port: 0 });
  * console.log(`${api.url}/webhooks`);
  */
 /**
@@ -47,12 +47,12 @@ export async function startHttpApi(options: {
 
 async function serve(req: IncomingMessage, res: ServerResponse, routes: Record<string, ApiHandler>, timeoutMs?: number): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  const handler = routes[url.pathname];
-  if (!handler) return reply(res, 404, { message: 'Not Found' });
+  const route = matchRoute(routes, url.pathname);
+  if (!route) return reply(res, 404, { message: 'Not Found' });
   const body = await readBody(req, API_GATEWAY_MAX_PAYLOAD_BYTES);
   if (body === undefined) return reply(res, 413, { message: 'Request Entity Too Large' });
   try {
-    const invocation = handler(toApiGatewayEvent(req, url, body));
+    const invocation = route.handler(toApiGatewayEvent(req, url, body, route));
     const result = timeoutMs ? await Promise.race([invocation, timeout(timeoutMs)]) : await invocation;
     if (result === TIMED_OUT) return reply(res, 500, { message: 'Internal Server Error' });
     res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
@@ -63,17 +63,53 @@ async function serve(req: IncomingMessage, res: ServerResponse, routes: Record<s
   }
 }
 
+interface MatchedRoute {
+  readonly handler: ApiHandler;
+  /** The route as declared, e.g. `/webhooks/{connection}`. */
+  readonly template: string;
+  readonly pathParameters?: Record<string, string>;
+}
+
+/**
+ * The route a path matches, as API Gateway matches HTTP API routes: exact paths first, then
+ * templates whose `{name}` stands for one non-empty path segment (URL-decoded, as API Gateway
+ * passes path parameters).
+ */
+function matchRoute(routes: Record<string, ApiHandler>, pathname: string): MatchedRoute | undefined {
+  if (routes[pathname]) return { handler: routes[pathname], template: pathname };
+  const segments = pathname.split('/');
+  for (const [template, handler] of Object.entries(routes)) {
+    const parts = template.split('/');
+    if (parts.length !== segments.length) continue;
+    const pathParameters: Record<string, string> = {};
+    const matches = parts.every((part, i) => {
+      const param = /^\{(\w+)\}$/.exec(part)?.[1];
+      if (!param) return part === segments[i];
+      if (segments[i] === '') return false;
+      try {
+        pathParameters[param] = decodeURIComponent(segments[i]);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (matches) return { handler, template, pathParameters };
+  }
+  return undefined;
+}
+
 /** A payload-format-2.0 event with the raw body base64-encoded, as API Gateway sends binary bodies. */
-export function toApiGatewayEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyEventV2 {
+export function toApiGatewayEvent(req: IncomingMessage, url: URL, body: Buffer, route?: Pick<MatchedRoute, 'template' | 'pathParameters'>): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
   const method = req.method ?? 'GET';
   const now = new Date();
+  const routeKey = `${method} ${route?.template ?? url.pathname}`;
   return {
     version: '2.0',
-    routeKey: `${method} ${url.pathname}`,
+    routeKey,
     rawPath: url.pathname,
     rawQueryString: url.search.slice(1),
     headers,
@@ -84,11 +120,12 @@ export function toApiGatewayEvent(req: IncomingMessage, url: URL, body: Buffer):
       domainPrefix: 'local',
       http: { method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '', userAgent: req.headers['user-agent'] ?? '' },
       requestId: randomUUID(),
-      routeKey: `${method} ${url.pathname}`,
+      routeKey,
       stage: '$default',
       time: now.toUTCString(),
       timeEpoch: now.getTime(),
     },
+    ...(route?.pathParameters && { pathParameters: route.pathParameters }),
     body: body.length > 0 ? body.toString('base64') : undefined,
     isBase64Encoded: body.length > 0,
   };

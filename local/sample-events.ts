@@ -1,9 +1,50 @@
 /**
- * Realistic Makini webhook payloads, one per event type, in the wire format this project assumes
- * (docs/makini-wire-format.md). Used by `makini-webhooks send` and by tests.
+ * Realistic Makini webhook payloads (docs/makini-wire-format.md). Used by `makini-webhooks send`,
+ * `simulate`, the local stack's examples and tests.
+ *
+ * Makini's documented webhook is a notification: `{"event": "assets.updated", "body": [ids]}`
+ * ({@link sampleNotification}). The richer lifecycle events ({@link sampleEvent}: sync,
+ * reauthorization, status, system error, with id, time and connection) are what Makini's
+ * integration pages describe; the receiver handles both.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { MakiniEventType } from '../lambdas/core/event-types';
+
+/**
+ * Notification names. Makini's docs list sites, assets, purchase orders and work orders (inserted,
+ * updated), and on an unmerged branch connection statuses (also deleted), materials and locations.
+ * Only `assets.updated` is spelled out; the others follow it, with the API's plural path names.
+ */
+export const NOTIFICATION_EVENTS = [
+  'assets.updated',
+  'assets.inserted',
+  'sites.updated',
+  'sites.inserted',
+  'work-orders.updated',
+  'work-orders.inserted',
+  'purchase-orders.updated',
+  'purchase-orders.inserted',
+  'materials.updated',
+  'locations.updated',
+  'connections.updated',
+  'connections.inserted',
+  'connections.deleted',
+] as const;
+
+export interface MakiniNotification {
+  readonly event: string;
+  readonly body: readonly string[];
+}
+
+/**
+ * A notification as Makini sends it: an event name and the ids of the changed records.
+ *
+ * @example
+ * JSON.stringify(sampleNotification('assets.updated')); // {"event":"assets.updated","body":["16c6…","418e…"]}
+ */
+export function sampleNotification(event: string, ids: readonly string[] = [randomUUID(), randomUUID()]): MakiniNotification {
+  return { event, body: [...ids] };
+}
 
 export interface SampleOptions {
   /** @default `evt_<uuid>` */

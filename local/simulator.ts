@@ -6,10 +6,20 @@
  */
 import type { MakiniEventType } from '../lambdas/core/event-types';
 import type { SignatureScheme } from '../lambdas/core/signature';
-import { sampleEvent } from './sample-events';
+import { NOTIFICATION_EVENTS, sampleEvent, sampleNotification } from './sample-events';
+
+/**
+ * `makini`: Makini's documented notifications (`{"event", "body": [ids]}`), each connection's posted
+ * to its own URL, `<url>/<connection>`. `lifecycle`: the richer sync and status events, with id,
+ * time and connection in the body, posted to `<url>`.
+ */
+export type StreamFormat = 'makini' | 'lifecycle';
 
 export interface SimulateOptions {
+  /** The receiver's `/webhooks` URL. */
   readonly url: string;
+  /** @default 'makini' */
+  readonly format?: StreamFormat;
   readonly secret: string;
   readonly scheme: SignatureScheme;
   /** Distinct connections. */
@@ -38,7 +48,7 @@ export interface SimulateResult {
   readonly failed: number;
   /** Milliseconds per successful request, sorted. */
   readonly latenciesMs: readonly number[];
-  /** Webhook ids acknowledged, for checking that each was processed. */
+  /** Webhook ids the receiver acknowledged (its answer's `webhookId`), for checking that each was processed. */
   readonly acknowledgedIds: ReadonlySet<string>;
 }
 
@@ -57,12 +67,51 @@ function random(seed: number): () => number {
   };
 }
 
-/** The stream: per connection, a realistic mix of status and sync events, one minute apart. */
-export function buildStream(options: Pick<SimulateOptions, 'connections' | 'events' | 'duplicates' | 'shuffle' | 'seed'>): { id: string; body: string }[] {
+/** One delivery: `path` is appended to the URL (a per-connection URL's connection). */
+export interface StreamEntry {
+  readonly id: string;
+  readonly body: string;
+  readonly path?: string;
+}
+
+/**
+ * The stream, one minute of events apart per connection: Makini notifications naming random records
+ * (now and then a `connections.updated` naming the connection), or with `format: 'lifecycle'` a
+ * realistic mix of status and sync events.
+ */
+export function buildStream(options: Pick<SimulateOptions, 'connections' | 'events' | 'duplicates' | 'shuffle' | 'seed' | 'format'>): StreamEntry[] {
   const rnd = random(options.seed);
+  const stream: StreamEntry[] = options.format === 'lifecycle' ? lifecycleStream(options, rnd) : notificationStream(options, rnd);
+  if (options.shuffle) {
+    for (let i = stream.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [stream[i], stream[j]] = [stream[j], stream[i]];
+    }
+  }
+  return stream;
+}
+
+function notificationStream(options: Pick<SimulateOptions, 'connections' | 'events' | 'duplicates' | 'seed'>, rnd: () => number): StreamEntry[] {
+  const entities = NOTIFICATION_EVENTS.filter((e) => !e.startsWith('connections.'));
+  const uuid = () => Array.from({ length: 16 }, () => Math.floor(rnd() * 256).toString(16).padStart(2, '0')).join('').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+  const stream: StreamEntry[] = [];
+  for (let c = 0; c < options.connections; c++) {
+    const connectionId = `conn_sim_${c}`;
+    for (let e = 0; e < options.events; e++) {
+      const notification =
+        rnd() < 0.1 ? sampleNotification('connections.updated', [connectionId]) : sampleNotification(entities[Math.floor(rnd() * entities.length)], Array.from({ length: 1 + Math.floor(rnd() * 3) }, uuid));
+      const entry = { id: `sim_${options.seed}_${c}_${e}`, body: JSON.stringify(notification), path: connectionId };
+      stream.push(entry);
+      if (rnd() < options.duplicates) stream.push(entry);
+    }
+  }
+  return stream;
+}
+
+function lifecycleStream(options: Pick<SimulateOptions, 'connections' | 'events' | 'duplicates' | 'seed'>, rnd: () => number): StreamEntry[] {
   const types: MakiniEventType[] = ['sync.completed', 'connection.status_changed', 'sync.failed', 'connection.status_changed', 'sync.completed', 'connection.reauthorization_required', 'system.error'];
   const start = Date.UTC(2026, 0, 1);
-  const stream: { id: string; body: string }[] = [];
+  const stream: StreamEntry[] = [];
   for (let c = 0; c < options.connections; c++) {
     for (let e = 0; e < options.events; e++) {
       const type = types[Math.floor(rnd() * types.length)];
@@ -70,12 +119,6 @@ export function buildStream(options: Pick<SimulateOptions, 'connections' | 'even
       const body = JSON.stringify(type === 'connection.status_changed' ? { ...event, data: { ...event.data, status: rnd() < 0.5 ? 'online' : 'offline' } } : event);
       stream.push({ id: event.id, body });
       if (rnd() < options.duplicates) stream.push({ id: event.id, body });
-    }
-  }
-  if (options.shuffle) {
-    for (let i = stream.length - 1; i > 0; i--) {
-      const j = Math.floor(rnd() * (i + 1));
-      [stream[i], stream[j]] = [stream[j], stream[i]];
     }
   }
   return stream;
@@ -95,23 +138,24 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
   let next = 0;
   const started = Date.now();
 
-  const deliver = async ({ id, body }: { id: string; body: string }) => {
+  const deliver = async ({ id, body, path }: StreamEntry) => {
     const bytes = Buffer.from(body);
+    const url = path === undefined ? options.url : `${options.url}/${encodeURIComponent(path)}`;
     const firstTry = Date.now();
     for (let attempt = 1; ; attempt++) {
       const t0 = performance.now();
       let ok = false;
       try {
-        const response = await fetch(options.url, { method: 'POST', headers: { 'content-type': 'application/json', ...options.scheme.sign(bytes, options.secret, { id }) }, body: bytes, signal: AbortSignal.timeout(10_000) });
-        await response.arrayBuffer();
+        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...options.scheme.sign(bytes, options.secret, { id }) }, body: bytes, signal: AbortSignal.timeout(10_000) });
+        const answer = await response.text();
         ok = response.status === 200;
+        if (ok) acknowledgedIds.add((JSON.parse(answer) as { webhookId: string }).webhookId);
       } catch {
         // a timeout or a refused connection is a failed delivery, as for Makini
       }
       if (ok) {
         latencies.push(performance.now() - t0);
         acknowledged++;
-        acknowledgedIds.add(id);
         if (attempt > 1) retried++;
         return;
       }

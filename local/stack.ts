@@ -14,12 +14,13 @@ import * as path from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
 import { configFromEnv, configToEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../lib/config';
 import { eventTableDefinition } from '../lambdas/adapters/event-table-schema';
 import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
 import { createPollerHandlerFromEnv } from '../lambdas/poller/poller';
+import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { createReceiverHandlerFromEnv } from '../lambdas/receiver/receiver';
 import { startLocalEventBridge, type BusEvent } from './aws/eventbridge';
 import type { Fault } from './aws/json-endpoint';
@@ -46,6 +47,8 @@ export const LOCAL_NAMES = {
 /** What `makini-webhooks` reads to reach a running local stack (`<dir>/stack.json`). */
 export interface LocalStackInfo {
   readonly webhookUrl: string;
+  /** The per-connection URL, `{connection}` to be replaced by a connection id. */
+  readonly webhookUrlTemplate: string;
   readonly secretFile: string;
   readonly busLog: string;
   readonly tableName: string;
@@ -177,10 +180,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const poller = createPollerHandlerFromEnv(lambdaEnv);
 
     // --- API Gateway ------------------------------------------------------------------------
+    const receive = (event: APIGatewayProxyEventV2) => receiver(event, lambdaContext('receiver', config.receiverTimeoutSeconds));
     const api = await startHttpApi({
       port: options.port,
       timeoutMs: config.receiverTimeoutSeconds * 1000,
-      routes: { '/webhooks': (event) => receiver(event, lambdaContext('receiver', config.receiverTimeoutSeconds)) },
+      routes: { [WEBHOOK_ROUTES.shared]: receive, [WEBHOOK_ROUTES.perConnection]: receive },
       // AWS calls per service and operation since start: what `npm run bench` divides by webhooks.
       diagnostics: { [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls, lambda: invocations.snapshot() }) },
     });
@@ -205,7 +209,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     bus.onEvent = (event: BusEvent) => log(describe(event));
 
     const info: LocalStackInfo = {
-      webhookUrl: `${api.url}/webhooks`,
+      webhookUrl: `${api.url}${WEBHOOK_ROUTES.shared}`,
+      webhookUrlTemplate: `${api.url}${WEBHOOK_ROUTES.perConnection}`,
       secretFile,
       busLog,
       tableName: LOCAL_NAMES.table,
@@ -404,8 +409,10 @@ export function toRecord(m: Message, queueArn: string): SQSRecord {
 
 /** One concise line per processed webhook, from the event the consumer put on the bus. */
 function describe(event: BusEvent): string {
-  const detail = event.detail as { event?: { webhookId?: string; connectionId?: string; source?: string }; state?: { status?: string }; stale?: boolean; transition?: { from: string; to: string } };
-  const parts = [`processed ${event['detail-type']}`, detail.event?.webhookId, `connection ${detail.event?.connectionId}`, `status ${detail.state?.status}`];
+  const detail = event.detail as { event?: { webhookId?: string; connectionId?: string; source?: string; ids?: string[] }; state?: { status?: string }; stale?: boolean; transition?: { from: string; to: string } };
+  const parts = [`processed ${event['detail-type']}`, detail.event?.webhookId];
+  if (detail.event?.ids) parts.push(`${detail.event.ids.length} id(s)`);
+  parts.push(detail.event?.connectionId === undefined ? 'no connection' : `connection ${detail.event.connectionId} status ${detail.state?.status}`);
   if (detail.transition) parts.push(`(${detail.transition.from} -> ${detail.transition.to})`);
   if (detail.stale) parts.push('(stale)');
   if (detail.event?.source === 'poll') parts.push('[from poll]');

@@ -2,8 +2,9 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { initialState, type Applied, type ConnectionState } from '../core/connection-state';
 import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type EventStore } from '../core/consume';
+import { contentEventId, contentGeneration } from '../core/content-dedup';
 import type { Candidate, PollRecord } from '../core/poll';
-import type { MakiniWebhookConfig } from '../../lib/config';
+import { DEFAULT_CONFIG, type MakiniWebhookConfig } from '../../lib/config';
 import { TABLE_KEYS } from './event-table-schema';
 
 /**
@@ -11,13 +12,15 @@ import { TABLE_KEYS } from './event-table-schema';
  *
  * | item | pk | sk | gsi1pk / gsi1sk |
  * |---|---|---|---|
- * | webhook (dedup claim + history) | `WEBHOOK#<id>` | `WEBHOOK` | `CONNECTION#<c>` / `<occurredAt>#<id>`, or `UNPROCESSABLE` / `<receivedAt>#<id>` |
+ * | webhook (dedup claim + history) | `WEBHOOK#<id>` | `WEBHOOK` | `CONNECTION#<c>` (or `NO_CONNECTION`) / `<occurredAt>#<id>`, or `UNPROCESSABLE` / `<receivedAt>#<id>` |
+ * | latest generation of a content key (content-dedup.ts) | `CONTENT#<sha256:…>` | `GENERATION` | — |
  * | copy with a different body | `WEBHOOK#<id>` | `MISMATCH#<sha256>` | `MISMATCH` / `<receivedAt>#<id>` |
  * | connection state | `CONNECTION#<c>` | `STATE` | — |
  * | what the poller knows of a connection | `CONNECTION#<c>` | `POLL` | — |
  *
  * Costs: a new webhook takes 3 writes (claim, state, complete) and 1 read (state); a duplicate
- * takes 1 write (the claim, which also counts it). Nothing relies on
+ * takes 1 write (the claim, which also counts it). A webhook deduplicated by content reads its
+ * generation first (1 read), and a new generation writes it (1 write). Nothing relies on
  * ReturnValuesOnConditionCheckFailure or transactions, which dynalite lacks.
  */
 
@@ -27,6 +30,8 @@ export interface DynamoDbEventStoreOptions {
   readonly retentionSeconds: number;
   /** How long a claim protects its processing from concurrent copies, in ms. */
   readonly leaseMs: number;
+  /** Copies of a webhook without an id are one event when received within this many ms of its first copy. @default the config's `contentDedupWindowMinutes` */
+  readonly contentDedupWindowMs?: number;
   /** Attempts at the state's optimistic-concurrency write before the record is retried by SQS. @default 8 */
   readonly maxStateAttempts?: number;
   readonly now?: () => number;
@@ -36,9 +41,20 @@ export interface DynamoDbEventStoreOptions {
  * The store's options from the one config: webhook items live the longer of the dedup window and
  * the history retention; a claim's lease is the consumer's timeout.
  */
-export function eventStoreOptions(config: Pick<MakiniWebhookConfig, 'dedupWindowDays' | 'historyRetentionDays' | 'consumerTimeoutSeconds'>, tableName: string): DynamoDbEventStoreOptions {
-  return { tableName, retentionSeconds: Math.max(config.dedupWindowDays, config.historyRetentionDays) * 86_400, leaseMs: config.consumerTimeoutSeconds * 1000 };
+export function eventStoreOptions(
+  config: Pick<MakiniWebhookConfig, 'dedupWindowDays' | 'historyRetentionDays' | 'consumerTimeoutSeconds' | 'contentDedupWindowMinutes'>,
+  tableName: string,
+): DynamoDbEventStoreOptions {
+  return {
+    tableName,
+    retentionSeconds: Math.max(config.dedupWindowDays, config.historyRetentionDays) * 86_400,
+    leaseMs: config.consumerTimeoutSeconds * 1000,
+    contentDedupWindowMs: config.contentDedupWindowMinutes * 60_000,
+  };
 }
+
+/** Index partition of the events that name no connection. */
+export const NO_CONNECTION_PARTITION = 'NO_CONNECTION';
 
 /** A stored webhook, as `events` and tests read it. */
 export interface StoredWebhook {
@@ -59,12 +75,41 @@ export interface StoredWebhook {
 
 export class DynamoDbEventStore implements EventStore {
   private readonly now: () => number;
+  private readonly contentDedupWindowMs: number;
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly options: DynamoDbEventStoreOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.contentDedupWindowMs = options.contentDedupWindowMs ?? DEFAULT_CONFIG.contentDedupWindowMinutes * 60_000;
+  }
+
+  async resolveContentId(contentKey: string, receivedAt: string): Promise<string> {
+    const key = { [TABLE_KEYS.partition]: `CONTENT#${contentKey}`, [TABLE_KEYS.sort]: 'GENERATION' };
+    for (let attempt = 1; ; attempt++) {
+      const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: key, ConsistentRead: true }));
+      const latest = typeof Item?.start === 'string' ? Item.start : undefined;
+      const decision = contentGeneration(receivedAt, latest, this.contentDedupWindowMs);
+      if (decision.kind === 'join') return contentEventId(contentKey, decision.start);
+      if (decision.kind === 'earlier') return contentEventId(contentKey, receivedAt);
+      try {
+        await this.db.send(
+          new PutCommand({
+            TableName: this.options.tableName,
+            // Only the decision needs it, so it expires a day after its window closes.
+            Item: { ...key, entity: 'generation', start: receivedAt, [TABLE_KEYS.ttl]: Math.floor((Date.parse(receivedAt) + this.contentDedupWindowMs) / 1000) + 86_400 },
+            // Another copy may have started a generation meanwhile: then decide again.
+            ConditionExpression: latest === undefined ? 'attribute_not_exists(#pk)' : '#start = :latest',
+            ExpressionAttributeNames: latest === undefined ? { '#pk': TABLE_KEYS.partition } : { '#start': 'start' },
+            ...(latest !== undefined && { ExpressionAttributeValues: { ':latest': latest } }),
+          }),
+        );
+        return contentEventId(contentKey, receivedAt);
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException) || attempt >= (this.options.maxStateAttempts ?? 8)) throw error;
+      }
+    }
   }
 
   async claim(request: ClaimRequest): Promise<Claim> {
@@ -82,7 +127,14 @@ export class DynamoDbEventStore implements EventStore {
       status: 'PROCESSING',
       expiresAt: Math.floor(now / 1000) + this.options.retentionSeconds,
       ...(event
-        ? { type: event.type, occurredAt: event.occurredAt, connectionId: event.connectionId, source: event.source, gsi1pk: `CONNECTION#${event.connectionId}`, gsi1sk: `${event.occurredAt}#${event.webhookId}` }
+        ? {
+            type: event.type,
+            occurredAt: event.occurredAt,
+            ...(event.connectionId !== undefined && { connectionId: event.connectionId }),
+            source: event.source,
+            gsi1pk: event.connectionId !== undefined ? `CONNECTION#${event.connectionId}` : NO_CONNECTION_PARTITION,
+            gsi1sk: `${event.occurredAt}#${event.webhookId}`,
+          }
         : { unprocessableReason: request.unprocessableReason, gsi1pk: 'UNPROCESSABLE', gsi1sk: `${request.receivedAt}#${request.webhookId}` }),
     };
     const names = Object.fromEntries(Object.keys(firstOnly).map((k) => [`#${k}`, k]));
@@ -206,6 +258,24 @@ export class DynamoDbEventStore implements EventStore {
     }
   }
 
+  async requestPolls(connectionIds: readonly string[], requestedAt: string): Promise<void> {
+    // One small write per connection; a notification names a handful, so 25 at a time is plenty.
+    for (let i = 0; i < connectionIds.length; i += 25) {
+      await Promise.all(
+        connectionIds.slice(i, i + 25).map((connectionId) =>
+          this.db.send(
+            new UpdateCommand({
+              TableName: this.options.tableName,
+              Key: pollKey(connectionId),
+              UpdateExpression: 'SET entity = :entity, connectionId = :id, pollRequestedAt = :at',
+              ExpressionAttributeValues: { ':entity': 'poll', ':id': connectionId, ':at': requestedAt },
+            }),
+          ),
+        ),
+      );
+    }
+  }
+
   async getConnection(connectionId: string): Promise<ConnectionState | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: connectionKey(connectionId), ConsistentRead: true }));
     return Item ? toState(Item) : undefined;
@@ -245,8 +315,21 @@ export class DynamoDbEventStore implements EventStore {
     return found;
   }
 
+  /** Writes the poller's record, leaving `pollRequestedAt` to the consumer, which may set it meanwhile. */
   async savePollRecord(record: PollRecord): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.options.tableName, Item: { ...pollKey(record.connectionId), entity: 'poll', ...record } }));
+    const { pollRequestedAt: _requested, ...fields } = record;
+    const values: Record<string, unknown> = { entity: 'poll', ...fields };
+    const absent = POLL_RECORD_OPTIONAL.filter((name) => values[name] === undefined);
+    for (const name of absent) delete values[name];
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.options.tableName,
+        Key: pollKey(record.connectionId),
+        UpdateExpression: `SET ${Object.keys(values).map((k) => `#${k} = :${k}`).join(', ')}${absent.length > 0 ? ` REMOVE ${absent.map((k) => `#${k}`).join(', ')}` : ''}`,
+        ExpressionAttributeNames: Object.fromEntries([...Object.keys(values), ...absent].map((k) => [`#${k}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(Object.entries(values).map(([k, v]) => [`:${k}`, v])),
+      }),
+    );
   }
 
   /**
@@ -265,9 +348,9 @@ export class DynamoDbEventStore implements EventStore {
     return [...byId.values()].sort((a, b) => a.connectionId.localeCompare(b.connectionId));
   }
 
-  /** Processed events of every connection, newest first by event time (a Scan, for operators). */
+  /** Processed events of every connection, and those of none, newest first by event time (a Scan, for operators). */
   async listAllEvents(limit = 50): Promise<StoredWebhook[]> {
-    const items = await this.scan('entity = :webhook AND attribute_exists(connectionId)', { ':webhook': 'webhook' });
+    const items = await this.scan('entity = :webhook AND attribute_exists(occurredAt)', { ':webhook': 'webhook' });
     return items
       .map(toStoredWebhook)
       .sort((a, b) => (b.occurredAt ?? '').localeCompare(a.occurredAt ?? '') || b.webhookId.localeCompare(a.webhookId))
@@ -285,9 +368,9 @@ export class DynamoDbEventStore implements EventStore {
     return items;
   }
 
-  /** A connection's processed events, newest first by event time. */
-  async listEvents(connectionId: string, limit = 50): Promise<StoredWebhook[]> {
-    return (await this.queryIndex(`CONNECTION#${connectionId}`, limit)).map(toStoredWebhook);
+  /** A connection's processed events (with `undefined`: those of no connection), newest first by event time. */
+  async listEvents(connectionId: string | undefined, limit = 50): Promise<StoredWebhook[]> {
+    return (await this.queryIndex(connectionId === undefined ? NO_CONNECTION_PARTITION : `CONNECTION#${connectionId}`, limit)).map(toStoredWebhook);
   }
 
   /** Copies that arrived with a known id but a different body, newest first. */
@@ -324,6 +407,9 @@ export class DynamoDbEventStore implements EventStore {
     });
   }
 }
+
+/** Optional fields of a poll record, removed from the item when a new record lacks them. */
+const POLL_RECORD_OPTIONAL = ['lastPolledAt', 'lastOutcome', 'lastError', 'openedAt'] as const;
 
 const deliveryCount = (item: Record<string, unknown>) => (item.deliveryIds as Set<string> | undefined)?.size ?? 0;
 const webhookKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'WEBHOOK' });

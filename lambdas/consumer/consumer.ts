@@ -14,6 +14,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { configFromEnv, requireEnv, RESOURCE_ENV } from '../../lib/config';
+import type { EventFields } from '../core/event';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
@@ -32,6 +33,8 @@ export const CONSUMER_METRICS = {
 
 export interface ConsumerDeps {
   readonly store: EventStore;
+  /** Which body fields carry an event's type, time and connection (the config's `event…Fields`). */
+  readonly fields: EventFields;
   readonly publisher: EventPublisher;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -39,11 +42,11 @@ export interface ConsumerDeps {
 
 /**
  * @example
- * const consume = createConsumerHandler({ store, publisher, logger, metrics });
+ * const consume = createConsumerHandler({ store, fields: config, publisher, logger, metrics });
  * const { batchItemFailures } = await consume(sqsEvent, context);
  */
 export function createConsumerHandler(deps: ConsumerDeps) {
-  const { store, publisher, logger, metrics } = deps;
+  const { store, fields, publisher, logger, metrics } = deps;
   // One connection's state updates are grouped, never raced (see coalesce.ts).
   const updateConnection = coalesceConnectionUpdates((connectionId, update) => store.updateConnection(connectionId, update));
 
@@ -60,11 +63,11 @@ export function createConsumerHandler(deps: ConsumerDeps) {
       event,
       async (record: SQSRecord) => {
         try {
-          const outcome = await claimMessage({ deliveryId: record.messageId, body: record.body }, store);
+          const outcome = await claimMessage({ deliveryId: record.messageId, body: record.body }, store, fields);
           if (outcome.kind === 'claimed') claimed.push({ messageId: record.messageId, claim: outcome });
           else recordOutcome(outcome, logger, metrics);
         } catch (error) {
-          await fail(record.messageId, parseMessage({ deliveryId: record.messageId, body: record.body }).webhookId, error, 'record failed');
+          await fail(record.messageId, parseMessage({ deliveryId: record.messageId, body: record.body }, fields).webhookId, error, 'record failed');
           throw error;
         }
       },
@@ -78,7 +81,7 @@ export function createConsumerHandler(deps: ConsumerDeps) {
     await Promise.all(
       claimed.map(async ({ messageId, claim }) => {
         try {
-          const outcome = await applyClaimed(claim, { updateConnection });
+          const outcome = await applyClaimed(claim, { updateConnection, requestPolls: (ids, at) => store.requestPolls(ids, at) });
           recordOutcome(outcome, logger, metrics);
           processed.push({ messageId, outcome });
         } catch (error) {
@@ -114,7 +117,7 @@ function recordOutcome(outcome: RecordOutcome, logger: Logger, metrics: Metrics)
       const { event, stale, transition } = outcome.message;
       metrics.addMetric(CONSUMER_METRICS.processed, MetricUnit.Count, 1);
       if (stale) metrics.addMetric(CONSUMER_METRICS.stale, MetricUnit.Count, 1);
-      logger.info('webhook processed', { webhookId: outcome.webhookId, connectionId: outcome.connectionId, type: event.type, stale, ...(transition && { transition }) });
+      logger.info('webhook processed', { webhookId: outcome.webhookId, ...(outcome.connectionId !== undefined && { connectionId: outcome.connectionId }), type: event.type, stale, ...(transition && { transition }) });
       return;
     }
     case 'duplicate':
@@ -139,5 +142,5 @@ export function createConsumerHandlerFromEnv(env: Readonly<Record<string, string
   const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'consumer' });
   const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(BACKGROUND_CLIENT_CONFIG)), eventStoreOptions(config, requireEnv(env, RESOURCE_ENV.eventTable)));
   const publisher = new EventBridgePublisher(new EventBridgeClient(BACKGROUND_CLIENT_CONFIG), requireEnv(env, RESOURCE_ENV.eventBus));
-  return withPowertools(createConsumerHandler({ store, publisher, logger, metrics }), logger, metrics);
+  return withPowertools(createConsumerHandler({ store, fields: config, publisher, logger, metrics }), logger, metrics);
 }

@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import { applyEvent, type Applied, type ConnectionState } from './connection-state';
 import { decodeEnvelope, InvalidEnvelopeError } from './envelope';
-import { normaliseEvent, type MakiniEvent } from './event';
+import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from './event';
+import type { DedupBy } from './webhook-id';
 
 /** What the store found when a delivery claimed its webhook id. */
 export type Claim =
@@ -36,6 +37,12 @@ export interface ClaimRequest {
 }
 
 export interface EventStore {
+  /**
+   * The id of the event a copy deduplicated by content belongs to: the copy joins the event whose
+   * first copy was received within the retry window of it, or starts a new one (see
+   * content-dedup.ts).
+   */
+  resolveContentId(contentKey: string, receivedAt: string): Promise<string>;
   claim(request: ClaimRequest): Promise<Claim>;
   /** Reads, applies and writes the connection's state, retrying on concurrent writers. */
   updateConnection(connectionId: string, update: (state: ConnectionState) => Applied): Promise<Applied>;
@@ -43,21 +50,23 @@ export interface EventStore {
   complete(webhookId: string, outcome: { readonly stale: boolean }): Promise<void>;
   /** Remembers why processing a known webhook failed, for `dlq list`. Best effort. */
   noteFailure?(webhookId: string, error: string): Promise<void>;
+  /** Asks the poller to poll these connections at its next run. Idempotent. */
+  requestPolls(connectionIds: readonly string[], requestedAt: string): Promise<void>;
 }
 
 /** `source` of every event this project puts on the bus; customer rules match on it. */
 export const BUS_SOURCE = 'makini.webhooks';
 
-/** What the bus receives for every newly processed event: the event and the state it led to. */
+/** What the bus receives for every newly processed event: the event and the state it led to (none without a connection). */
 export interface BusMessage {
   readonly event: MakiniEvent;
-  readonly state: ConnectionState;
+  readonly state?: ConnectionState;
   readonly stale: boolean;
   readonly transition?: Applied['transition'];
 }
 
 export type RecordOutcome =
-  | { readonly kind: 'processed'; readonly webhookId: string; readonly connectionId: string; readonly message: BusMessage }
+  | { readonly kind: 'processed'; readonly webhookId: string; readonly connectionId?: string; readonly message: BusMessage }
   | { readonly kind: 'duplicate'; readonly webhookId: string; readonly deliveries: number }
   | { readonly kind: 'unprocessable'; readonly webhookId: string; readonly reason: string }
   | { readonly kind: 'mismatch'; readonly webhookId: string };
@@ -90,8 +99,8 @@ export interface ClaimedMessage {
  * @example
  * const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, store);
  */
-export async function processMessage(message: QueuedMessage, store: EventStore): Promise<RecordOutcome> {
-  const claimed = await claimMessage(message, store);
+export async function processMessage(message: QueuedMessage, store: EventStore, fields: EventFields): Promise<RecordOutcome> {
+  const claimed = await claimMessage(message, store, fields);
   return claimed.kind === 'claimed' ? applyClaimed(claimed, store) : claimed;
 }
 
@@ -101,8 +110,12 @@ export async function processMessage(message: QueuedMessage, store: EventStore):
  * all its records first, then applies them together, so one connection's events share one state
  * write (see coalesce.ts).
  */
-export async function claimMessage(message: QueuedMessage, store: Pick<EventStore, 'claim' | 'complete'>): Promise<Exclude<RecordOutcome, { kind: 'processed' }> | ClaimedMessage> {
-  const parsed = parseMessage(message);
+export async function claimMessage(
+  message: QueuedMessage,
+  store: Pick<EventStore, 'claim' | 'complete' | 'resolveContentId'>,
+  fields: EventFields,
+): Promise<Exclude<RecordOutcome, { kind: 'processed' }> | ClaimedMessage> {
+  const parsed = await withContentId(parseMessage(message, fields), store);
   const claim = await store.claim({ ...parsed, deliveryId: message.deliveryId });
   switch (claim.kind) {
     case 'busy':
@@ -121,27 +134,50 @@ export async function claimMessage(message: QueuedMessage, store: Pick<EventStor
   return { kind: 'claimed', webhookId: parsed.webhookId, event: parsed.event };
 }
 
-/** The second half of {@link processMessage}: applies a claimed webhook's event to its connection. */
-export async function applyClaimed(claimed: ClaimedMessage, store: Pick<EventStore, 'updateConnection'>): Promise<Extract<RecordOutcome, { kind: 'processed' }>> {
+/**
+ * The second half of {@link processMessage}: applies a claimed webhook's event to its connection
+ * (an event without one changes no state), and marks the connections a `connections.*`
+ * notification names for a status poll.
+ */
+export async function applyClaimed(claimed: ClaimedMessage, store: Pick<EventStore, 'updateConnection' | 'requestPolls'>): Promise<Extract<RecordOutcome, { kind: 'processed' }>> {
   const { event } = claimed;
-  const applied = await store.updateConnection(event.connectionId, (state) => applyEvent(state, event));
+  if (event.entity === CONNECTIONS_ENTITY && event.ids && event.ids.length > 0) await store.requestPolls(event.ids, event.receivedAt);
+  const { connectionId } = event;
+  if (connectionId === undefined) return { kind: 'processed', webhookId: event.webhookId, message: { event, stale: false } };
+  const applied = await store.updateConnection(connectionId, (state) => applyEvent(state, event));
   return {
     kind: 'processed',
     webhookId: event.webhookId,
-    connectionId: event.connectionId,
+    connectionId,
     message: { event, state: applied.state, stale: applied.stale, ...(applied.transition && { transition: applied.transition }) },
   };
 }
+
+/** Makini's connection-status notifications (`connections.updated`, …) name connection keys. */
+export const CONNECTIONS_ENTITY = 'connections';
 
 /** Marks a processed webhook complete once the bus accepted it. */
 export async function finishProcessed(outcome: Extract<RecordOutcome, { kind: 'processed' }>, store: EventStore): Promise<void> {
   await store.complete(outcome.webhookId, { stale: outcome.message.stale });
 }
 
-type ParsedMessage = Omit<ClaimRequest, 'deliveryId'>;
+type ParsedMessage = Omit<ClaimRequest, 'deliveryId'> & { readonly dedup: DedupBy };
 
-/** Decodes the envelope and normalises the body. Never throws: what it cannot read is unprocessable. */
-export function parseMessage(message: QueuedMessage): ParsedMessage {
+/**
+ * A copy deduplicated by content carries its content key; the event it belongs to has its own id
+ * (the key and the time its first copy was received), so one body can be many events over time.
+ */
+async function withContentId(parsed: ParsedMessage, store: Pick<EventStore, 'resolveContentId'>): Promise<ParsedMessage> {
+  if (parsed.dedup !== 'content') return parsed;
+  const webhookId = await store.resolveContentId(parsed.webhookId, parsed.receivedAt);
+  return { ...parsed, webhookId, ...(parsed.event && { event: { ...parsed.event, webhookId } }) };
+}
+
+/**
+ * Decodes the envelope and normalises the body (poll events with the poller's own fields). Never
+ * throws: what it cannot read is unprocessable.
+ */
+export function parseMessage(message: QueuedMessage, fields: EventFields): ParsedMessage {
   let decoded: ReturnType<typeof decodeEnvelope>;
   try {
     decoded = decodeEnvelope(message.body);
@@ -150,12 +186,18 @@ export function parseMessage(message: QueuedMessage): ParsedMessage {
     // Not written by our receiver or poller: keep it whole, keyed by its content.
     const raw = Buffer.from(message.body, 'utf8');
     const bodyHash = sha256(raw);
-    return { webhookId: `sha256:${bodyHash}`, bodyHash, body: raw, receivedAt: new Date(0).toISOString(), unprocessableReason: error.message };
+    return { webhookId: `sha256:${bodyHash}`, dedup: 'id', bodyHash, body: raw, receivedAt: new Date(0).toISOString(), unprocessableReason: error.message };
   }
   const { envelope, body } = decoded;
-  const normalised = normaliseEvent(body, { webhookId: envelope.webhookId, receivedAt: envelope.receivedAt, source: envelope.scheme === 'poll' ? 'poll' : 'webhook' });
+  const poll = envelope.scheme === 'poll';
+  const normalised = normaliseEvent(
+    body,
+    { webhookId: envelope.webhookId, receivedAt: envelope.receivedAt, source: poll ? 'poll' : 'webhook', ...(envelope.connectionId !== undefined && { connectionId: envelope.connectionId }) },
+    poll ? POLL_EVENT_FIELDS : fields,
+  );
   return {
     webhookId: envelope.webhookId,
+    dedup: envelope.dedup ?? 'id',
     bodyHash: sha256(body),
     body,
     receivedAt: envelope.receivedAt,

@@ -1,14 +1,19 @@
 import { isUtf8 } from 'node:buffer';
 import type { SignatureSchemeName } from '../../lib/config';
+import type { DedupBy } from './webhook-id';
 
 /**
- * The SQS message the receiver writes for every verified webhook: the raw body, untouched, with
- * what the receiver knew about it. The consumer reads it back with {@link decodeEnvelope}.
+ * The SQS message the receiver writes for every verified webhook: the signed bytes, untouched (the
+ * raw body, or its canonical JSON when only that was signed), with what the receiver knew about it. The consumer reads it back with {@link decodeEnvelope}.
  */
 export interface WebhookEnvelope {
   /** Envelope format version. */
   readonly v: 1;
   readonly webhookId: string;
+  /** How `webhookId` was found; absent (older messages) means `id`. */
+  readonly dedup?: DedupBy;
+  /** The connection named by the URL path (`/webhooks/{connection}`), which wins over the body's. */
+  readonly connectionId?: string;
   /** ISO-8601 time the receiver accepted the request. */
   readonly receivedAt: string;
   /** How the body was authenticated: a signature scheme, or `poll` for an event the poller synthesized. */
@@ -64,6 +69,8 @@ export function decodeEnvelope(message: string): { envelope: WebhookEnvelope; bo
     if (typeof e[field] !== 'string') throw new InvalidEnvelopeError(`${field} is missing`);
   }
   if (e.bodyEncoding !== 'utf8' && e.bodyEncoding !== 'base64') throw new InvalidEnvelopeError('unknown bodyEncoding');
+  if (e.dedup !== undefined && e.dedup !== 'id' && e.dedup !== 'content') throw new InvalidEnvelopeError('unknown dedup');
+  if (e.connectionId !== undefined && typeof e.connectionId !== 'string') throw new InvalidEnvelopeError('connectionId is not a string');
   const envelope = e as WebhookEnvelope;
   return { envelope, body: Buffer.from(envelope.body, envelope.bodyEncoding) };
 }

@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   MISSING_SIGNATURE: { status: 401, type: 'authentication_error', message: 'The request carries no signature.' },
   INVALID_SIGNATURE: { status: 401, type: 'authentication_error', message: 'The signature does not match the payload.' },
   TIMESTAMP_OUT_OF_TOLERANCE: { status: 401, type: 'authentication_error', message: 'The signed timestamp is too old or too far in the future.' },
+  FORBIDDEN_SOURCE: { status: 403, type: 'permission_error', message: 'Webhooks are not accepted from this source address.' },
+  INVALID_CONNECTION_ID: { status: 400, type: 'invalid_request_error', message: 'The connection in the URL path is not a valid connection id.' },
   EMPTY_BODY: { status: 400, type: 'invalid_request_error', message: 'The request body is empty.' },
   PAYLOAD_TOO_LARGE: { status: 413, type: 'invalid_request_error', message: 'The request body exceeds the size limit.' },
   METHOD_NOT_ALLOWED: { status: 405, type: 'invalid_request_error', message: 'Only POST is accepted.' },

@@ -1,18 +1,32 @@
 /**
  * One typed event from a raw Makini message, whatever its source (webhook or poll).
  *
- * Makini adds fields and types without notice: unknown fields are kept in `data`-adjacent form and
- * never fail parsing, and unknown types are kept and forwarded unchanged.
+ * Every verified JSON object is an event. Makini adds fields and types without notice: unknown
+ * fields are kept in `data` and never fail parsing, unknown types are kept and forwarded unchanged.
+ * Makini's documented notification, `{"event": "assets.updated", "body": [ids]}`, becomes an
+ * entity notification: `{type, entity, action, ids}`.
  */
+import { parseEventTime, eventTimeFromMs } from './event-time';
+import { asJsonObject, parseJsonBody } from './json-body';
+
 export type EventSource = 'webhook' | 'poll';
 
 export interface MakiniEvent {
   readonly webhookId: string;
-  /** Makini's event type, known or not. */
+  /** Makini's event type, known or not (`unknown` when the body names none). */
   readonly type: string;
-  /** ISO-8601 (UTC, milliseconds) time the event happened at Makini. */
+  /** When the event happened, in the event-time form (UTC, nine fractional digits: event-time.ts). */
   readonly occurredAt: string;
-  readonly connectionId: string;
+  /** Where `occurredAt` came from: a field of the body, or the receive time when it has none. */
+  readonly timeSource: 'body' | 'received';
+  /** The connection the event belongs to: from the URL path, else the body; absent when neither says. */
+  readonly connectionId?: string;
+  /** Entity notifications (`assets.updated` with a list of ids): the entity, e.g. `assets`. */
+  readonly entity?: string;
+  /** Entity notifications: the action, e.g. `updated`. */
+  readonly action?: string;
+  /** Entity notifications: the ids of the records that changed (fetch them from Makini's API). */
+  readonly ids?: readonly string[];
   /** Event-specific details, as Makini sent them. */
   readonly data: Readonly<Record<string, unknown>>;
   readonly source: EventSource;
@@ -22,62 +36,97 @@ export interface MakiniEvent {
 
 export type Normalised = { readonly ok: true; readonly event: MakiniEvent } | { readonly ok: false; readonly reason: string };
 
-const TYPE_FIELDS = ['type', 'eventType', 'event_type'] as const;
-const CONNECTION_FIELDS = ['connection_id', 'connectionId'] as const;
-const TIME_FIELDS = ['timestamp', 'occurredAt', 'occurred_at', 'createdAt', 'created_at'] as const;
-const RESERVED = new Set<string>(['id', 'data', ...TYPE_FIELDS, ...CONNECTION_FIELDS, ...TIME_FIELDS]);
+/** Which body fields carry what; the first usable one of each list wins. */
+export interface EventFields {
+  readonly eventTypeFields: readonly string[];
+  readonly eventTimeFields: readonly string[];
+  readonly eventConnectionFields: readonly string[];
+}
 
 /**
- * Normalises a raw body with the default Makini mapping: `id`, `type`, `timestamp` (ISO-8601) and
- * `connection_id`, accepting the aliases `eventType`, `connectionId`, `occurredAt` and `createdAt`.
- * Top-level fields beyond these are kept inside `data`, so nothing Makini adds is lost.
+ * The fields the poller writes its synthesized events with. Poll events are always read with
+ * these, whatever the webhook settings say.
+ */
+export const POLL_EVENT_FIELDS: EventFields = { eventTypeFields: ['type'], eventTimeFields: ['timestamp'], eventConnectionFields: ['connection_id'] };
+
+/** `<entity>.<action>`, e.g. `assets.updated` or `purchase-orders.inserted`. */
+const ENTITY_EVENT = /^([A-Za-z][A-Za-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_-]*)$/;
+/** Body connection ids longer than this are not used as connection ids. */
+const MAX_CONNECTION_ID_LENGTH = 256;
+
+export interface EventMeta {
+  readonly webhookId: string;
+  readonly receivedAt: string;
+  readonly source: EventSource;
+  /** The connection named by the URL path; wins over the body's fields. */
+  readonly connectionId?: string;
+}
+
+/**
+ * Normalises a raw body: the type, time and connection come from the first usable field of each
+ * list in `fields` (the config's `eventTypeFields`, `eventTimeFields`, `eventConnectionFields`).
+ * Top-level fields beyond those are kept inside `data`, so nothing Makini adds is lost. Only a
+ * body that is not a JSON object is unprocessable.
  *
  * @example
- * const result = normaliseEvent(body, { webhookId: 'evt_1', receivedAt, source: 'webhook' });
- * if (!result.ok) storeUnprocessable(result.reason);
+ * const result = normaliseEvent(body, { webhookId: 'evt_1', receivedAt, source: 'webhook' }, config);
+ * if (result.ok) result.event.ids; // ['16c69269-…'] for {"event":"assets.updated","body":["16c69269-…"]}
  */
-export function normaliseEvent(body: Uint8Array, meta: { webhookId: string; receivedAt: string; source: EventSource }): Normalised {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(body).toString('utf8'));
-  } catch {
-    return { ok: false, reason: 'the body is not JSON' };
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, reason: 'the body is not a JSON object' };
-  const raw = parsed as Record<string, unknown>;
+export function normaliseEvent(body: Uint8Array, meta: EventMeta, fields: EventFields): Normalised {
+  const parsed = parseJsonBody(body);
+  if (parsed === undefined) return { ok: false, reason: 'the body is not JSON' };
+  const raw = asJsonObject(parsed);
+  if (!raw) return { ok: false, reason: 'the body is not a JSON object' };
 
-  const type = firstString(raw, TYPE_FIELDS);
-  if (!type) return { ok: false, reason: 'no event type (type, eventType)' };
-  const connectionId = firstString(raw, CONNECTION_FIELDS);
-  if (!connectionId) return { ok: false, reason: 'no connection id (connection_id, connectionId)' };
-  if (connectionId.length > 256) return { ok: false, reason: 'the connection id is longer than 256 characters' };
-  const time = firstString(raw, TIME_FIELDS);
-  if (!time) return { ok: false, reason: 'no timestamp (timestamp, occurredAt, createdAt)' };
-  const occurredAt = toIsoTime(time);
-  if (!occurredAt) return { ok: false, reason: `the timestamp is not ISO-8601: ${JSON.stringify(time.slice(0, 40))}` };
+  const type = first(raw, fields.eventTypeFields, readString);
+  const connection = first(raw, fields.eventConnectionFields, readConnectionId);
+  const time = first(raw, fields.eventTimeFields, parseEventTime);
+  const connectionId = meta.connectionId ?? connection?.value;
+  const notification = entityNotification(type?.value ?? '', raw.body);
 
-  const data = typeof raw.data === 'object' && raw.data !== null && !Array.isArray(raw.data) ? (raw.data as Record<string, unknown>) : {};
-  const extra = Object.fromEntries(Object.entries(raw).filter(([key]) => !RESERVED.has(key)));
-  if (type === 'connection.status_changed' && data.status !== 'online' && data.status !== 'offline') {
-    return { ok: false, reason: 'connection.status_changed needs data.status online or offline' };
-  }
+  // Fields read into the event leave the top level; every other one is kept in `data`.
+  const data = asJsonObject(raw.data);
+  const consumed = new Set<string | undefined>([type?.field, connection?.field, time?.field]);
+  if (data) consumed.add('data');
+  if (notification) consumed.add('body');
+  if (String(raw.id) === meta.webhookId) consumed.add('id');
+  const extra = Object.fromEntries(Object.entries(raw).filter(([key]) => !consumed.has(key)));
   return {
     ok: true,
-    event: { webhookId: meta.webhookId, type, occurredAt, connectionId, data: { ...extra, ...data }, source: meta.source, receivedAt: meta.receivedAt },
+    event: {
+      webhookId: meta.webhookId,
+      type: type?.value ?? 'unknown',
+      occurredAt: time?.value ?? eventTimeFromMs(Date.parse(meta.receivedAt)),
+      timeSource: time ? 'body' : 'received',
+      ...(connectionId !== undefined && { connectionId }),
+      ...notification,
+      data: { ...extra, ...data },
+      source: meta.source,
+      receivedAt: meta.receivedAt,
+    },
   };
 }
 
-function firstString(raw: Record<string, unknown>, fields: readonly string[]): string | undefined {
+/** `{entity, action, ids}` when `type` is `<entity>.<action>` and `body` is a list of ids. */
+function entityNotification(type: string, body: unknown): { entity: string; action: string; ids: string[] } | undefined {
+  const m = ENTITY_EVENT.exec(type);
+  if (!m || !Array.isArray(body)) return undefined;
+  if (!body.every((id) => typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)))) return undefined;
+  return { entity: m[1], action: m[2], ids: body.map(String) };
+}
+
+/** The first of `fields` whose value `read` accepts, with the field's name. */
+function first(raw: Record<string, unknown>, fields: readonly string[], read: (value: unknown) => string | undefined): { field: string; value: string } | undefined {
   for (const field of fields) {
-    const value = raw[field];
-    if (typeof value === 'string' && value.trim() !== '') return value.trim();
+    const value = read(raw[field]);
+    if (value !== undefined) return { field, value };
   }
   return undefined;
 }
 
-/** ISO-8601 with a date and time, normalised to UTC milliseconds so strings sort by time. */
-function toIsoTime(text: string): string | undefined {
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(text)) return undefined;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+const readString = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined);
+
+function readConnectionId(value: unknown): string | undefined {
+  const id = typeof value === 'number' && Number.isFinite(value) ? String(value) : readString(value);
+  return id !== undefined && id.length <= MAX_CONNECTION_ID_LENGTH ? id : undefined;
 }

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ConnectionState } from './connection-state';
+import { parseEventTime } from './event-time';
 
 /** What Makini's connection-status and sync-status endpoints said about one connection. */
 export interface Observation {
@@ -37,6 +38,11 @@ export interface PollRecord {
    * their bodies keeps one id bound to one body, so the consumer deduplicates repeats.
    */
   readonly pending: Readonly<Record<string, string>>;
+  /**
+   * When a `connections.*` notification named this connection (set by the consumer, never by the
+   * poller). A request newer than `lastPolledAt` makes the connection due, ahead of the others.
+   */
+  readonly pollRequestedAt?: string;
 }
 
 export interface PollSettings {
@@ -53,8 +59,9 @@ export interface Candidate {
 }
 
 /**
- * The connections to poll now, least recently polled first (never polled before all others), so
- * that runs cut short by their time budget still cover every connection over successive runs.
+ * The connections to poll now: those a notification asked for first, then the least recently
+ * polled (never polled before all others), so that runs cut short by their time budget still cover
+ * every connection over successive runs.
  *
  * @example
  * const due = selectConnections(candidates, Date.now(), settings);
@@ -67,12 +74,20 @@ export function selectConnections(candidates: readonly Candidate[], now: number,
       if (breaker === 'half-open' || settings.pollAll || isDue(c, now, settings)) return [{ c, probe: breaker === 'half-open' }];
       return [];
     })
-    .sort((a, b) => (a.c.poll?.lastPolledAt ?? '').localeCompare(b.c.poll?.lastPolledAt ?? '') || a.c.connectionId.localeCompare(b.c.connectionId))
+    .sort(
+      (a, b) =>
+        Number(isRequested(b.c.poll)) - Number(isRequested(a.c.poll)) ||
+        (a.c.poll?.lastPolledAt ?? '').localeCompare(b.c.poll?.lastPolledAt ?? '') ||
+        a.c.connectionId.localeCompare(b.c.connectionId),
+    )
     .map(({ c, probe }) => ({ connectionId: c.connectionId, probe }));
 }
 
+/** A poll was requested after the last one. */
+const isRequested = (poll: PollRecord | undefined): boolean => !!poll?.pollRequestedAt && (!poll.lastPolledAt || poll.pollRequestedAt > poll.lastPolledAt);
+
 function isDue({ state, poll }: Candidate, now: number, settings: PollSettings): boolean {
-  if (!state) return true; // never seen
+  if (!state || isRequested(poll)) return true; // never seen, or asked for
   if (state.status !== 'online' || state.lastSyncStatus === 'failed') return true; // unhealthy or unknown
   if (poll?.lastOutcome && poll.lastOutcome !== 'ok') return true;
   return !state.lastWebhookAt || now - Date.parse(state.lastWebhookAt) > settings.expectedWindowMs; // silent
@@ -160,7 +175,7 @@ export function synthesizeEvents(
   });
 }
 
-function normalise(iso: string): string | undefined {
-  const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+/** Times in the event-time form, the one the connection state keeps, so they compare as strings. */
+function normalise(time: string): string | undefined {
+  return parseEventTime(time);
 }

@@ -6,8 +6,18 @@
 import type { SignatureSchemeName } from '../../lib/config';
 import { encodeEnvelope } from './envelope';
 import { WebhookRejectedError, ERROR_CODES } from './errors';
-import type { Headers, SignatureScheme } from './signature';
-import { resolveWebhookId } from './webhook-id';
+import { parseJsonBody } from './json-body';
+import type { Headers, SignatureScheme, SignedForm } from './signature';
+import { resolveDedupKey, type DedupBy } from './webhook-id';
+
+/**
+ * A connection id in a per-connection URL (`/webhooks/{connection}`): letters, digits and `._:@-`,
+ * up to 128 characters, starting with a letter or digit. Makini's connection keys fit it.
+ */
+export const PATH_CONNECTION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+/** The receiver's routes: one URL for every connection, and one per connection (its `{connection}` path parameter). */
+export const WEBHOOK_ROUTES = { shared: '/webhooks', perConnection: '/webhooks/{connection}' } as const;
 
 /** Where the signing secrets come from. Implementations cache; see the Secrets Manager adapter. */
 export interface SigningSecretSource {
@@ -28,10 +38,14 @@ export interface IncomingWebhook {
   readonly headers: Headers;
   readonly body: Uint8Array;
   readonly requestId: string;
+  /** The caller's address as API Gateway saw it (`requestContext.http.sourceIp`). */
+  readonly sourceIp: string;
+  /** The `{connection}` path segment of a per-connection URL, not yet validated. */
+  readonly connectionId?: string;
 }
 
 export type ReceiveOutcome =
-  | { readonly kind: 'accepted'; readonly webhookId: string; readonly bytes: number }
+  | { readonly kind: 'accepted'; readonly webhookId: string; readonly dedup: DedupBy; readonly bytes: number; readonly signedForm: SignedForm }
   | { readonly kind: 'rejected'; readonly error: WebhookRejectedError; readonly reason: string }
   | { readonly kind: 'unavailable'; readonly error: WebhookRejectedError; readonly dependency: 'secrets' | 'queue'; readonly cause: unknown };
 
@@ -40,19 +54,25 @@ export interface ReceiverDeps {
   readonly secrets: SigningSecretSource;
   readonly queue: WebhookQueue;
   readonly maxBodyBytes: number;
+  /** Body fields that may carry the webhook's own id. */
+  readonly idFields: readonly string[];
+  /** Whether a source address may post; `undefined` allows every source. */
+  readonly allowSource?: (sourceIp: string) => boolean;
   /** Milliseconds since the epoch. */
   readonly now: () => number;
 }
 
 /**
  * @example
- * const receive = createReceiver({ scheme, secrets, queue, maxBodyBytes: 262144, now: Date.now });
- * const outcome = await receive({ method: 'POST', headers, body, requestId });
+ * const receive = createReceiver({ scheme, secrets, queue, maxBodyBytes: 262144, idFields: ['id'], now: Date.now });
+ * const outcome = await receive({ method: 'POST', headers, body, requestId, sourceIp, connectionId });
  */
 export function createReceiver(deps: ReceiverDeps): (request: IncomingWebhook) => Promise<ReceiveOutcome> {
   const schemeName: SignatureSchemeName = deps.scheme.name;
   return async function receive(request) {
+    if (deps.allowSource && !deps.allowSource(request.sourceIp)) return reject('FORBIDDEN_SOURCE', `source ${request.sourceIp}`);
     if (request.method.toUpperCase() !== 'POST') return reject('METHOD_NOT_ALLOWED', `method ${request.method}`);
+    if (request.connectionId !== undefined && !PATH_CONNECTION_ID.test(request.connectionId)) return reject('INVALID_CONNECTION_ID', 'invalid connection in the URL path');
     if (request.body.length === 0) return reject('EMPTY_BODY', 'empty body');
     if (request.body.length > deps.maxBodyBytes) {
       return reject('PAYLOAD_TOO_LARGE', `${request.body.length} bytes`, `The request body exceeds ${deps.maxBodyBytes} bytes.`);
@@ -68,7 +88,8 @@ export function createReceiver(deps: ReceiverDeps): (request: IncomingWebhook) =
     } catch (cause) {
       return unavailable('secrets', cause);
     }
-    if (!secrets.some((secret) => parsed.matches(secret))) {
+    let match = parsed.match(secrets);
+    if (!match) {
       // The secret may have been rotated since we cached it: look once more (rate-limited).
       let fresh: readonly string[] | undefined;
       try {
@@ -77,26 +98,43 @@ export function createReceiver(deps: ReceiverDeps): (request: IncomingWebhook) =
         // We cannot tell a forgery from a rotation we cannot see; let the sender retry.
         return unavailable('secrets', cause);
       }
-      if (!fresh?.some((secret) => parsed.matches(secret))) return reject('INVALID_SIGNATURE', 'no secret matches');
+      match = fresh && parsed.match(fresh);
+      if (!match) return reject('INVALID_SIGNATURE', 'no secret matches');
     }
 
-    const webhookId = resolveWebhookId(request.headers, request.body);
+    // From here on only the signed bytes count: when only their canonical JSON was signed, that
+    // is what is stored, so no parser downstream reads a value the signature did not cover.
+    const body = match.body;
+    if (body.length > deps.maxBodyBytes) {
+      // Re-serializing can lengthen a body (`1e9` becomes `1000000000`); the limit keeps it storable.
+      return reject('PAYLOAD_TOO_LARGE', `${body.length} bytes signed`, `The signed body exceeds ${deps.maxBodyBytes} bytes.`);
+    }
+    const { webhookId, dedup } = resolveDedupKey({
+      scheme: schemeName,
+      headers: request.headers,
+      body,
+      parsed: parseJsonBody(body),
+      idFields: deps.idFields,
+      ...(request.connectionId !== undefined && { connectionId: request.connectionId }),
+    });
     const message = encodeEnvelope(
       {
         webhookId,
+        ...(dedup === 'content' && { dedup }),
+        ...(request.connectionId !== undefined && { connectionId: request.connectionId }),
         receivedAt: new Date(receivedAt).toISOString(),
         scheme: schemeName,
         requestId: request.requestId,
         ...(request.headers['content-type'] ? { contentType: request.headers['content-type'] } : {}),
       },
-      request.body,
+      body,
     );
     try {
       await deps.queue.send(message);
     } catch (cause) {
       return unavailable('queue', cause);
     }
-    return { kind: 'accepted', webhookId, bytes: request.body.length };
+    return { kind: 'accepted', webhookId, dedup, bytes: body.length, signedForm: match.form };
   };
 }
 

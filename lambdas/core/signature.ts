@@ -2,12 +2,14 @@
  * Signature schemes: how a webhook's signature is read from its headers, checked against the
  * signing secret(s), and produced (for the CLI and tests).
  *
- * A scheme works on the raw body bytes only; nothing is parsed or re-serialized before it.
+ * Makini signs `JSON.stringify` of the parsed body (docs/makini-wire-format.md), so the `makini`
+ * scheme can check a second form of the body besides the raw bytes; see {@link SignedBytes}.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { HmacAlgorithm, SignatureSchemeName } from '../../lib/config';
+import type { HmacAlgorithm, SignatureSchemeName, SignedBytes } from '../../lib/config';
 import { constantTime } from './constant-time';
 import type { ErrorCode } from './errors';
+import { canonicalJson } from './json-body';
 
 /** Header names are lower-case here; the HTTP adapter normalises them. */
 export type Headers = Readonly<Record<string, string | undefined>>;
@@ -19,9 +21,23 @@ export interface SignedRequest {
 
 export type SignatureFailureCode = Extract<ErrorCode, 'MISSING_SIGNATURE' | 'INVALID_SIGNATURE' | 'TIMESTAMP_OUT_OF_TOLERANCE'>;
 
+/** Which bytes a valid signature covered. */
+export type SignedForm = 'raw' | 'canonical-json';
+
+/** A signature that matched: which form of the body it covered, and those bytes. */
+export interface SignatureMatch {
+  readonly form: SignedForm;
+  /** The bytes the signature covers: what is stored and forwarded. */
+  readonly body: Uint8Array;
+}
+
 /** What a scheme read from a request before any secret is involved. */
 export type ParsedSignature =
-  | { readonly ok: true; matches(secret: string): boolean }
+  | {
+      readonly ok: true;
+      /** The form of the body that one of `secrets` signed, or `undefined` when none did. */
+      match(secrets: readonly string[]): SignatureMatch | undefined;
+    }
   | { readonly ok: false; readonly code: SignatureFailureCode; readonly reason: string };
 
 export interface SignatureScheme {
@@ -37,14 +53,17 @@ export interface SignOptions {
   readonly id?: string;
   /** `standard-webhooks`: Unix seconds (`webhook-timestamp`). */
   readonly timestamp?: number;
-  /** `makini`: how the digest is written. @default 'hex' */
+  /** `makini`: how the digest is written. @default 'base64' (as Makini sends it) */
   readonly encoding?: 'hex' | 'base64';
+  /** `makini`: write `sha256=` before the digest, as GitHub does. @default false (as Makini sends it) */
+  readonly prefix?: boolean;
 }
 
 export interface SchemeSettings {
   readonly signatureScheme: SignatureSchemeName;
-  readonly signatureHeader: string;
+  readonly signatureHeaders: readonly string[];
   readonly signatureAlgorithm: HmacAlgorithm;
+  readonly signedBytes: SignedBytes;
   readonly timestampToleranceSeconds: number;
 }
 
@@ -54,12 +73,12 @@ export interface SchemeSettings {
  * @example
  * const scheme = createSignatureScheme(config);
  * const parsed = scheme.parse({ headers, body }, Date.now() / 1000);
- * const valid = parsed.ok && secrets.some((s) => parsed.matches(s));
+ * const match = parsed.ok ? parsed.match(secrets) : undefined; // { form: 'raw', body } when valid
  */
 export function createSignatureScheme(settings: SchemeSettings): SignatureScheme {
   return settings.signatureScheme === 'standard-webhooks'
     ? standardWebhooksScheme(settings.timestampToleranceSeconds)
-    : makiniScheme(settings.signatureHeader, settings.signatureAlgorithm);
+    : makiniScheme(settings.signatureHeaders, settings.signatureAlgorithm, settings.signedBytes);
 }
 
 const DIGEST_BYTES: Record<HmacAlgorithm, number> = { sha256: 32, sha512: 64 };
@@ -70,27 +89,51 @@ const STRICT_BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const fail = (code: SignatureFailureCode, reason: string): ParsedSignature => ({ ok: false, code, reason });
 
 /**
- * `makini`: HMAC of the raw body under the secret's UTF-8 bytes, in one header, as hex or base64,
- * optionally prefixed `sha256=` (or `sha512=`). GitHub's `X-Hub-Signature-256` is this scheme.
+ * Whether `expected` equals any of `candidates`, comparing with every one in constant time and
+ * never stopping early, so timing tells neither whether nor which one matched.
  */
-export function makiniScheme(header: string, algorithm: HmacAlgorithm): SignatureScheme {
-  const headerName = header.toLowerCase();
+function matchesAny(expected: readonly Uint8Array[], candidates: readonly Uint8Array[]): boolean {
+  let found = false;
+  for (const e of expected) for (const c of candidates) found = constantTime.equal(e, c) || found;
+  return found;
+}
+
+/**
+ * `makini`: HMAC of the body under the secret's UTF-8 bytes, in the first of `headers` the request
+ * carries, as hex or base64, optionally prefixed `sha256=` (or `sha512=`). Makini sends base64 in
+ * `X-Webhook-Signature`; GitHub's `X-Hub-Signature-256` is this scheme too.
+ *
+ * `signedBytes` says which bytes are checked: the raw body, `JSON.stringify(JSON.parse(body))`
+ * (Makini's own verifier), or both, raw first. The canonical form is computed only when the raw
+ * body did not match.
+ */
+export function makiniScheme(headers: string | readonly string[], algorithm: HmacAlgorithm, signedBytes: SignedBytes = 'both'): SignatureScheme {
+  const headerNames = (typeof headers === 'string' ? [headers] : headers).map((h) => h.toLowerCase());
   const size = DIGEST_BYTES[algorithm];
+  const checkRaw = signedBytes !== 'canonical-json';
+  const checkCanonical = signedBytes !== 'raw';
   return {
     name: 'makini',
     parse(request) {
-      const value = request.headers[headerName]?.trim();
-      if (!value) return fail('MISSING_SIGNATURE', `The ${headerName} header is missing.`);
-      const received = decodeDigest(stripAlgorithmPrefix(value, algorithm), size);
+      const headerName = headerNames.find((name) => request.headers[name]?.trim());
+      if (!headerName) return fail('MISSING_SIGNATURE', `None of the signature headers (${headerNames.join(', ')}) is present.`);
+      const received = decodeDigest(stripAlgorithmPrefix(request.headers[headerName]!.trim(), algorithm), size);
       if (!received) return fail('INVALID_SIGNATURE', `The ${headerName} header is not a ${algorithm} digest in hex or base64.`);
+      const digests = (secrets: readonly string[], body: Uint8Array) => secrets.map((secret) => hmac(algorithm, Buffer.from(secret, 'utf8'), [body]));
       return {
         ok: true,
-        matches: (secret) => constantTime.equal(hmac(algorithm, Buffer.from(secret, 'utf8'), [request.body]), received),
+        match(secrets) {
+          if (checkRaw && matchesAny(digests(secrets, request.body), [received])) return { form: 'raw', body: request.body };
+          if (!checkCanonical) return undefined;
+          const canonical = canonicalJson(request.body);
+          if (!canonical || (checkRaw && canonical.equals(request.body))) return undefined;
+          return matchesAny(digests(secrets, canonical), [received]) ? { form: 'canonical-json', body: canonical } : undefined;
+        },
       };
     },
     sign(body, secret, options = {}) {
-      const digest = hmac(algorithm, Buffer.from(secret, 'utf8'), [body]);
-      return { [headerName]: `${algorithm}=${digest.toString(options.encoding ?? 'hex')}` };
+      const digest = hmac(algorithm, Buffer.from(secret, 'utf8'), [body]).toString(options.encoding ?? 'base64');
+      return { [headerNames[0]]: options.prefix ? `${algorithm}=${digest}` : digest };
     },
   };
 }
@@ -143,10 +186,9 @@ export function standardWebhooksScheme(toleranceSeconds: number): SignatureSchem
       const signed = [Buffer.from(`${id}.${timestamp}.`, 'utf8'), request.body];
       return {
         ok: true,
-        matches(secret) {
-          const expected = hmac('sha256', standardWebhooksKey(secret), signed);
-          // Compare with every candidate, without stopping early, so timing does not tell which matched.
-          return candidates.reduce((found, candidate) => constantTime.equal(expected, candidate) || found, false);
+        match(secrets) {
+          const expected = secrets.map((secret) => hmac('sha256', standardWebhooksKey(secret), signed));
+          return matchesAny(expected, candidates) ? { form: 'raw', body: request.body } : undefined;
         },
       };
     },

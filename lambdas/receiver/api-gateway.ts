@@ -3,7 +3,8 @@ import type { HttpResponse, IncomingWebhook } from '../core/receive';
 
 /**
  * An API Gateway HTTP API (payload format 2.0) request as the receiver sees it: the raw body bytes
- * (base64 decoded when API Gateway encoded them) and lower-case header names.
+ * (base64 decoded when API Gateway encoded them), lower-case header names, the source address API
+ * Gateway saw, and the `{connection}` path parameter of `/webhooks/{connection}`.
  *
  * @example
  * const request = fromApiGatewayEvent(event);
@@ -19,6 +20,8 @@ export function fromApiGatewayEvent(event: APIGatewayProxyEventV2): IncomingWebh
     headers,
     body: Buffer.from(raw, event.isBase64Encoded ? 'base64' : 'utf8'),
     requestId: event.requestContext.requestId,
+    sourceIp: event.requestContext.http.sourceIp,
+    ...(event.pathParameters?.connection !== undefined && { connectionId: event.pathParameters.connection }),
   };
 }
 

@@ -16,11 +16,17 @@ import { SecretsManagerSigningSecrets, type SigningSecretsProvider } from '../ad
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
 import { createReceiver, toHttpResponse, type ReceiveOutcome, type SigningSecretSource, type WebhookQueue } from '../core/receive';
 import { createSignatureScheme } from '../core/signature';
+import { sourceAllowlist } from '../core/source-allowlist';
 import { fromApiGatewayEvent, toApiGatewayResult } from './api-gateway';
 
 export const METRICS = {
   received: 'WebhookReceived',
+  /** The signature covered the raw body. */
+  signedRaw: 'SignatureMatchedRaw',
+  /** The signature covered `JSON.stringify(JSON.parse(body))` only (Makini's documented verifier). */
+  signedCanonical: 'SignatureMatchedCanonicalJson',
   signatureRejected: 'SignatureRejected',
+  sourceForbidden: 'SourceForbidden',
   enqueueFailed: 'EnqueueFailed',
   secretUnavailable: 'SigningSecretUnavailable',
 } as const;
@@ -46,6 +52,8 @@ export function createReceiverHandler(deps: ReceiverHandlerDeps) {
     secrets: deps.secrets,
     queue: deps.queue,
     maxBodyBytes: deps.config.maxBodyBytes,
+    idFields: deps.config.eventIdFields,
+    allowSource: sourceAllowlist(deps.config.allowedSourceIps),
     now: deps.now ?? Date.now,
   });
   return async function receiveWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
@@ -61,10 +69,12 @@ function record(outcome: ReceiveOutcome, logger: Logger, metrics: Metrics): void
   switch (outcome.kind) {
     case 'accepted':
       metrics.addMetric(METRICS.received, MetricUnit.Count, 1);
-      logger.info('webhook accepted', { webhookId: outcome.webhookId, bytes: outcome.bytes });
+      metrics.addMetric(outcome.signedForm === 'raw' ? METRICS.signedRaw : METRICS.signedCanonical, MetricUnit.Count, 1);
+      logger.info('webhook accepted', { webhookId: outcome.webhookId, bytes: outcome.bytes, ...(outcome.signedForm !== 'raw' && { signedForm: outcome.signedForm }) });
       return;
     case 'rejected':
       if (outcome.error.type === 'authentication_error') metrics.addMetric(METRICS.signatureRejected, MetricUnit.Count, 1);
+      if (outcome.error.code === 'FORBIDDEN_SOURCE') metrics.addMetric(METRICS.sourceForbidden, MetricUnit.Count, 1);
       logger.warn('webhook rejected', { code: outcome.error.code, reason: outcome.reason });
       return;
     case 'unavailable':

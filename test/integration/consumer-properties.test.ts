@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { DEFAULT_CONFIG } from '../../lib/config';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { applyEvent, initialState } from '../../lambdas/core/connection-state';
 import { finishProcessed, processMessage, WebhookBusyError } from '../../lambdas/core/consume';
@@ -46,7 +47,7 @@ describe('consumer on DynamoDB, property-based', () => {
             const current = pending.slice(0, wave);
             const results = await Promise.allSettled(
               current.map(async (m) => {
-                const outcome = await processMessage(m, store);
+                const outcome = await processMessage(m, store, DEFAULT_CONFIG);
                 if (outcome.kind === 'processed') await finishProcessed(outcome, store);
               }),
             );
@@ -58,7 +59,7 @@ describe('consumer on DynamoDB, property-based', () => {
           for (const conn of ['a', 'b']) {
             const connectionId = `${prefix}_${conn}`;
             const events = bodies
-              .map((b) => normaliseEvent(Buffer.from(b), { webhookId: JSON.parse(b).id, receivedAt: '2026-11-22T06:00:00.000Z', source: 'webhook' }))
+              .map((b) => normaliseEvent(Buffer.from(b), { webhookId: JSON.parse(b).id, receivedAt: '2026-11-22T06:00:00.000Z', source: 'webhook' }, DEFAULT_CONFIG))
               .flatMap((r) => (r.ok && r.event.connectionId === connectionId ? [r.event] : []))
               .sort((x, y) => (x.occurredAt === y.occurredAt ? (x.webhookId < y.webhookId ? -1 : 1) : x.occurredAt < y.occurredAt ? -1 : 1));
             const expected = events.reduce((s, e) => applyEvent(s, e).state, initialState(connectionId));

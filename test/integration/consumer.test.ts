@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DEFAULT_CONFIG } from '../../lib/config';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
@@ -28,7 +29,7 @@ function consumer(storeOverride: EventStore = store) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'consumer' });
   const addMetric = jest.spyOn(metrics, 'addMetric');
   const publisher = new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'makini-bus');
-  const handle = createConsumerHandler({ store: storeOverride, publisher, logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }), metrics });
+  const handle = createConsumerHandler({ store: storeOverride, fields: DEFAULT_CONFIG, publisher, logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }), metrics });
   const counts = () => addMetric.mock.calls.reduce<Record<string, number>>((acc, [name, , value]) => ({ ...acc, [name]: (acc[name] ?? 0) + Number(value) }), {});
   return { handle, counts };
 }
@@ -96,6 +97,8 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
       },
       updateConnection: (c, u) => store.updateConnection(c, u),
       complete: (id, o) => store.complete(id, o),
+      resolveContentId: (k, at) => store.resolveContentId(k, at),
+      requestPolls: (ids, at) => store.requestPolls(ids, at),
     };
     const { handle, counts } = consumer(flaky);
     const a = record(status('evt_a', 'online', '2026-11-22T05:00:00Z', 'conn_a'));

@@ -1,4 +1,5 @@
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
+import { DEFAULT_CONFIG } from '../../lib/config';
 import { finishProcessed, processMessage, WebhookBusyError, type RecordOutcome } from '../../lambdas/core/consume';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
@@ -24,7 +25,7 @@ const statusEvent = (id: string, status: 'online' | 'offline', at: string, conne
 
 /** Processes and completes, as the consumer does for a batch of one. */
 async function consume(message: ReturnType<typeof delivery>): Promise<RecordOutcome> {
-  const outcome = await processMessage(message, store);
+  const outcome = await processMessage(message, store, DEFAULT_CONFIG);
   if (outcome.kind === 'processed') await finishProcessed(outcome, store);
   return outcome;
 }
@@ -49,7 +50,7 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
   it('processes N concurrent copies once: the others wait, then count as duplicates', async () => {
     const body = statusEvent('evt_conc', 'online', '2026-11-22T05:00:00Z');
     const copies = Array.from({ length: 8 }, () => delivery(body));
-    const first = await Promise.allSettled(copies.map((c) => processMessage(c, store)));
+    const first = await Promise.allSettled(copies.map((c) => processMessage(c, store, DEFAULT_CONFIG)));
     const processed = first.filter((r) => r.status === 'fulfilled' && r.value.kind === 'processed');
     const busy = first.filter((r) => r.status === 'rejected');
     expect(processed).toHaveLength(1);
@@ -57,7 +58,7 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
     await finishProcessed((processed[0] as PromiseFulfilledResult<Extract<RecordOutcome, { kind: 'processed' }>>).value, store);
 
     // SQS redelivers what failed; by then the first copy has completed.
-    const retried = await Promise.all(copies.filter((_, i) => first[i].status === 'rejected').map((c) => processMessage(c, store)));
+    const retried = await Promise.all(copies.filter((_, i) => first[i].status === 'rejected').map((c) => processMessage(c, store, DEFAULT_CONFIG)));
     expect(retried.every((o) => o.kind === 'duplicate')).toBe(true);
     expect((await store.getWebhook('evt_conc'))?.deliveries).toBe(8);
   });
@@ -100,7 +101,7 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
 
   it('repairs a crash between the state write and completion: the retry has no second effect', async () => {
     const message = delivery(statusEvent('evt_crash', 'offline', '2026-11-22T05:00:00Z'));
-    const first = await processMessage(message, store); // state written, then the Lambda "dies"
+    const first = await processMessage(message, store, DEFAULT_CONFIG); // state written, then the Lambda "dies"
     expect(first.kind).toBe('processed');
     expect((await store.getWebhook('evt_crash'))?.status).toBe('PROCESSING');
 
@@ -113,8 +114,8 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
 
   it('lets another copy take over once the crashed owner’s lease has expired', async () => {
     const body = statusEvent('evt_lease', 'online', '2026-11-22T05:00:00Z');
-    await processMessage(delivery(body), store); // owner crashes before completing
-    await expect(processMessage(delivery(body), store)).rejects.toBeInstanceOf(WebhookBusyError);
+    await processMessage(delivery(body), store, DEFAULT_CONFIG); // owner crashes before completing
+    await expect(processMessage(delivery(body), store, DEFAULT_CONFIG)).rejects.toBeInstanceOf(WebhookBusyError);
     clock += 31_000;
     expect((await consume(delivery(body))).kind).toBe('processed');
     expect(await store.getWebhook('evt_lease')).toMatchObject({ status: 'DONE', deliveries: 3 });

@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DEFAULT_CONFIG } from '../../lib/config';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
@@ -75,7 +76,7 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, observeHook?: ()
 /** Feeds everything the poller queued through the consumer, as the event source would. */
 async function drain(): Promise<void> {
   for (const [i, body] of queued.splice(0).entries()) {
-    const outcome = await processMessage({ deliveryId: `poll-msg-${clock}-${i}`, body }, store);
+    const outcome = await processMessage({ deliveryId: `poll-msg-${clock}-${i}`, body }, store, DEFAULT_CONFIG);
     if (outcome.kind === 'processed') await finishProcessed(outcome, store);
   }
 }
@@ -194,6 +195,7 @@ describe('poller to bus', () => {
 
       await poller().run();
       const consume = createConsumerHandler({
+        fields: DEFAULT_CONFIG,
         store,
         publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'makini-bus'),
         logger: new Logger({ serviceName: 'consumer', logLevel: 'ERROR' }),

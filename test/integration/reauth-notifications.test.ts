@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DEFAULT_CONFIG } from '../../lib/config';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSRecord } from 'aws-lambda';
@@ -37,6 +38,7 @@ const reauth = (id: string, at: string) => ({ id, type: 'connection.reauthorizat
 describe('reauthorization notification rule', () => {
   it('matches the bus event of each transition into reauthorization_required, and no other event', async () => {
     const consume = createConsumerHandler({
+      fields: DEFAULT_CONFIG,
       store: new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 3600, leaseMs: 30_000 }),
       publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'bus'),
       logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }),

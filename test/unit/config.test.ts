@@ -4,7 +4,16 @@ import { configReferenceTable } from '../../lib/config-docs';
 describe('config', () => {
   it('applies the documented defaults', () => {
     expect(resolveConfig()).toEqual(DEFAULT_CONFIG);
-    expect(DEFAULT_CONFIG).toMatchObject({ signatureScheme: 'makini', signatureHeader: 'x-makini-signature', signatureAlgorithm: 'sha256', timestampToleranceSeconds: 300 });
+    expect(DEFAULT_CONFIG).toMatchObject({
+      signatureScheme: 'makini',
+      signatureHeaders: ['x-webhook-signature', 'x-makini-signature'],
+      signedBytes: 'both',
+      signatureAlgorithm: 'sha256',
+      allowedSourceIps: [],
+      eventTypeFields: ['event', 'type', 'event_type', 'eventType'],
+      contentDedupWindowMinutes: 15,
+      timestampToleranceSeconds: 300,
+    });
   });
 
   it('coerces strings from context and environment', () => {
@@ -44,8 +53,22 @@ describe('config', () => {
     expect(() => resolveConfig({ signingSecret: 'has spaces' })).toThrow(/signingSecret/);
   });
 
+  it('reads list settings as comma-separated text or arrays, and validates every item', () => {
+    expect(resolveConfig({ signatureHeaders: ' X-Webhook-Signature , x-hub-signature-256 ' }).signatureHeaders).toEqual(['X-Webhook-Signature', 'x-hub-signature-256']);
+    expect(resolveConfig({ allowedSourceIps: ['makini', '203.0.113.0/24', '2001:db8::/32', '198.51.100.7'] }).allowedSourceIps).toHaveLength(4);
+    expect(resolveConfig({ allowedSourceIps: '' }).allowedSourceIps).toEqual([]);
+    expect(() => resolveConfig({ allowedSourceIps: '10.0.0.0/33,example.com' })).toThrow(/allowedSourceIps: must be IP addresses, CIDR ranges, or makini; not: "10.0.0.0\/33", "example.com"/);
+    expect(() => resolveConfig({ signatureHeaders: '' })).toThrow(/signatureHeaders: must list 1 to 8 items/);
+    expect(() => resolveConfig({ signatureHeaders: 'bad header' })).toThrow(/signatureHeaders/);
+    expect(() => resolveConfig({ eventTypeFields: ['a', 7] })).toThrow(/eventTypeFields/);
+  });
+
+  it('points a renamed setting to its new name', () => {
+    expect(() => resolveConfig({ signatureHeader: 'x-makini-signature' })).toThrow(/signatureHeader: renamed to signatureHeaders/);
+  });
+
   it('round-trips through MAKINI_* environment variables', () => {
-    const config = resolveConfig({ signatureScheme: 'standard-webhooks', maxBodyBytes: 4096, tracing: false });
+    const config = resolveConfig({ signatureScheme: 'standard-webhooks', maxBodyBytes: 4096, tracing: false, allowedSourceIps: 'makini,10.0.0.0/8' });
     expect(envName('maxBodyBytes')).toBe('MAKINI_MAX_BODY_BYTES');
     expect(configFromEnv(configToEnv(config))).toEqual(config);
   });

@@ -4,7 +4,7 @@ import type { MakiniEvent } from '../../lambdas/core/event';
 
 let n = 0;
 function event(type: string, at: string, overrides: Partial<MakiniEvent> = {}): MakiniEvent {
-  return { webhookId: `evt_${String(++n).padStart(4, '0')}`, type, occurredAt: at, connectionId: 'conn_1', data: {}, source: 'webhook', receivedAt: '2026-11-22T05:00:00.000Z', ...overrides };
+  return { webhookId: `evt_${String(++n).padStart(4, '0')}`, type, occurredAt: at, timeSource: 'body', connectionId: 'conn_1', data: {}, source: 'webhook', receivedAt: '2026-11-22T05:00:00.000Z', ...overrides };
 }
 const status = (s: 'online' | 'offline', at: string, o: Partial<MakiniEvent> = {}) => event('connection.status_changed', at, { data: { status: s }, ...o });
 const fold = (events: readonly MakiniEvent[]) => events.reduce((state, e) => applyEvent(state, e).state, initialState('conn_1'));
@@ -79,6 +79,7 @@ describe('connection state properties', () => {
       webhookId: `evt_${id}`,
       type,
       occurredAt: `2026-01-01T00:0${minute}:00.000Z`,
+      timeSource: 'body',
       connectionId: 'conn_1',
       data: s ? { status: s } : {},
       source: poll ? 'poll' : 'webhook',

@@ -1,47 +1,117 @@
-import { normaliseEvent } from '../../lambdas/core/event';
+import { DEFAULT_CONFIG } from '../../lib/config';
+import { normaliseEvent, type EventMeta } from '../../lambdas/core/event';
 
-const meta = { webhookId: 'evt_1', receivedAt: '2026-11-22T05:00:00.000Z', source: 'webhook' } as const;
-const norm = (body: unknown) => normaliseEvent(Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), meta);
+const meta: EventMeta = { webhookId: 'evt_1', receivedAt: '2026-11-22T05:00:00.000Z', source: 'webhook' };
+const norm = (body: unknown, m: Partial<EventMeta> = {}, fields = DEFAULT_CONFIG) =>
+  normaliseEvent(Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), { ...meta, ...m }, fields);
+const event = (body: unknown, m: Partial<EventMeta> = {}, fields = DEFAULT_CONFIG) => {
+  const result = norm(body, m, fields);
+  if (!result.ok) throw new Error(result.reason);
+  return result.event;
+};
 
 describe('normaliseEvent', () => {
-  it('reads the default Makini fields', () => {
-    const result = norm({ id: 'evt_1', type: 'sync.completed', timestamp: '2026-11-22T04:59:00Z', connection_id: 'conn_1', data: { records_synced: 3 } });
-    expect(result).toEqual({
-      ok: true,
-      event: { webhookId: 'evt_1', type: 'sync.completed', occurredAt: '2026-11-22T04:59:00.000Z', connectionId: 'conn_1', data: { records_synced: 3 }, source: 'webhook', receivedAt: meta.receivedAt },
+  it("reads Makini's documented notification as an entity notification", () => {
+    const ids = ['16c69269-0432-4382-b48f-eb3538b4b3d7', '418e84a7-9ae4-4ab7-ad0f-43c4edba9098'];
+    expect(event({ event: 'assets.updated', body: ids })).toEqual({
+      webhookId: 'evt_1',
+      type: 'assets.updated',
+      entity: 'assets',
+      action: 'updated',
+      ids,
+      occurredAt: '2026-11-22T05:00:00.000000000Z',
+      timeSource: 'received',
+      data: {},
+      source: 'webhook',
+      receivedAt: meta.receivedAt,
     });
   });
 
-  it.each([
-    [{ eventType: 'sync.failed', connectionId: 'c', occurredAt: '2026-01-01T00:00:00Z' }],
-    [{ type: 'sync.failed', connection_id: 'c', createdAt: '2026-01-01T00:00:00Z' }],
-  ])('accepts the camelCase aliases %j', (body) => {
-    const result = norm(body);
-    expect(result.ok && result.event).toMatchObject({ type: 'sync.failed', connectionId: 'c', occurredAt: '2026-01-01T00:00:00.000Z' });
+  it('takes the connection from the URL path over the body, and has none when neither names one', () => {
+    expect(event({ event: 'sites.inserted', body: ['s1'] }, { connectionId: 'conn_path' }).connectionId).toBe('conn_path');
+    expect(event({ type: 'x', connection_id: 'conn_body' }, { connectionId: 'conn_path' }).connectionId).toBe('conn_path');
+    expect(event({ type: 'x', connection_id: 'conn_body' }).connectionId).toBe('conn_body');
+    expect(event({ event: 'assets.updated', body: ['a'] })).not.toHaveProperty('connectionId');
   });
 
-  it('normalises time zones to UTC so times sort as strings', () => {
-    const result = norm({ type: 'x', connection_id: 'c', timestamp: '2026-01-01T02:00:00+02:00' });
-    expect(result.ok && result.event.occurredAt).toBe('2026-01-01T00:00:00.000Z');
+  it('reads the lifecycle fields, and their camelCase aliases', () => {
+    expect(event({ id: 'evt_1', type: 'sync.completed', timestamp: '2026-11-22T04:59:00Z', connection_id: 'conn_1', data: { records_synced: 3 } })).toEqual({
+      webhookId: 'evt_1',
+      type: 'sync.completed',
+      occurredAt: '2026-11-22T04:59:00.000000000Z',
+      timeSource: 'body',
+      connectionId: 'conn_1',
+      data: { records_synced: 3 },
+      source: 'webhook',
+      receivedAt: meta.receivedAt,
+    });
+    expect(event({ eventType: 'sync.failed', connectionId: 'c', occurredAt: '2026-01-01T00:00:00Z' })).toMatchObject({ type: 'sync.failed', connectionId: 'c', occurredAt: '2026-01-01T00:00:00.000000000Z' });
+    expect(event({ event_type: 'sync.failed', connection_id: 'c', created_at: '2026-01-01T00:00:00Z' })).toMatchObject({ type: 'sync.failed', timeSource: 'body' });
+  });
+
+  it('takes the type from the first field of the configured list that holds a string', () => {
+    expect(event({ event: 'assets.updated', type: 'other', body: [] }).type).toBe('assets.updated');
+    expect(event({ event: 7, type: 'sync.completed' }).type).toBe('sync.completed');
+    expect(event({ kind: 'custom.thing', event: 'x' }, {}, { ...DEFAULT_CONFIG, eventTypeFields: ['kind'] }).type).toBe('custom.thing');
+    expect(event({ something: 'else' }).type).toBe('unknown');
+  });
+
+  it.each([
+    ['ISO 8601 with an offset', '2026-01-01T02:00:00+02:00', '2026-01-01T00:00:00.000000000Z'],
+    ['ISO 8601 with nanoseconds', '2026-01-01T00:00:00.123456789Z', '2026-01-01T00:00:00.123456789Z'],
+    ['epoch seconds', 1767225600, '2026-01-01T00:00:00.000000000Z'],
+    ['epoch seconds with a fraction', 1767225600.25, '2026-01-01T00:00:00.250000000Z'],
+    ['epoch milliseconds', 1767225600123, '2026-01-01T00:00:00.123000000Z'],
+    ['epoch milliseconds as text', '1767225600123', '2026-01-01T00:00:00.123000000Z'],
+    ['epoch microseconds', 1767225600123456, '2026-01-01T00:00:00.123456000Z'],
+  ])('accepts %s', (_what, timestamp, occurredAt) => {
+    expect(event({ type: 'x', timestamp })).toMatchObject({ occurredAt, timeSource: 'body' });
+  });
+
+  it('keeps sub-millisecond precision in a form that sorts as text', () => {
+    const times = ['2026-01-01T00:00:00.0001Z', '2026-01-01T00:00:00.001Z', '2026-01-01T00:00:00.00099Z', '2026-01-01T00:00:01Z', '2026-01-01T00:00:00.999999999Z'];
+    const sorted = times.map((timestamp) => event({ type: 'x', timestamp }).occurredAt).sort();
+    expect(sorted).toEqual([
+      '2026-01-01T00:00:00.000100000Z',
+      '2026-01-01T00:00:00.000990000Z',
+      '2026-01-01T00:00:00.001000000Z',
+      '2026-01-01T00:00:00.999999999Z',
+      '2026-01-01T00:00:01.000000000Z',
+    ]);
+  });
+
+  it('uses the receive time, and says so, when the body has no usable time', () => {
+    for (const timestamp of [undefined, 'yesterday', '2026-13-45T99:00:00Z', -1]) {
+      const e = event({ type: 'x', timestamp });
+      expect(e).toMatchObject({ occurredAt: '2026-11-22T05:00:00.000000000Z', timeSource: 'received' });
+      if (timestamp !== undefined) expect(e.data).toEqual({ timestamp }); // nothing the sender wrote is lost
+    }
   });
 
   it('keeps unknown types and unknown fields', () => {
-    const result = norm({ type: 'billing.updated', connection_id: 'c', timestamp: '2026-01-01T00:00:00Z', plan: 'pro', data: { seats: 3 } });
-    expect(result.ok && result.event).toMatchObject({ type: 'billing.updated', data: { plan: 'pro', seats: 3 } });
+    expect(event({ type: 'billing.updated', connection_id: 'c', timestamp: '2026-01-01T00:00:00Z', plan: 'pro', data: { seats: 3 } })).toMatchObject({ type: 'billing.updated', data: { plan: 'pro', seats: 3 } });
+  });
+
+  it('keeps a body that is not a list of ids as data', () => {
+    const e = event({ event: 'assets.updated', body: { id: 'a' } });
+    expect(e).not.toHaveProperty('ids');
+    expect(e.data).toEqual({ body: { id: 'a' } });
+    expect(event({ event: 'notanentity', body: ['a'] })).not.toHaveProperty('entity');
+    expect(event({ event: 'work-orders.inserted', body: [1, 'b'] })).toMatchObject({ entity: 'work-orders', action: 'inserted', ids: ['1', 'b'] });
   });
 
   it.each([
     ['not json', /not JSON/],
     ['[1,2]', /not a JSON object/],
-    [JSON.stringify({ connection_id: 'c', timestamp: '2026-01-01T00:00:00Z' }), /no event type/],
-    [JSON.stringify({ type: 'sync.completed', timestamp: '2026-01-01T00:00:00Z' }), /no connection id/],
-    [JSON.stringify({ type: 'sync.completed', connection_id: 'c' }), /no timestamp/],
-    [JSON.stringify({ type: 'sync.completed', connection_id: 'c', timestamp: 'yesterday' }), /not ISO-8601/],
-    [JSON.stringify({ type: 'sync.completed', connection_id: 'c', timestamp: '2026-13-45T99:00:00Z' }), /not ISO-8601/],
-    [JSON.stringify({ type: 'connection.status_changed', connection_id: 'c', timestamp: '2026-01-01T00:00:00Z', data: { status: 'sleepy' } }), /online or offline/],
+    ['"text"', /not a JSON object/],
   ])('reports %s as unprocessable, with the reason', (body, reason) => {
     const result = norm(body);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.reason).toMatch(reason);
+  });
+
+  it('reads a body that starts with a byte-order mark', () => {
+    const result = normaliseEvent(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"event":"sites.updated","body":["s"]}')]), meta, DEFAULT_CONFIG);
+    expect(result.ok && result.event.ids).toEqual(['s']);
   });
 });

@@ -101,7 +101,7 @@ describe('synthesizeEvents', () => {
 
   it('recovers a newer successful sync, timed when it happened', () => {
     const [sync] = synthesizeEvents('c', healthy('c'), { ...online, sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:59:00Z' } }, iso(0), {});
-    expect(parse(sync)).toMatchObject({ type: 'sync.completed', timestamp: '2026-11-22T05:59:00.000Z' });
+    expect(parse(sync)).toMatchObject({ type: 'sync.completed', timestamp: '2026-11-22T05:59:00.000000000Z' });
   });
 
   it('recovers a newer failed sync with its errors, but not one older than a success', () => {

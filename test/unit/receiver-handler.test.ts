@@ -68,7 +68,7 @@ describe('receiver handler', () => {
     expect(res.json).toEqual({ received: true, webhookId: 'evt_123' });
     expect(res.headers).toMatchObject({ 'x-request-id': 'req-ok', 'content-type': 'application/json' });
     expect(queue.messages).toHaveLength(1);
-    expect(metricNames()).toEqual([METRICS.received]);
+    expect(metricNames()).toEqual([METRICS.received, METRICS.signedRaw]);
   });
 
   it('enqueues the raw body byte for byte, with its metadata', async () => {
@@ -198,12 +198,64 @@ describe('receiver handler', () => {
     expect(secrets.gets).toBe(0);
   });
 
-  it('takes the webhook id from the webhook-id header, then x-makini-webhook-id, then the body', async () => {
-    const { call } = setup();
+  it('takes the webhook id from the signed body only: unsigned id headers cannot make a replay new', async () => {
+    const { call, queue } = setup();
     const headers = { 'x-makini-signature': sign(body) };
-    expect((await call(apiGatewayEvent({ body, headers: { ...headers, 'webhook-id': 'msg_h1', 'x-makini-webhook-id': 'mk_2' } }))).json.webhookId).toBe('msg_h1');
-    expect((await call(apiGatewayEvent({ body, headers: { ...headers, 'x-makini-webhook-id': 'mk_2' } }))).json.webhookId).toBe('mk_2');
+    expect((await call(apiGatewayEvent({ body, headers: { ...headers, 'webhook-id': 'msg_h1', 'x-makini-webhook-id': 'mk_2' } }))).json.webhookId).toBe('evt_123');
     expect((await call(apiGatewayEvent({ body, headers }))).json.webhookId).toBe('evt_123');
+    const notification = JSON.stringify({ event: 'assets.updated', body: ['a1'] });
+    const first = await call(apiGatewayEvent({ body: notification, headers: { 'x-webhook-signature': sign(notification) } }));
+    const replayed = await call(apiGatewayEvent({ body: notification, headers: { 'x-webhook-signature': sign(notification), 'webhook-id': 'msg_fresh' } }));
+    expect(replayed.json.webhookId).toBe(first.json.webhookId);
+    expect(decodeEnvelope(queue.messages.at(-1)!).envelope).toMatchObject({ webhookId: first.json.webhookId, dedup: 'content' });
+  });
+
+  it("accepts Makini's documented signature: base64 of JSON.stringify in X-Webhook-Signature, and stores the bytes it covers", async () => {
+    const { call, queue, metricNames } = setup();
+    const notification = { event: 'assets.updated', body: ['16c69269-0432-4382-b48f-eb3538b4b3d7'] };
+    const pretty = `\uFEFF${JSON.stringify(notification, null, 2).replace('"assets.updated"', '"assets\\u002eupdated"')}`;
+    const signature = createHmac('sha256', SECRET).update(JSON.stringify(notification)).digest('base64');
+    const res = await call(apiGatewayEvent({ body: pretty, headers: { 'X-Webhook-Signature': signature } }));
+    expect(res.statusCode).toBe(200);
+    expect(res.json.webhookId).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(decodeEnvelope(queue.messages[0]).body.toString('utf8')).toBe(JSON.stringify(notification));
+    expect(metricNames()).toEqual([METRICS.received, METRICS.signedCanonical]);
+  });
+
+  it('attributes a webhook posted to /webhooks/{connection} to that connection, and rejects a malformed one before verifying', async () => {
+    const secrets = new FakeSecrets([SECRET]);
+    const { call, queue } = setup({}, secrets);
+    const notification = JSON.stringify({ event: 'sites.updated', body: ['s1'] });
+    const ok = await call(apiGatewayEvent({ body: notification, headers: { 'x-webhook-signature': sign(notification) }, connection: 'conn_42' }));
+    expect(ok.statusCode).toBe(200);
+    expect(decodeEnvelope(queue.messages[0]).envelope).toMatchObject({ connectionId: 'conn_42', dedup: 'content' });
+    const elsewhere = await call(apiGatewayEvent({ body: notification, headers: { 'x-webhook-signature': sign(notification) }, connection: 'conn_43' }));
+    expect(elsewhere.json.webhookId).not.toBe(ok.json.webhookId); // one body at two connections: two events
+    const gets = secrets.gets;
+    for (const connection of ['../etc', 'a b', 'x'.repeat(129), '-starts-with-dash']) {
+      const res = await call(apiGatewayEvent({ body: notification, headers: { 'x-webhook-signature': sign(notification) }, connection }));
+      expect(res.statusCode).toBe(400);
+      expect(res.json.error).toMatchObject({ code: 'INVALID_CONNECTION_ID', type: 'invalid_request_error' });
+    }
+    expect(secrets.gets).toBe(gets);
+    expect(queue.messages).toHaveLength(2);
+  });
+
+  it('refuses sources outside allowedSourceIps with 403 FORBIDDEN_SOURCE and a metric, by the address API Gateway saw', async () => {
+    const { call, queue, metricNames } = setup({ allowedSourceIps: ['makini', '203.0.113.0/24'] });
+    const headers = { 'x-makini-signature': sign(body) };
+    expect((await call(apiGatewayEvent({ body, headers, sourceIp: '15.204.75.108' }))).statusCode).toBe(200);
+    expect((await call(apiGatewayEvent({ body, headers, sourceIp: '203.0.113.99' }))).statusCode).toBe(200);
+    const res = await call(apiGatewayEvent({ body, headers: { ...headers, 'x-forwarded-for': '15.204.75.108' }, sourceIp: '198.51.100.1', requestId: 'req-ip' }));
+    expect(res.statusCode).toBe(403);
+    expect(res.json).toEqual({ error: { code: 'FORBIDDEN_SOURCE', type: 'permission_error', message: expect.any(String), requestId: 'req-ip' } });
+    expect(queue.messages).toHaveLength(2);
+    expect(metricNames().filter((m) => m === METRICS.sourceForbidden)).toHaveLength(1);
+  });
+
+  it('accepts every source when no allowlist is set', async () => {
+    const { call } = setup();
+    expect((await call(apiGatewayEvent({ body, headers: { 'x-makini-signature': sign(body) }, sourceIp: '198.51.100.1' }))).statusCode).toBe(200);
   });
 
   it('never logs the secret, the signature or the body', async () => {

@@ -8,7 +8,7 @@ const hexSig = (s: string, b: Uint8Array, alg = 'sha256') => createHmac(alg, s).
 
 function verifies(request: SignedRequest, secrets: string[], scheme = makiniScheme('x-makini-signature', 'sha256'), now = 0) {
   const parsed = scheme.parse(request, now);
-  return parsed.ok ? secrets.some((s) => parsed.matches(s)) : parsed.code;
+  return parsed.ok ? parsed.match(secrets) !== undefined : parsed.code;
 }
 
 describe('makini scheme', () => {
@@ -93,9 +93,107 @@ describe('makini scheme', () => {
 
   it("reproduces GitHub's published X-Hub-Signature-256 example", () => {
     const github = makiniScheme('X-Hub-Signature-256', 'sha256');
-    expect(github.sign(Buffer.from('Hello, World!'), "It's a Secret to Everybody")).toEqual({
+    expect(github.sign(Buffer.from('Hello, World!'), "It's a Secret to Everybody", { encoding: 'hex', prefix: true })).toEqual({
       'x-hub-signature-256': 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17',
     });
+  });
+});
+
+describe("makini scheme, as Makini's docs describe it", () => {
+  // eqcentric/api-docs docs/webhook/Webhook.md: HMAC-SHA256 under the secret of JSON.stringify(parsed
+  // body), base64 on master (hex on an unmerged branch), in X-Webhook-Signature.
+  const scheme = makiniScheme(['x-webhook-signature', 'x-makini-signature'], 'sha256', 'both');
+  const makiniSign = (parsed: unknown, encoding: 'base64' | 'hex' = 'base64', key = secret) => createHmac('sha256', key).update(JSON.stringify(parsed)).digest(encoding);
+  const notification = { event: 'assets.updated', body: ['16c69269-0432-4382-b48f-eb3538b4b3d7', '418e84a7-9ae4-4ab7-ad0f-43c4edba9098'] };
+  const matchOf = (headers: Record<string, string>, b: Uint8Array, s: typeof scheme = scheme) => {
+    const parsed = s.parse({ headers, body: b }, 0);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    return parsed.match([secret]);
+  };
+
+  it('verifies the documented form: base64 of JSON.stringify, in X-Webhook-Signature, raw bytes first', () => {
+    const raw = Buffer.from(JSON.stringify(notification));
+    expect(matchOf({ 'x-webhook-signature': makiniSign(notification) }, raw)).toEqual({ form: 'raw', body: raw });
+  });
+
+  it('accepts the hex digest of the unmerged branch page', () => {
+    const raw = Buffer.from(JSON.stringify(notification));
+    expect(matchOf({ 'x-webhook-signature': makiniSign(notification, 'hex') }, raw)?.form).toBe('raw');
+  });
+
+  it.each([
+    ['spacing and newlines of another serializer', JSON.stringify(notification, null, 2)],
+    ['escaped slashes', '{"event":"assets.updated","body":["a\\/b"]}'],
+    ['unicode escapes', '{"event":"sites.updated","body":["caf\\u00e9"]}'],
+    ['a leading byte-order mark', `\uFEFF${JSON.stringify(notification)}`],
+  ])('verifies a body sent with %s against JSON.stringify of its parsed value, and keeps those bytes', (_what, text) => {
+    const raw = Buffer.from(text, 'utf8');
+    const parsed = JSON.parse(text.replace(/^\uFEFF/, ''));
+    expect(raw.equals(Buffer.from(JSON.stringify(parsed)))).toBe(false);
+    const match = matchOf({ 'x-webhook-signature': makiniSign(parsed) }, raw);
+    expect(match?.form).toBe('canonical-json');
+    expect(Buffer.from(match!.body).toString('utf8')).toBe(JSON.stringify(parsed));
+  });
+
+  it('covers the raw bytes, byte-order mark included, when the sender signed them', () => {
+    const raw = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(notification))]);
+    const signature = createHmac('sha256', secret).update(raw).digest('base64');
+    expect(matchOf({ 'x-webhook-signature': signature }, raw)).toEqual({ form: 'raw', body: raw });
+  });
+
+  it('forwards the value the signature covered when a body repeats a key', () => {
+    // JSON.parse keeps the last value; a parser that kept the first would see a different event.
+    const raw = Buffer.from('{"event":"assets.deleted","event":"assets.updated","body":["x"]}');
+    const match = matchOf({ 'x-webhook-signature': makiniSign(JSON.parse(raw.toString())) }, raw);
+    expect(match?.form).toBe('canonical-json');
+    expect(Buffer.from(match!.body).toString()).toBe('{"event":"assets.updated","body":["x"]}');
+    expect(Buffer.from(match!.body).toString()).not.toContain('assets.deleted');
+  });
+
+  it('rejects a tampered id, a wrong secret and a body that is not JSON under the canonical form', () => {
+    const tampered = { ...notification, body: [...notification.body, 'e5d5809d-a2f0-44be-aca2-aa6059b5206d'] };
+    expect(matchOf({ 'x-webhook-signature': makiniSign(notification) }, Buffer.from(JSON.stringify(tampered, null, 1)))).toBeUndefined();
+    expect(matchOf({ 'x-webhook-signature': makiniSign(notification, 'base64', 'not-the-secret') }, Buffer.from(JSON.stringify(notification, null, 1)))).toBeUndefined();
+    expect(matchOf({ 'x-webhook-signature': createHmac('sha256', secret).update('"x"').digest('base64') }, Buffer.from(' not json'))).toBeUndefined();
+  });
+
+  it('checks only the configured form', () => {
+    const spaced = Buffer.from(JSON.stringify(notification, null, 2));
+    const canonicalSignature = { 'x-webhook-signature': makiniSign(notification) };
+    const rawSignature = { 'x-webhook-signature': createHmac('sha256', secret).update(spaced).digest('base64') };
+    const rawOnly = makiniScheme(['x-webhook-signature'], 'sha256', 'raw');
+    const canonicalOnly = makiniScheme(['x-webhook-signature'], 'sha256', 'canonical-json');
+    expect(matchOf(canonicalSignature, spaced, rawOnly)).toBeUndefined();
+    expect(matchOf(rawSignature, spaced, rawOnly)?.form).toBe('raw');
+    expect(matchOf(rawSignature, spaced, canonicalOnly)).toBeUndefined();
+    expect(matchOf(canonicalSignature, spaced, canonicalOnly)?.form).toBe('canonical-json');
+  });
+
+  it('reads the headers case-insensitively in their order of precedence', () => {
+    const raw = Buffer.from(JSON.stringify(notification));
+    // The adapter lower-cases names; the first header present is the one read.
+    expect(matchOf({ 'x-makini-signature': makiniSign(notification) }, raw)?.form).toBe('raw');
+    expect(matchOf({ 'x-webhook-signature': makiniSign(notification), 'x-makini-signature': 'garbage' }, raw)?.form).toBe('raw');
+    expect(matchOf({ 'x-webhook-signature': makiniSign(notification, 'base64', 'wrong'), 'x-makini-signature': makiniSign(notification) }, raw)).toBeUndefined();
+    expect(makiniScheme(['X-Webhook-Signature'], 'sha256').parse({ headers: { 'x-webhook-signature': makiniSign(notification) }, body: raw }, 0).ok).toBe(true);
+    const missing = scheme.parse({ headers: { 'x-hub-signature-256': 'x' }, body: raw }, 0);
+    expect(missing.ok || missing.code).toBe('MISSING_SIGNATURE');
+  });
+
+  it('signs by default as Makini sends: the bare base64 digest in the first header', () => {
+    const raw = Buffer.from(JSON.stringify(notification));
+    expect(scheme.sign(raw, secret)).toEqual({ 'x-webhook-signature': makiniSign(notification) });
+  });
+
+  it('compares the canonical form in constant time too', () => {
+    const equal = jest.spyOn(constantTime, 'equal');
+    try {
+      const spaced = Buffer.from(JSON.stringify(notification, null, 2));
+      expect(matchOf({ 'x-webhook-signature': makiniSign(notification) }, spaced)?.form).toBe('canonical-json');
+      expect(equal).toHaveBeenCalledTimes(2); // raw, then canonical: never ===
+    } finally {
+      equal.mockRestore();
+    }
   });
 });
 
@@ -183,7 +281,7 @@ describe('standard-webhooks scheme', () => {
 
 describe('createSignatureScheme', () => {
   it('selects the scheme named by the configuration', () => {
-    const base = { signatureHeader: 'x-makini-signature', signatureAlgorithm: 'sha256', timestampToleranceSeconds: 300 } as const;
+    const base = { signatureHeaders: ['x-webhook-signature'], signedBytes: 'both', signatureAlgorithm: 'sha256', timestampToleranceSeconds: 300 } as const;
     expect(createSignatureScheme({ ...base, signatureScheme: 'makini' }).name).toBe('makini');
     expect(createSignatureScheme({ ...base, signatureScheme: 'standard-webhooks' }).name).toBe('standard-webhooks');
   });
@@ -198,7 +296,7 @@ describe('constant-time comparison', () => {
   ])('is the only way the %s scheme compares digests', (_name, scheme, headers) => {
     const equal = jest.spyOn(constantTime, 'equal');
     const parsed = scheme.parse({ headers, body }, 0);
-    expect(parsed.ok && parsed.matches(secret)).toBe(false);
+    expect(parsed.ok && parsed.match([secret])).toBe(undefined);
     expect(equal).toHaveBeenCalledTimes(1);
   });
 });

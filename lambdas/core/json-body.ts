@@ -1,0 +1,48 @@
+/**
+ * Reading a webhook body as JSON, the one way every part of the pipeline does it: a leading UTF-8
+ * byte-order mark is skipped (the signature still covers it), and the canonical form is the bytes
+ * of `JSON.stringify(JSON.parse(body))`, which is what Makini's documented verifier signs.
+ */
+
+const BOM = [0xef, 0xbb, 0xbf] as const;
+
+/** The body as text, without a leading UTF-8 byte-order mark. */
+export function bodyText(body: Uint8Array): string {
+  const start = body[0] === BOM[0] && body[1] === BOM[1] && body[2] === BOM[2] ? 3 : 0;
+  return Buffer.from(body.buffer, body.byteOffset + start, body.byteLength - start).toString('utf8');
+}
+
+/**
+ * The body parsed as JSON, or `undefined` when it is not JSON.
+ *
+ * @example
+ * parseJsonBody(Buffer.from('\uFEFF{"event":"assets.updated"}')); // { event: 'assets.updated' }
+ */
+export function parseJsonBody(body: Uint8Array): unknown {
+  // Only text that starts like JSON is parsed; anything else is not worth an exception.
+  const text = bodyText(body);
+  if (!/^\s*[{["\-0-9tfn]/.test(text)) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A parsed body that is a JSON object (not an array, a string or null). */
+export function asJsonObject(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/**
+ * `JSON.stringify(JSON.parse(body))` as UTF-8 bytes: spacing, escapes such as `\/` or `\u00e9`,
+ * and duplicate keys (the last one wins, as in every JavaScript parser) all normalise away.
+ * `undefined` when the body is not JSON.
+ *
+ * @example
+ * canonicalJson(Buffer.from('{ "a" : "\\/" }'))?.toString(); // '{"a":"/"}'
+ */
+export function canonicalJson(body: Uint8Array): Buffer | undefined {
+  const parsed = parseJsonBody(body);
+  return parsed === undefined ? undefined : Buffer.from(JSON.stringify(parsed), 'utf8');
+}
