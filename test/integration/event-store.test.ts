@@ -34,7 +34,7 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
   it('applies a new webhook to its connection and records it in the history', async () => {
     const outcome = await consume(delivery(statusEvent('evt_1', 'offline', '2026-11-22T05:00:00Z')));
     expect(outcome).toMatchObject({ kind: 'processed', message: { stale: false, transition: { from: 'unknown', to: 'offline' } } });
-    expect(await store.getConnection('conn_1')).toMatchObject({ status: 'offline', statusEventId: 'evt_1', lastEventAt: '2026-11-22T05:00:00.000Z' });
+    expect(await store.getConnection('conn_1')).toMatchObject({ status: 'offline', statusEventId: 'evt_1', lastEventAt: '2026-11-22T05:00:00.000000000Z' });
     expect(await store.listEvents('conn_1')).toEqual([expect.objectContaining({ webhookId: 'evt_1', status: 'DONE', deliveries: 1, stale: false, type: 'connection.status_changed' })]);
   });
 
@@ -86,12 +86,12 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
   });
 
   it('stores an unprocessable body raw with its reason, once', async () => {
-    const message = delivery('{"hello": "no type here"}', 'evt_bad');
-    expect(await consume(message)).toMatchObject({ kind: 'unprocessable', reason: expect.stringMatching(/no event type/) });
+    const message = delivery('["a JSON array is not an event"]', 'evt_bad');
+    expect(await consume(message)).toMatchObject({ kind: 'unprocessable', reason: expect.stringMatching(/not a JSON object/) });
     expect(await consume({ ...message, deliveryId: 'msg-again' })).toMatchObject({ kind: 'duplicate', deliveries: 2 });
     const stored = await store.getWebhook('evt_bad');
-    expect(stored).toMatchObject({ status: 'DONE', unprocessableReason: expect.stringMatching(/no event type/) });
-    expect(Buffer.from(stored!.body).toString()).toBe('{"hello": "no type here"}');
+    expect(stored).toMatchObject({ status: 'DONE', unprocessableReason: expect.stringMatching(/not a JSON object/) });
+    expect(Buffer.from(stored!.body).toString()).toBe('["a JSON array is not an event"]');
   });
 
   it('keeps a message that is not an envelope at all, keyed by its content', async () => {
@@ -124,7 +124,96 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
   it('converges when many events of one connection are processed concurrently', async () => {
     const events = Array.from({ length: 12 }, (_, i) => statusEvent(`evt_c${String(i).padStart(2, '0')}`, i % 2 ? 'online' : 'offline', `2026-11-22T05:${String(i).padStart(2, '0')}:00Z`));
     await Promise.all(events.map((e) => consume(delivery(e))));
-    expect(await store.getConnection('conn_1')).toMatchObject({ status: 'online', statusEventId: 'evt_c11', lastEventAt: '2026-11-22T05:11:00.000Z' });
+    expect(await store.getConnection('conn_1')).toMatchObject({ status: 'online', statusEventId: 'evt_c11', lastEventAt: '2026-11-22T05:11:00.000000000Z' });
     expect(await store.listEvents('conn_1', 100)).toHaveLength(12);
+  });
+});
+
+describe("Makini's notifications on dynalite: deduplicated by content within the retry window", () => {
+  const notification = { event: 'assets.updated', body: ['16c69269-0432-4382-b48f-eb3538b4b3d7'] };
+  const contentKey = 'sha256:test-content-key';
+  /** A copy of the notification, received at `clock`, as the receiver enqueues one without an id. */
+  const copy = (connectionId?: string) => {
+    const raw = Buffer.from(JSON.stringify(notification));
+    return {
+      deliveryId: `msg-${++deliveryCounter}`,
+      body: encodeEnvelope({ webhookId: contentKey, dedup: 'content', ...(connectionId && { connectionId }), receivedAt: new Date(clock).toISOString(), scheme: 'makini', requestId: 'r' }, raw),
+    };
+  };
+  const minutes = (n: number) => n * 60_000;
+
+  it('collapses a byte-identical retry within 15 minutes into one event with two deliveries', async () => {
+    const first = await consume(copy());
+    expect(first).toMatchObject({ kind: 'processed', webhookId: `${contentKey}@2026-11-22T06:00:00.000Z` });
+    clock += minutes(14);
+    expect(await consume(copy())).toMatchObject({ kind: 'duplicate', webhookId: `${contentKey}@2026-11-22T06:00:00.000Z`, deliveries: 2 });
+  });
+
+  it('treats the same bytes after the window as a new event: a second genuine update of the asset', async () => {
+    await consume(copy());
+    clock += minutes(15);
+    const second = await consume(copy());
+    expect(second).toMatchObject({ kind: 'processed', webhookId: `${contentKey}@2026-11-22T06:15:00.000Z` });
+    clock += minutes(1);
+    // A retry of the second event joins the second, not the first.
+    expect(await consume(copy())).toMatchObject({ kind: 'duplicate', webhookId: `${contentKey}@2026-11-22T06:15:00.000Z`, deliveries: 2 });
+    expect((await store.listAllEvents()).map((e) => e.webhookId).sort()).toEqual([`${contentKey}@2026-11-22T06:00:00.000Z`, `${contentKey}@2026-11-22T06:15:00.000Z`]);
+  });
+
+  it('joins a copy received before the event began when it is processed later, and keeps a much older one apart', async () => {
+    const early = copy(); // received at 06:00, delayed in the queue
+    clock += minutes(5);
+    await consume(copy()); // received at 06:05, processed first
+    expect(await consume(early)).toMatchObject({ kind: 'duplicate', webhookId: `${contentKey}@2026-11-22T06:05:00.000Z` });
+    const ancient = { ...early, body: early.body.replace('2026-11-22T06:00:00.000Z', '2026-11-22T05:30:00.000Z'), deliveryId: 'msg-ancient' };
+    expect(await consume(ancient)).toMatchObject({ kind: 'processed', webhookId: `${contentKey}@2026-11-22T05:30:00.000Z` });
+    clock += minutes(1); // the pointer still names the 06:05 event
+    expect(await consume(copy())).toMatchObject({ kind: 'duplicate', webhookId: `${contentKey}@2026-11-22T06:05:00.000Z` });
+  });
+
+  it('starts exactly one event when copies race past the window', async () => {
+    await consume(copy());
+    clock += minutes(20);
+    const outcomes = await Promise.allSettled(Array.from({ length: 6 }, () => consume(copy())));
+    const done = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    expect(new Set(done.map((o) => o.webhookId))).toEqual(new Set([`${contentKey}@2026-11-22T06:20:00.000Z`]));
+    expect(done.filter((o) => o.kind === 'processed').length).toBeLessThanOrEqual(1);
+    expect(await store.getWebhook(`${contentKey}@2026-11-22T06:20:00.000Z`)).toMatchObject({ deliveries: 6 });
+  });
+
+  it('keeps an event without a connection in the history, on its own index partition, and changes no state', async () => {
+    const outcome = await consume(copy());
+    expect(outcome).toMatchObject({ kind: 'processed', message: { stale: false, event: { type: 'assets.updated', entity: 'assets', action: 'updated', ids: notification.body } } });
+    expect(outcome.kind === 'processed' && outcome.message).not.toHaveProperty('state');
+    expect(await store.listConnections()).toEqual([]);
+    expect((await store.listEvents(undefined)).map((e) => e.type)).toEqual(['assets.updated']);
+    expect((await store.listAllEvents()).map((e) => e.webhookId)).toEqual([outcome.webhookId]);
+  });
+
+  it('attributes a copy posted to a per-connection URL to that connection', async () => {
+    const outcome = await consume(copy('conn_url'));
+    expect(outcome).toMatchObject({ kind: 'processed', connectionId: 'conn_url', message: { state: { connectionId: 'conn_url', status: 'unknown' } } });
+    expect((await store.listEvents('conn_url')).map((e) => e.connectionId)).toEqual(['conn_url']);
+    expect((await store.getConnection('conn_url'))?.lastWebhookAt).toBe('2026-11-22T06:00:00.000Z');
+  });
+});
+
+describe('connection-status notifications mark connections for a poll', () => {
+  it('records the request on the poll record, where the poller keeps it until a later poll', async () => {
+    const body = { event: 'connections.updated', body: ['conn_a', 'conn_b'] };
+    await consume({ deliveryId: 'msg-conn', body: encodeEnvelope({ webhookId: 'sha256:k', dedup: 'content', receivedAt: new Date(clock).toISOString(), scheme: 'makini', requestId: 'r' }, Buffer.from(JSON.stringify(body))) });
+    const [a] = await store.loadCandidates(['conn_a']);
+    expect(a.poll?.pollRequestedAt).toBe('2026-11-22T06:00:00.000Z');
+
+    // The poller saves its record without touching the request, even one made meanwhile.
+    await store.requestPolls(['conn_a'], '2026-11-22T06:00:30.000Z');
+    await store.savePollRecord({ connectionId: 'conn_a', lastPolledAt: '2026-11-22T06:00:20.000Z', lastOutcome: 'ok', consecutiveFailures: 0, pending: {} });
+    const [after] = await store.loadCandidates(['conn_a']);
+    expect(after.poll).toMatchObject({ lastPolledAt: '2026-11-22T06:00:20.000Z', lastOutcome: 'ok', pollRequestedAt: '2026-11-22T06:00:30.000Z' });
+
+    // A record without an error removes the previous one.
+    await store.savePollRecord({ connectionId: 'conn_a', lastPolledAt: '2026-11-22T06:01:00.000Z', lastOutcome: 'failed', lastError: 'boom', consecutiveFailures: 1, pending: {} });
+    await store.savePollRecord({ connectionId: 'conn_a', lastPolledAt: '2026-11-22T06:02:00.000Z', lastOutcome: 'ok', consecutiveFailures: 0, pending: {} });
+    expect((await store.loadCandidates(['conn_a']))[0].poll).not.toHaveProperty('lastError');
   });
 });

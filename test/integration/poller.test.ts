@@ -116,12 +116,12 @@ describe('poller against local Secrets Manager, dynalite and the mock Makini API
     await run();
     expect(queued.map((q) => JSON.parse(decodeEnvelope(q).body.toString()).type).sort()).toEqual(['connection.status_changed', 'sync.completed']);
     await drain();
-    expect(await store.getConnection('conn_s')).toMatchObject({ status: 'online', lastSyncStatus: 'completed', lastSyncAt: '2026-11-22T05:00:00.000Z' });
+    expect(await store.getConnection('conn_s')).toMatchObject({ status: 'online', lastSyncStatus: 'completed', lastSyncAt: '2026-11-22T05:00:00.000000000Z' });
 
     api.setConnection('tok_conn_s_secret', healthy('conn_s', { sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:55:00Z' } }));
     clock += 60_000;
     await run();
-    expect(queued.map((q) => JSON.parse(decodeEnvelope(q).body.toString()))).toEqual([expect.objectContaining({ type: 'sync.completed', timestamp: '2026-11-22T05:55:00.000Z' })]);
+    expect(queued.map((q) => JSON.parse(decodeEnvelope(q).body.toString()))).toEqual([expect.objectContaining({ type: 'sync.completed', timestamp: '2026-11-22T05:55:00.000000000Z' })]);
     await drain();
 
     clock += 60_000;
@@ -191,7 +191,7 @@ describe('poller to bus', () => {
     try {
       // The connection was online; its reauthorization webhook never arrived.
       await addConnection('conn_lost', healthy('conn_lost', { reauthorizationRequired: true, sync: { status: 'in_progress' } }));
-      await store.updateConnection('conn_lost', (s) => ({ state: { ...s, status: 'online', statusAt: '2026-11-22T05:00:00.000Z', statusEventId: 'evt_old' }, stale: false, changed: true }));
+      await store.updateConnection('conn_lost', (s) => ({ state: { ...s, status: 'online', statusAt: '2026-11-22T05:00:00.000000000Z', statusEventId: 'evt_old' }, stale: false, changed: true }));
 
       await poller().run();
       const consume = createConsumerHandler({

@@ -24,6 +24,13 @@ describe('selectConnections', () => {
     expect(due.map((d) => d.connectionId).sort()).toEqual(['offline', 'reauth', 'silent', 'syncfail', 'unseen']);
   });
 
+  it('polls first a healthy connection a connections.* notification asked for, until a poll follows the request', () => {
+    const asked = { connectionId: 'asked', state: healthy('asked'), poll: record('asked', { lastPolledAt: iso(60_000), pollRequestedAt: iso(30_000) }) };
+    const answered = { connectionId: 'answered', state: healthy('answered'), poll: record('answered', { lastPolledAt: iso(10_000), pollRequestedAt: iso(30_000) }) };
+    const due = selectConnections([{ connectionId: 'unseen' }, asked, answered], NOW, settings);
+    expect(due.map((d) => d.connectionId)).toEqual(['asked', 'unseen']);
+  });
+
   it('polls everything with pollAll', () => {
     expect(selectConnections([{ connectionId: 'fresh', state: healthy('fresh') }], NOW, { ...settings, pollAll: true })).toHaveLength(1);
   });

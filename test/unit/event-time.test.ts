@@ -1,0 +1,27 @@
+import { eventTimeFromMs, parseEventTime } from '../../lambdas/core/event-time';
+
+describe('parseEventTime', () => {
+  it.each([
+    ['2026-12-01T06:10:56Z', '2026-12-01T06:10:56.000000000Z'],
+    ['2026-12-01T08:10:56.1234567+02:00', '2026-12-01T06:10:56.123456700Z'],
+    ['2026-12-01T06:10:56.123-0530', '2026-12-01T11:40:56.123000000Z'],
+    ['2026-12-01 06:10', '2026-12-01T06:10:00.000000000Z'],
+    ['2026-12-01T06:10:56.1234567891234Z', '2026-12-01T06:10:56.123456789Z'],
+    [1764569456, '2025-12-01T06:10:56.000000000Z'],
+    [1764569456.5, '2025-12-01T06:10:56.500000000Z'],
+    [1764569456123, '2025-12-01T06:10:56.123000000Z'],
+    ['1764569456123456', '2025-12-01T06:10:56.123456000Z'],
+    ['1764569456123456789', '2025-12-01T06:10:56.123456789Z'],
+  ])('reads %j as %s', (input, expected) => {
+    expect(parseEventTime(input)).toBe(expected);
+  });
+
+  it.each([['yesterday'], ['2026-02-30T00:00:00Z'], ['2026-13-01T00:00:00Z'], ['0099-01-01T00:00:00Z'], [-5], [Number.NaN], [null], [{}], ['']])('rejects %j', (input) => {
+    expect(parseEventTime(input)).toBeUndefined();
+  });
+
+  it('writes a JavaScript time in the same fixed-width form', () => {
+    expect(eventTimeFromMs(Date.UTC(2026, 0, 1, 0, 0, 0, 7))).toBe('2026-01-01T00:00:00.007000000Z');
+    expect(eventTimeFromMs(Date.UTC(2026, 0, 1))).toBe(parseEventTime('2026-01-01T00:00:00Z'));
+  });
+});
