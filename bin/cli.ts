@@ -78,6 +78,7 @@ ${SECRET_HELP}
   --file F           read the body from F (default: standard input)
   --canonical        makini scheme: sign JSON.stringify(JSON.parse(body)) instead of the bytes given
   --encoding ENC     makini scheme: base64 | hex (default: base64)
+  --prefix           makini scheme: write sha256= before the digest, as GitHub does
   --id ID            standard-webhooks: webhook-id (default: random msg_…)
   --timestamp UNIX   standard-webhooks: webhook-timestamp in Unix seconds (default: now)`,
   send: `Usage: makini-webhooks send --url URL [options]
@@ -95,6 +96,7 @@ ${SECRET_HELP}
                      (default: assets.updated)
   --ids A,B          ids of the changed records (default: two random UUIDs)
   --repeat N         send the same webhook N times, as Makini's retries would (default: 1)
+  --id ID            standard-webhooks: webhook-id (default: random msg_…)
   --lifecycle        send a lifecycle event instead (id, type, timestamp, connection_id, data):
     --type T         ${MAKINI_EVENT_TYPES.join(' | ')} | all (default: sync.completed)
     --connection C   connection id (default: conn_demo)
@@ -199,7 +201,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
 async function sign(argv: readonly string[], io: { stdout: NodeJS.WritableStream; stdin: NodeJS.ReadableStream & { isTTY?: boolean } }): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { ...SIGNING_OPTIONS, file: { type: 'string' }, canonical: { type: 'boolean' }, encoding: { type: 'string' }, id: { type: 'string' }, timestamp: { type: 'string' } },
+    options: { ...SIGNING_OPTIONS, file: { type: 'string' }, canonical: { type: 'boolean' }, encoding: { type: 'string' }, prefix: { type: 'boolean' }, id: { type: 'string' }, timestamp: { type: 'string' } },
     strict: true,
   });
   if (values.help) return help(io.stdout, 'sign');
@@ -214,6 +216,7 @@ async function sign(argv: readonly string[], io: { stdout: NodeJS.WritableStream
     id: values.id,
     timestamp: values.timestamp === undefined ? undefined : Number(values.timestamp),
     encoding: values.encoding as 'hex' | 'base64' | undefined,
+    prefix: values.prefix,
   });
   for (const [name, value] of Object.entries(headers)) io.stdout.write(`${name}: ${value}\n`);
   return 0;
@@ -257,16 +260,17 @@ async function send(argv: readonly string[], io: { stdout: NodeJS.WritableStream
       webhooks.push({ label: `${type} ${event.id}`, id: event.id, body: Buffer.from(JSON.stringify(event)) });
     }
   } else {
-    for (const [flag, value] of Object.entries({ connection: values.connection, id: values.id, timestamp: values.timestamp })) {
+    for (const [flag, value] of Object.entries({ connection: values.connection, timestamp: values.timestamp, ...(config.signatureScheme === 'makini' && { id: values.id }) })) {
       if (value !== undefined) throw new UsageError(`--${flag} needs --lifecycle: Makini's notifications carry only an event name and ids${flag === 'connection' ? ' (post to <url>/<connection> instead)' : ''}`);
     }
+    if (values.id !== undefined && values.type === 'all') throw new UsageError('--id cannot be combined with --type all: each webhook needs its own id');
     const names = values.type === 'all' ? [...NOTIFICATION_EVENTS] : [values.type ?? 'assets.updated'];
     if (!names.every((n) => /^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_-]*$/.test(n))) throw new UsageError('--type must be <entity>.<action>, e.g. assets.updated, or all');
     const ids = values.ids?.split(',').map((id) => id.trim()).filter((id) => id !== '');
     if (ids !== undefined && ids.length === 0) throw new UsageError('--ids must list at least one id');
     for (const name of names) {
       const notification = sampleNotification(name, ids);
-      webhooks.push({ label: name, id: `msg_${randomUUID()}`, body: Buffer.from(JSON.stringify(notification)) });
+      webhooks.push({ label: name, id: values.id ?? `msg_${randomUUID()}`, body: Buffer.from(JSON.stringify(notification)) });
     }
   }
 

@@ -45,6 +45,15 @@ describe('alarms', () => {
     }
   });
 
+  it('alarms on refused sources only when the source allowlist is on, with its runbook section', () => {
+    expect(alarmOn('SourceForbidden')).toBeUndefined();
+    const withAllowlist = synth({ allowedSourceIps: ['makini'] }).template;
+    const alarm = alarmOn('SourceForbidden', withAllowlist);
+    expect(alarm).toMatchObject({ Namespace: 'MakiniWebhooks', Dimensions: [{ Name: 'service', Value: 'receiver' }], ComparisonOperator: 'GreaterThanThreshold', Threshold: 0, TreatMissingData: 'notBreaching' });
+    expect(alarm.AlarmDescription).toMatch(/runbooks\.md#forbidden-source$/);
+    expect(readFileSync(path.join(__dirname, '../../docs/runbooks.md'), 'utf8')).toContain('<a id="forbidden-source"></a>');
+  });
+
   it('alarms on sustained poll failures, and on Lambda errors and throttles', () => {
     expect(alarmOn('PollFailed')).toMatchObject({ EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: 0 });
     const lambdaAlarms = alarms().filter((a) => a.Namespace === 'AWS/Lambda');

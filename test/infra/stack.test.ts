@@ -26,6 +26,9 @@ describe('MakiniWebhookStack template', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /webhooks' });
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'ANY /webhooks' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /webhooks/{connection}' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'ANY /webhooks/{connection}' });
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', 4);
     template.hasResourceProperties('AWS::ApiGatewayV2::Integration', { IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
   });
 
@@ -54,7 +57,10 @@ describe('MakiniWebhookStack template', () => {
       Environment: {
         Variables: Match.objectLike({
           MAKINI_SIGNATURE_SCHEME: 'makini',
-          MAKINI_SIGNATURE_HEADER: 'x-makini-signature',
+          MAKINI_SIGNATURE_HEADERS: 'x-webhook-signature,x-makini-signature',
+          MAKINI_SIGNED_BYTES: 'both',
+          MAKINI_ALLOWED_SOURCE_IPS: '',
+          MAKINI_EVENT_ID_FIELDS: 'id',
           MAKINI_MAX_BODY_BYTES: '262144',
           MAKINI_AWS_REQUEST_TIMEOUT_MS: '1000',
           MAKINI_WEBHOOK_QUEUE_URL: { Ref: Match.stringLikeRegexp('Queue') },
@@ -62,6 +68,14 @@ describe('MakiniWebhookStack template', () => {
           NODE_OPTIONS: '--enable-source-maps',
         }),
       },
+    });
+  });
+
+  it("gives the consumer the event fields and the content dedup window it reads", () => {
+    const custom = synth({ eventTypeFields: ['kind', 'event'], contentDedupWindowMinutes: 30 }).template;
+    custom.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('Processes queued'),
+      Environment: { Variables: Match.objectLike({ MAKINI_EVENT_TYPE_FIELDS: 'kind,event', MAKINI_EVENT_TIME_FIELDS: 'timestamp,occurred_at,occurredAt,created_at,createdAt', MAKINI_CONTENT_DEDUP_WINDOW_MINUTES: '30' }) },
     });
   });
 
@@ -133,6 +147,7 @@ describe('MakiniWebhookStack template', () => {
 
   it('outputs WebhookUrl, SigningSecretArn, QueueUrl and DeadLetterQueueUrl', () => {
     template.hasOutput('WebhookUrl', { Value: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('/webhooks$')])] } });
+    template.hasOutput('WebhookUrlTemplate', { Value: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('/webhooks/\\{connection\\}$')])] } });
     template.hasOutput('SigningSecretArn', {});
     template.hasOutput('QueueUrl', {});
     template.hasOutput('DeadLetterQueueUrl', {});

@@ -7,6 +7,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { resolveConfig, type MakiniWebhookConfig } from '../../lib/config';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { MAKINI_EVENT_TYPES } from '../../lambdas/core/event-types';
+import { NOTIFICATION_EVENTS } from '../../local/sample-events';
 import { createReceiverHandler } from '../../lambdas/receiver/receiver';
 import { startHttpApi, type HttpApi } from '../../local/http-api';
 import { cli } from '../support/run-cli';
@@ -18,18 +19,26 @@ describe('makini-webhooks sign', () => {
     const body = Buffer.concat([Buffer.from('{"a":1}\n'), Buffer.from([0xff, 0x00, 0x0d, 0x0a])]);
     const { code, stdout } = await cli(['sign', '--secret', SECRET], body);
     expect(code).toBe(0);
-    expect(stdout).toBe(`x-makini-signature: sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}\n`);
+    expect(stdout).toBe(`x-webhook-signature: ${createHmac('sha256', SECRET).update(body).digest('base64')}\n`);
   });
 
-  it('signs a file, in base64 with sha512 when asked', async () => {
+  it("signs as Makini does: base64 of JSON.stringify of the parsed body, with --canonical", async () => {
+    const { stdout } = await cli(['sign', '--secret', SECRET, '--canonical'], '{ "event" : "assets.updated",\n "body": ["a\\/b"] }');
+    expect(stdout).toBe(`x-webhook-signature: ${createHmac('sha256', SECRET).update(JSON.stringify({ event: 'assets.updated', body: ['a/b'] })).digest('base64')}\n`);
+    const { code, stderr } = await cli(['sign', '--secret', SECRET, '--canonical'], 'not json');
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--canonical needs a JSON body/);
+  });
+
+  it('signs a file, in hex with sha512 when asked', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'mw-')), 'body.json');
     writeFileSync(file, '{"type":"sync.completed"}');
-    const { stdout } = await cli(['sign', '--secret', SECRET, '--file', file, '--algorithm', 'sha512', '--encoding', 'base64']);
-    expect(stdout).toBe(`x-makini-signature: sha512=${createHmac('sha512', SECRET).update('{"type":"sync.completed"}').digest('base64')}\n`);
+    const { stdout } = await cli(['sign', '--secret', SECRET, '--file', file, '--algorithm', 'sha512', '--encoding', 'hex', '--header', 'x-makini-signature']);
+    expect(stdout).toBe(`x-makini-signature: ${createHmac('sha512', SECRET).update('{"type":"sync.completed"}').digest('hex')}\n`);
   });
 
   it("reproduces GitHub's published example with the header renamed", async () => {
-    const { stdout } = await cli(['sign', '--secret', "It's a Secret to Everybody", '--header', 'X-Hub-Signature-256'], 'Hello, World!');
+    const { stdout } = await cli(['sign', '--secret', "It's a Secret to Everybody", '--header', 'X-Hub-Signature-256', '--encoding', 'hex', '--prefix'], 'Hello, World!');
     expect(stdout).toBe('x-hub-signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n');
   });
 
@@ -44,7 +53,7 @@ describe('makini-webhooks sign', () => {
   it('takes the secret from MAKINI_WEBHOOK_SECRET', async () => {
     const { code, stdout } = await cli(['sign'], 'x', { MAKINI_WEBHOOK_SECRET: SECRET });
     expect(code).toBe(0);
-    expect(stdout).toContain(createHmac('sha256', SECRET).update('x').digest('hex'));
+    expect(stdout).toContain(createHmac('sha256', SECRET).update('x').digest('base64'));
   });
 
   it.each([
@@ -79,24 +88,50 @@ describe('makini-webhooks send', () => {
       logger: new Logger({ serviceName: 'receiver', logLevel: 'ERROR' }),
       metrics: new Metrics({ namespace: 'Test', serviceName: 'receiver' }),
     });
-    api = await startHttpApi({ routes: { '/webhooks': handler } });
+    api = await startHttpApi({ routes: { '/webhooks': handler, '/webhooks/{connection}': handler } });
     return `${api.url}/webhooks`;
   }
 
   afterEach(async () => api?.close());
 
-  it('posts a signed sample event that the receiver accepts, and prints the response', async () => {
+  it("posts a notification as Makini sends it, which the receiver accepts, and prints the response", async () => {
     const url = await startReceiver();
-    const { code, stdout } = await cli(['send', '--url', url, '--secret', SECRET, '--connection', 'conn_42', '--id', 'evt_cli_1']);
+    const { code, stdout } = await cli(['send', '--url', url, '--secret', SECRET, '--ids', 'a1,b2']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^assets\.updated -> 200 \{"received":true,"webhookId":"sha256:[0-9a-f]{64}"\}\n$/);
+    const { envelope, body } = decodeEnvelope(messages[0]);
+    expect(body.toString()).toBe('{"event":"assets.updated","body":["a1","b2"]}');
+    expect(envelope.dedup).toBe('content');
+  });
+
+  it('posts to a per-connection URL', async () => {
+    const url = await startReceiver();
+    const { code } = await cli(['send', '--url', `${url}/conn_42`, '--secret', SECRET, '--type', 'work-orders.inserted']);
+    expect(code).toBe(0);
+    expect(decodeEnvelope(messages[0]).envelope.connectionId).toBe('conn_42');
+  });
+
+  it('sends one notification of every documented kind with --type all', async () => {
+    const url = await startReceiver();
+    const { code } = await cli(['send', '--url', url, '--secret', SECRET, '--type', 'all']);
+    expect(code).toBe(0);
+    const events = messages.map((m) => JSON.parse(decodeEnvelope(m).body.toString()));
+    expect(events.map((e) => e.event)).toEqual([...NOTIFICATION_EVENTS]);
+    for (const e of events) expect(Object.keys(e)).toEqual(['event', 'body']);
+  });
+
+  it('posts a lifecycle event with --lifecycle', async () => {
+    const url = await startReceiver();
+    const { code, stdout } = await cli(['send', '--lifecycle', '--url', url, '--secret', SECRET, '--connection', 'conn_42', '--id', 'evt_cli_1']);
     expect(code).toBe(0);
     expect(stdout).toBe('sync.completed evt_cli_1 -> 200 {"received":true,"webhookId":"evt_cli_1"}\n');
     const event = JSON.parse(decodeEnvelope(messages[0]).body.toString());
     expect(event).toMatchObject({ id: 'evt_cli_1', type: 'sync.completed', connection_id: 'conn_42', data: { status: 'completed' } });
   });
 
-  it('sends one realistic event of every type with --type all', async () => {
+  it('sends one realistic lifecycle event of every type with --lifecycle --type all', async () => {
     const url = await startReceiver();
-    const { code } = await cli(['send', '--url', url, '--secret', SECRET, '--type', 'all']);
+    const { code } = await cli(['send', '--lifecycle', '--url', url, '--secret', SECRET, '--type', 'all']);
     expect(code).toBe(0);
     const events = messages.map((m) => JSON.parse(decodeEnvelope(m).body.toString()));
     expect(events.map((e) => e.type)).toEqual([...MAKINI_EVENT_TYPES]);
@@ -106,10 +141,13 @@ describe('makini-webhooks send', () => {
 
   it('repeats the same webhook with --repeat, as Makini retries would', async () => {
     const url = await startReceiver();
-    await cli(['send', '--url', url, '--secret', SECRET, '--repeat', '3', '--timestamp', '2026-01-02T03:04:05Z']);
+    await cli(['send', '--url', url, '--secret', SECRET, '--repeat', '3']);
     expect(messages).toHaveLength(3);
-    const ids = messages.map((m) => decodeEnvelope(m).envelope.webhookId);
-    expect(new Set(ids).size).toBe(1);
+    expect(new Set(messages.map((m) => decodeEnvelope(m).envelope.webhookId)).size).toBe(1);
+    expect(new Set(messages.map((m) => decodeEnvelope(m).body.toString())).size).toBe(1);
+    messages = [];
+    await cli(['send', '--lifecycle', '--url', url, '--secret', SECRET, '--repeat', '2', '--timestamp', '2026-01-02T03:04:05Z']);
+    expect(new Set(messages.map((m) => decodeEnvelope(m).envelope.webhookId)).size).toBe(1);
     expect(JSON.parse(decodeEnvelope(messages[0]).body.toString()).timestamp).toBe('2026-01-02T03:04:05.000Z');
   });
 
@@ -140,8 +178,10 @@ describe('makini-webhooks send', () => {
   it.each([
     [['send', '--secret', 's'], /--url is required/],
     [['send', '--url', 'ftp://x', '--secret', 's'], /--url must be an http\(s\) URL/],
-    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--type', 'nope'], /--type must be one of/],
-    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--type', 'all', '--id', 'x'], /--id cannot be combined/],
+    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--type', 'nope'], /--type must be <entity>.<action>/],
+    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--lifecycle', '--type', 'nope'], /--type must be one of/],
+    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--lifecycle', '--type', 'all', '--id', 'x'], /--id cannot be combined/],
+    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--connection', 'c'], /--connection needs --lifecycle.*<url>\/<connection>/],
     [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--repeat', '0'], /--repeat must be/],
   ])('exits 2 with a message for %j', async (args, message) => {
     const { code, stderr } = await cli(args);
