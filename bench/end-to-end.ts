@@ -129,7 +129,7 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     const callsUrl = `${origin}${LOCAL_CALLS_PATH}`;
     const calls = () => getJson(callsUrl) as Promise<Snapshot>;
     const load = (o: Partial<SimulateOptions>) =>
-      simulate({ url: stack.info.webhookUrl, secret: stack.secret, scheme: createSignatureScheme(resolveConfig()), connections: 100, events: 30, duplicates: 0, shuffle: true, rate: 0, concurrency: 64, timeScale: 0.001, seed: 1, ...o });
+      simulate({ url: stack.info.webhookUrl, secret: stack.secret, scheme: createSignatureScheme(resolveConfig()), format: 'lifecycle', connections: 100, events: 30, duplicates: 0, shuffle: true, rate: 0, concurrency: 64, timeScale: 0.001, seed: 1, ...o });
     const acknowledged = new Set<string>();
     // Drained: every acknowledged webhook is on the bus, and the queue is empty (so the consumer
     // also finished the completions it writes after publishing, which belong to this phase's calls).

@@ -75,9 +75,9 @@ export interface StreamEntry {
 }
 
 /**
- * The stream, one minute of events apart per connection: Makini notifications naming random records
- * (now and then a `connections.updated` naming the connection), or with `format: 'lifecycle'` a
- * realistic mix of status and sync events.
+ * The stream: Makini notifications naming random records (and, for some connections, a
+ * `connections.updated` naming the connection), or with `format: 'lifecycle'` a realistic mix of
+ * status and sync events one minute apart per connection.
  */
 export function buildStream(options: Pick<SimulateOptions, 'connections' | 'events' | 'duplicates' | 'shuffle' | 'seed' | 'format'>): StreamEntry[] {
   const rnd = random(options.seed);
@@ -98,8 +98,10 @@ function notificationStream(options: Pick<SimulateOptions, 'connections' | 'even
   for (let c = 0; c < options.connections; c++) {
     const connectionId = `conn_sim_${c}`;
     for (let e = 0; e < options.events; e++) {
+      // At most one status notification per connection: two would be byte-identical, and copies
+      // that close together are one event by design (content-dedup.ts).
       const notification =
-        rnd() < 0.1 ? sampleNotification('connections.updated', [connectionId]) : sampleNotification(entities[Math.floor(rnd() * entities.length)], Array.from({ length: 1 + Math.floor(rnd() * 3) }, uuid));
+        e === 0 && rnd() < 0.5 ? sampleNotification('connections.updated', [connectionId]) : sampleNotification(entities[Math.floor(rnd() * entities.length)], Array.from({ length: 1 + Math.floor(rnd() * 3) }, uuid));
       const entry = { id: `sim_${options.seed}_${c}_${e}`, body: JSON.stringify(notification), path: connectionId };
       stream.push(entry);
       if (rnd() < options.duplicates) stream.push(entry);

@@ -39,7 +39,7 @@ async function queueDepth(s: StackProcess): Promise<number> {
 describe('local stack, end to end (child process, loopback only)', () => {
   it('happy path: a signed webhook gets 200, shows in status and events through the CLI, and reaches the bus', async () => {
     stack = await startStackProcess();
-    const sent = await cli(['send', '--url', stack.info.webhookUrl, '--secret', stack.secret, '--type', 'connection.status_changed', '--connection', 'conn_e2e', '--id', 'evt_e2e_1']);
+    const sent = await cli(['send', '--lifecycle', '--url', stack.info.webhookUrl, '--secret', stack.secret, '--type', 'connection.status_changed', '--connection', 'conn_e2e', '--id', 'evt_e2e_1']);
     expect(sent.stdout).toMatch(/-> 200 \{"received":true,"webhookId":"evt_e2e_1"\}/);
 
     await waitFor(async () => (await cliJson(stack!, 'events')).some((e) => e.webhookId === 'evt_e2e_1'));
@@ -106,9 +106,29 @@ describe('local stack, end to end (child process, loopback only)', () => {
     }
   });
 
-  it('a simulated stream with duplicates and disorder: every webhook processed once, deliveries = copies sent', async () => {
+  it("a simulated stream of Makini's notifications with duplicates and disorder: each processed once, deliveries = copies sent", async () => {
     stack = await startStackProcess();
-    const options = { url: stack.info.webhookUrl, secret: stack.secret, scheme: makini, connections: 8, events: 12, duplicates: 0.25, shuffle: true, rate: 0, concurrency: 8, timeScale: 0.001, seed: 42 };
+    const options = { url: stack.info.webhookUrl, secret: stack.secret, scheme: makini, connections: 6, events: 10, duplicates: 0.25, shuffle: true, rate: 0, concurrency: 8, timeScale: 0.001, seed: 43 };
+    const result = await simulate(options);
+    expect(result).toMatchObject({ failed: 0, acknowledged: result.sent });
+    // A notification is its connection and its bytes: {"event": …, "body": [ids]}.
+    const copies = new Map<string, number>();
+    for (const d of buildStream(options)) copies.set(`${d.path}|${d.body}`, (copies.get(`${d.path}|${d.body}`) ?? 0) + 1);
+    const keyOf = (e: Record<string, unknown>) => {
+      const event = e.event as { connectionId: string; type: string; ids: string[] };
+      return `${event.connectionId}|${JSON.stringify({ event: event.type, body: event.ids })}`;
+    };
+    const settled = async () => {
+      const events = await cliJson(stack!, 'events', '--limit', '1000');
+      return events.length === copies.size && events.every((e) => e.deliveries === copies.get(keyOf(e)));
+    };
+    await waitFor(settled, 60_000, () => 'every simulated notification processed with all its copies counted');
+    expect(readBusLog(stack.info.busLog)).toHaveLength(copies.size);
+  });
+
+  it('a simulated stream of lifecycle events with duplicates and disorder: every webhook processed once, deliveries = copies sent', async () => {
+    stack = await startStackProcess();
+    const options = { url: stack.info.webhookUrl, secret: stack.secret, scheme: makini, format: 'lifecycle' as const, connections: 8, events: 12, duplicates: 0.25, shuffle: true, rate: 0, concurrency: 8, timeScale: 0.001, seed: 42 };
     const result = await simulate(options);
     expect(result).toMatchObject({ failed: 0, acknowledged: result.sent });
     const copies = new Map<string, number>();

@@ -15,7 +15,7 @@ describe('load (small and bounded, loopback only)', () => {
 
   it('2,000 webhooks at concurrency 48: every acknowledged one processed, none twice', async () => {
     stack = await startStackProcess();
-    const options = { url: stack.info.webhookUrl, secret: stack.secret, scheme: makiniScheme('x-makini-signature', 'sha256'), connections: 100, events: 20, duplicates: 0, shuffle: true, rate: 0, concurrency: 48, timeScale: 0.001, seed: 2000 };
+    const options = { url: stack.info.webhookUrl, secret: stack.secret, scheme: makiniScheme('x-makini-signature', 'sha256'), format: 'lifecycle' as const, connections: 100, events: 20, duplicates: 0, shuffle: true, rate: 0, concurrency: 48, timeScale: 0.001, seed: 2000 };
     const result = await simulate(options);
     expect(result).toMatchObject({ sent: 2000, acknowledged: 2000, failed: 0 });
 

@@ -9,7 +9,7 @@ import { buildStream, simulate } from '../../local/simulator';
 import { cli } from '../support/run-cli';
 
 const SECRET = 'simulator-secret-4e1f';
-const scheme = makiniScheme('x-makini-signature', 'sha256');
+const scheme = makiniScheme(['x-webhook-signature'], 'sha256');
 let api: HttpApi;
 let stored: string[];
 let failNextSends: number;
@@ -32,7 +32,7 @@ beforeEach(async () => {
     logger: new Logger({ serviceName: 'receiver', logLevel: 'SILENT' }),
     metrics: new Metrics({ namespace: 'Test', serviceName: 'receiver' }),
   });
-  api = await startHttpApi({ routes: { '/webhooks': handler } });
+  api = await startHttpApi({ routes: { '/webhooks': handler, '/webhooks/{connection}': handler } });
 });
 afterEach(async () => api.close());
 
@@ -47,6 +47,20 @@ describe('simulator', () => {
     const inOrder = buildStream({ ...base, shuffle: false });
     expect(a.map((d) => d.id)).not.toEqual(inOrder.map((d) => d.id));
     expect([...a].map((d) => d.body).sort()).toEqual([...inOrder].map((d) => d.body).sort());
+  });
+
+  it("plays Makini's notifications by default, each connection's to its own URL, and lifecycle events on request", async () => {
+    const result = await simulate({ ...base, duplicates: 0, url: `${api.url}/webhooks` });
+    expect(result).toMatchObject({ failed: 0, acknowledged: 20 });
+    const envelopes = stored.map((m) => decodeEnvelope(m));
+    expect(new Set(envelopes.map((e) => e.envelope.connectionId))).toEqual(new Set(['conn_sim_0', 'conn_sim_1', 'conn_sim_2', 'conn_sim_3']));
+    for (const { envelope, body } of envelopes) {
+      expect(envelope.dedup).toBe('content');
+      expect(Object.keys(JSON.parse(body.toString()))).toEqual(['event', 'body']);
+    }
+    stored = [];
+    await simulate({ ...base, duplicates: 0, format: 'lifecycle', url: `${api.url}/webhooks` });
+    expect(stored.map((m) => decodeEnvelope(m).envelope.dedup ?? 'id')).toEqual(Array(20).fill('id'));
   });
 
   it('retries 503s with Makini’s (scaled) backoff until every webhook is acknowledged', async () => {
