@@ -1,9 +1,8 @@
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { readBusLog } from '../../local/aws/eventbridge';
 import { startMockMakiniApi } from '../../local/mock-makini-api';
 import { makiniScheme, standardWebhooksScheme } from '../../lambdas/core/signature';
 import { buildStream, simulate } from '../../local/simulator';
-import { startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
+import { queueDepth, startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
 import { cli } from '../support/run-cli';
 
 jest.setTimeout(120_000);
@@ -25,15 +24,6 @@ async function cliJson(s: StackProcess, ...args: string[]) {
   const { code, stdout, stderr } = await cli([...args, '--json', '--local-dir', s.dir]);
   if (code !== 0) throw new Error(stderr);
   return JSON.parse(stdout) as Record<string, unknown>[];
-}
-async function queueDepth(s: StackProcess): Promise<number> {
-  const sqs = new SQSClient({ endpoint: s.info.endpoints.sqs });
-  try {
-    const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: s.info.queueUrl, AttributeNames: ['All'] }));
-    return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);
-  } finally {
-    sqs.destroy();
-  }
 }
 
 describe('local stack, end to end (child process, loopback only)', () => {

@@ -6,9 +6,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { readBusLog } from '../../local/aws/eventbridge';
-import { startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
+import { queueDepth, startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
 import { cli } from '../support/run-cli';
 
 jest.setTimeout(120_000);
@@ -37,15 +36,6 @@ async function tableText(s: StackProcess): Promise<string> {
     return JSON.stringify((await db.send(new ScanCommand({ TableName: s.info.tableName }))).Items ?? []);
   } finally {
     db.destroy();
-  }
-}
-async function queueDepth(s: StackProcess): Promise<number> {
-  const sqs = new SQSClient({ endpoint: s.info.endpoints.sqs });
-  try {
-    const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: s.info.queueUrl, AttributeNames: ['All'] }));
-    return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);
-  } finally {
-    sqs.destroy();
   }
 }
 

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { LocalStackInfo } from '../../local/stack';
 
 const ROOT = path.join(__dirname, '../..');
@@ -66,5 +67,16 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${describe()}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Messages in the stack's webhook queue, visible or in flight. */
+export async function queueDepth(s: StackProcess): Promise<number> {
+  const sqs = new SQSClient({ endpoint: s.info.endpoints.sqs });
+  try {
+    const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: s.info.queueUrl, AttributeNames: ['All'] }));
+    return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);
+  } finally {
+    sqs.destroy();
   }
 }
