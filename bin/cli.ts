@@ -21,7 +21,7 @@ import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_S
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../lambdas/core/event-types';
 import { DynamoDbEventStore, type StoredWebhook } from '../lambdas/adapters/dynamodb-event-store';
 import { EventBridgePublisher } from '../lambdas/adapters/eventbridge-publisher';
-import type { BusMessage } from '../lambdas/core/consume';
+import { messageEventId, type BusMessage } from '../lambdas/core/consume';
 import { decodeEnvelope } from '../lambdas/core/envelope';
 import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from '../lambdas/core/event';
 import { parseEventTime } from '../lambdas/core/event-time';
@@ -255,7 +255,7 @@ async function send(argv: readonly string[], io: { stdout: NodeJS.WritableStream
       const event = sampleEvent(type, {
         id: values.id,
         connectionId: values.connection,
-        timestamp: values.timestamp === undefined ? undefined : new Date(values.timestamp).toISOString(),
+        timestamp: values.timestamp === undefined ? undefined : new Date(Date.parse(parseEventTime(values.timestamp)!)).toISOString(),
       });
       webhooks.push({ label: `${type} ${event.id}`, id: event.id, body: Buffer.from(JSON.stringify(event)) });
     }
@@ -522,10 +522,12 @@ async function operate(command: 'dlq' | 'replay' | 'health', argv: readonly stri
               } catch {
                 // not an envelope: shown with its raw id only
               }
-              const stored = envelope.webhookId ? await store.getWebhook(envelope.webhookId) : undefined;
+              // A copy deduplicated by content is stored under the id of the event it belongs to.
+              const webhookId = envelope.webhookId && (await messageEventId({ deliveryId: m.MessageId ?? '', body: m.Body ?? '' }, store));
+              const stored = webhookId ? await store.getWebhook(webhookId) : undefined;
               seen.set(m.MessageId ?? '', {
                 messageId: m.MessageId,
-                webhookId: envelope.webhookId ?? null,
+                webhookId: webhookId || null,
                 type: stored?.type ?? null,
                 connectionId: stored?.connectionId ?? null,
                 receivedAt: envelope.receivedAt ?? null,

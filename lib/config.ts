@@ -249,6 +249,7 @@ export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as Key[];
 
 /** Settings that were renamed, so an old name gets a pointer instead of "unknown setting". */
 const RENAMED: Readonly<Record<string, string>> = { signatureHeader: 'signatureHeaders (a comma-separated list)' };
+const RENAMED_KEYS = Object.keys(RENAMED);
 
 /** `makini`, an IPv4 or IPv6 address, or a CIDR range of one. */
 function isSourceIpRule(value: string): boolean {
@@ -371,7 +372,7 @@ export function pollRunReserveMs(c: Pick<MakiniWebhookConfig, 'makiniMaxAttempts
 }
 
 /** `maxBodyBytes` → `MAKINI_MAX_BODY_BYTES`. */
-export function envName(key: Key): string {
+export function envName(key: string): string {
   return `MAKINI_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
 }
 
@@ -382,7 +383,7 @@ export function envName(key: Key): string {
  * const config = configFromEnv(process.env);
  */
 export function configFromEnv(env: Readonly<Record<string, string | undefined>>): MakiniWebhookConfig {
-  return resolveConfig(Object.fromEntries(CONFIG_KEYS.map((key) => [key, env[envName(key)]])));
+  return resolveConfig(Object.fromEntries([...CONFIG_KEYS, ...RENAMED_KEYS].map((key) => [key, env[envName(key)]])));
 }
 
 /** The `MAKINI_*` variables that reproduce `keys` of `config` through {@link configFromEnv}. */
@@ -397,7 +398,8 @@ export function configToEnv(config: MakiniWebhookConfig, keys: readonly Key[] = 
  * const config = configFromContext((key) => app.node.tryGetContext(key));
  */
 export function configFromContext(tryGetContext: (key: string) => unknown): MakiniWebhookConfig {
-  return resolveConfig(Object.fromEntries(CONFIG_KEYS.map((key) => [key, tryGetContext(key)])));
+  // Old names are read too, so a setting that was renamed fails loudly instead of being ignored.
+  return resolveConfig(Object.fromEntries([...CONFIG_KEYS, ...RENAMED_KEYS].map((key) => [key, tryGetContext(key)])));
 }
 
 /** Environment variables through which the stack hands resource identifiers to the Lambdas. */

@@ -2,7 +2,8 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { initialState, type Applied, type ConnectionState } from '../core/connection-state';
 import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type EventStore } from '../core/consume';
-import { contentEventId, contentGeneration } from '../core/content-dedup';
+import { contentEventId, contentGeneration, nextGenerations, type Generation } from '../core/content-dedup';
+import { parseEventTime } from '../core/event-time';
 import type { Candidate, PollRecord } from '../core/poll';
 import { DEFAULT_CONFIG, type MakiniWebhookConfig } from '../../lib/config';
 import { TABLE_KEYS } from './event-table-schema';
@@ -13,14 +14,14 @@ import { TABLE_KEYS } from './event-table-schema';
  * | item | pk | sk | gsi1pk / gsi1sk |
  * |---|---|---|---|
  * | webhook (dedup claim + history) | `WEBHOOK#<id>` | `WEBHOOK` | `CONNECTION#<c>` (or `NO_CONNECTION`) / `<occurredAt>#<id>`, or `UNPROCESSABLE` / `<receivedAt>#<id>` |
- * | latest generation of a content key (content-dedup.ts) | `CONTENT#<sha256:…>` | `GENERATION` | — |
+ * | recent generations of a content key (content-dedup.ts) | `CONTENT#<sha256:…>` | `GENERATION` | — |
  * | copy with a different body | `WEBHOOK#<id>` | `MISMATCH#<sha256>` | `MISMATCH` / `<receivedAt>#<id>` |
  * | connection state | `CONNECTION#<c>` | `STATE` | — |
  * | what the poller knows of a connection | `CONNECTION#<c>` | `POLL` | — |
  *
  * Costs: a new webhook takes 3 writes (claim, state, complete) and 1 read (state); a duplicate
  * takes 1 write (the claim, which also counts it). A webhook deduplicated by content reads its
- * generation first (1 read), and a new generation writes it (1 write). Nothing relies on
+ * generations first (1 read), and a new generation writes them (1 write). Nothing relies on
  * ReturnValuesOnConditionCheckFailure or transactions, which dynalite lacks.
  */
 
@@ -86,30 +87,45 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   async resolveContentId(contentKey: string, receivedAt: string): Promise<string> {
-    const key = { [TABLE_KEYS.partition]: `CONTENT#${contentKey}`, [TABLE_KEYS.sort]: 'GENERATION' };
     for (let attempt = 1; ; attempt++) {
-      const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: key, ConsistentRead: true }));
-      const latest = typeof Item?.start === 'string' ? Item.start : undefined;
-      const decision = contentGeneration(receivedAt, latest, this.contentDedupWindowMs);
-      if (decision.kind === 'join') return contentEventId(contentKey, decision.start);
-      if (decision.kind === 'earlier') return contentEventId(contentKey, receivedAt);
+      const { decision, generations, version } = await this.contentDecision(contentKey, receivedAt);
+      const start = decision.kind === 'join' ? decision.start : receivedAt;
+      const next = nextGenerations(generations, decision, receivedAt);
+      if (!next) return contentEventId(contentKey, start);
+      const newest = Math.max(...next.map((g) => Date.parse(g.start)));
       try {
         await this.db.send(
           new PutCommand({
             TableName: this.options.tableName,
-            // Only the decision needs it, so it expires a day after its window closes.
-            Item: { ...key, entity: 'generation', start: receivedAt, [TABLE_KEYS.ttl]: Math.floor((Date.parse(receivedAt) + this.contentDedupWindowMs) / 1000) + 86_400 },
-            // Another copy may have started a generation meanwhile: then decide again.
-            ConditionExpression: latest === undefined ? 'attribute_not_exists(#pk)' : '#start = :latest',
-            ExpressionAttributeNames: latest === undefined ? { '#pk': TABLE_KEYS.partition } : { '#start': 'start' },
-            ...(latest !== undefined && { ExpressionAttributeValues: { ':latest': latest } }),
+            // Only the decision needs it: it expires a day after its newest window closes.
+            Item: { ...contentKeyItem(contentKey), entity: 'generations', generations: next, version: version + 1, [TABLE_KEYS.ttl]: Math.floor((newest + this.contentDedupWindowMs) / 1000) + 86_400 },
+            // Another copy may have changed the generations meanwhile: then decide again.
+            ConditionExpression: version === 0 ? 'attribute_not_exists(#pk)' : '#version = :version',
+            ExpressionAttributeNames: version === 0 ? { '#pk': TABLE_KEYS.partition } : { '#version': 'version' },
+            ...(version !== 0 && { ExpressionAttributeValues: { ':version': version } }),
           }),
         );
-        return contentEventId(contentKey, receivedAt);
+        return contentEventId(contentKey, start);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException) || attempt >= (this.options.maxStateAttempts ?? 8)) throw error;
       }
     }
+  }
+
+  /**
+   * The event id a copy deduplicated by content has, or would get, without writing anything: for
+   * `dlq list` and failure notes, which know a message only by its content key.
+   */
+  async findContentId(contentKey: string, receivedAt: string): Promise<string> {
+    const { decision } = await this.contentDecision(contentKey, receivedAt);
+    return contentEventId(contentKey, decision.kind === 'join' ? decision.start : receivedAt);
+  }
+
+  private async contentDecision(contentKey: string, receivedAt: string) {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: contentKeyItem(contentKey), ConsistentRead: true }));
+    const generations = Array.isArray(Item?.generations) ? (Item.generations as Generation[]) : [];
+    const version = typeof Item?.version === 'number' ? Item.version : 0;
+    return { generations, version, decision: contentGeneration(receivedAt, generations, this.contentDedupWindowMs) };
   }
 
   async claim(request: ClaimRequest): Promise<Claim> {
@@ -262,16 +278,22 @@ export class DynamoDbEventStore implements EventStore {
     // One small write per connection; a notification names a handful, so 25 at a time is plenty.
     for (let i = 0; i < connectionIds.length; i += 25) {
       await Promise.all(
-        connectionIds.slice(i, i + 25).map((connectionId) =>
-          this.db.send(
-            new UpdateCommand({
-              TableName: this.options.tableName,
-              Key: pollKey(connectionId),
-              UpdateExpression: 'SET entity = :entity, connectionId = :id, pollRequestedAt = :at',
-              ExpressionAttributeValues: { ':entity': 'poll', ':id': connectionId, ':at': requestedAt },
-            }),
-          ),
-        ),
+        connectionIds.slice(i, i + 25).map(async (connectionId) => {
+          try {
+            await this.db.send(
+              new UpdateCommand({
+                TableName: this.options.tableName,
+                Key: pollKey(connectionId),
+                UpdateExpression: 'SET entity = :entity, connectionId = :id, pollRequestedAt = :at',
+                // A notification processed late must not replace a newer request with an older one.
+                ConditionExpression: 'attribute_not_exists(pollRequestedAt) OR pollRequestedAt < :at',
+                ExpressionAttributeValues: { ':entity': 'poll', ':id': connectionId, ':at': requestedAt },
+              }),
+            );
+          } catch (error) {
+            if (!(error instanceof ConditionalCheckFailedException)) throw error;
+          }
+        }),
       );
     }
   }
@@ -412,6 +434,7 @@ export class DynamoDbEventStore implements EventStore {
 const POLL_RECORD_OPTIONAL = ['lastPolledAt', 'lastOutcome', 'lastError', 'openedAt'] as const;
 
 const deliveryCount = (item: Record<string, unknown>) => (item.deliveryIds as Set<string> | undefined)?.size ?? 0;
+const contentKeyItem = (contentKey: string) => ({ [TABLE_KEYS.partition]: `CONTENT#${contentKey}`, [TABLE_KEYS.sort]: 'GENERATION' });
 const webhookKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'WEBHOOK' });
 const connectionKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'STATE' });
 const pollKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'POLL' });
@@ -432,8 +455,16 @@ function toClaimedItem(item: Record<string, unknown>): ClaimedItem {
 
 function toState(item: Record<string, unknown>): ConnectionState {
   const { pk: _pk, sk: _sk, entity: _entity, version: _version, ...state } = item;
+  // State written before event times had nine fractional digits holds `…00.123Z`, which would sort
+  // after `…00.123000000Z`: read it in today's form so every comparison is between equals.
+  for (const field of EVENT_TIME_FIELDS) {
+    if (typeof state[field] === 'string') state[field] = parseEventTime(state[field]) ?? state[field];
+  }
   return state as unknown as ConnectionState;
 }
+
+/** The fields of a connection's state that hold event times (`lastWebhookAt` is a receive time). */
+const EVENT_TIME_FIELDS = ['statusAt', 'lastSyncAt', 'lastEventAt'] as const;
 
 function toStoredWebhook(item: Record<string, unknown>): StoredWebhook {
   return {

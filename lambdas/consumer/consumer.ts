@@ -20,7 +20,7 @@ import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-even
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
 import { withPowertools } from '../adapters/powertools';
 import { coalesceConnectionUpdates } from '../core/coalesce';
-import { applyClaimed, claimMessage, finishProcessed, parseMessage, type ClaimedMessage, type EventStore, type RecordOutcome } from '../core/consume';
+import { applyClaimed, claimMessage, finishProcessed, messageEventId, type ClaimedMessage, type EventStore, type RecordOutcome } from '../core/consume';
 
 export const CONSUMER_METRICS = {
   processed: 'WebhookProcessed',
@@ -67,7 +67,7 @@ export function createConsumerHandler(deps: ConsumerDeps) {
           if (outcome.kind === 'claimed') claimed.push({ messageId: record.messageId, claim: outcome });
           else recordOutcome(outcome, logger, metrics);
         } catch (error) {
-          await fail(record.messageId, parseMessage({ deliveryId: record.messageId, body: record.body }, fields).webhookId, error, 'record failed');
+          await fail(record.messageId, await messageEventId({ deliveryId: record.messageId, body: record.body }, store), error, 'record failed');
           throw error;
         }
       },

@@ -50,6 +50,8 @@ export interface EventStore {
   complete(webhookId: string, outcome: { readonly stale: boolean }): Promise<void>;
   /** Remembers why processing a known webhook failed, for `dlq list`. Best effort. */
   noteFailure?(webhookId: string, error: string): Promise<void>;
+  /** The id {@link resolveContentId} gives, or would give, a copy, without writing anything. */
+  findContentId?(contentKey: string, receivedAt: string): Promise<string>;
   /** Asks the poller to poll these connections at its next run. Idempotent. */
   requestPolls(connectionIds: readonly string[], requestedAt: string): Promise<void>;
 }
@@ -171,6 +173,16 @@ async function withContentId(parsed: ParsedMessage, store: Pick<EventStore, 'res
   if (parsed.dedup !== 'content') return parsed;
   const webhookId = await store.resolveContentId(parsed.webhookId, parsed.receivedAt);
   return { ...parsed, webhookId, ...(parsed.event && { event: { ...parsed.event, webhookId } }) };
+}
+
+/**
+ * The event id a queued message stands for, without claiming it: its webhook id, or for a copy
+ * deduplicated by content the id of the event it belongs to (falling back to the content key).
+ */
+export async function messageEventId(message: QueuedMessage, store: Pick<EventStore, 'findContentId'>): Promise<string> {
+  const { webhookId, dedup, receivedAt } = parseMessage(message, POLL_EVENT_FIELDS); // any fields: only the id is read
+  if (dedup !== 'content' || !store.findContentId) return webhookId;
+  return store.findContentId(webhookId, receivedAt).catch(() => webhookId);
 }
 
 /**

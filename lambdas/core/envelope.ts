@@ -37,8 +37,10 @@ const NOT_SQS_SAFE = /[\uFFFE\uFFFF]/;
  */
 export function encodeEnvelope(metadata: EnvelopeMetadata, body: Uint8Array): string {
   const text = isUtf8(body) ? Buffer.from(body).toString('utf8') : undefined;
+  // JSON escapes `"` and `\` in two bytes and control characters in six; the size limits assume
+  // at most base64's 4/3, so text that would grow more travels as base64.
   const envelope: WebhookEnvelope =
-    text !== undefined && !NOT_SQS_SAFE.test(text)
+    text !== undefined && !NOT_SQS_SAFE.test(text) && Buffer.byteLength(JSON.stringify(text)) <= Math.ceil(body.length / 3) * 4 + 2
       ? { v: 1, ...metadata, bodyEncoding: 'utf8', body: text }
       : { v: 1, ...metadata, bodyEncoding: 'base64', body: Buffer.from(body).toString('base64') };
   return JSON.stringify(envelope);
@@ -69,6 +71,7 @@ export function decodeEnvelope(message: string): { envelope: WebhookEnvelope; bo
     if (typeof e[field] !== 'string') throw new InvalidEnvelopeError(`${field} is missing`);
   }
   if (e.bodyEncoding !== 'utf8' && e.bodyEncoding !== 'base64') throw new InvalidEnvelopeError('unknown bodyEncoding');
+  if (Number.isNaN(Date.parse(e.receivedAt as string))) throw new InvalidEnvelopeError('receivedAt is not a time');
   if (e.dedup !== undefined && e.dedup !== 'id' && e.dedup !== 'content') throw new InvalidEnvelopeError('unknown dedup');
   if (e.connectionId !== undefined && typeof e.connectionId !== 'string') throw new InvalidEnvelopeError('connectionId is not a string');
   const envelope = e as WebhookEnvelope;

@@ -111,7 +111,8 @@ export function normaliseEvent(body: Uint8Array, meta: EventMeta, fields: EventF
 function entityNotification(type: string, body: unknown): { entity: string; action: string; ids: string[] } | undefined {
   const m = ENTITY_EVENT.exec(type);
   if (!m || !Array.isArray(body)) return undefined;
-  if (!body.every((id) => typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)))) return undefined;
+  // A number beyond 2^53 has already lost digits in JSON.parse: it would name another record.
+  if (!body.every((id) => typeof id === 'string' || Number.isSafeInteger(id))) return undefined;
   return { entity: m[1], action: m[2], ids: body.map(String) };
 }
 

@@ -44,5 +44,12 @@ export function asJsonObject(value: unknown): Record<string, unknown> | undefine
  */
 export function canonicalJson(body: Uint8Array): Buffer | undefined {
   const parsed = parseJsonBody(body);
-  return parsed === undefined ? undefined : Buffer.from(JSON.stringify(parsed), 'utf8');
+  if (parsed === undefined) return undefined;
+  try {
+    return Buffer.from(JSON.stringify(parsed), 'utf8');
+  } catch {
+    // JSON.stringify recurses: nesting V8 parses can overflow its stack. No sender can have signed
+    // what JavaScript cannot serialize, so there is no canonical form to check.
+    return undefined;
+  }
 }

@@ -49,7 +49,8 @@ export function resolveDedupKey(input: {
   const object = asJsonObject(input.parsed);
   for (const field of object ? input.idFields : []) {
     const value = object![field];
-    const id = usable(typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)) ? String(value) : undefined);
+    // A number beyond 2^53 has already lost digits in JSON.parse: two ids could collide.
+    const id = usable(typeof value === 'string' || Number.isSafeInteger(value) ? String(value) : undefined);
     if (id) return { webhookId: id, dedup: 'id' };
   }
   const hash = createHash('sha256');

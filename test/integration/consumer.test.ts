@@ -5,7 +5,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { EventBridgePublisher } from '../../lambdas/adapters/eventbridge-publisher';
-import { BUS_SOURCE, type EventStore } from '../../lambdas/core/consume';
+import { BUS_SOURCE, messageEventId, processMessage, type EventStore } from '../../lambdas/core/consume';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
 import { CONSUMER_METRICS, createConsumerHandler } from '../../lambdas/consumer/consumer';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
@@ -192,5 +192,21 @@ describe('consumer handler built from the environment', () => {
     expect(output).toContain('"Namespace":"ConsumerEnvTest"');
     expect(output).toContain('"WebhookProcessed"');
     expect(output).toMatch(/"connectionId": ?"conn_env"/);
+  });
+});
+
+describe('consumer handler, webhooks deduplicated by content', () => {
+  it('records why a copy failed on the event it belongs to, where dlq list finds it', async () => {
+    const notification = Buffer.from(JSON.stringify({ event: 'assets.updated', body: ['a1'] }));
+    const copy = (): SQSRecord =>
+      ({ messageId: `msg-${++n}`, body: encodeEnvelope({ webhookId: 'sha256:k', dedup: 'content', receivedAt: '2026-11-22T06:00:00.000Z', scheme: 'makini', requestId: 'r' }, notification), eventSource: 'aws:sqs' }) as SQSRecord;
+    const owner = copy();
+    await processMessage({ deliveryId: owner.messageId, body: owner.body }, store, DEFAULT_CONFIG); // claimed, then the owner "dies"
+    const { handle } = consumer();
+    const second = copy();
+    expect(await handle(batch(second))).toEqual({ batchItemFailures: [{ itemIdentifier: second.messageId }] });
+    const id = 'sha256:k@2026-11-22T06:00:00.000Z';
+    expect(await store.getWebhook(id)).toMatchObject({ status: 'PROCESSING', lastError: expect.stringMatching(/WebhookBusyError/) });
+    expect(await messageEventId({ deliveryId: second.messageId, body: second.body }, store)).toBe(id);
   });
 });

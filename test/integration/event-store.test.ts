@@ -1,4 +1,5 @@
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_CONFIG } from '../../lib/config';
 import { finishProcessed, processMessage, WebhookBusyError, type RecordOutcome } from '../../lambdas/core/consume';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
@@ -215,5 +216,19 @@ describe('connection-status notifications mark connections for a poll', () => {
     await store.savePollRecord({ connectionId: 'conn_a', lastPolledAt: '2026-11-22T06:01:00.000Z', lastOutcome: 'failed', lastError: 'boom', consecutiveFailures: 1, pending: {} });
     await store.savePollRecord({ connectionId: 'conn_a', lastPolledAt: '2026-11-22T06:02:00.000Z', lastOutcome: 'ok', consecutiveFailures: 0, pending: {} });
     expect((await store.loadCandidates(['conn_a']))[0].poll).not.toHaveProperty('lastError');
+  });
+});
+
+describe('connection state written before event times had nine fractional digits', () => {
+  it('is read in today’s form, so a later event in the same millisecond is not stale', async () => {
+    await dynamo.doc.send(
+      new PutCommand({
+        TableName: dynamo.tableName,
+        Item: { pk: 'CONNECTION#conn_old', sk: 'STATE', entity: 'connection', connectionId: 'conn_old', status: 'offline', statusAt: '2026-11-22T05:00:00.500Z', statusEventId: 'evt_b', lastEventAt: '2026-11-22T05:00:00.500Z', lastEventId: 'evt_b', version: 1 },
+      }),
+    );
+    expect(await store.getConnection('conn_old')).toMatchObject({ statusAt: '2026-11-22T05:00:00.500000000Z' });
+    const later = { id: 'evt_a', type: 'connection.status_changed', timestamp: '2026-11-22T05:00:00.5003Z', connection_id: 'conn_old', data: { status: 'online' } };
+    expect(await consume(delivery(later))).toMatchObject({ kind: 'processed', message: { stale: false, state: { status: 'online', statusAt: '2026-11-22T05:00:00.500300000Z' } } });
   });
 });
