@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { applyEvent, type Applied, type ConnectionState } from './connection-state';
-import { decodeEnvelope, InvalidEnvelopeError } from './envelope';
+import { decodeEnvelope, InvalidEnvelopeError, type WebhookEnvelope } from './envelope';
 import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from './event';
 import type { DedupBy } from './webhook-id';
 
@@ -39,7 +39,7 @@ export interface ClaimRequest {
 export interface EventStore {
   /**
    * The id of the event a copy deduplicated by content belongs to: the copy joins the event whose
-   * first copy was received within the retry window of it, or starts a new one (see
+   * earliest copy was received within the retry window of it, or starts a new one (see
    * content-dedup.ts).
    */
   resolveContentId(contentKey: string, receivedAt: string): Promise<string>;
@@ -99,7 +99,7 @@ export interface ClaimedMessage {
  * batch (see {@link finishProcessed}) so the bus gets one call per batch, not per webhook.
  *
  * @example
- * const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, store);
+ * const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, store, config);
  */
 export async function processMessage(message: QueuedMessage, store: EventStore, fields: EventFields): Promise<RecordOutcome> {
   const claimed = await claimMessage(message, store, fields);
@@ -180,7 +180,7 @@ async function withContentId(parsed: ParsedMessage, store: Pick<EventStore, 'res
  * deduplicated by content the id of the event it belongs to (falling back to the content key).
  */
 export async function messageEventId(message: QueuedMessage, store: Pick<EventStore, 'findContentId'>): Promise<string> {
-  const { webhookId, dedup, receivedAt } = parseMessage(message, POLL_EVENT_FIELDS); // any fields: only the id is read
+  const { webhookId, dedup, receivedAt } = readEnvelope(message);
   if (dedup !== 'content' || !store.findContentId) return webhookId;
   return store.findContentId(webhookId, receivedAt).catch(() => webhookId);
 }
@@ -190,17 +190,9 @@ export async function messageEventId(message: QueuedMessage, store: Pick<EventSt
  * throws: what it cannot read is unprocessable.
  */
 export function parseMessage(message: QueuedMessage, fields: EventFields): ParsedMessage {
-  let decoded: ReturnType<typeof decodeEnvelope>;
-  try {
-    decoded = decodeEnvelope(message.body);
-  } catch (error) {
-    if (!(error instanceof InvalidEnvelopeError)) throw error;
-    // Not written by our receiver or poller: keep it whole, keyed by its content.
-    const raw = Buffer.from(message.body, 'utf8');
-    const bodyHash = sha256(raw);
-    return { webhookId: `sha256:${bodyHash}`, dedup: 'id', bodyHash, body: raw, receivedAt: new Date(0).toISOString(), unprocessableReason: error.message };
-  }
-  const { envelope, body } = decoded;
+  const read = readEnvelope(message);
+  if (!read.envelope) return { ...read, bodyHash: sha256(read.body), unprocessableReason: read.invalid };
+  const { envelope, body } = read;
   const poll = envelope.scheme === 'poll';
   const normalised = normaliseEvent(
     body,
@@ -208,13 +200,30 @@ export function parseMessage(message: QueuedMessage, fields: EventFields): Parse
     poll ? POLL_EVENT_FIELDS : fields,
   );
   return {
-    webhookId: envelope.webhookId,
-    dedup: envelope.dedup ?? 'id',
+    webhookId: read.webhookId,
+    dedup: read.dedup,
     bodyHash: sha256(body),
     body,
-    receivedAt: envelope.receivedAt,
+    receivedAt: read.receivedAt,
     ...(normalised.ok ? { event: normalised.event } : { unprocessableReason: normalised.reason }),
   };
+}
+
+/**
+ * A queued message's key fields. A message our receiver or poller did not write is kept whole,
+ * keyed by its content, with why it could not be read.
+ */
+function readEnvelope(message: QueuedMessage):
+  | { webhookId: string; dedup: DedupBy; receivedAt: string; body: Buffer; envelope: WebhookEnvelope; invalid?: undefined }
+  | { webhookId: string; dedup: DedupBy; receivedAt: string; body: Buffer; envelope?: undefined; invalid: string } {
+  try {
+    const { envelope, body } = decodeEnvelope(message.body);
+    return { webhookId: envelope.webhookId, dedup: envelope.dedup ?? 'id', receivedAt: envelope.receivedAt, body, envelope };
+  } catch (error) {
+    if (!(error instanceof InvalidEnvelopeError)) throw error;
+    const raw = Buffer.from(message.body, 'utf8');
+    return { webhookId: `sha256:${sha256(raw)}`, dedup: 'id', receivedAt: new Date(0).toISOString(), body: raw, invalid: error.message };
+  }
 }
 
 function sha256(bytes: Uint8Array): string {
