@@ -3,7 +3,8 @@
  *
  *   npm start                # state in .local/, kept across restarts
  *   npm start -- --reset     # start from nothing
- *   PORT=8080 MAKINI_WEBHOOK_SECRET=… MAKINI_API_URL=… npm start
+ *   PORT=8080 MAKINI_WEBHOOK_SECRET=… npm start
+ *   MAKINI_API_URL=https://api.makini.io MAKINI_CLIENT_ID=… MAKINI_CLIENT_SECRET=… npm start   # poll your real account
  */
 import { startLocalStack } from '../local/stack';
 
@@ -38,12 +39,12 @@ async function main(): Promise<void> {
       `  webhook URL     ${info.webhookUrl}`,
       `  per connection  ${info.webhookUrlTemplate}`,
       `  secret          ${info.secretFile}  (scheme ${stack.config.signatureScheme})`,
-      `  Makini API      ${info.makiniApiUrl}${info.mockMakiniApi ? '  (bundled mock)' : ''}`,
+      `  Makini API      ${info.makiniApiUrl}${info.makiniSimulator ? '  (bundled simulator)' : ''}, polled in ${info.pollMode} mode`,
       `  state           ${dir}/  (npm start -- --reset wipes it)`,
       `  try:            npx makini-webhooks send --url ${info.webhookUrl} --secret ${secretArg}`,
       `                  (a signed {"event":"assets.updated","body":[ids]}, as Makini sends it)`,
       `  then:           npx makini-webhooks status   |   npx makini-webhooks events`,
-      `  poll now:       kill -USR2 ${process.pid}`,
+      `  poll now:       npx makini-webhooks poll   (or kill -USR2 ${process.pid})`,
       '',
     ].join('\n'),
   );

@@ -33,6 +33,32 @@ export type SignedBytes = (typeof SIGNED_BYTES)[number];
  */
 export const MAKINI_SOURCE_IPS = ['15.204.75.108', '15.204.73.75', '15.204.77.147', '148.113.140.236', '51.79.101.4'] as const;
 
+/** How the poller finds connections: Makini's client credentials, one token secret per connection, or system when configured. */
+export const POLL_MODES = ['auto', 'system', 'per-connection'] as const;
+export type PollMode = (typeof POLL_MODES)[number];
+
+/**
+ * Makini's connection `status` values are not enumerated in its docs (docs/makini-wire-format.md):
+ * these are the readings we assume; anything else is kept verbatim and changes no state.
+ */
+export const DEFAULT_CONNECTION_STATUS_MAP: readonly string[] = [
+  'active=online',
+  'connected=online',
+  'online=online',
+  'ok=online',
+  'inactive=offline',
+  'disconnected=offline',
+  'offline=offline',
+  'paused=offline',
+  'disabled=offline',
+  'error=offline',
+  'reauthorization_required=reauthorization_required',
+  'reauth_required=reauthorization_required',
+  'unauthorized=reauthorization_required',
+  'expired=reauthorization_required',
+  'invalid_credentials=reauthorization_required',
+];
+
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -116,12 +142,24 @@ export interface MakiniWebhookConfig {
   readonly connectionSecretPrefix: string;
   /** How long the poller caches connection tokens. */
   readonly tokenCacheSeconds: number;
-  /** Makini API base URL, version included. */
+  /** How the poller finds connections and their tokens: `system` (client credentials), `per-connection` (one token secret each), or `auto` (system when its secret exists). */
+  readonly pollMode: PollMode;
+  /** Secrets Manager name of the system client credentials `{"client_id", "client_secret"}` (system mode). */
+  readonly systemCredentialsSecret: string;
+  /** Makini API base URL (Makini documents `https://api.makini.io`, no version path). */
   readonly makiniApiUrl: string;
-  /** Path of the connection-status endpoint; `{connectionId}` is replaced. */
-  readonly makiniStatusPath: string;
-  /** Path of the sync-status endpoint; `{connectionId}` is replaced. */
-  readonly makiniSyncStatusPath: string;
+  /** Sent as a `Makini-Version` header when set; Makini documents none. */
+  readonly makiniApiVersion: string;
+  /** `per_page` of Makini list calls. */
+  readonly makiniPageSize: number;
+  /** Lifetime asked for the short-lived connection tokens system mode issues per poll. */
+  readonly connectionTokenSeconds: number;
+  /** Makini connection `status` values and what they mean (`value=online|offline|reauthorization_required`); other values are kept verbatim. */
+  readonly connectionStatusMap: readonly string[];
+  /** Per-connection mode: refresh an access token that expires within this many days. */
+  readonly tokenRefreshMarginDays: number;
+  /** Per-connection mode: warn when a refresh token expires within this many days. */
+  readonly refreshTokenWarningDays: number;
   /** Per-request timeout of Makini API calls. */
   readonly makiniRequestTimeoutMs: number;
   /** Attempts per Makini API call (429, 5xx and timeouts are retried). */
@@ -215,9 +253,22 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   eventArchiveRetentionDays: { kind: 'int', default: 30, min: 0, max: 3_650 },
   connectionSecretPrefix: { kind: 'string', default: 'makini/connections/', pattern: /^[A-Za-z0-9/_+=.@-]{1,256}$/, hint: 'a Secrets Manager name prefix' },
   tokenCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400 },
-  makiniApiUrl: { kind: 'string', default: 'https://api.makini.io/api/v1', pattern: /^https?:\/\/[^\s]+[^/\s]$/, hint: 'an http(s) URL without a trailing slash' },
-  makiniStatusPath: { kind: 'string', default: '/connection-status', pattern: /^\/[^\s]*$/, hint: 'a path starting with /' },
-  makiniSyncStatusPath: { kind: 'string', default: '/sync-status', pattern: /^\/[^\s]*$/, hint: 'a path starting with /' },
+  pollMode: { kind: 'enum', default: 'auto', values: POLL_MODES },
+  systemCredentialsSecret: { kind: 'string', default: 'makini/system-credentials', pattern: /^[A-Za-z0-9/_+=.@-]{1,512}$/, hint: 'a secret name' },
+  makiniApiUrl: { kind: 'string', default: 'https://api.makini.io', pattern: /^https?:\/\/[^\s]+[^/\s]$/, hint: 'an http(s) URL without a trailing slash' },
+  makiniApiVersion: { kind: 'string', default: '', pattern: /^[A-Za-z0-9._-]{0,32}$/, hint: 'a version label such as v1, or empty for none' },
+  makiniPageSize: { kind: 'int', default: 100, min: 1, max: 1_000 },
+  connectionTokenSeconds: { kind: 'int', default: 300, min: 60, max: 3_600 },
+  connectionStatusMap: {
+    kind: 'list',
+    default: DEFAULT_CONNECTION_STATUS_MAP,
+    minItems: 0,
+    maxItems: 64,
+    item: (v) => /^[A-Za-z0-9 _.:-]{1,64}=(online|offline|reauthorization_required)$/.test(v),
+    hint: 'value=online, value=offline or value=reauthorization_required entries',
+  },
+  tokenRefreshMarginDays: { kind: 'int', default: 7, min: 1, max: 29 },
+  refreshTokenWarningDays: { kind: 'int', default: 3, min: 1, max: 30 },
   makiniRequestTimeoutMs: { kind: 'int', default: 5_000, min: 100, max: 60_000 },
   makiniMaxAttempts: { kind: 'int', default: 3, min: 1, max: 10 },
   pollIntervalMinutes: { kind: 'int', default: 5, min: 1, max: 1_440 },
@@ -248,7 +299,11 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
 export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as Key[];
 
 /** Settings that were renamed, so an old name gets a pointer instead of "unknown setting". */
-const RENAMED: Readonly<Record<string, string>> = { signatureHeader: 'signatureHeaders (a comma-separated list)' };
+const RENAMED: Readonly<Record<string, string>> = {
+  signatureHeader: 'renamed to signatureHeaders (a comma-separated list)',
+  makiniStatusPath: 'removed: the poller reads the connection list and GET /api/integrations/current, as Makini documents (docs/makini-wire-format.md)',
+  makiniSyncStatusPath: 'removed: the poller reads GET /api/integrations/current, as Makini documents (docs/makini-wire-format.md)',
+};
 const RENAMED_KEYS = Object.keys(RENAMED);
 
 /** `makini`, an IPv4 or IPv6 address, or a CIDR range of one. */
@@ -286,7 +341,7 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Ma
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(input)) {
-    if (!(name in CONFIG_SPEC) && input[name] !== undefined) problems.push(RENAMED[name] ? `${name}: renamed to ${RENAMED[name]}` : `${name}: unknown setting`);
+    if (!(name in CONFIG_SPEC) && input[name] !== undefined) problems.push(RENAMED[name] ? `${name}: ${RENAMED[name]}` : `${name}: unknown setting`);
   }
   for (const key of CONFIG_KEYS) {
     const raw = input[key];

@@ -70,9 +70,15 @@ const RECEIVER_KEYS = [
 const POLLER_KEYS = [
   'connectionSecretPrefix',
   'tokenCacheSeconds',
+  'pollMode',
+  'systemCredentialsSecret',
   'makiniApiUrl',
-  'makiniStatusPath',
-  'makiniSyncStatusPath',
+  'makiniApiVersion',
+  'makiniPageSize',
+  'connectionTokenSeconds',
+  'connectionStatusMap',
+  'tokenRefreshMarginDays',
+  'refreshTokenWarningDays',
   'makiniRequestTimeoutMs',
   'makiniMaxAttempts',
   'pollExpectedWindowMinutes',
@@ -258,17 +264,27 @@ export class MakiniWebhookIngestion extends Construct {
     // Built from pseudo-parameters (not Stack.formatArn, which resolves them when the env is known)
     // so the ARN, and the cdk-nag finding acknowledged below, read the same in every environment.
     const tokenSecrets = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${config.connectionSecretPrefix}*`;
-    iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['secretsmanager:GetSecretValue'], resourceArns: [tokenSecrets] });
+    // Reads the token secrets and writes refreshed pairs back (per-connection mode).
+    iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], resourceArns: [tokenSecrets] });
+    // System mode's client credentials (a partial ARN: Secrets Manager appends a random suffix).
+    const credentialsSecret = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${config.systemCredentialsSecret}-??????`;
+    iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['secretsmanager:GetSecretValue'], resourceArns: [credentialsSecret] });
     // Neither action supports resource-level permissions; BatchGetSecretValue still needs
     // GetSecretValue on each secret, which the statement above limits to the token prefix.
     iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['secretsmanager:ListSecrets', 'secretsmanager:BatchGetSecretValue'], resourceArns: ['*'] });
-    iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['dynamodb:BatchGetItem', 'dynamodb:PutItem'], resourceArns: [this.table.tableArn] });
+    iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], resourceArns: [this.table.tableArn] });
+    // The poll records' index partition: connections the poller knew that Makini may no longer list.
+    iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['dynamodb:Query'], resourceArns: [`${this.table.tableArn}/index/${TABLE_KEYS.byConnectionIndex}`] });
     this.queue.grant(this.poller, 'sqs:SendMessage');
     Validations.of(this.poller.role!).acknowledge(
       { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'secretsmanager:ListSecrets and BatchGetSecretValue support no resource-level permissions; secret values stay limited to the token prefix.' },
       {
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${config.connectionSecretPrefix}*]`,
         reason: 'One secret per connection under the configured prefix; the wildcard is exactly that prefix.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${config.systemCredentialsSecret}-??????]`,
+        reason: 'The one system credentials secret; the six ? stand for the random suffix Secrets Manager appends to its name.',
       },
     );
     Validations.of(this.poller).acknowledge(

@@ -33,12 +33,23 @@ export async function startHttpApi(options: {
   routes: Record<string, ApiHandler>;
   /** Local-only GET routes answering JSON (no Lambda behind them), e.g. call counters. */
   diagnostics?: Record<string, () => unknown>;
+  /** POST routes of the local stack itself (e.g. run the poller now), answered with their result as JSON. */
+  actions?: Record<string, () => Promise<unknown>>;
   port?: number;
   timeoutMs?: number;
 }): Promise<HttpApi> {
   const server: Server = createServer((req, res) => {
-    const diagnostic = req.method === 'GET' ? options.diagnostics?.[new URL(req.url ?? '/', 'http://localhost').pathname] : undefined;
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const diagnostic = req.method === 'GET' ? options.diagnostics?.[pathname] : undefined;
     if (diagnostic) return reply(res, 200, diagnostic());
+    const action = req.method === 'POST' ? options.actions?.[pathname] : undefined;
+    if (action) {
+      req.resume();
+      return void action().then(
+        (result) => reply(res, 200, result),
+        (error: unknown) => reply(res, 500, { error: { code: 'ACTION_FAILED', message: (error as Error).message } }),
+      );
+    }
     void serve(req, res, options.routes, options.timeoutMs);
   });
   const { url, close } = await listenOnLoopback(server, options.port);

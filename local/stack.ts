@@ -19,7 +19,7 @@ import dynalite from 'dynalite';
 import { configFromEnv, configToEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../lib/config';
 import { eventTableDefinition } from '../lambdas/adapters/event-table-schema';
 import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
-import { createPollerHandlerFromEnv } from '../lambdas/poller/poller';
+import { createPollerHandlerFromEnv, type PollRunSummary } from '../lambdas/poller/poller';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { createReceiverHandlerFromEnv } from '../lambdas/receiver/receiver';
 import { startLocalEventBridge, type BusEvent } from './aws/eventbridge';
@@ -28,19 +28,22 @@ import { startLocalSecretsManager } from './aws/secrets-manager';
 import { startLocalSqs } from './aws/sqs';
 import { startHttpApi } from './http-api';
 import { listenOnLoopback } from './loopback-server';
-import { startMockMakiniApi } from './mock-makini-api';
+import { startMakiniApiSimulator, type MakiniApiSimulator } from './makini-api-simulator';
 
 /**
  * GET on the local API: the AWS calls made so far, per service and operation (successful calls
  * only), and per Lambda its invocations and their total milliseconds.
  */
 export const LOCAL_CALLS_PATH = '/_local/calls';
+/** `POST` runs the poller now and answers its summary (what `makini-webhooks poll` calls). */
+export const LOCAL_POLL_PATH = '/_local/poll';
 
 export const LOCAL_NAMES = {
   table: 'makini-events',
   queue: 'makini-webhooks',
   deadLetterQueue: 'makini-webhooks-dlq',
   signingSecret: 'makini/webhook-signing-secret',
+  systemCredentials: 'makini/system-credentials',
   eventBus: 'makini-events',
 } as const;
 
@@ -56,7 +59,12 @@ export interface LocalStackInfo {
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly makiniApiUrl: string;
-  readonly mockMakiniApi: boolean;
+  /** The bundled Makini API simulator answers at `makiniApiUrl` (else a server the user named). */
+  readonly makiniSimulator: boolean;
+  /** How the poller reaches Makini: `system` (client credentials) or `per-connection` (token secrets). */
+  readonly pollMode: 'system' | 'per-connection';
+  /** `POST` here runs the poller now. */
+  readonly pollUrl: string;
   readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly secretsManager: string; readonly eventBridge: string };
   readonly pid: number;
 }
@@ -66,7 +74,7 @@ export interface LocalStackOptions {
   readonly dir: string;
   /** Port of the webhook endpoint; 0 picks a free one. */
   readonly port: number;
-  /** MAKINI_* settings and the local overrides (MAKINI_WEBHOOK_SECRET, MAKINI_API_URL). */
+  /** MAKINI_* settings and the local overrides (MAKINI_WEBHOOK_SECRET, MAKINI_API_URL, MAKINI_CLIENT_ID, MAKINI_CLIENT_SECRET). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Wipe `dir` first. */
   readonly reset?: boolean;
@@ -80,9 +88,14 @@ export interface LocalStack {
   /** The signing secret the receiver verifies with. */
   readonly webhookSecret: string;
   /** Runs the poller now (it also runs on its schedule). */
-  pollNow(): Promise<unknown>;
+  pollNow(): Promise<PollRunSummary>;
+  /** The bundled Makini API simulator, when it runs. */
+  readonly makini?: MakiniApiSimulator;
   close(): Promise<void>;
 }
+
+/** Connections the bundled simulator starts with: those `makini-webhooks simulate` sends for by default. */
+const LOCAL_SIMULATED_CONNECTIONS = 10;
 
 const DUMMY_AWS = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } as const;
 
@@ -154,13 +167,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const { secret: webhookSecret, file: secretFile } = webhookSecretFor(options, config);
     await putSecret(LOCAL_NAMES.signingSecret, webhookSecret);
 
+    // --- Makini: the bundled simulator in system mode, or the server the user named ------------
     let makiniApiUrl = config.makiniApiUrl;
-    const mockMakiniApi = !options.env.MAKINI_API_URL && !options.env.MAKINI_MAKINI_API_URL;
-    if (mockMakiniApi) {
-      const mock = await startMockMakiniApi({ statusPath: config.makiniStatusPath, syncStatusPath: config.makiniSyncStatusPath });
-      closers.push(mock.close);
-      makiniApiUrl = mock.url;
+    let makini: MakiniApiSimulator | undefined;
+    let credentials = options.env.MAKINI_CLIENT_ID && options.env.MAKINI_CLIENT_SECRET ? { client_id: options.env.MAKINI_CLIENT_ID, client_secret: options.env.MAKINI_CLIENT_SECRET } : undefined;
+    if (!options.env.MAKINI_API_URL && !options.env.MAKINI_MAKINI_API_URL) {
+      makini = await startMakiniApiSimulator(credentials && { clientId: credentials.client_id, clientSecret: credentials.client_secret });
+      closers.push(makini.close);
+      makiniApiUrl = makini.url;
+      credentials = { client_id: makini.clientId, client_secret: makini.clientSecret };
+      // The connections the webhook simulator sends for, so polls and webhooks meet.
+      for (let c = 0; c < LOCAL_SIMULATED_CONNECTIONS; c++) makini.upsertConnection(`conn_sim_${c}`, {});
     }
+    const systemMode = config.pollMode === 'system' || (config.pollMode === 'auto' && credentials !== undefined);
+    if (credentials && config.pollMode !== 'per-connection') await putSecret(config.systemCredentialsSecret, JSON.stringify(credentials));
 
     // --- The Lambdas, exactly as deployed: built from their environment ---------------------
     const lambdaEnv = {
@@ -187,6 +207,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       routes: { [WEBHOOK_ROUTES.shared]: receive, [WEBHOOK_ROUTES.perConnection]: receive },
       // AWS calls per service and operation since start: what `npm run bench` divides by webhooks.
       diagnostics: { [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls, lambda: invocations.snapshot() }) },
+      actions: { [LOCAL_POLL_PATH]: () => pollNow() },
     });
     closers.push(api.close);
 
@@ -202,7 +223,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     closers.push(mapping.stop);
 
     // --- Poll schedule --------------------------------------------------------------------------
-    const pollNow = () => poller({}, lambdaContext('poller', config.pollerTimeoutSeconds));
+    const pollNow = () => poller({}, lambdaContext('poller', config.pollerTimeoutSeconds)) as Promise<PollRunSummary>;
     const timer = setInterval(() => void pollNow().catch((e: unknown) => log(`poll run failed: ${(e as Error).message}`)), config.pollIntervalMinutes * 60_000);
     closers.push(async () => clearInterval(timer));
 
@@ -218,12 +239,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       queueUrl: sqs.queueUrl(LOCAL_NAMES.queue),
       deadLetterQueueUrl: sqs.queueUrl(LOCAL_NAMES.deadLetterQueue),
       makiniApiUrl,
-      mockMakiniApi,
+      makiniSimulator: makini !== undefined,
+      pollMode: systemMode ? 'system' : 'per-connection',
+      pollUrl: `${api.url}${LOCAL_POLL_PATH}`,
       endpoints: { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url },
       pid: process.pid,
     };
     writeFileSync(path.join(options.dir, 'stack.json'), `${JSON.stringify(info, null, 2)}\n`);
-    return { info, config, webhookSecret, pollNow, close };
+    return { info, config, webhookSecret, pollNow, close, ...(makini && { makini }) };
   } catch (error) {
     await close();
     throw error;

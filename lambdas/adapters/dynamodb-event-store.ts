@@ -337,10 +337,14 @@ export class DynamoDbEventStore implements EventStore {
     return found;
   }
 
-  /** Writes the poller's record, leaving `pollRequestedAt` to the consumer, which may set it meanwhile. */
+  /**
+   * Writes the poller's record, leaving `pollRequestedAt` to the consumer, which may set it meanwhile.
+   * The record is indexed under `POLLED` (keys unchanged by later writes, so they cost the index
+   * nothing), which is how the poller finds connections it knew that Makini no longer lists.
+   */
   async savePollRecord(record: PollRecord): Promise<void> {
     const { pollRequestedAt: _requested, ...fields } = record;
-    const values: Record<string, unknown> = { entity: 'poll', ...fields };
+    const values: Record<string, unknown> = { entity: 'poll', ...fields, [TABLE_KEYS.indexPartition]: POLLED_PARTITION, [TABLE_KEYS.indexSort]: record.connectionId };
     const absent = POLL_RECORD_OPTIONAL.filter((name) => values[name] === undefined);
     for (const name of absent) delete values[name];
     await this.db.send(
@@ -352,6 +356,26 @@ export class DynamoDbEventStore implements EventStore {
         ExpressionAttributeValues: Object.fromEntries(Object.entries(values).map(([k, v]) => [`:${k}`, v])),
       }),
     );
+  }
+
+  /** Every connection the poller has a record of (deleted ones included), from the `POLLED` index partition. */
+  async listPolledConnectionIds(): Promise<string[]> {
+    const ids: string[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.options.tableName,
+          IndexName: TABLE_KEYS.byConnectionIndex,
+          KeyConditionExpression: `${TABLE_KEYS.indexPartition} = :pk`,
+          ExpressionAttributeValues: { ':pk': POLLED_PARTITION },
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) ids.push(String(item[TABLE_KEYS.indexSort]));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return ids;
   }
 
   /**
@@ -431,7 +455,10 @@ export class DynamoDbEventStore implements EventStore {
 }
 
 /** Optional fields of a poll record, removed from the item when a new record lacks them. */
-const POLL_RECORD_OPTIONAL = ['lastPolledAt', 'lastOutcome', 'lastError', 'openedAt'] as const;
+const POLL_RECORD_OPTIONAL = ['lastPolledAt', 'lastOutcome', 'lastError', 'openedAt', 'deletedAt', 'reportedStatus', 'reportedSyncStatus'] as const;
+
+/** Index partition of poll records: the connections the poller knows. */
+const POLLED_PARTITION = 'POLLED';
 
 const deliveryCount = (item: Record<string, unknown>) => (item.deliveryIds as Set<string> | undefined)?.size ?? 0;
 const contentKeyItem = (contentKey: string) => ({ [TABLE_KEYS.partition]: `CONTENT#${contentKey}`, [TABLE_KEYS.sort]: 'GENERATION' });
@@ -440,7 +467,7 @@ const connectionKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONN
 const pollKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'POLL' });
 
 function toPollRecord(item: Record<string, unknown>): PollRecord {
-  const { pk: _pk, sk: _sk, entity: _entity, ...record } = item;
+  const { pk: _pk, sk: _sk, entity: _entity, [TABLE_KEYS.indexPartition]: _index, [TABLE_KEYS.indexSort]: _sort, ...record } = item;
   return { pending: {}, consecutiveFailures: 0, ...record } as unknown as PollRecord;
 }
 

@@ -1,18 +1,25 @@
-import { BatchGetSecretValueCommand, ListSecretsCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { parseConnectionSecret, type ConnectionToken } from '../core/connection-secret';
+import { createHash } from 'node:crypto';
+import { BatchGetSecretValueCommand, GetSecretValueCommand, ListSecretsCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { formatConnectionSecret, parseClientCredentials, parseConnectionSecret, type ConnectionToken } from '../core/connection-secret';
+import type { ClientCredentials } from './makini-api-client';
 
 /** BatchGetSecretValue takes at most 20 secret ids per call. */
 const BATCH_SIZE = 20;
 
+/** A connection's tokens and the secret they live in. */
+export type StoredConnectionToken = ConnectionToken & { readonly secretName: string };
+
 export interface TokenDiscovery {
-  readonly tokens: readonly ConnectionToken[];
+  readonly tokens: readonly StoredConnectionToken[];
   /** Secret names whose value is unusable (never the value itself). */
   readonly invalid: readonly { name: string; reason: string }[];
 }
 
 /**
  * The per-connection tokens: discovered with ListSecrets (name prefix), fetched with
- * BatchGetSecretValue in batches of 20, and cached across invocations for `cacheSeconds`.
+ * BatchGetSecretValue in batches of 20, and cached across invocations for `cacheSeconds`. A
+ * refreshed pair is written back with PutSecretValue, which stages it AWSCURRENT and keeps the pair
+ * it replaces as AWSPREVIOUS.
  *
  * @example
  * const { tokens } = await new SecretsManagerConnectionTokens(client, { prefix: 'makini/connections/', cacheSeconds: 300 }).discover();
@@ -31,13 +38,13 @@ export class SecretsManagerConnectionTokens {
   async discover(): Promise<TokenDiscovery> {
     if (this.cached && this.now() - this.cached.at < this.options.cacheSeconds * 1000) return this.cached.discovery;
     const names = await this.listNames();
-    const tokens: ConnectionToken[] = [];
+    const tokens: StoredConnectionToken[] = [];
     const invalid: { name: string; reason: string }[] = [];
     for (let i = 0; i < names.length; i += BATCH_SIZE) {
       const { SecretValues = [], Errors = [] } = await this.client.send(new BatchGetSecretValueCommand({ SecretIdList: names.slice(i, i + BATCH_SIZE) }));
       for (const secret of SecretValues) {
-        const parsed = parseConnectionSecret(secret.SecretString ?? '');
-        if (parsed.ok) tokens.push(parsed.value);
+        const parsed = parseConnectionSecret(secret.SecretString ?? '', secret.CreatedDate?.getTime() ?? this.now());
+        if (parsed.ok) tokens.push({ ...parsed.value, secretName: secret.Name ?? '' });
         else invalid.push({ name: secret.Name ?? '?', reason: parsed.reason });
       }
       for (const error of Errors) invalid.push({ name: error.SecretId ?? '?', reason: error.ErrorCode ?? 'unreadable' });
@@ -45,6 +52,23 @@ export class SecretsManagerConnectionTokens {
     const discovery = { tokens, invalid };
     this.cached = { at: this.now(), discovery };
     return discovery;
+  }
+
+  /** Drops the cache: the next discovery reads every secret again (after a 401, or a write). */
+  forget(): void {
+    this.cached = undefined;
+  }
+
+  /**
+   * Writes a refreshed pair. The request token is derived from the pair, so a retried write of the
+   * same pair is one version, not two; AWS moves AWSPREVIOUS to the pair it replaces.
+   */
+  async writeBack(token: StoredConnectionToken): Promise<void> {
+    const { secretName, ...value } = token;
+    const SecretString = formatConnectionSecret(value);
+    const ClientRequestToken = createHash('sha256').update(SecretString).digest('hex').slice(0, 64);
+    await this.client.send(new PutSecretValueCommand({ SecretId: secretName, SecretString, ClientRequestToken }));
+    this.forget();
   }
 
   private async listNames(): Promise<string[]> {
@@ -56,5 +80,42 @@ export class SecretsManagerConnectionTokens {
       NextToken = page.NextToken;
     } while (NextToken);
     return names;
+  }
+}
+
+/**
+ * The system client credentials `{"client_id", "client_secret"}`, read with GetSecretValue and cached
+ * for `cacheSeconds`. `undefined` when the secret does not exist: system mode is not configured.
+ * The SDK directly, not Powertools' SecretsProvider, because "absent" must be told apart from
+ * "unreadable" (ResourceNotFoundException), which the provider's wrapped errors do not expose.
+ */
+export class SecretsManagerClientCredentials {
+  private cached: { at: number; value: ClientCredentials | undefined } | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly client: SecretsManagerClient,
+    private readonly options: { secretName: string; cacheSeconds: number; now?: () => number },
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async read(): Promise<ClientCredentials | undefined> {
+    if (this.cached && this.now() - this.cached.at < this.options.cacheSeconds * 1000) return this.cached.value;
+    let value: ClientCredentials | undefined;
+    try {
+      const { SecretString } = await this.client.send(new GetSecretValueCommand({ SecretId: this.options.secretName }));
+      const parsed = parseClientCredentials(SecretString ?? '');
+      if (!parsed.ok) throw new Error(`the system credentials secret ${this.options.secretName} is unusable: ${parsed.reason}`);
+      value = parsed.value;
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error;
+    }
+    this.cached = { at: this.now(), value };
+    return value;
+  }
+
+  forget(): void {
+    this.cached = undefined;
   }
 }

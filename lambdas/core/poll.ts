@@ -9,17 +9,52 @@ import { createHash } from 'node:crypto';
 import type { ConnectionState } from './connection-state';
 import { parseEventTime } from './event-time';
 
-/** What Makini's connection-status and sync-status endpoints said about one connection. */
+/** A connection status the state understands, read from Makini's `status` through the configured table. */
+export type ObservedStatus = 'online' | 'offline' | 'reauthorization_required';
+
+/** What Makini said about one connection: its status (system mode's list) and its sync (`/api/integrations/current`). */
 export interface Observation {
-  readonly connection: { readonly status: 'online' | 'offline'; readonly reauthorizationRequired: boolean };
+  /** Absent when nothing was said about the status, or Makini's value is not in the table. */
+  readonly connection?: { readonly status: ObservedStatus };
+  /** Makini's `status` as it was, mapped or not. */
+  readonly reportedStatus?: string;
   readonly sync?: {
-    readonly status: 'in_progress' | 'completed' | 'failed';
-    readonly lastSuccessfulSyncAt?: string;
-    /** When the latest sync attempt (successful or not) happened. */
-    readonly lastSyncAt?: string;
-    readonly errors?: readonly unknown[];
-    readonly nextScheduledSyncAt?: string;
+    /** `credentials_invalid` is Makini's `fail`: invalid platform credentials. */
+    readonly status: 'in_progress' | 'completed' | 'failed' | 'credentials_invalid';
+    /** Makini's `sync_updated_at`, in the event-time form. */
+    readonly at?: string;
+    /** Makini's `sync_status` as it was. */
+    readonly reported: string;
   };
+}
+
+/**
+ * Makini's documented `sync_status` values (oas3_system.json): `inprogress`, `done` and `fulldone`
+ * (completed), `error` (failed), `fail` (invalid platform credentials). Others: no sync claim.
+ *
+ * @example
+ * mapSyncStatus('fulldone', '2026-01-01T00:00:00Z'); // { status: 'completed', at: '2026-01-01T00:00:00.000000000Z', reported: 'fulldone' }
+ */
+export function mapSyncStatus(reported: unknown, updatedAt: unknown): Observation['sync'] {
+  if (typeof reported !== 'string') return undefined;
+  const status = ({ inprogress: 'in_progress', done: 'completed', fulldone: 'completed', error: 'failed', fail: 'credentials_invalid' } as const)[reported.trim().toLowerCase()];
+  if (!status) return undefined;
+  const at = parseEventTime(updatedAt);
+  return { status, ...(at && { at }), reported };
+}
+
+/**
+ * Makini's connection `status` through the `value=meaning` table (`connectionStatusMap`),
+ * case-insensitively; undefined for a value not in it, which the caller keeps verbatim.
+ */
+export function mapConnectionStatus(reported: unknown, table: readonly string[]): ObservedStatus | undefined {
+  if (typeof reported !== 'string') return undefined;
+  const wanted = reported.trim().toLowerCase();
+  for (const entry of table) {
+    const at = entry.lastIndexOf('=');
+    if (entry.slice(0, at).trim().toLowerCase() === wanted) return entry.slice(at + 1) as ObservedStatus;
+  }
+  return undefined;
 }
 
 export type PollOutcome = 'ok' | 'unauthorized' | 'failed';
@@ -43,6 +78,11 @@ export interface PollRecord {
    * poller). A request newer than `lastPolledAt` makes the connection due, ahead of the others.
    */
   readonly pollRequestedAt?: string;
+  /** When the connection left Makini's list (or its token endpoint answered 404): no longer polled or alarmed on. */
+  readonly deletedAt?: string;
+  /** Makini's connection `status` and `sync_status` at the last poll, verbatim. */
+  readonly reportedStatus?: string;
+  readonly reportedSyncStatus?: string;
 }
 
 export interface PollSettings {
@@ -69,6 +109,7 @@ export interface Candidate {
 export function selectConnections(candidates: readonly Candidate[], now: number, settings: PollSettings): { connectionId: string; probe: boolean }[] {
   return candidates
     .flatMap((c) => {
+      if (c.poll?.deletedAt) return [];
       const breaker = breakerState(c.poll, now, settings);
       if (breaker === 'open') return [];
       if (breaker === 'half-open' || settings.pollAll || isDue(c, now, settings)) return [{ c, probe: breaker === 'half-open' }];
@@ -93,10 +134,15 @@ function isDue({ state, poll }: Candidate, now: number, settings: PollSettings):
   return !state.lastWebhookAt || now - Date.parse(state.lastWebhookAt) > settings.expectedWindowMs; // silent
 }
 
-/** `open` skips the connection; `half-open` allows one probe once the cool-down has passed. */
+/**
+ * `open` skips the connection; `half-open` allows one probe once the cool-down has passed. A record
+ * at or over the threshold without `openedAt` (written under a higher threshold, since lowered) is
+ * timed from its last poll, or probed at once: no record stays open forever.
+ */
 export function breakerState(poll: PollRecord | undefined, now: number, settings: PollSettings): 'closed' | 'open' | 'half-open' {
   if (!poll || poll.consecutiveFailures < settings.breakerFailureThreshold) return 'closed';
-  return poll.openedAt && now - Date.parse(poll.openedAt) >= settings.breakerCooldownMs ? 'half-open' : 'open';
+  const opened = Date.parse(poll.openedAt ?? poll.lastPolledAt ?? '');
+  return Number.isNaN(opened) || now - opened >= settings.breakerCooldownMs ? 'half-open' : 'open';
 }
 
 /**
@@ -106,7 +152,7 @@ export function breakerState(poll: PollRecord | undefined, now: number, settings
 export function recordPoll(
   previous: PollRecord | undefined,
   connectionId: string,
-  result: { outcome: PollOutcome; error?: string; pending?: Readonly<Record<string, string>> },
+  result: { outcome: PollOutcome; error?: string; pending?: Readonly<Record<string, string>>; reportedStatus?: string; reportedSyncStatus?: string },
   now: number,
   settings: PollSettings,
 ): PollRecord {
@@ -120,7 +166,14 @@ export function recordPoll(
     consecutiveFailures: failures,
     ...(opens && { openedAt: new Date(now).toISOString() }),
     pending: result.pending ?? previous?.pending ?? {},
+    ...((result.reportedStatus ?? previous?.reportedStatus) !== undefined && { reportedStatus: result.reportedStatus ?? previous?.reportedStatus }),
+    ...((result.reportedSyncStatus ?? previous?.reportedSyncStatus) !== undefined && { reportedSyncStatus: result.reportedSyncStatus ?? previous?.reportedSyncStatus }),
   };
+}
+
+/** The record of a connection Makini no longer has: history and pending events stay, polling stops. */
+export function recordDeleted(previous: PollRecord | undefined, connectionId: string, now: number): PollRecord {
+  return { ...(previous ?? { pending: {}, consecutiveFailures: 0 }), connectionId, deletedAt: new Date(now).toISOString(), consecutiveFailures: 0, openedAt: undefined };
 }
 
 /** A Makini-format event body the poller queues, and its id. */
@@ -147,35 +200,65 @@ export function synthesizeEvents(
   nowIso: string,
   pending: Readonly<Record<string, string>>,
 ): SynthesizedEvent[] {
-  const wanted: { type: string; basis: string; timestamp: string; data: Record<string, unknown> }[] = [];
+  const wanted: Wanted[] = [];
   const status = state?.status ?? 'unknown';
   const { connection, sync } = observation;
 
-  if (connection.reauthorizationRequired) {
+  if (connection?.status === 'reauthorization_required' || sync?.status === 'credentials_invalid') {
     if (status !== 'reauthorization_required') {
-      wanted.push({ type: 'connection.reauthorization_required', basis: `reauth|${state?.statusEventId ?? ''}`, timestamp: nowIso, data: { reason: 'reported_by_connection_status' } });
+      const reason = sync?.status === 'credentials_invalid' ? 'sync_status_fail' : 'reported_by_connection_status';
+      wanted.push({ type: 'connection.reauthorization_required', basis: `reauth|${state?.statusEventId ?? ''}`, timestamp: nowIso, data: { reason, ...(observation.reportedStatus && { makini_status: observation.reportedStatus }) } });
     }
-  } else if (connection.status !== status) {
-    wanted.push({ type: 'connection.status_changed', basis: `${connection.status}|${state?.statusEventId ?? ''}`, timestamp: nowIso, data: { status: connection.status, previous_status: status } });
+  } else if (connection && connection.status !== status) {
+    wanted.push({ type: 'connection.status_changed', basis: `${connection.status}|${state?.statusEventId ?? ''}`, timestamp: nowIso, data: { status: connection.status, previous_status: status, ...(observation.reportedStatus && { makini_status: observation.reportedStatus }) } });
   }
   const lastSync = state?.lastSyncAt;
-  const success = sync?.lastSuccessfulSyncAt && normalise(sync.lastSuccessfulSyncAt);
-  if (success && (!lastSync || success > lastSync)) {
-    wanted.push({ type: 'sync.completed', basis: `completed|${success}`, timestamp: success, data: { status: 'completed', completed_at: success, ...(sync?.nextScheduledSyncAt && { next_scheduled_sync: sync.nextScheduledSyncAt }) } });
+  const at = sync?.at;
+  if (at && (!lastSync || at > lastSync)) {
+    if (sync.status === 'completed') wanted.push({ type: 'sync.completed', basis: `completed|${at}`, timestamp: at, data: { status: 'completed', completed_at: at, sync_status: sync.reported } });
+    if (sync.status === 'failed') wanted.push({ type: 'sync.failed', basis: `failed|${at}`, timestamp: at, data: { status: 'failed', failed_at: at, sync_status: sync.reported } });
   }
-  const attempt = sync?.status === 'failed' && sync.lastSyncAt ? normalise(sync.lastSyncAt) : undefined;
-  if (attempt && (!lastSync || attempt > lastSync) && (!success || attempt > success)) {
-    wanted.push({ type: 'sync.failed', basis: `failed|${attempt}`, timestamp: attempt, data: { status: 'failed', failed_at: attempt, errors: sync?.errors ?? [] } });
-  }
-
-  return wanted.map(({ type, basis, timestamp, data }) => {
-    const id = `poll_${createHash('sha256').update(`${connectionId}|${type}|${basis}`).digest('hex').slice(0, 32)}`;
-    const body = pending[id] ?? JSON.stringify({ id, type, timestamp, connection_id: connectionId, data: { ...data, observed_by: 'poll' } });
-    return { id, type, body };
-  });
+  return wanted.map((w) => synthesize(connectionId, w, pending));
 }
 
-/** Times in the event-time form, the one the connection state keeps, so they compare as strings. */
-function normalise(time: string): string | undefined {
-  return parseEventTime(time);
+interface Wanted {
+  readonly type: string;
+  /** What the event's id depends on, besides the connection and type. */
+  readonly basis: string;
+  readonly timestamp: string;
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * The event's id from what it depends on; its body from `pending` when an earlier run already made
+ * one under that id (a re-observation merges into it rather than changing the body under the id).
+ */
+function synthesize(connectionId: string, { type, basis, timestamp, data }: Wanted, pending: Readonly<Record<string, string>>): SynthesizedEvent {
+  const id = `poll_${createHash('sha256').update(`${connectionId}|${type}|${basis}`).digest('hex').slice(0, 32)}`;
+  const body = pending[id] ?? JSON.stringify({ id, type, timestamp, connection_id: connectionId, data: { ...data, observed_by: 'poll' } });
+  return { id, type, body };
+}
+
+/**
+ * `connection.token_expiring`: the proactive notice Makini recommends before a connection's tokens
+ * run out, because a refresh failed or the refresh token itself is about to expire. One id per
+ * reason and token, so repeated runs add nothing until the token changes.
+ */
+export function tokenExpiringEvent(
+  connectionId: string,
+  notice: { reason: 'refresh_failed' | 'refresh_token_expiring' | 'access_token_expiring'; expiresAt?: string; refreshExpiresAt?: string; error?: string },
+  nowIso: string,
+  pending: Readonly<Record<string, string>>,
+): SynthesizedEvent {
+  const { reason, expiresAt, refreshExpiresAt, error } = notice;
+  return synthesize(
+    connectionId,
+    {
+      type: 'connection.token_expiring',
+      basis: `${reason}|${expiresAt ?? ''}|${refreshExpiresAt ?? ''}`,
+      timestamp: nowIso,
+      data: { reason, ...(expiresAt && { access_token_expires_at: expiresAt }), ...(refreshExpiresAt && { refresh_token_expires_at: refreshExpiresAt }), ...(error && { error }) },
+    },
+    pending,
+  );
 }

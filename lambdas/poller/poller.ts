@@ -3,9 +3,16 @@
  * webhooks missed as ordinary events (source `poll`), where dedup and ordering treat them exactly
  * like webhooks.
  *
- * `pollRun` reads as one run: find the tokens, load what we know, choose whom to poll (least
- * recently polled first), poll them a few at a time until the time budget runs out, record every
- * outcome. What it does not reach this run comes first in the next.
+ * Two ways to reach Makini (docs/makini-wire-format.md):
+ * - **system** (Makini's client credentials in one secret): list every connection with its
+ *   `status`, then per polled connection issue a short-lived connection token and read
+ *   `/api/integrations/current`. Connections appear and leave by themselves.
+ * - **per-connection** (one secret per connection with its OAuth pair): refresh pairs before they
+ *   expire, write them back, and read `/api/integrations/current` with each.
+ *
+ * `pollRun` reads as one run: find the connections, load what we know, choose whom to poll (asked
+ * for first, then least recently polled), poll them a few at a time until the time budget runs out,
+ * record every outcome. What it does not reach this run comes first in the next.
  */
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -15,17 +22,31 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { configFromEnv, pollRunReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
+import { configFromEnv, pollRunReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig, type PollMode } from '../../lib/config';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
-import { MakiniApiClient } from '../adapters/makini-api-client';
+import { MakiniApiClient, type ClientCredentials, type CurrentIntegration, type MakiniConnection } from '../adapters/makini-api-client';
 import { withPowertools } from '../adapters/powertools';
-import { SecretsManagerConnectionTokens, type TokenDiscovery } from '../adapters/secrets-manager-connection-tokens';
+import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens, type StoredConnectionToken, type TokenDiscovery } from '../adapters/secrets-manager-connection-tokens';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
-import type { ConnectionToken } from '../core/connection-secret';
+import { tokenDue, tokenFromResponse, type TokenResponse } from '../core/connection-secret';
 import { encodeEnvelope } from '../core/envelope';
-import { MakiniAuthError } from '../core/errors';
-import { recordPoll, selectConnections, synthesizeEvents, type Candidate, type Observation, type PollOutcome, type PollRecord, type PollSettings } from '../core/poll';
+import { MakiniApiError, MakiniAuthError } from '../core/errors';
+import {
+  breakerState,
+  mapConnectionStatus,
+  recordDeleted,
+  recordPoll,
+  selectConnections,
+  synthesizeEvents,
+  tokenExpiringEvent,
+  type Candidate,
+  type Observation,
+  type PollOutcome,
+  type PollRecord,
+  type PollSettings,
+  type SynthesizedEvent,
+} from '../core/poll';
 import type { WebhookQueue } from '../core/receive';
 
 export const POLLER_METRICS = {
@@ -34,22 +55,52 @@ export const POLLER_METRICS = {
   recovered: 'MissedEventRecovered',
   needingReauth: 'ConnectionsNeedingReauth',
   stale: 'StaleConnections',
+  refreshed: 'TokensRefreshed',
+  refreshFailed: 'TokenRefreshFailed',
+  expiring: 'RefreshTokenExpiring',
+  deleted: 'ConnectionsDeleted',
+  unknownStatus: 'UnknownConnectionStatus',
 } as const;
 
-
 export interface PollerDeps {
-  readonly tokens: { discover(): Promise<TokenDiscovery> };
-  readonly store: { loadCandidates(ids: readonly string[]): Promise<Candidate[]>; savePollRecord(record: PollRecord): Promise<void> };
-  readonly api: { observe(connectionId: string, token: string): Promise<Observation> };
+  /** System mode: Makini's client credentials, or undefined when they are not configured. */
+  readonly credentials: { read(): Promise<ClientCredentials | undefined>; forget?(): void };
+  /** Per-connection mode: the token secrets. */
+  readonly tokens: { discover(): Promise<TokenDiscovery>; writeBack(token: StoredConnectionToken): Promise<void>; forget(): void };
+  readonly store: {
+    loadCandidates(ids: readonly string[]): Promise<Candidate[]>;
+    savePollRecord(record: PollRecord): Promise<void>;
+    listPolledConnectionIds(): Promise<string[]>;
+  };
+  readonly api: {
+    listConnections(credentials: ClientCredentials): Promise<MakiniConnection[]>;
+    issueConnectionToken(credentials: ClientCredentials, key: string, expiresInSeconds: number): Promise<{ token: string; expiresAt?: string }>;
+    currentIntegration(token: string): Promise<CurrentIntegration>;
+    refreshToken(refreshToken: string): Promise<TokenResponse>;
+  };
   readonly queue: WebhookQueue;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** `budgetMs`: how long a run may start polls; `reserveMs`: kept free before the Lambda timeout. */
-  readonly settings: PollSettings & { readonly concurrency: number; readonly budgetMs: number; readonly reserveMs: number };
+  readonly settings: PollerSettings;
   readonly now?: () => number;
 }
 
+export interface PollerSettings extends PollSettings {
+  readonly mode: PollMode;
+  readonly concurrency: number;
+  readonly budgetMs: number;
+  readonly reserveMs: number;
+  readonly statusMap: readonly string[];
+  readonly connectionTokenSeconds: number;
+  readonly refreshMarginMs: number;
+  readonly warningMs: number;
+  /** Named in errors when system mode is required but its secret is missing. */
+  readonly credentialsSecret: string;
+}
+
 export interface PollRunSummary {
+  readonly mode: 'system' | 'per-connection';
   readonly connections: number;
   readonly due: number;
   readonly polled: number;
@@ -59,7 +110,27 @@ export interface PollRunSummary {
   /** Due connections left for the next run because the time budget ran out. */
   readonly deferred: number;
   readonly peakConcurrency: number;
+  /** Connections found gone this run (left Makini's list, or 404). */
+  readonly deleted: number;
+  readonly tokensRefreshed: number;
+  readonly tokenRefreshFailed: number;
+  readonly tokensExpiring: number;
 }
+
+/** One connection to poll and how to reach it. */
+interface Target {
+  readonly connectionId: string;
+  /** System mode: the connection as Makini lists it (absent: not in this run's list). */
+  readonly listed?: MakiniConnection;
+  /** Per-connection mode: its tokens. */
+  readonly token?: StoredConnectionToken;
+}
+
+/** The connection token endpoint answered 404: the connection is gone. */
+class ConnectionGone extends Error {}
+
+/** `connection.token_expiring` reasons noted while polling one connection. */
+type Notice = Parameters<typeof tokenExpiringEvent>[1];
 
 /**
  * @example
@@ -68,21 +139,43 @@ export interface PollRunSummary {
  */
 export function createPoller(deps: PollerDeps) {
   const now = deps.now ?? Date.now;
+  const { settings } = deps;
   return async function pollRun(_event: unknown, context?: Context): Promise<PollRunSummary> {
     const started = now();
-    const budgetMs = Math.min(deps.settings.budgetMs, context ? context.getRemainingTimeInMillis() - deps.settings.reserveMs : Number.POSITIVE_INFINITY);
+    const budgetMs = Math.min(settings.budgetMs, context ? context.getRemainingTimeInMillis() - settings.reserveMs : Number.POSITIVE_INFINITY);
     const deadline = started + budgetMs;
     const runId = `poll-${randomUUID()}`;
+    const counts = { polled: 0, failed: 0, unauthorized: 0, recovered: 0, inFlight: 0, peak: 0, deleted: 0, refreshed: 0, refreshFailed: 0, expiring: 0, unknownStatus: 0 };
 
-    const { tokens, invalid } = await deps.tokens.discover();
-    for (const bad of invalid) deps.logger.warn('connection secret skipped', { secret: bad.name, reason: bad.reason });
-    const byId = new Map(tokens.map((t) => [t.connectionId, t]));
-    const candidates = await deps.store.loadCandidates([...byId.keys()]);
-    const due = selectConnections(candidates, started, deps.settings);
+    const credentials = settings.mode === 'per-connection' ? undefined : await deps.credentials.read();
+    if (settings.mode === 'system' && !credentials) throw new Error(`pollMode is system, but the secret ${settings.credentialsSecret} does not exist`);
+    const mode = credentials ? 'system' : 'per-connection';
+
+    const targets = new Map<string, Target>();
+    if (credentials) {
+      for (const listed of await deps.api.listConnections(credentials)) targets.set(listed.key, { connectionId: listed.key, listed });
+      // Known before and not listed now: confirmed gone (404) below, or polled like the rest.
+      for (const id of await deps.store.listPolledConnectionIds()) if (!targets.has(id)) targets.set(id, { connectionId: id });
+    } else {
+      const { tokens, invalid } = await deps.tokens.discover();
+      for (const bad of invalid) deps.logger.warn('connection secret skipped', { secret: bad.name, reason: bad.reason });
+      for (const token of tokens) targets.set(token.connectionId, { connectionId: token.connectionId, token });
+    }
+    const candidates = await deps.store.loadCandidates([...targets.keys()]);
     const known = new Map(candidates.map((c) => [c.connectionId, c]));
+    const active = candidates.filter((c) => !(c.poll?.deletedAt && !targets.get(c.connectionId)?.listed && mode === 'system'));
+    const due = selectConnections(active.map(reviving), started, settings);
+    // System mode lists every status for free: a connection whose listed status disagrees with its
+    // state is polled now, due or not, as is one that left the list (to confirm it is gone).
+    const dueIds = new Set(due.map((d) => d.connectionId));
+    for (const c of active) {
+      const target = targets.get(c.connectionId)!;
+      if (dueIds.has(c.connectionId) || mode !== 'system' || breakerState(c.poll, started, settings) === 'open') continue;
+      const mapped = target.listed && mapConnectionStatus(target.listed.status, settings.statusMap);
+      if (!target.listed || (mapped && mapped !== (c.state?.status ?? 'unknown'))) due.push({ connectionId: c.connectionId, probe: false });
+    }
 
-    const counts = { polled: 0, failed: 0, unauthorized: 0, recovered: 0, inFlight: 0, peak: 0 };
-    const findings = new Map<string, PollOutcome>();
+    const findings = new Map<string, PollOutcome | 'deleted'>();
     let next = 0;
     const worker = async () => {
       while (next < due.length && now() < deadline) {
@@ -90,31 +183,42 @@ export function createPoller(deps: PollerDeps) {
         counts.inFlight++;
         counts.peak = Math.max(counts.peak, counts.inFlight);
         try {
-          const result = await pollOne(byId.get(connectionId)!, known.get(connectionId)!, runId);
+          const result = await pollOne(targets.get(connectionId)!, reviving(known.get(connectionId)!), runId, credentials, counts);
           findings.set(connectionId, result.outcome);
           counts.polled++;
           counts.recovered += result.recovered;
           if (result.outcome === 'failed') counts.failed++;
           if (result.outcome === 'unauthorized') counts.unauthorized++;
+          if (result.outcome === 'deleted') counts.deleted++;
         } finally {
           counts.inFlight--;
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(deps.settings.concurrency, due.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(settings.concurrency, due.length) }, worker));
 
-    const needingReauth = candidates.filter((c) => {
+    const live = candidates.filter((c) => (findings.get(c.connectionId) ?? (c.poll?.deletedAt ? 'deleted' : undefined)) !== 'deleted');
+    const needingReauth = live.filter((c) => {
       const finding = findings.get(c.connectionId) ?? c.poll?.lastOutcome;
       return finding === 'unauthorized' || c.state?.status === 'reauthorization_required';
     }).length;
-    const stale = candidates.filter((c) => !c.state?.lastWebhookAt || started - Date.parse(c.state.lastWebhookAt) > deps.settings.expectedWindowMs).length;
-    deps.metrics.addMetric(POLLER_METRICS.polled, MetricUnit.Count, counts.polled);
-    deps.metrics.addMetric(POLLER_METRICS.failed, MetricUnit.Count, counts.failed);
-    deps.metrics.addMetric(POLLER_METRICS.recovered, MetricUnit.Count, counts.recovered);
-    deps.metrics.addMetric(POLLER_METRICS.needingReauth, MetricUnit.Count, needingReauth);
-    deps.metrics.addMetric(POLLER_METRICS.stale, MetricUnit.Count, stale);
+    const stale = live.filter((c) => !c.state?.lastWebhookAt || started - Date.parse(c.state.lastWebhookAt) > settings.expectedWindowMs).length;
+    const metric = (name: string, value: number) => deps.metrics.addMetric(name, MetricUnit.Count, value);
+    metric(POLLER_METRICS.polled, counts.polled);
+    metric(POLLER_METRICS.failed, counts.failed);
+    metric(POLLER_METRICS.recovered, counts.recovered);
+    metric(POLLER_METRICS.needingReauth, needingReauth);
+    metric(POLLER_METRICS.stale, stale);
+    metric(POLLER_METRICS.deleted, counts.deleted);
+    metric(POLLER_METRICS.unknownStatus, counts.unknownStatus);
+    if (mode === 'per-connection') {
+      metric(POLLER_METRICS.refreshed, counts.refreshed);
+      metric(POLLER_METRICS.refreshFailed, counts.refreshFailed);
+      metric(POLLER_METRICS.expiring, counts.expiring);
+    }
     const summary: PollRunSummary = {
-      connections: tokens.length,
+      mode,
+      connections: live.length,
       due: due.length,
       polled: counts.polled,
       failed: counts.failed,
@@ -122,49 +226,153 @@ export function createPoller(deps: PollerDeps) {
       recovered: counts.recovered,
       deferred: due.length - counts.polled,
       peakConcurrency: counts.peak,
+      deleted: counts.deleted,
+      tokensRefreshed: counts.refreshed,
+      tokenRefreshFailed: counts.refreshFailed,
+      tokensExpiring: counts.expiring,
     };
     deps.logger.info('poll run finished', { runId, ...summary, ms: now() - started });
     return summary;
+
+    /** A deleted connection Makini lists again is polled like a new one. */
+    function reviving(c: Candidate): Candidate {
+      return c.poll?.deletedAt && targets.get(c.connectionId)?.listed ? { ...c, poll: { ...c.poll, deletedAt: undefined } } : c;
+    }
   };
 
-  async function pollOne(connection: ConnectionToken, candidate: Candidate, runId: string): Promise<{ outcome: PollOutcome; recovered: number }> {
-    const { connectionId } = connection;
+  async function pollOne(
+    target: Target,
+    candidate: Candidate,
+    runId: string,
+    credentials: ClientCredentials | undefined,
+    counts: { refreshed: number; refreshFailed: number; expiring: number; unknownStatus: number },
+  ): Promise<{ outcome: PollOutcome | 'deleted'; recovered: number }> {
+    const { connectionId } = target;
     const at = now();
-    let observation: Observation;
+    const nowIso = new Date(at).toISOString();
+    const previous = candidate.poll?.pending ?? {};
+    const notices: Notice[] = [];
+    let observation: Observation | undefined;
+    let failure: { outcome: PollOutcome; error: string } | undefined;
     try {
-      observation = await deps.api.observe(connectionId, connection.token);
+      observation = credentials ? await observeSystem(credentials, target, counts) : await observeWithToken(target.token!, at, notices, counts);
     } catch (error) {
-      const outcome: PollOutcome = error instanceof MakiniAuthError ? 'unauthorized' : 'failed';
+      if (error instanceof ConnectionGone) {
+        deps.logger.info('connection no longer exists in Makini: marked deleted, no longer polled; its history stays', { connectionId });
+        await deps.store.savePollRecord(recordDeleted(candidate.poll, connectionId, at));
+        return { outcome: 'deleted', recovered: 0 };
+      }
+      const unauthorized = error instanceof MakiniAuthError && !credentials;
       const message = `${(error as Error).name}: ${(error as Error).message}`;
-      if (outcome === 'unauthorized') deps.logger.warn('Makini refused the connection token: reauthorization or a new token is needed', { connectionId, requestId: (error as MakiniAuthError).requestId });
-      else deps.logger.warn('poll failed', { connectionId, error: message });
-      await deps.store.savePollRecord(recordPoll(candidate.poll, connectionId, { outcome, error: message }, at, deps.settings));
-      return { outcome, recovered: 0 };
+      if (unauthorized) {
+        deps.tokens.forget(); // the cached token is wrong: read the secrets again next time
+        deps.logger.warn('Makini refused the connection token: reauthorization or a new token is needed', { connectionId, requestId: (error as MakiniAuthError).requestId });
+      } else {
+        deps.logger.warn('poll failed', { connectionId, error: message });
+      }
+      failure = { outcome: unauthorized ? 'unauthorized' : 'failed', error: message };
     }
 
-    const previous = candidate.poll?.pending ?? {};
-    const events = synthesizeEvents(connectionId, candidate.state, observation, new Date(at).toISOString(), previous);
-    const pending = Object.fromEntries(events.map((e) => [e.id, e.body]));
+    const events: SynthesizedEvent[] = [
+      ...notices.map((notice) => tokenExpiringEvent(connectionId, notice, nowIso, previous)),
+      ...(observation ? synthesizeEvents(connectionId, candidate.state, observation, nowIso, previous) : []),
+    ];
+    const pending = { ...(failure ? previous : {}), ...Object.fromEntries(events.map((e) => [e.id, e.body])) };
+    const reported = { reportedStatus: observation?.reportedStatus ?? target.listed?.status, reportedSyncStatus: observation?.sync?.reported };
     // Remember the bodies before queueing them, so a crash in between re-sends the same bodies.
-    await deps.store.savePollRecord(recordPoll(candidate.poll, connectionId, { outcome: 'ok', pending }, at, deps.settings));
+    await deps.store.savePollRecord(recordPoll(candidate.poll, connectionId, { ...(failure ?? { outcome: 'ok' }), pending, ...reported }, at, settings));
     try {
       for (const event of events) {
-        await deps.queue.send(encodeEnvelope({ webhookId: event.id, receivedAt: new Date(at).toISOString(), scheme: 'poll', requestId: runId }, Buffer.from(event.body)));
+        await deps.queue.send(encodeEnvelope({ webhookId: event.id, receivedAt: nowIso, scheme: 'poll', requestId: runId }, Buffer.from(event.body)));
       }
     } catch (error) {
       deps.logger.warn('could not queue synthesized events; they are re-sent next run', { connectionId, error: (error as Error).message });
-      await deps.store.savePollRecord(recordPoll(candidate.poll, connectionId, { outcome: 'failed', error: (error as Error).message, pending }, at, deps.settings));
+      await deps.store.savePollRecord(recordPoll(candidate.poll, connectionId, { outcome: 'failed', error: (error as Error).message, pending, ...reported }, at, settings));
       return { outcome: 'failed', recovered: 0 };
     }
     const recovered = events.filter((e) => !(e.id in previous)).length;
-    if (recovered > 0) deps.logger.info('missed events recovered by polling', { connectionId, types: events.map((e) => e.type) });
-    return { outcome: 'ok', recovered };
+    if (recovered > 0) deps.logger.info('events synthesized by polling', { connectionId, types: events.map((e) => e.type) });
+    return { outcome: failure?.outcome ?? 'ok', recovered };
+  }
+
+  /** System mode: the listed status, and the sync status read with a freshly issued connection token. */
+  async function observeSystem(credentials: ClientCredentials, target: Target, counts: { unknownStatus: number }): Promise<Observation> {
+    const reportedStatus = target.listed?.status;
+    const mapped = mapConnectionStatus(reportedStatus, settings.statusMap);
+    if (reportedStatus !== undefined && !mapped) {
+      counts.unknownStatus++;
+      deps.logger.warn('Makini reported a connection status the status table does not know: kept verbatim, state unchanged (see connectionStatusMap)', { connectionId: target.connectionId, status: reportedStatus });
+    }
+    const current = await withIssuedToken(credentials, target.connectionId);
+    return { ...(mapped && { connection: { status: mapped } }), ...(reportedStatus !== undefined && { reportedStatus }), ...(current.sync && { sync: current.sync }) };
+  }
+
+  /** Issues a connection token and reads the integration; a refused fresh token is issued once more. */
+  async function withIssuedToken(credentials: ClientCredentials, connectionId: string): Promise<CurrentIntegration> {
+    for (let attempt = 1; ; attempt++) {
+      let issued: { token: string };
+      try {
+        issued = await deps.api.issueConnectionToken(credentials, connectionId, settings.connectionTokenSeconds);
+      } catch (error) {
+        if (error instanceof MakiniApiError && error.status === 404) throw new ConnectionGone();
+        throw error;
+      }
+      try {
+        return await deps.api.currentIntegration(issued.token);
+      } catch (error) {
+        if (!(error instanceof MakiniAuthError) || attempt >= 2) throw error;
+      }
+    }
+  }
+
+  /**
+   * Per-connection mode: refresh the pair when it is due (writing it back), note what is about to
+   * expire, then read the integration with the access token.
+   */
+  async function observeWithToken(stored: StoredConnectionToken, at: number, notices: Notice[], counts: { refreshed: number; refreshFailed: number; expiring: number }): Promise<Observation> {
+    let token = stored;
+    const { connectionId } = token;
+    if (tokenDue(token, at, settings).refresh) {
+      let answer: TokenResponse | undefined;
+      try {
+        answer = await deps.api.refreshToken(token.refreshToken!);
+      } catch (error) {
+        counts.refreshFailed++;
+        deps.logger.warn('token refresh failed: the current pair stays in use until it expires', { connectionId, error: `${(error as Error).name}: ${(error as Error).message}` });
+        notices.push({ reason: 'refresh_failed', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt, error: (error as Error).message });
+      }
+      const parsed = answer && tokenFromResponse(connectionId, answer, at);
+      if (parsed?.ok) {
+        // A pair without a new refresh token keeps the old one (and its expiry).
+        const renewed: StoredConnectionToken = { refreshToken: token.refreshToken, refreshExpiresAt: token.refreshExpiresAt, ...parsed.value, secretName: token.secretName };
+        try {
+          await deps.tokens.writeBack(renewed);
+          counts.refreshed++;
+          deps.logger.info('connection token refreshed and saved', { connectionId, expiresAt: renewed.expiresAt });
+        } catch (error) {
+          // The secret still holds the previous pair, valid for at least the refresh margin; the
+          // next run refreshes again. Use the new pair for this poll.
+          counts.refreshFailed++;
+          deps.logger.error('a refreshed token pair could not be saved; the secret keeps the previous pair', { connectionId, error: (error as Error).message });
+          notices.push({ reason: 'refresh_failed', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt, error: `the refreshed pair could not be saved: ${(error as Error).message}` });
+        }
+        token = renewed;
+      }
+    }
+    if (tokenDue(token, at, settings).warn) {
+      counts.expiring++;
+      notices.push({ reason: token.refreshToken ? 'refresh_token_expiring' : 'access_token_expiring', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt });
+    }
+    const current = await deps.api.currentIntegration(token.token);
+    // The token worked: the connection is reachable, unless its sync says the credentials are invalid.
+    return { connection: { status: 'online' }, ...(current.sync && { sync: current.sync }) };
   }
 }
 
 /** Settings of a poll run, from the one config. */
-export function pollerSettings(config: MakiniWebhookConfig): PollerDeps['settings'] {
+export function pollerSettings(config: MakiniWebhookConfig): PollerSettings {
   return {
+    mode: config.pollMode,
     pollAll: config.pollAll,
     expectedWindowMs: config.pollExpectedWindowMinutes * 60_000,
     breakerFailureThreshold: config.breakerFailureThreshold,
@@ -172,6 +380,11 @@ export function pollerSettings(config: MakiniWebhookConfig): PollerDeps['setting
     concurrency: config.pollConcurrency,
     budgetMs: config.pollerTimeoutSeconds * 1000 - pollRunReserveMs(config),
     reserveMs: pollRunReserveMs(config),
+    statusMap: config.connectionStatusMap,
+    connectionTokenSeconds: config.connectionTokenSeconds,
+    refreshMarginMs: config.tokenRefreshMarginDays * 86_400_000,
+    warningMs: config.refreshTokenWarningDays * 86_400_000,
+    credentialsSecret: config.systemCredentialsSecret,
   };
 }
 
@@ -181,13 +394,15 @@ export function createPollerHandlerFromEnv(env: Readonly<Record<string, string |
   const logger = new Logger({ serviceName: 'poller', logLevel: config.logLevel });
   const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'poller' });
   const sdk = BACKGROUND_CLIENT_CONFIG;
+  const secrets = new SecretsManagerClient(sdk);
   const run = createPoller({
-    tokens: new SecretsManagerConnectionTokens(new SecretsManagerClient(sdk), { prefix: config.connectionSecretPrefix, cacheSeconds: config.tokenCacheSeconds }),
+    credentials: new SecretsManagerClientCredentials(secrets, { secretName: config.systemCredentialsSecret, cacheSeconds: config.tokenCacheSeconds }),
+    tokens: new SecretsManagerConnectionTokens(secrets, { prefix: config.connectionSecretPrefix, cacheSeconds: config.tokenCacheSeconds }),
     store: new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(sdk)), eventStoreOptions(config, requireEnv(env, RESOURCE_ENV.eventTable))),
     api: new MakiniApiClient({
       baseUrl: config.makiniApiUrl,
-      statusPath: config.makiniStatusPath,
-      syncStatusPath: config.makiniSyncStatusPath,
+      apiVersion: config.makiniApiVersion,
+      pageSize: config.makiniPageSize,
       timeoutMs: config.makiniRequestTimeoutMs,
       maxAttempts: config.makiniMaxAttempts,
       onFailure: (failure) => logger.warn('Makini API call failed', failure),

@@ -1,73 +1,75 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DEFAULT_CONFIG } from '../../lib/config';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DEFAULT_CONFIG } from '../../lib/config';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { MakiniApiClient } from '../../lambdas/adapters/makini-api-client';
-import { SecretsManagerConnectionTokens } from '../../lambdas/adapters/secrets-manager-connection-tokens';
-import { formatConnectionSecret } from '../../lambdas/core/connection-secret';
+import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens } from '../../lambdas/adapters/secrets-manager-connection-tokens';
+import { formatConnectionSecret, parseConnectionSecret, tokenFromResponse } from '../../lambdas/core/connection-secret';
 import { finishProcessed, processMessage } from '../../lambdas/core/consume';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
-import { createPoller, POLLER_METRICS, type PollerDeps } from '../../lambdas/poller/poller';
+import { createPoller, pollerSettings, POLLER_METRICS, type PollerDeps } from '../../lambdas/poller/poller';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
-import { startMockMakiniApi, type MockConnection, type MockMakiniApi } from '../../local/mock-makini-api';
+import { startMakiniApiSimulator, type MakiniApiSimulator, type MakiniApiSimulatorOptions } from '../../local/makini-api-simulator';
 import { captureOutput } from '../support/capture-output';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
 
 const PREFIX = 'makini/connections/';
+const CREDENTIALS = 'makini/system-credentials';
+const DAY = 86_400_000;
 let sm: LocalSecretsManager;
 let smClient: SecretsManagerClient;
 let dynamo: LocalDynamo;
-let api: MockMakiniApi;
+let makini: MakiniApiSimulator;
 let store: DynamoDbEventStore;
 let queued: string[];
-let clock: number;
+/** The poller's clock is the simulator's, so token lifetimes agree on both sides. */
+let clock: () => number;
 
-beforeEach(async () => {
-  [sm, dynamo, api] = await Promise.all([startLocalSecretsManager(), startDynalite(), startMockMakiniApi()]);
+async function setUp(options: MakiniApiSimulatorOptions = {}) {
+  [sm, dynamo, makini] = await Promise.all([startLocalSecretsManager(), startDynalite(), startMakiniApiSimulator(options)]);
   smClient = new SecretsManagerClient({ endpoint: sm.url, maxAttempts: 1 });
-  clock = Date.parse('2026-11-22T06:00:00Z');
-  store = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 86_400, leaseMs: 30_000, now: () => clock });
+  clock = () => makini.now();
+  store = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 86_400, leaseMs: 30_000, now: () => clock() });
   queued = [];
-});
+}
 afterEach(async () => {
   smClient.destroy();
-  await Promise.all([sm.close(), dynamo.close(), api.close()]);
+  await Promise.all([sm.close(), dynamo.close(), makini.close()]);
 });
 
-const healthy = (connectionId: string, overrides: Partial<MockConnection> = {}): MockConnection => ({
-  connectionId,
-  status: 'online',
-  reauthorizationRequired: false,
-  sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:00:00.000Z', lastSyncAt: '2026-11-22T05:00:00.000Z' },
-  ...overrides,
-});
+const systemCredentials = () => smClient.send(new CreateSecretCommand({ Name: CREDENTIALS, SecretString: JSON.stringify({ client_id: makini.clientId, client_secret: makini.clientSecret }) }));
 
-async function addConnection(connectionId: string, mock: MockConnection = healthy(connectionId)): Promise<string> {
-  const token = `tok_${connectionId}_secret`;
-  await smClient.send(new CreateSecretCommand({ Name: `${PREFIX}${connectionId}`, SecretString: formatConnectionSecret({ connectionId, token }) }));
-  api.setConnection(token, mock);
-  return token;
-}
-
-function poller(settings: Partial<PollerDeps['settings']> = {}, observeHook?: () => void) {
+function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void } = {}) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'poller' });
   const addMetric = jest.spyOn(metrics, 'addMetric');
-  const client = new MakiniApiClient({ baseUrl: api.url, statusPath: '/connection-status', syncStatusPath: '/sync-status', timeoutMs: 500, maxAttempts: 2, sleep: async () => undefined });
+  const api = new MakiniApiClient({ baseUrl: makini.url, pageSize: 2, timeoutMs: 1_000, maxAttempts: 2, now: () => clock(), sleep: async (ms) => void hooks.sleep?.(ms) });
+  const tokens = new SecretsManagerConnectionTokens(smClient, { prefix: PREFIX, cacheSeconds: 0, now: () => clock() });
   const run = createPoller({
-    tokens: new SecretsManagerConnectionTokens(smClient, { prefix: PREFIX, cacheSeconds: 0 }),
+    credentials: new SecretsManagerClientCredentials(smClient, { secretName: CREDENTIALS, cacheSeconds: 0 }),
+    tokens: {
+      discover: () => tokens.discover(),
+      forget: () => tokens.forget(),
+      writeBack: async (token) => {
+        hooks.writeBack?.();
+        await tokens.writeBack(token);
+      },
+    },
     store,
     api: {
-      observe: (id, token) => {
-        observeHook?.();
-        return client.observe(id, token);
+      listConnections: (c) => api.listConnections(c),
+      issueConnectionToken: (c, key, seconds) => api.issueConnectionToken(c, key, seconds),
+      refreshToken: (token) => api.refreshToken(token),
+      currentIntegration: (token) => {
+        hooks.current?.();
+        return api.currentIntegration(token);
       },
     },
     queue: { send: async (m) => void queued.push(m) },
     logger: new Logger({ serviceName: 'poller' }),
     metrics,
-    settings: { pollAll: false, expectedWindowMs: 30 * 60_000, breakerFailureThreshold: 2, breakerCooldownMs: 10 * 60_000, concurrency: 4, budgetMs: 60_000, reserveMs: 40_000, ...settings },
-    now: () => clock,
+    settings: { ...pollerSettings(DEFAULT_CONFIG), breakerFailureThreshold: 2, breakerCooldownMs: 10 * 60_000, concurrency: 4, budgetMs: 60_000, reserveMs: 40_000, ...settings },
+    now: () => clock(),
   });
   const gauge = (name: string) => addMetric.mock.calls.filter(([n]) => n === name).map(([, , v]) => v).at(-1);
   return { run: () => captureOutput(() => run({})), gauge };
@@ -76,141 +78,274 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, observeHook?: ()
 /** Feeds everything the poller queued through the consumer, as the event source would. */
 async function drain(): Promise<void> {
   for (const [i, body] of queued.splice(0).entries()) {
-    const outcome = await processMessage({ deliveryId: `poll-msg-${clock}-${i}`, body }, store, DEFAULT_CONFIG);
+    const outcome = await processMessage({ deliveryId: `poll-msg-${clock()}-${i}`, body }, store, DEFAULT_CONFIG);
     if (outcome.kind === 'processed') await finishProcessed(outcome, store);
   }
 }
+const types = () => queued.map((q) => JSON.parse(decodeEnvelope(q).body.toString()) as { type: string; connection_id: string; data: Record<string, unknown> });
 
-describe('poller against local Secrets Manager, dynalite and the mock Makini API', () => {
-  it('recovers a lost reauthorization webhook exactly once across repeated polls', async () => {
-    await addConnection('conn_r', healthy('conn_r', { reauthorizationRequired: true, sync: { status: 'in_progress' } }));
-    const { run, gauge } = poller();
+describe('system mode against the Makini simulator (client credentials, connection list, issued tokens)', () => {
+  beforeEach(async () => {
+    await setUp();
+    await systemCredentials();
+  });
 
+  it('lists every connection through every page, reads each sync status with an issued token, and recovers what webhooks missed once', async () => {
+    for (const key of ['conn_a', 'conn_b', 'conn_c', 'conn_d', 'conn_e']) makini.upsertConnection(key, { status: 'active', sync_status: 'done', sync_updated_at: '2026-11-22T05:00:00Z' });
+    const { run } = poller();
     const first = await run();
-    expect(first.result).toMatchObject({ polled: 1, recovered: 1 });
-    expect(queued).toHaveLength(1);
-    const { envelope, body } = decodeEnvelope(queued[0]);
-    expect(envelope.scheme).toBe('poll');
-    expect(JSON.parse(body.toString())).toMatchObject({ type: 'connection.reauthorization_required', connection_id: 'conn_r' });
+    expect(first.result).toMatchObject({ mode: 'system', connections: 5, polled: 5, failed: 0, recovered: 10 });
+    expect(makini.stats.byRoute.connections).toBe(3); // 5 connections, 2 per page
+    expect([...makini.stats.perPageSeen]).toEqual([2]);
+    expect(makini.stats.connectionTokensIssued).toBe(5);
+    expect([...makini.stats.versionHeaders]).toEqual(['']); // no version header by default
+    expect(types().filter((e) => e.connection_id === 'conn_a').map((e) => e.type).sort()).toEqual(['connection.status_changed', 'sync.completed']);
+    await drain();
+    expect(await store.getConnection('conn_a')).toMatchObject({ status: 'online', lastSyncStatus: 'completed', lastSyncAt: '2026-11-22T05:00:00.000000000Z' });
 
-    // Before the consumer catches up, the next poll re-sends the identical body: a duplicate, not a new event.
-    clock += 5 * 60_000;
+    makini.advanceClock(60_000);
     const second = await run();
     expect(second.result.recovered).toBe(0);
-    expect(queued[1]).toBeDefined();
-    expect(decodeEnvelope(queued[1]).body.equals(body)).toBe(true);
+    expect(queued).toEqual([]);
+    expect(makini.stats.grants.client_credentials).toBe(1); // the system token is cached until shortly before it expires
+    expect(first.output + second.output).not.toContain(makini.clientSecret);
+  });
 
-    await drain();
-    expect(await store.getConnection('conn_r')).toMatchObject({ status: 'reauthorization_required' });
-    expect(await store.listEvents('conn_r')).toEqual([expect.objectContaining({ type: 'connection.reauthorization_required', deliveries: 2, source: 'poll' })]);
-
-    clock += 5 * 60_000;
+  it('maps fulldone to a completed sync, error to a failed one, and fail to one reauthorization notice', async () => {
+    makini.upsertConnection('conn_full', { sync_status: 'fulldone', sync_updated_at: '2026-11-22T05:10:00Z' });
+    makini.upsertConnection('conn_err', { sync_status: 'error', sync_updated_at: '2026-11-22T05:20:00Z' });
+    makini.upsertConnection('conn_fail', { sync_status: 'fail', sync_updated_at: '2026-11-22T05:30:00Z' });
+    const { run, gauge } = poller();
     await run();
-    expect(queued).toEqual([]); // the state now agrees with Makini
+    const byConnection = (id: string) => types().filter((e) => e.connection_id === id).map((e) => e.type).sort();
+    expect(byConnection('conn_full')).toEqual(['connection.status_changed', 'sync.completed']);
+    expect(byConnection('conn_err')).toEqual(['connection.status_changed', 'sync.failed']);
+    expect(byConnection('conn_fail')).toEqual(['connection.reauthorization_required']);
+    expect(types().find((e) => e.type === 'connection.reauthorization_required')?.data).toMatchObject({ reason: 'sync_status_fail' });
+    await drain();
+    expect(await store.getConnection('conn_fail')).toMatchObject({ status: 'reauthorization_required' });
+    expect(await store.getConnection('conn_err')).toMatchObject({ lastSyncStatus: 'failed' });
+
+    for (let i = 0; i < 2; i++) {
+      makini.advanceClock(5 * 60_000);
+      await run();
+      expect(types().filter((e) => e.type === 'connection.reauthorization_required')).toEqual([]); // raised once
+      await drain();
+    }
     expect(gauge(POLLER_METRICS.needingReauth)).toBe(1);
   });
 
-  it('recovers a newer successful sync, and synthesizes nothing once the state matches', async () => {
-    await addConnection('conn_s');
-    const { run } = poller();
+  it('marks a connection that left the list deleted: no longer polled or alarmed on, history kept; it returns if listed again', async () => {
+    makini.upsertConnection('conn_keep');
+    makini.upsertConnection('conn_gone', { sync_status: 'fail' });
+    const { run, gauge } = poller({ pollAll: true });
     await run();
-    expect(queued.map((q) => JSON.parse(decodeEnvelope(q).body.toString()).type).sort()).toEqual(['connection.status_changed', 'sync.completed']);
     await drain();
-    expect(await store.getConnection('conn_s')).toMatchObject({ status: 'online', lastSyncStatus: 'completed', lastSyncAt: '2026-11-22T05:00:00.000000000Z' });
-
-    api.setConnection('tok_conn_s_secret', healthy('conn_s', { sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:55:00Z' } }));
-    clock += 60_000;
     await run();
-    expect(queued.map((q) => JSON.parse(decodeEnvelope(q).body.toString()))).toEqual([expect.objectContaining({ type: 'sync.completed', timestamp: '2026-11-22T05:55:00.000000000Z' })]);
-    await drain();
+    expect(gauge(POLLER_METRICS.needingReauth)).toBe(1);
 
-    clock += 60_000;
-    const { result } = await run();
-    expect(result.polled).toBe(1); // polled (no webhook seen yet) ...
-    expect(queued).toEqual([]); // ... but nothing to recover
+    makini.deleteConnection('conn_gone');
+    makini.advanceClock(60_000);
+    const after = await run();
+    expect(after.result).toMatchObject({ deleted: 1, connections: 1 });
+    expect((await store.loadCandidates(['conn_gone']))[0].poll).toMatchObject({ deletedAt: expect.any(String) });
+    expect(gauge(POLLER_METRICS.needingReauth)).toBe(0); // nothing alarms on it
+    expect(await store.listEvents('conn_gone')).not.toEqual([]); // its history stays
+
+    makini.advanceClock(60_000);
+    const issued = makini.stats.connectionTokensIssued;
+    const later = await run();
+    expect(later.result).toMatchObject({ deleted: 0, connections: 1, polled: 1 });
+    expect(makini.stats.connectionTokensIssued).toBe(issued + 1); // conn_keep only
+
+    makini.upsertConnection('conn_gone', { sync_status: 'done' });
+    makini.advanceClock(60_000);
+    expect((await run()).result).toMatchObject({ connections: 2, polled: 2 });
+    expect((await store.loadCandidates(['conn_gone']))[0].poll?.deletedAt).toBeUndefined();
   });
 
-  it('records failures, opens the breaker after repeated ones, and closes it after a good probe', async () => {
-    const token = await addConnection('conn_f');
+  it('keeps an unknown connection status verbatim, counts it, and changes no state for it', async () => {
+    makini.upsertConnection('conn_odd', { status: 'Quarantined', sync_status: 'inprogress' });
+    const { run, gauge } = poller();
+    const { output } = await run();
+    expect(queued).toEqual([]);
+    expect((await store.loadCandidates(['conn_odd']))[0].poll).toMatchObject({ reportedStatus: 'Quarantined', reportedSyncStatus: 'inprogress', lastOutcome: 'ok' });
+    expect(gauge(POLLER_METRICS.unknownStatus)).toBe(1);
+    expect(output).toMatch(/connectionStatusMap/);
+  });
+
+  it('honours Retry-After on 429, falls back to the HTTP status for an undocumented error body, and re-issues a refused system token', async () => {
+    makini.upsertConnection('conn_x');
+    makini.upsertConnection('conn_y');
+    const waits: number[] = [];
+    const { run } = poller({}, { sleep: (ms) => waits.push(ms) });
+    makini.failNext('connections', { kind: 'rate-limited', retryAfterSeconds: 2 });
+    makini.failNext('current', { kind: 'bad-gateway', connection: 'conn_y' }, { kind: 'bad-gateway', connection: 'conn_y' });
+    const { result } = await run();
+    expect(waits).toContain(2_000);
+    expect(result).toMatchObject({ polled: 2, failed: 1 });
+    expect((await store.loadCandidates(['conn_y']))[0].poll).toMatchObject({ lastOutcome: 'failed', lastError: expect.stringMatching(/HTTP 502/) });
+
+    makini.failNext('connections', { kind: 'unauthorized' }); // e.g. the system token was revoked
+    makini.advanceClock(60_000);
+    expect((await run()).result).toMatchObject({ connections: 2 });
+    expect(makini.stats.grants.client_credentials).toBe(2);
+  });
+
+  it('opens the breaker after repeated failures, and closes it after a good probe', async () => {
+    makini.upsertConnection('conn_f');
     const { run } = poller();
-    api.failNext(token, ...Array.from({ length: 8 }, () => ({ kind: 'server-error' as const })));
+    makini.failNext('current', ...Array.from({ length: 4 }, () => ({ kind: 'server-error' as const })));
     expect((await run()).result).toMatchObject({ polled: 1, failed: 1 });
-    clock += 60_000;
+    makini.advanceClock(60_000);
     expect((await run()).result).toMatchObject({ polled: 1, failed: 1 });
-    expect((await store.loadCandidates(['conn_f']))[0].poll).toMatchObject({ consecutiveFailures: 2, lastOutcome: 'failed', lastError: expect.stringMatching(/HTTP 500/) });
-
-    clock += 60_000;
-    expect((await run()).result).toMatchObject({ due: 0, polled: 0 }); // open: skipped
-
-    clock += 10 * 60_000;
+    makini.advanceClock(60_000);
+    expect((await run()).result).toMatchObject({ polled: 0 }); // open: skipped
+    makini.advanceClock(10 * 60_000);
     expect((await run()).result).toMatchObject({ polled: 1, failed: 0 }); // half-open probe succeeds
     expect((await store.loadCandidates(['conn_f']))[0].poll).toMatchObject({ consecutiveFailures: 0, lastOutcome: 'ok' });
   });
 
-  it('treats a rejected token as a finding, logging Makini’s request id and never the token', async () => {
-    await addConnection('conn_u');
-    api.setConnection('tok_conn_u_secret', undefined as never); // Makini no longer knows the token
-    const { run } = poller();
-    const { result, output } = await run();
-    expect(result).toMatchObject({ polled: 1, unauthorized: 1, failed: 0 });
-    expect(output).toMatch(/Makini refused the connection token/);
-    expect(output).toMatch(/req_/);
-    expect(output).not.toContain('tok_conn_u_secret');
-  });
-
   it('stops at its time budget and resumes with the least recently polled next run', async () => {
-    for (let i = 0; i < 6; i++) await addConnection(`conn_${i}`);
-    const { run } = poller({ concurrency: 1, budgetMs: 2_500 }, () => (clock += 1_000));
+    for (let i = 0; i < 6; i++) makini.upsertConnection(`conn_${i}`);
+    let offset = 0;
+    clock = () => makini.now() + offset;
+    // Each poll "takes" a second of the poller's clock.
+    const { run } = poller({ concurrency: 1, budgetMs: 2_500 }, { current: () => (offset += 1_000) });
     const first = await run();
     expect(first.result).toMatchObject({ due: 6, polled: 3, deferred: 3 });
-
-    clock += 60_000;
-    const second = await run();
-    expect(second.result.polled).toBe(3);
+    offset += 60_000;
+    expect((await run()).result.polled).toBe(3);
     const polledAt = (await store.loadCandidates(Array.from({ length: 6 }, (_, i) => `conn_${i}`))).map((c) => c.poll?.lastPolledAt);
     expect(polledAt.every(Boolean)).toBe(true); // every connection covered over two runs
   });
 
-  it('discovers more than 20 tokens, over several BatchGetSecretValue calls', async () => {
-    for (let i = 0; i < 45; i++) await addConnection(`conn_${String(i).padStart(2, '0')}`);
+  it('pollMode system without its secret fails the run with one clear error', async () => {
+    const empty = await startLocalSecretsManager();
+    const client = new SecretsManagerClient({ endpoint: empty.url, maxAttempts: 1 });
+    try {
+      const run = createPoller({
+        credentials: new SecretsManagerClientCredentials(client, { secretName: CREDENTIALS, cacheSeconds: 0 }),
+        tokens: new SecretsManagerConnectionTokens(client, { prefix: PREFIX, cacheSeconds: 0 }),
+        store,
+        api: new MakiniApiClient({ baseUrl: makini.url, timeoutMs: 1_000, maxAttempts: 1 }),
+        queue: { send: async () => undefined },
+        logger: new Logger({ serviceName: 'poller', logLevel: 'ERROR' }),
+        metrics: new Metrics({ namespace: 'Test', serviceName: 'poller' }),
+        settings: { ...pollerSettings(DEFAULT_CONFIG), mode: 'system' },
+      });
+      await expect(run({})).rejects.toThrow('pollMode is system, but the secret makini/system-credentials does not exist');
+    } finally {
+      client.destroy();
+      await empty.close();
+    }
+  });
+});
+
+describe('per-connection mode against the Makini simulator (OAuth pairs in one secret each)', () => {
+  /** Stores the pair the dashboard issued, as `connections add` does. */
+  async function addPair(key: string, ttl: { accessTtlSeconds?: number; refreshTtlSeconds?: number } = {}) {
+    makini.upsertConnection(key, { sync_status: 'done', sync_updated_at: '2026-11-22T05:00:00Z' });
+    const pair = makini.issuePair(key, ttl);
+    const parsed = tokenFromResponse(key, pair, clock());
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const value = { ...parsed.value, ...(ttl.refreshTtlSeconds && { refreshExpiresAt: new Date(clock() + ttl.refreshTtlSeconds * 1000).toISOString() }) };
+    await smClient.send(new CreateSecretCommand({ Name: `${PREFIX}${key}`, SecretString: formatConnectionSecret(value) }));
+    return pair;
+  }
+  const stored = async (key: string, stage = 'AWSCURRENT') => {
+    const { SecretString } = await smClient.send(new GetSecretValueCommand({ SecretId: `${PREFIX}${key}`, VersionStage: stage }));
+    const parsed = parseConnectionSecret(SecretString ?? '');
+    if (!parsed.ok) throw new Error(parsed.reason);
+    return parsed.value;
+  };
+
+  it('refreshes a pair within the margin, writes it back (the old pair kept as AWSPREVIOUS), and polls with it', async () => {
+    await setUp();
+    const pair = await addPair('conn_p', { accessTtlSeconds: 3 * 86_400 });
+    const { run, gauge } = poller();
+    const { result, output } = await run();
+    expect(result).toMatchObject({ mode: 'per-connection', polled: 1, failed: 0, tokensRefreshed: 1 });
+    expect(gauge(POLLER_METRICS.refreshed)).toBe(1);
+    const now = await stored('conn_p');
+    expect(now.token).not.toBe(pair.access_token);
+    expect(Date.parse(now.expiresAt!) - clock()).toBeGreaterThan(29 * DAY);
+    expect((await stored('conn_p', 'AWSPREVIOUS')).token).toBe(pair.access_token);
+    expect(types().map((e) => e.type).sort()).toEqual(['connection.status_changed', 'sync.completed']);
+    expect(output).not.toContain(pair.access_token);
+    expect(output).not.toContain(now.refreshToken!);
+
+    makini.advanceClock(60_000);
+    expect((await run()).result).toMatchObject({ tokensRefreshed: 0 }); // not due any more
+    expect(makini.stats.grants.refresh_token).toBe(1);
+  });
+
+  it('survives a crash between Makini’s answer and the write-back: the previous pair stays usable and the next run refreshes again', async () => {
+    await setUp();
+    const pair = await addPair('conn_c', { accessTtlSeconds: 2 * 86_400 });
+    let crash = true;
+    const { run, gauge } = poller({}, {
+      writeBack: () => {
+        if (crash) throw new Error('Injected: the process died before the write');
+      },
+    });
+    const first = await run();
+    expect(first.result).toMatchObject({ polled: 1, failed: 0, tokensRefreshed: 0, tokenRefreshFailed: 1 });
+    expect(gauge(POLLER_METRICS.refreshFailed)).toBe(1);
+    expect((await stored('conn_c')).token).toBe(pair.access_token); // untouched
+    expect(types().find((e) => e.type === 'connection.token_expiring')?.data).toMatchObject({ reason: 'refresh_failed' });
+
+    crash = false;
+    makini.advanceClock(5 * 60_000);
+    queued = [];
+    const second = await run();
+    expect(second.result).toMatchObject({ polled: 1, failed: 0, tokensRefreshed: 1 });
+    expect((await stored('conn_c')).token).not.toBe(pair.access_token);
+    // The old access token was never revoked by the refresh: the pair stayed usable throughout.
+    expect(makini.stats.grants.refresh_token).toBe(2);
+  });
+
+  it('a failed refresh and a refresh token about to expire each raise a metric and a connection.token_expiring event, once per token', async () => {
+    await setUp({ rotateRefreshTokens: true });
+    await addPair('conn_e', { accessTtlSeconds: 86_400, refreshTtlSeconds: 2 * 86_400 });
+    makini.failNext('token', { kind: 'server-error' }, { kind: 'server-error' }, { kind: 'server-error' }, { kind: 'server-error' });
+    const { run, gauge } = poller();
+    const first = await run();
+    expect(first.result).toMatchObject({ polled: 1, tokenRefreshFailed: 1, tokensExpiring: 1 });
+    expect(gauge(POLLER_METRICS.refreshFailed)).toBe(1);
+    expect(gauge(POLLER_METRICS.expiring)).toBe(1);
+    const notices = types().filter((e) => e.type === 'connection.token_expiring');
+    expect(notices.map((e) => e.data.reason).sort()).toEqual(['refresh_failed', 'refresh_token_expiring']);
+    const ids = queued.map((q) => decodeEnvelope(q).envelope.webhookId).sort();
+    await drain();
+
+    // Same tokens, same notices: the consumer sees duplicates, nothing new reaches the bus.
+    makini.failNext('token', { kind: 'server-error' }, { kind: 'server-error' });
+    makini.advanceClock(60_000);
+    await run();
+    const again = queued.filter((q) => JSON.parse(decodeEnvelope(q).body.toString()).type === 'connection.token_expiring').map((q) => decodeEnvelope(q).envelope.webhookId).sort();
+    expect(again.every((id) => ids.includes(id))).toBe(true);
+  });
+
+  it('treats a refused token as a finding, drops the cached tokens at once, and never logs a token', async () => {
+    await setUp();
+    const pair = await addPair('conn_u');
+    makini.deleteConnection('conn_u'); // Makini no longer accepts the token
+    const { run } = poller();
+    const { result, output } = await run();
+    expect(result).toMatchObject({ polled: 1, unauthorized: 1, failed: 0 });
+    expect(output).toMatch(/Makini refused the connection token/);
+    expect(output).not.toContain(pair.access_token);
+  });
+
+  it('discovers more than 20 token secrets, over several BatchGetSecretValue calls', async () => {
+    await setUp();
+    for (let i = 0; i < 45; i++) await addPair(`conn_${String(i).padStart(2, '0')}`);
     const { run } = poller({ concurrency: 8 });
     const { result } = await run();
     expect(result).toMatchObject({ connections: 45, polled: 45 });
     expect(sm.calls.BatchGetSecretValue).toBe(3);
     expect(result.peakConcurrency).toBeLessThanOrEqual(8);
-  });
-});
-
-describe('poller to bus', () => {
-  it('turns a lost reauthorization webhook into reauthorization_required after one poll, with an event on the bus', async () => {
-    const { startFakeAws } = await import('../support/fake-aws');
-    const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
-    const { EventBridgePublisher } = await import('../../lambdas/adapters/eventbridge-publisher');
-    const { createConsumerHandler } = await import('../../lambdas/consumer/consumer');
-    const aws = await startFakeAws();
-    try {
-      // The connection was online; its reauthorization webhook never arrived.
-      await addConnection('conn_lost', healthy('conn_lost', { reauthorizationRequired: true, sync: { status: 'in_progress' } }));
-      await store.updateConnection('conn_lost', (s) => ({ state: { ...s, status: 'online', statusAt: '2026-11-22T05:00:00.000000000Z', statusEventId: 'evt_old' }, stale: false, changed: true }));
-
-      await poller().run();
-      const consume = createConsumerHandler({
-        fields: DEFAULT_CONFIG,
-        store,
-        publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'makini-bus'),
-        logger: new Logger({ serviceName: 'consumer', logLevel: 'ERROR' }),
-        metrics: new Metrics({ namespace: 'Test', serviceName: 'consumer' }),
-      });
-      const response = await consume({ Records: queued.splice(0).map((body, i) => ({ messageId: `m${i}`, body }) as never) });
-
-      expect(response.batchItemFailures).toEqual([]);
-      expect((await store.getConnection('conn_lost'))?.status).toBe('reauthorization_required');
-      expect(aws.busEvents).toHaveLength(1);
-      expect(aws.busEvents[0].DetailType).toBe('connection.reauthorization_required');
-      expect(JSON.parse(aws.busEvents[0].Detail)).toMatchObject({ event: { source: 'poll', connectionId: 'conn_lost' }, transition: { from: 'online', to: 'reauthorization_required' } });
-    } finally {
-      await aws.close();
-    }
   });
 });
 
@@ -221,10 +356,12 @@ describe('poller handler built from the environment', () => {
   });
 
   it('reaches Secrets Manager, DynamoDB, SQS and Makini through configuration only, and emits EMF', async () => {
+    await setUp();
+    await systemCredentials();
+    makini.upsertConnection('conn_env', { status: 'inactive', sync_status: 'done' });
     const { startFakeAws } = await import('../support/fake-aws');
     const aws = await startFakeAws();
     try {
-      await addConnection('conn_env', healthy('conn_env', { status: 'offline' }));
       process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = sm.url;
       process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
       process.env.AWS_ENDPOINT_URL_SQS = aws.url;
@@ -233,16 +370,16 @@ describe('poller handler built from the environment', () => {
         ...process.env,
         MAKINI_EVENT_TABLE: dynamo.tableName,
         MAKINI_WEBHOOK_QUEUE_URL: `${aws.url}/000000000000/webhooks`,
-        MAKINI_MAKINI_API_URL: api.url,
+        MAKINI_MAKINI_API_URL: makini.url,
         MAKINI_METRICS_NAMESPACE: 'PollerEnvTest',
       });
       const context = { functionName: 'poller', awsRequestId: 'req', getRemainingTimeInMillis: () => 120_000 } as never;
       const { result, output } = await captureOutput(() => handler({}, context));
-      expect(result).toMatchObject({ connections: 1, polled: 1, recovered: 2 });
+      expect(result).toMatchObject({ mode: 'system', connections: 1, polled: 1, recovered: 2 });
       expect(aws.messages.map((m) => JSON.parse(decodeEnvelope(m).body.toString()).type).sort()).toEqual(['connection.status_changed', 'sync.completed']);
       expect(output).toContain('"Namespace":"PollerEnvTest"');
       expect(output).toContain('"MissedEventRecovered"');
-      expect(output).not.toContain('tok_conn_env_secret');
+      expect(output).not.toContain(makini.clientSecret);
     } finally {
       await aws.close();
     }
