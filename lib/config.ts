@@ -274,7 +274,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   pollIntervalMinutes: { kind: 'int', default: 5, min: 1, max: 1_440 },
   pollExpectedWindowMinutes: { kind: 'int', default: 30, min: 1, max: 10_080 },
   pollAll: { kind: 'bool', default: false },
-  pollConcurrency: { kind: 'int', default: 32, min: 1, max: 512 },
+  pollConcurrency: { kind: 'int', default: 64, min: 1, max: 512 },
   pollerTimeoutSeconds: { kind: 'int', default: 120, min: 30, max: 900 },
   pollerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240 },
   breakerFailureThreshold: { kind: 'int', default: 5, min: 1, max: 100 },

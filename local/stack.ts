@@ -142,7 +142,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ],
     });
     closers.push(sqs.close);
-    const secrets = await startLocalSecretsManager({ file: path.join(options.dir, 'secrets.json'), fault: () => faults().secretsManager });
+    const secrets = await startLocalSecretsManager({ file: path.join(options.dir, 'secrets.json'), fault: (operation) => faults()[`secretsManager.${operation}`] ?? faults().secretsManager });
     closers.push(secrets.close);
     const busLog = path.join(options.dir, 'bus.jsonl');
     const bus = await startLocalEventBridge({ log: busLog, fault: () => faults().eventBridge });
@@ -256,9 +256,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 /**
  * Injected faults, from `<dir>/faults.json`, e.g. `{"sqs": "unavailable", "eventBridge": "throttled"}`:
  * write it to see how the pipeline (or your own code) behaves when AWS fails, delete it to recover.
- * Re-read only when the file changes.
+ * One Secrets Manager operation can fail alone, e.g. `{"secretsManager.PutSecretValue": "unavailable"}`
+ * (a refreshed token pair that cannot be written back). Re-read only when the file changes.
  */
-export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb', Fault>>;
+export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb' | `secretsManager.${string}`, Fault>>;
 function faultReader(file: string): () => LocalFaults {
   let cached: { mtimeMs: number; faults: LocalFaults } = { mtimeMs: -1, faults: {} };
   return () => {

@@ -40,8 +40,8 @@ export async function startJsonEndpoint(options: {
   protocol: '1.0' | '1.1';
   operations: Record<string, Operation>;
   port?: number;
-  /** Consulted on every call: the fault in force, if any (the local stack reads `.local/faults.json`). */
-  fault?: () => Fault | undefined;
+  /** Consulted on every call, with its operation: the fault in force, if any (the local stack reads `.local/faults.json`). */
+  fault?: (operation: string) => Fault | undefined;
 }): Promise<JsonEndpoint> {
   const calls: Record<string, number> = {};
   const server = createServer((req, res) => void handle(req, res));
@@ -58,7 +58,7 @@ export async function startJsonEndpoint(options: {
     try {
       const op = service === options.service ? options.operations[operation] : undefined;
       if (!op) throw new AwsError('UnknownOperationException', `${target || 'the request'} is not supported by this local ${options.service} endpoint`);
-      const fault = options.fault?.();
+      const fault = options.fault?.(operation);
       if (fault === 'unavailable') throw new AwsError('ServiceUnavailable', 'Injected fault: the service is unavailable.', 503);
       if (fault === 'throttled') throw new AwsError('ThrottlingException', 'Injected fault: rate exceeded.', 400);
       calls[operation] = (calls[operation] ?? 0) + 1;

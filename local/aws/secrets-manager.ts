@@ -90,7 +90,7 @@ export interface LocalSecretsManager extends JsonEndpoint {
   values(): Record<string, string>;
 }
 
-export async function startLocalSecretsManager(options: { port?: number; file?: string; fault?: () => Fault | undefined } = {}): Promise<LocalSecretsManager> {
+export async function startLocalSecretsManager(options: { port?: number; file?: string; fault?: (operation: string) => Fault | undefined } = {}): Promise<LocalSecretsManager> {
   const stored = options.file && existsSync(options.file) ? (JSON.parse(readFileSync(options.file, 'utf8')) as (StoredSecret | LegacySecret)[]) : [];
   const secrets = new Map<string, StoredSecret>(stored.map(loadSecret).map((s) => [s.name, s]));
   /** Rewrites the whole file atomically after every change: the store is small. */

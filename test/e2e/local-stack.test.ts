@@ -1,5 +1,6 @@
 import { readBusLog } from '../../local/aws/eventbridge';
-import { startMockMakiniApi } from '../../local/mock-makini-api';
+import { rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { makiniScheme, standardWebhooksScheme } from '../../lambdas/core/signature';
 import { buildStream, simulate } from '../../local/simulator';
 import { queueDepth, startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
@@ -78,21 +79,53 @@ describe('local stack, end to end (child process, loopback only)', () => {
     expect(await cliJson(stack, 'events')).toEqual([]);
   });
 
-  it('recovers a lost reauthorization webhook from the (mock) Makini API on a poll', async () => {
-    const api = await startMockMakiniApi();
+  it('system mode against the bundled Makini simulator: a fail sync status notifies once, a deleted connection stops being polled', async () => {
+    stack = await startStackProcess();
+    expect(stack.info).toMatchObject({ pollMode: 'system', makiniSimulator: true });
+    const sim = (path: string, init: RequestInit = { method: 'POST' }) => fetch(`${stack!.info.makiniApiUrl}/_simulator${path}`, init);
+    const poll = async () => (await (await fetch(stack!.info.pollUrl, { method: 'POST' })).json()) as Record<string, number | string>;
+
+    expect(await poll()).toMatchObject({ mode: 'system', connections: 10, polled: 10, failed: 0 });
+    await (await sim('/connections/conn_sim_0', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sync_status: 'fail', sync_updated_at: new Date().toISOString() }) })).text();
+    await (await sim('/connections/conn_sim_1', { method: 'DELETE' })).text();
+    expect(await poll()).toMatchObject({ deleted: 1, connections: 9 });
+    await waitFor(async () => (await cliJson(stack!, 'status')).some((s) => s.connectionId === 'conn_sim_0' && s.needsReauthorization === true));
+
+    expect(await poll()).toMatchObject({ deleted: 0, connections: 9 });
+    await waitFor(async () => (await queueDepth(stack!)) === 0);
+    const reauth = readBusLog(stack.info.busLog).filter((e) => e['detail-type'] === 'connection.reauthorization_required');
+    expect(reauth).toHaveLength(1); // raised once, however often it is polled
+    expect(await cliJson(stack, 'events', '--connection', 'conn_sim_1')).not.toEqual([]); // its history stays
+  });
+
+  it('per-connection mode: a token refresh, a crash between refresh and write-back, and recovery on the next run', async () => {
+    stack = await startStackProcess({ env: { MAKINI_POLL_MODE: 'per-connection' } });
+    expect(stack.info).toMatchObject({ pollMode: 'per-connection', makiniSimulator: true });
+    await (await fetch(`${stack.info.makiniApiUrl}/_simulator/connections/conn_p`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).text();
+    const pairResponse = await fetch(`${stack.info.makiniApiUrl}/_simulator/connections/conn_p/pair`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ accessTtlSeconds: 2 * 86_400 }) });
+    const pair = (await pairResponse.json()) as { access_token: string };
+    const { SecretsManagerClient, CreateSecretCommand, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    const { formatConnectionSecret, tokenFromResponse } = await import('../../lambdas/core/connection-secret');
+    const sm = new SecretsManagerClient({ endpoint: stack.info.endpoints.secretsManager, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    const parsed = tokenFromResponse('conn_p', pair, Date.now());
+    if (!parsed.ok) throw new Error(parsed.reason);
+    await sm.send(new CreateSecretCommand({ Name: 'makini/connections/conn_p', SecretString: formatConnectionSecret(parsed.value) }));
+    const current = async () => JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: 'makini/connections/conn_p' }))).SecretString ?? '{}') as { token: string };
+    const poll = async () => (await (await fetch(stack!.info.pollUrl, { method: 'POST' })).json()) as Record<string, number | string>;
     try {
-      api.setConnection('tok_e2e_poll', { connectionId: 'conn_p', status: 'online', reauthorizationRequired: true, sync: { status: 'in_progress' } });
-      stack = await startStackProcess({ env: { MAKINI_API_URL: api.url } });
-      const added = await cli(['connections', 'add', 'conn_p'], 'tok_e2e_poll', { AWS_ENDPOINT_URL_SECRETS_MANAGER: stack.info.endpoints.secretsManager });
-      expect(added.code).toBe(0);
-      stack.child.kill('SIGUSR2'); // poll now
-      await waitFor(async () => (await cliJson(stack!, 'status')).some((s) => s.connectionId === 'conn_p' && s.needsReauthorization === true));
-      expect(await cliJson(stack, 'events', '--connection', 'conn_p')).toEqual([expect.objectContaining({ type: 'connection.reauthorization_required', source: 'poll' })]);
-      expect(readBusLog(stack.info.busLog).map((e) => e['detail-type'])).toEqual(['connection.reauthorization_required']);
+      // The crash: Makini answers the refresh, the write-back fails.
+      writeFileSync(path.join(stack.dir, 'faults.json'), JSON.stringify({ 'secretsManager.PutSecretValue': 'unavailable' }));
+      expect(await poll()).toMatchObject({ mode: 'per-connection', polled: 1, failed: 0, tokensRefreshed: 0, tokenRefreshFailed: 1 });
+      expect((await current()).token).toBe(pair.access_token); // the previous pair, still usable
+      rmSync(path.join(stack.dir, 'faults.json'));
+
+      expect(await poll()).toMatchObject({ polled: 1, failed: 0, tokensRefreshed: 1 });
+      expect((await current()).token).not.toBe(pair.access_token);
+      expect(await poll()).toMatchObject({ polled: 1, tokensRefreshed: 0 });
+      await waitFor(async () => readBusLog(stack!.info.busLog).some((e) => e['detail-type'] === 'connection.token_expiring'));
+      expect(stack.output()).not.toContain(pair.access_token);
     } finally {
-      await stack?.stop();
-      stack = undefined;
-      await api.close();
+      sm.destroy();
     }
   });
 

@@ -1,106 +1,143 @@
+import { createServer } from 'node:http';
 import { MakiniApiClient } from '../../lambdas/adapters/makini-api-client';
 import { MakiniApiError, MakiniAuthError, MakiniUnavailableError } from '../../lambdas/core/errors';
-import { startMockMakiniApi, type MockConnection, type MockMakiniApi } from '../../local/mock-makini-api';
+import { listenOnLoopback } from '../../local/loopback-server';
+import { startMakiniApiSimulator, type MakiniApiSimulator } from '../../local/makini-api-simulator';
 
-const TOKEN = 'tok_test_7f3a91';
-let api: MockMakiniApi;
+let makini: MakiniApiSimulator;
 let sleeps: number[];
-let failures: { path: string; status?: number; requestId?: string }[];
-
-const connection = (overrides: Partial<MockConnection> = {}): MockConnection => ({
-  connectionId: 'conn_1',
-  status: 'online',
-  reauthorizationRequired: false,
-  sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:00:00.000Z', lastSyncAt: '2026-11-22T05:00:00.000Z', nextScheduledSyncAt: '2026-11-22T06:00:00.000Z' },
-  ...overrides,
-});
+let failures: { path: string; status?: number; code?: string; requestId?: string }[];
 
 function client(overrides: Partial<ConstructorParameters<typeof MakiniApiClient>[0]> = {}) {
   return new MakiniApiClient({
-    baseUrl: api.url,
-    statusPath: '/connection-status',
-    syncStatusPath: '/sync-status',
+    baseUrl: makini.url,
     timeoutMs: 300,
     maxAttempts: 3,
+    pageSize: 10,
+    now: () => makini.now(),
     sleep: async (ms) => void sleeps.push(ms),
     random: () => 1,
     onFailure: (f) => void failures.push(f),
     ...overrides,
   });
 }
+const credentials = () => ({ clientId: makini.clientId, clientSecret: makini.clientSecret });
 
 beforeEach(async () => {
-  api = await startMockMakiniApi();
-  api.setConnection(TOKEN, connection());
+  makini = await startMakiniApiSimulator();
   sleeps = [];
   failures = [];
 });
-afterEach(async () => api.close());
+afterEach(async () => makini.close());
 
-describe('MakiniApiClient against the mock Makini API', () => {
-  it('reads both endpoints with the bearer token and an explicit API version', async () => {
-    expect(await client().observe('conn_1', TOKEN)).toEqual({
-      connection: { status: 'online', reauthorizationRequired: false },
-      sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:00:00.000Z', lastSyncAt: '2026-11-22T05:00:00.000Z', errors: [], nextScheduledSyncAt: '2026-11-22T06:00:00.000Z' },
-    });
-    expect(api.stats.requests).toBe(2);
-    expect([...api.stats.authorizationHeaders]).toEqual(['bearer']);
-    expect([...api.stats.versionHeaders]).toEqual(['v1']);
+describe('MakiniApiClient against the Makini API simulator', () => {
+  it('lists every connection across pages, with the documented base URL and no version header', async () => {
+    makini.seedConnections(25);
+    const listed = await client().listConnections(credentials());
+    expect(listed.map((c) => c.key)).toEqual(Array.from({ length: 25 }, (_, i) => `conn_${i + 1}`));
+    expect(listed[0]).toMatchObject({ status: expect.any(String) });
+    expect(makini.stats.byRoute.connections).toBe(3);
+    expect([...makini.stats.versionHeaders]).toEqual(['']);
+    await client({ apiVersion: 'v1' }).listConnections(credentials());
+    expect(makini.stats.versionHeaders.has('v1')).toBe(true);
   });
 
-  it('honours Retry-After on 429, then succeeds', async () => {
-    api.failNext(TOKEN, { kind: 'rate-limited', retryAfterSeconds: 2, on: 'status' });
-    await client().observe('conn_1', TOKEN);
-    expect(sleeps).toEqual([2000]);
-    expect(failures[0]).toMatchObject({ status: 429, requestId: expect.stringMatching(/^req_/) });
+  it('caches the system token until shortly before it expires, and gets a new one after', async () => {
+    makini.seedConnections(1);
+    const api = client();
+    await api.listConnections(credentials());
+    await api.listConnections(credentials());
+    expect(makini.stats.grants.client_credentials).toBe(1);
+    makini.advanceClock(3_600_000 - 30_000); // inside the last minute of its hour
+    await api.listConnections(credentials());
+    expect(makini.stats.grants.client_credentials).toBe(2);
   });
 
-  it('gives up within the run when Retry-After is longer than it may wait', async () => {
-    api.failNext(TOKEN, { kind: 'rate-limited', retryAfterSeconds: 60, on: 'status' });
-    await expect(client().observe('conn_1', TOKEN)).rejects.toBeInstanceOf(MakiniUnavailableError);
-    expect(sleeps).toEqual([]);
+  it('issues a connection token and reads the sync status in the data envelope', async () => {
+    makini.upsertConnection('conn_1', { sync_status: 'fulldone', sync_updated_at: '2026-11-22T05:00:00Z' });
+    const api = client();
+    const { token, expiresAt } = await api.issueConnectionToken(credentials(), 'conn_1', 300);
+    expect(Date.parse(expiresAt!) - makini.now()).toBeGreaterThan(290_000);
+    expect(await api.currentIntegration(token)).toEqual({ sync: { status: 'completed', at: '2026-11-22T05:00:00.000000000Z', reported: 'fulldone' }, reportedSyncStatus: 'fulldone' });
   });
 
-  it('retries 5xx with exponential, jittered backoff', async () => {
-    api.failNext(TOKEN, { kind: 'server-error', on: 'sync' }, { kind: 'server-error', on: 'sync' });
-    await client().observe('conn_1', TOKEN);
-    expect(sleeps).toEqual([200, 400]);
+  it('answers 404 for a deleted connection as a MakiniApiError with status 404', async () => {
+    makini.upsertConnection('conn_1');
+    makini.deleteConnection('conn_1');
+    await expect(client().issueConnectionToken(credentials(), 'conn_1', 300)).rejects.toMatchObject({ name: 'MakiniApiError', status: 404 });
   });
 
-  it('times out a hanging request and retries it', async () => {
-    api.failNext(TOKEN, { kind: 'hang', on: 'status' });
-    await client().observe('conn_1', TOKEN);
-    expect(failures[0]).toMatchObject({ error: expect.stringMatching(/timed out after 300 ms/) });
+  it('refreshes a pair and reads an absolute expires_in', async () => {
+    makini.upsertConnection('conn_1');
+    const pair = makini.issuePair('conn_1');
+    const answer = await client().refreshToken(pair.refresh_token);
+    expect(answer.access_token).toEqual(expect.any(String));
+    expect(answer.access_token).not.toBe(pair.access_token);
+    await expect(client().refreshToken('not-a-refresh-token')).rejects.toMatchObject({ status: 400, code: 'invalid_grant' });
   });
 
-  it('reports Makini unavailable after the last attempt, with the request id', async () => {
-    api.failNext(TOKEN, ...Array.from({ length: 6 }, () => ({ kind: 'server-error' as const })));
-    const error = await client().observe('conn_1', TOKEN).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(MakiniUnavailableError);
-    expect((error as MakiniUnavailableError).requestId).toMatch(/^req_/);
+  it('honours Retry-After on 429, backs off on 5xx, and falls back to the HTTP status for an undocumented error body', async () => {
+    makini.seedConnections(1);
+    makini.failNext('connections', { kind: 'rate-limited', retryAfterSeconds: 3 }, { kind: 'bad-gateway' });
+    await client().listConnections(credentials());
+    expect(sleeps).toEqual([3_000, 400]);
+    expect(failures.map((f) => [f.status, f.code])).toEqual([
+      [429, 'HTTP_429'],
+      [502, 'HTTP_502'],
+    ]);
   });
 
-  it('turns 401 into a typed finding at once, with the structured error and without the token', async () => {
-    const error = await client().observe('conn_1', 'tok_unknown_1234').catch((e: unknown) => e);
+  it('gives up within a run on a Retry-After longer than the cap, and after its attempts on timeouts', async () => {
+    makini.seedConnections(1);
+    makini.failNext('connections', { kind: 'rate-limited', retryAfterSeconds: 3_600 });
+    await expect(client().listConnections(credentials())).rejects.toBeInstanceOf(MakiniUnavailableError);
+    makini.failNext('current', { kind: 'hang' }, { kind: 'hang' }, { kind: 'hang' });
+    await expect(client().currentIntegration('any')).rejects.toThrow(/timed out after 300 ms/);
+  });
+
+  it('does not retry a 401, and never puts a token in an error', async () => {
+    const error = await client().currentIntegration('tok_secret_value').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MakiniAuthError);
-    expect(error).toMatchObject({ status: 401, code: 'AUTHENTICATION_FAILED', type: 'authentication_error', requestId: expect.stringMatching(/^req_/) });
-    expect(JSON.stringify({ ...(error as object), message: (error as Error).message })).not.toContain('tok_unknown_1234');
-    expect(sleeps).toEqual([]);
+    expect(makini.stats.byRoute.current).toBe(1);
+    expect(JSON.stringify(error) + String(error)).not.toContain('tok_secret_value');
   });
 
-  it('does not retry other 4xx', async () => {
-    const error = await client({ statusPath: '/nowhere' }).observe('conn_1', TOKEN).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(MakiniApiError);
-    expect(error).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+  it('re-issues a refused system token once', async () => {
+    makini.seedConnections(1);
+    makini.failNext('connections', { kind: 'unauthorized' });
+    expect(await client().listConnections(credentials())).toHaveLength(1);
+    expect(makini.stats.grants.client_credentials).toBe(2);
+  });
+});
+
+describe('MakiniApiClient paging edge cases', () => {
+  async function serve(pages: (page: number) => unknown) {
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(url.pathname === '/link/token' ? { access_token: 't', expires_in: 3600 } : pages(Number(url.searchParams.get('page')))));
+    });
+    return listenOnLoopback(server);
+  }
+
+  it('follows meta.last_page when there are no links, and never follows links.next to another host', async () => {
+    const byMeta = await serve((page) => ({ data: [{ key: `k${page}` }], meta: { current_page: page, last_page: 3 } }));
+    const elsewhere = await serve((page) => ({ data: [{ key: `k${page}` }], links: { next: page < 2 ? 'http://169.254.169.254/steal?page=2' : null } }));
+    try {
+      expect((await new MakiniApiClient({ baseUrl: byMeta.url, timeoutMs: 500, maxAttempts: 1 }).listConnections({ clientId: 'a', clientSecret: 'b' })).map((c) => c.key)).toEqual(['k1', 'k2', 'k3']);
+      // Page 2 is asked of our base URL, not of the host in links.next.
+      expect((await new MakiniApiClient({ baseUrl: elsewhere.url, timeoutMs: 500, maxAttempts: 1 }).listConnections({ clientId: 'a', clientSecret: 'b' })).map((c) => c.key)).toEqual(['k1', 'k2']);
+    } finally {
+      await Promise.all([byMeta.close(), elsewhere.close()]);
+    }
   });
 
-  it('reports reauthorization required and failed syncs as Makini states them', async () => {
-    api.setConnection(TOKEN, connection({ reauthorizationRequired: true, sync: { status: 'failed', lastSyncAt: '2026-11-22T05:30:00Z', errors: [{ code: 'X' }] } }));
-    expect(await client().observe('conn_1', TOKEN)).toMatchObject({ connection: { reauthorizationRequired: true }, sync: { status: 'failed', lastSyncAt: '2026-11-22T05:30:00Z', errors: [{ code: 'X' }] } });
-  });
-
-  it('puts the connection id into path templates', async () => {
-    await expect(client({ statusPath: '/connections/{connectionId}/status' }).observe('conn_1', TOKEN)).rejects.toMatchObject({ status: 404 });
-    expect(failures[0].path).toBe('/connections/conn_1/status');
+  it('rejects an answer without a data list rather than reading it as no connections', async () => {
+    const broken = await serve(() => ({ items: [] }));
+    try {
+      await expect(new MakiniApiClient({ baseUrl: broken.url, timeoutMs: 500, maxAttempts: 1 }).listConnections({ clientId: 'a', clientSecret: 'b' })).rejects.toBeInstanceOf(MakiniApiError);
+    } finally {
+      await broken.close();
+    }
   });
 });

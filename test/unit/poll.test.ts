@@ -1,5 +1,6 @@
 import type { ConnectionState } from '../../lambdas/core/connection-state';
-import { breakerState, recordPoll, selectConnections, synthesizeEvents, type Observation, type PollRecord, type PollSettings } from '../../lambdas/core/poll';
+import { DEFAULT_CONNECTION_STATUS_MAP } from '../../lib/config';
+import { breakerState, mapConnectionStatus, mapSyncStatus, recordPoll, selectConnections, synthesizeEvents, tokenExpiringEvent, type Observation, type PollRecord, type PollSettings } from '../../lambdas/core/poll';
 
 const NOW = Date.parse('2026-11-22T06:00:00Z');
 const iso = (msAgo: number) => new Date(NOW - msAgo).toISOString();
@@ -80,47 +81,94 @@ describe('circuit breaker', () => {
 });
 
 describe('synthesizeEvents', () => {
-  const online: Observation = { connection: { status: 'online', reauthorizationRequired: false } };
+  const online: Observation = { connection: { status: 'online' } };
   const parse = (e: { body: string }) => JSON.parse(e.body);
+  const sync = (reported: string, at: string) => mapSyncStatus(reported, at);
 
   it('synthesizes nothing when the state already matches', () => {
-    const state = { ...healthy('c'), lastSyncAt: '2026-11-22T05:00:00.000Z' };
-    const obs: Observation = { ...online, sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:00:00Z', lastSyncAt: '2026-11-22T05:00:00Z' } };
-    expect(synthesizeEvents('c', state, obs, iso(0), {})).toEqual([]);
+    const state = { ...healthy('c'), lastSyncAt: '2026-11-22T05:00:00.000000000Z' };
+    expect(synthesizeEvents('c', state, { ...online, sync: sync('done', '2026-11-22T05:00:00Z') }, iso(0), {})).toEqual([]);
   });
 
-  it('recovers a missed reauthorization with one deterministic id', () => {
-    const obs: Observation = { connection: { status: 'online', reauthorizationRequired: true } };
+  it('recovers a missed reauthorization with one deterministic id, and a re-observation keeps the pending body', () => {
+    const obs: Observation = { connection: { status: 'reauthorization_required' }, reportedStatus: 'expired' };
     const [first] = synthesizeEvents('c', healthy('c'), obs, iso(0), {});
-    expect(parse(first)).toMatchObject({ type: 'connection.reauthorization_required', connection_id: 'c', timestamp: iso(0), data: { observed_by: 'poll' } });
-    const [again] = synthesizeEvents('c', healthy('c'), obs, iso(-300_000), {});
+    expect(parse(first)).toMatchObject({ type: 'connection.reauthorization_required', connection_id: 'c', timestamp: iso(0), data: { observed_by: 'poll', makini_status: 'expired' } });
+    const [again] = synthesizeEvents('c', healthy('c'), { ...obs, reportedStatus: 'reconnect' }, iso(-300_000), {});
     expect(again.id).toBe(first.id);
     // With the earlier body pending, the repeat is byte-identical, so the consumer sees a duplicate.
-    expect(synthesizeEvents('c', healthy('c'), obs, iso(-300_000), { [first.id]: first.body })[0].body).toBe(first.body);
+    expect(synthesizeEvents('c', healthy('c'), { ...obs, reportedStatus: 'reconnect' }, iso(-300_000), { [first.id]: first.body })[0].body).toBe(first.body);
+  });
+
+  it("reads Makini's fail sync status as reauthorization required", () => {
+    const [event] = synthesizeEvents('c', healthy('c'), { ...online, sync: sync('fail', '2026-11-22T05:59:00Z') }, iso(0), {});
+    expect(parse(event)).toMatchObject({ type: 'connection.reauthorization_required', data: { reason: 'sync_status_fail' } });
+    expect(synthesizeEvents('c', { ...healthy('c'), status: 'reauthorization_required' }, { ...online, sync: sync('fail', '2026-11-22T05:59:00Z') }, iso(0), {})).toEqual([]);
   });
 
   it('recovers online/offline changes, including recovery from reauthorization', () => {
-    const [offline] = synthesizeEvents('c', healthy('c'), { connection: { status: 'offline', reauthorizationRequired: false } }, iso(0), {});
+    const [offline] = synthesizeEvents('c', healthy('c'), { connection: { status: 'offline' } }, iso(0), {});
     expect(parse(offline)).toMatchObject({ type: 'connection.status_changed', data: { status: 'offline', previous_status: 'online' } });
     const [back] = synthesizeEvents('c', { ...healthy('c'), status: 'reauthorization_required' }, online, iso(0), {});
     expect(parse(back)).toMatchObject({ type: 'connection.status_changed', data: { status: 'online' } });
   });
 
-  it('recovers a newer successful sync, timed when it happened', () => {
-    const [sync] = synthesizeEvents('c', healthy('c'), { ...online, sync: { status: 'completed', lastSuccessfulSyncAt: '2026-11-22T05:59:00Z' } }, iso(0), {});
-    expect(parse(sync)).toMatchObject({ type: 'sync.completed', timestamp: '2026-11-22T05:59:00.000000000Z' });
+  it('recovers a newer completed (done, fulldone) or failed (error) sync, timed at sync_updated_at; inprogress says nothing', () => {
+    for (const reported of ['done', 'fulldone']) {
+      const [event] = synthesizeEvents('c', healthy('c'), { ...online, sync: sync(reported, '2026-11-22T05:59:00Z') }, iso(0), {});
+      expect(parse(event)).toMatchObject({ type: 'sync.completed', timestamp: '2026-11-22T05:59:00.000000000Z', data: { sync_status: reported } });
+    }
+    const [failed] = synthesizeEvents('c', healthy('c'), { ...online, sync: sync('error', '2026-11-22T05:59:00Z') }, iso(0), {});
+    expect(parse(failed)).toMatchObject({ type: 'sync.failed', data: { failed_at: '2026-11-22T05:59:00.000000000Z' } });
+    expect(synthesizeEvents('c', healthy('c'), { ...online, sync: sync('inprogress', '2026-11-22T05:59:00Z') }, iso(0), {})).toEqual([]);
+    expect(synthesizeEvents('c', healthy('c'), { ...online, sync: sync('done', iso(7_200_000)) }, iso(0), {})).toEqual([]); // older than the state's
   });
 
-  it('recovers a newer failed sync with its errors, but not one older than a success', () => {
-    const failed = { status: 'failed' as const, lastSyncAt: '2026-11-22T05:59:00Z', lastSuccessfulSyncAt: '2026-11-22T05:30:00Z', errors: [{ code: 'UPSTREAM_TIMEOUT' }] };
-    const events = synthesizeEvents('c', healthy('c'), { ...online, sync: failed }, iso(0), {});
-    expect(events.map((e) => e.type)).toEqual(['sync.completed', 'sync.failed']);
-    expect(parse(events[1]).data.errors).toEqual([{ code: 'UPSTREAM_TIMEOUT' }]);
-    const olderFailure = { ...failed, lastSyncAt: '2026-11-22T05:10:00Z' }; // newer than the stored sync, older than the success
-    expect(synthesizeEvents('c', healthy('c'), { ...online, sync: olderFailure }, iso(0), {}).map((e) => e.type)).toEqual(['sync.completed']);
-  });
-
-  it('treats a never-seen connection as unknown', () => {
+  it('treats a never-seen connection as unknown, and an unmapped status as no status claim', () => {
     expect(synthesizeEvents('c', undefined, online, iso(0), {}).map((e) => e.type)).toEqual(['connection.status_changed']);
+    expect(synthesizeEvents('c', undefined, { reportedStatus: 'quarantined' }, iso(0), {})).toEqual([]);
+  });
+
+  it('gives connection.token_expiring one id per reason and token', () => {
+    const a = tokenExpiringEvent('c', { reason: 'refresh_failed', expiresAt: 'A', refreshExpiresAt: 'R' }, iso(0), {});
+    expect(tokenExpiringEvent('c', { reason: 'refresh_failed', expiresAt: 'A', refreshExpiresAt: 'R', error: 'other' }, iso(-60_000), {}).id).toBe(a.id);
+    expect(tokenExpiringEvent('c', { reason: 'refresh_token_expiring', expiresAt: 'A', refreshExpiresAt: 'R' }, iso(0), {}).id).not.toBe(a.id);
+    expect(tokenExpiringEvent('c', { reason: 'refresh_failed', expiresAt: 'B', refreshExpiresAt: 'R' }, iso(0), {}).id).not.toBe(a.id);
+    expect(parse(a)).toMatchObject({ type: 'connection.token_expiring', data: { reason: 'refresh_failed', access_token_expires_at: 'A', refresh_token_expires_at: 'R' } });
+  });
+});
+
+describe('mapping Makini values', () => {
+  it('maps the documented sync_status values, case-insensitively, and nothing else', () => {
+    expect(['inprogress', 'done', 'fulldone', 'error', 'fail', 'DONE', 'weird'].map((v) => mapSyncStatus(v, '2026-11-22T05:00:00Z')?.status)).toEqual([
+      'in_progress',
+      'completed',
+      'completed',
+      'failed',
+      'credentials_invalid',
+      'completed',
+      undefined,
+    ]);
+  });
+
+  it('maps connection status through the table; unknown values map to nothing', () => {
+    expect(mapConnectionStatus('Active', DEFAULT_CONNECTION_STATUS_MAP)).toBe('online');
+    expect(mapConnectionStatus('expired', DEFAULT_CONNECTION_STATUS_MAP)).toBe('reauthorization_required');
+    expect(mapConnectionStatus('paused', ['paused=online'])).toBe('online');
+    expect(mapConnectionStatus('quarantined', DEFAULT_CONNECTION_STATUS_MAP)).toBeUndefined();
+    expect(mapConnectionStatus(undefined, DEFAULT_CONNECTION_STATUS_MAP)).toBeUndefined();
+  });
+});
+
+describe('breaker without openedAt (threshold lowered after the record was written)', () => {
+  it('is timed from the last poll, and probed at once without one: never open forever', () => {
+    const over = record('x', { consecutiveFailures: 7, lastPolledAt: iso(60_000) });
+    expect(breakerState(over, NOW, settings)).toBe('open');
+    expect(breakerState(over, NOW + 10 * 60_000, settings)).toBe('half-open');
+    expect(breakerState(record('x', { consecutiveFailures: 7 }), NOW, settings)).toBe('half-open');
+  });
+
+  it('skips deleted connections', () => {
+    expect(selectConnections([{ connectionId: 'gone', poll: record('gone', { deletedAt: iso(0) }) }], NOW, { ...settings, pollAll: true })).toEqual([]);
   });
 });
