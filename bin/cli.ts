@@ -3,19 +3,21 @@
  *
  *   makini-webhooks sign --secret S < body.json
  *   makini-webhooks send --url http://127.0.0.1:3000/webhooks --secret S --type all
+ *   makini-webhooks poll
  *
  * Exit codes: 0 success, 1 a request failed, 2 usage error.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, DescribeStacksCommand, ListStackResourcesCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetQueueAttributesCommand, ListMessageMoveTasksCommand, ReceiveMessageCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { CreateSecretCommand, DeleteSecretCommand, ListSecretsCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, DeleteSecretCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../lib/config';
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../lambdas/core/event-types';
@@ -25,7 +27,9 @@ import { messageEventId, type BusMessage } from '../lambdas/core/consume';
 import { decodeEnvelope } from '../lambdas/core/envelope';
 import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from '../lambdas/core/event';
 import { parseEventTime } from '../lambdas/core/event-time';
-import { formatConnectionSecret } from '../lambdas/core/connection-secret';
+import { ACCESS_TOKEN_DAYS, formatConnectionSecret, parseConnectionSecret, REFRESH_TOKEN_DAYS, tokenFromResponse, type ConnectionToken } from '../lambdas/core/connection-secret';
+import { SecretsManagerConnectionTokens } from '../lambdas/adapters/secrets-manager-connection-tokens';
+import type { PollRunSummary } from '../lambdas/poller/poller';
 import { canonicalJson } from '../lambdas/core/json-body';
 import { createSignatureScheme } from '../lambdas/core/signature';
 import { readBusLog } from '../local/aws/eventbridge';
@@ -59,6 +63,7 @@ Commands:
   send          post realistic, signed sample webhooks to a receiver
   simulate      play a realistic Makini stream (duplicates, disorder, retries) and summarise it
   connections   add, list or remove the per-connection Makini API tokens the poller uses
+  poll          run the poller now and print what it did
   dlq           list what is in the dead-letter queue and why, or redrive it
   replay        publish stored events to the bus again (state is not touched)
   health        a one-screen summary: queue, DLQ, connections, last webhook and poll, alarms
@@ -102,19 +107,32 @@ ${SECRET_HELP}
     --connection C   connection id (default: conn_demo)
     --id ID          event id (default: random evt_…); not with --type all
     --timestamp ISO  when the event happened (default: now)`,
-  connections: `Usage: makini-webhooks connections add <id> [--token-file F | < token]
+  connections: `Usage: makini-webhooks connections add <id> [--token-file F | < token] [--refresh-token-file F] [--expires-at ISO]
        makini-webhooks connections list [--json]
        makini-webhooks connections remove <id> [--force]
 
 Manages one Secrets Manager secret per connection, named <prefix><id>, holding
-{"connectionId", "token"}; the poller discovers them by that prefix. Uses your AWS credentials and
-region, or the endpoint in AWS_ENDPOINT_URL_SECRETS_MANAGER. Tokens are never printed.
+{"connectionId", "token", "refreshToken", "expiresAt", "refreshExpiresAt"}; the poller (per-connection
+mode) discovers them by that prefix and refreshes a pair before its access token expires. Uses your AWS
+credentials and region, or the endpoint in AWS_ENDPOINT_URL_SECRETS_MANAGER. Tokens are never printed.
+
+add reads one of:
+  - a bare access token (optionally with --refresh-token-file and --expires-at);
+  - Makini's token answer, {"access_token", "refresh_token", "expires_in", …} as the dashboard or
+    POST /link/token gives it (expires_in: epoch seconds or a duration; the refresh token is taken
+    to expire ${REFRESH_TOKEN_DAYS} days from now);
+  - the secret's own form, {"token", "refreshToken", "expiresAt", "refreshExpiresAt"}.
+list shows per connection whether it has a refresh token and when its tokens expire.
 
 Options:
-  --prefix P         secret name prefix (default: MAKINI_CONNECTION_SECRET_PREFIX or makini/connections/)
-  --token-file F     add: read the token from F (default: standard input)
-  --json             list: print a JSON array
-  --force            remove: delete at once, without Secrets Manager's 7-day recovery window`,
+  --prefix P                 secret name prefix (default: MAKINI_CONNECTION_SECRET_PREFIX or makini/connections/)
+  --token-file F             add: read the token or token JSON from F (default: standard input)
+  --refresh-token-file F     add, bare token: read the refresh token from F
+  --expires-at ISO           add, bare token: when the access token expires (default with a refresh
+                             token: ${ACCESS_TOKEN_DAYS} days from now; without one: unknown)
+  --refresh-expires-at ISO   add, bare token: when the refresh token expires (default: ${REFRESH_TOKEN_DAYS} days from now)
+  --json                     list: print a JSON array, one object per connection
+  --force                    remove: delete at once, without Secrets Manager's 7-day recovery window`,
   simulate: `Usage: makini-webhooks simulate --url URL [options]
 
 Plays a Makini stream: N connections x M events, some delivered twice, optionally shuffled, each
@@ -163,6 +181,19 @@ AWS credentials and region).`,
 Processed events, newest first by event time: webhookId, type, occurredAt, source, deliveries, stale,
 connection, and for notifications the record ids (--json: the whole normalised event). An event
 without a connection shows '-'.`,
+  poll: `Usage: makini-webhooks poll [--json] [--stack NAME | --local-dir D]
+
+Runs the poller now, as its schedule would, and prints its summary: the mode (system or
+per-connection), connections found, polled, failed, events recovered, connections found deleted,
+tokens refreshed and refresh failures, and connections deferred to the next run (time budget).
+Reads the local stack started by 'npm start' (state in D, default .local or MAKINI_LOCAL_DIR), or
+with --stack invokes a deployed stack's poller function (found through CloudFormation, with your AWS
+credentials and region). Exits 1 if the run fails.
+
+Options:
+  --json             print the summary as JSON
+  --stack NAME       a deployed stack (CloudFormation stack name)
+  --local-dir D      the local stack's state directory`,
   bus: `Usage: makini-webhooks bus [--limit N] [--json] [--local-dir D]
 
 The latest events the local stack put on its EventBridge bus (what your rules would receive).`,
@@ -182,6 +213,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (command === 'send') return await send(rest, io);
     if (command === 'connections') return await connections(rest, io);
     if (command === 'simulate') return await simulateCommand(rest, io);
+    if (command === 'poll') return await poll(rest, io);
     if (command === 'status' || command === 'events' || command === 'bus') return await inspect(command, rest, io);
     if (command === 'dlq' || command === 'replay' || command === 'health') return await operate(command, rest, io);
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -334,41 +366,75 @@ function parseUrl(text: string): URL {
 async function connections(argv: readonly string[], io: { stdout: NodeJS.WritableStream; stdin: NodeJS.ReadableStream & { isTTY?: boolean } }): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
-    options: { prefix: { type: 'string' }, 'token-file': { type: 'string' }, json: { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      prefix: { type: 'string' },
+      'token-file': { type: 'string' },
+      'refresh-token-file': { type: 'string' },
+      'expires-at': { type: 'string' },
+      'refresh-expires-at': { type: 'string' },
+      json: { type: 'boolean' },
+      force: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     allowPositionals: true,
     strict: true,
   });
   const [action, id, ...extra] = positionals;
   if (values.help || action === undefined) return help(io.stdout, 'connections', action === undefined && !values.help ? 2 : 0);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  if (action !== 'add') {
+    for (const flag of ['token-file', 'refresh-token-file', 'expires-at', 'refresh-expires-at'] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag} is an option of connections add`);
+  }
   const prefix = resolveConfig({ ...configFromEnv(process.env), ...(values.prefix !== undefined && { connectionSecretPrefix: values.prefix }) }).connectionSecretPrefix;
   const client = new SecretsManagerClient({});
   try {
     if (action === 'list') {
-      const ids: string[] = [];
-      let NextToken: string | undefined;
-      do {
-        const page = await client.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }], MaxResults: 100, NextToken }));
-        for (const secret of page.SecretList ?? []) if (secret.Name?.startsWith(prefix)) ids.push(secret.Name.slice(prefix.length));
-        NextToken = page.NextToken;
-      } while (NextToken);
-      io.stdout.write(values.json ? `${JSON.stringify(ids.sort())}\n` : ids.sort().map((i) => `${i}\n`).join(''));
+      const { tokens, invalid } = await new SecretsManagerConnectionTokens(client, { prefix, cacheSeconds: 0 }).discover();
+      const now = Date.now();
+      const rows = [
+        ...tokens.map((t) => ({ connectionId: t.secretName.slice(prefix.length), refreshToken: t.refreshToken !== undefined, expiresAt: t.expiresAt ?? null, refreshExpiresAt: t.refreshExpiresAt ?? null, problem: null as string | null })),
+        ...invalid.map((i) => ({ connectionId: i.name.startsWith(prefix) ? i.name.slice(prefix.length) : i.name, refreshToken: null, expiresAt: null, refreshExpiresAt: null, problem: `unusable secret: ${i.reason}` })),
+      ].sort((a, b) => (a.connectionId < b.connectionId ? -1 : a.connectionId > b.connectionId ? 1 : 0));
+      if (values.json) {
+        io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return 0;
+      }
+      const when = (at: string | null) => (at === null ? null : Date.parse(at) <= now ? `${at} (expired)` : at);
+      const problems = rows.some((r) => r.problem !== null);
+      io.stdout.write(
+        table(
+          rows.map((r) => ({
+            connectionId: r.connectionId,
+            refreshToken: r.refreshToken === null ? null : r.refreshToken ? 'yes' : 'no',
+            accessExpiresAt: when(r.expiresAt),
+            refreshExpiresAt: when(r.refreshExpiresAt),
+            ...(problems && { problem: r.problem }),
+          })),
+        ),
+      );
       return 0;
     }
     if (id === undefined) throw new UsageError(`connections ${action} needs a connection id`);
     if (!/^[A-Za-z0-9_+=.@-]{1,128}$/.test(id)) throw new UsageError('a connection id may hold letters, digits and _+=.@- (1 to 128 characters)');
     const name = `${prefix}${id}`;
     if (action === 'add') {
-      const token = (values['token-file'] !== undefined ? readFileSync(values['token-file']) : await readStdin(io.stdin)).toString('utf8').trim();
-      if (token === '') throw new UsageError('the token is empty');
-      const SecretString = formatConnectionSecret({ connectionId: id, token });
+      const input = (values['token-file'] !== undefined ? readFileSync(values['token-file']) : await readStdin(io.stdin)).toString('utf8');
+      const refreshInput = values['refresh-token-file'] === undefined ? undefined : readFileSync(values['refresh-token-file']).toString('utf8');
+      const token = connectionToken(id, input, { refreshToken: refreshInput, expiresAt: values['expires-at'], refreshExpiresAt: values['refresh-expires-at'] }, Date.now());
+      const SecretString = formatConnectionSecret(token);
+      const details = [
+        token.refreshToken ? 'with a refresh token' : token.expiresAt || token.refreshExpiresAt ? 'without a refresh token' : '',
+        token.expiresAt ? `access token expires ${token.expiresAt}` : '',
+        token.refreshExpiresAt ? `refresh token expires ${token.refreshExpiresAt}` : '',
+      ].filter((d) => d !== '');
+      const suffix = details.length > 0 ? `: ${details.join(', ')}` : '';
       try {
         await client.send(new CreateSecretCommand({ Name: name, SecretString, Description: `Makini API token of connection ${id}` }));
-        io.stdout.write(`added ${id} (${name})\n`);
+        io.stdout.write(`added ${id} (${name})${suffix}\n`);
       } catch (error) {
         if (!(error instanceof ResourceExistsException)) throw error;
         await client.send(new PutSecretValueCommand({ SecretId: name, SecretString }));
-        io.stdout.write(`updated the token of ${id} (${name})\n`);
+        io.stdout.write(`updated the token of ${id} (${name})${suffix}\n`);
       }
       return 0;
     }
@@ -381,6 +447,49 @@ async function connections(argv: readonly string[], io: { stdout: NodeJS.Writabl
   } finally {
     client.destroy();
   }
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The token `connections add` stores, from its input: a bare access token (with the pair's other
+ * half and expiries from flags), Makini's token answer, or our own secret form. No message here
+ * ever quotes the input: it holds tokens.
+ */
+function connectionToken(id: string, input: string, flags: { refreshToken?: string; expiresAt?: string; refreshExpiresAt?: string }, now: number): ConnectionToken {
+  const text = input.trim();
+  if (text === '') throw new UsageError('the token is empty');
+  const time = (flag: string, value: string | undefined) => {
+    if (value === undefined) return undefined;
+    const parsed = parseEventTime(value);
+    if (parsed === undefined) throw new UsageError(`--${flag} must be an ISO-8601 time`);
+    return new Date(Date.parse(parsed)).toISOString();
+  };
+  if (text.startsWith('{')) {
+    for (const [flag, value] of [['refresh-token-file', flags.refreshToken], ['expires-at', flags.expiresAt], ['refresh-expires-at', flags.refreshExpiresAt]] as const) {
+      if (value !== undefined) throw new UsageError(`--${flag} is for a bare token: the JSON given carries the pair and its expiry`);
+    }
+    let fields: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      fields = parsed as Record<string, unknown>;
+    } catch {
+      throw new UsageError('the token input starts with { but is not a JSON object');
+    }
+    if (fields.connectionId !== undefined && fields.connectionId !== id) throw new UsageError(`the JSON given is for another connection than ${id} (its connectionId differs)`);
+    const result = fields.token === undefined && fields.access_token !== undefined ? tokenFromResponse(id, fields, now) : parseConnectionSecret(JSON.stringify({ ...fields, connectionId: id }), now);
+    if (!result.ok) throw new UsageError(`the token JSON is not usable: ${result.reason} (give Makini's token answer {"access_token", "refresh_token", "expires_in"} or {"token", "refreshToken", "expiresAt", "refreshExpiresAt"})`);
+    return result.value;
+  }
+  if (/\s/.test(text)) throw new UsageError('the token holds whitespace: give the token alone, or a JSON object');
+  const refreshToken = flags.refreshToken?.trim();
+  if (refreshToken === '') throw new UsageError('the refresh token is empty');
+  if (refreshToken !== undefined && /\s/.test(refreshToken)) throw new UsageError('the refresh token holds whitespace: give the token alone');
+  if (refreshToken === undefined && flags.refreshExpiresAt !== undefined) throw new UsageError('--refresh-expires-at needs --refresh-token-file');
+  const expiresAt = time('expires-at', flags.expiresAt) ?? (refreshToken ? new Date(now + ACCESS_TOKEN_DAYS * DAY_MS).toISOString() : undefined);
+  const refreshExpiresAt = refreshToken ? (time('refresh-expires-at', flags.refreshExpiresAt) ?? new Date(now + REFRESH_TOKEN_DAYS * DAY_MS).toISOString()) : undefined;
+  return { connectionId: id, token: text, ...(refreshToken && { refreshToken }), ...(expiresAt && { expiresAt }), ...(refreshExpiresAt && { refreshExpiresAt }) };
 }
 
 async function simulateCommand(argv: readonly string[], io: { stdout: NodeJS.WritableStream }): Promise<number> {
@@ -427,6 +536,131 @@ async function simulateCommand(argv: readonly string[], io: { stdout: NodeJS.Wri
   const summary = { sent: result.sent, acknowledged: result.acknowledged, retried: result.retried, failed: result.failed, p50Ms: pct(0.5), p99Ms: pct(0.99) };
   io.stdout.write(values.json ? `${JSON.stringify(summary)}\n` : `sent ${summary.sent}, acknowledged ${summary.acknowledged}, retried ${summary.retried}, failed ${summary.failed}; latency p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms\n`);
   return result.failed === 0 ? 0 : 1;
+}
+
+/** How long `poll` waits for a run: Lambda's longest timeout, and a little more. */
+const POLL_WAIT_MS = 16 * 60_000;
+
+/** `poll`: runs the poller now, on the local stack (its poll action) or a deployed stack (Lambda Invoke). */
+async function poll(argv: readonly string[], io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: { json: { type: 'boolean' }, stack: { type: 'string' }, 'local-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return help(io.stdout, 'poll');
+  if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
+  if (values.stack !== undefined && values['local-dir'] !== undefined) throw new UsageError('give --stack or --local-dir, not both');
+  const fail = (line: string) => {
+    io.stderr.write(`makini-webhooks: ${line}\n`);
+    return 1;
+  };
+  const print = (summary: PollRunSummary, where: string) => {
+    io.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : describePollRun(summary, where));
+    return 0;
+  };
+
+  if (values.stack !== undefined) {
+    const functionName = await pollerFunction(values.stack);
+    // The run may take the function's whole timeout (up to 15 minutes): wait that long, no longer.
+    const lambda = new LambdaClient({ requestHandler: { requestTimeout: POLL_WAIT_MS } });
+    try {
+      const response = await lambda.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode('{}') }));
+      const text = response.Payload ? new TextDecoder().decode(response.Payload) : '';
+      let payload: unknown;
+      try {
+        payload = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        payload = undefined;
+      }
+      if (response.FunctionError) {
+        const error = (payload ?? {}) as { errorType?: unknown; errorMessage?: unknown };
+        const message = typeof error.errorMessage === 'string' ? error.errorMessage.split('\n')[0] : `${response.FunctionError} error`;
+        return fail(`poll run of ${functionName} failed: ${typeof error.errorType === 'string' ? `${error.errorType}: ` : ''}${message}`);
+      }
+      if (!isPollSummary(payload)) return fail(`poll run of ${functionName} answered no run summary: is it the poller of ${values.stack}?`);
+      return print(payload, `${values.stack} (${functionName})`);
+    } finally {
+      lambda.destroy();
+    }
+  }
+
+  const dir = values['local-dir'] ?? process.env.MAKINI_LOCAL_DIR ?? '.local';
+  if (!existsSync(path.join(dir, 'stack.json'))) return fail(`no local stack in ${dir}/: start one with 'npm start' (or pass --local-dir, or --stack NAME for a deployed stack)`);
+  const info = localStack(dir);
+  if (!info.pollUrl) return fail(`the local stack in ${dir}/ predates 'poll': restart it with 'npm start'`);
+  let response: Response;
+  try {
+    response = await fetch(info.pollUrl, { method: 'POST', headers: { 'user-agent': 'makini-webhooks-cli' }, signal: AbortSignal.timeout(POLL_WAIT_MS) });
+  } catch (error) {
+    const cause = (error as Error & { cause?: { code?: string } }).cause;
+    if (cause?.code === 'ECONNREFUSED') return fail(`the local stack in ${dir}/ is not running (nothing answers at ${new URL(info.pollUrl).origin}): start it with 'npm start'`);
+    return fail(`could not reach the local stack at ${info.pollUrl}: ${cause?.code ?? (error as Error).message}`);
+  }
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (!response.ok) {
+    const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
+    return fail(`poll run failed: ${typeof message === 'string' ? message.split('\n')[0] : `HTTP ${response.status}`}`);
+  }
+  if (!isPollSummary(body)) return fail(`the local stack answered no run summary (HTTP ${response.status})`);
+  return print(body, `the local stack (${dir}/)`);
+}
+
+function isPollSummary(value: unknown): value is PollRunSummary {
+  return typeof value === 'object' && value !== null && typeof (value as { mode?: unknown }).mode === 'string' && typeof (value as { polled?: unknown }).polled === 'number';
+}
+
+function describePollRun(summary: PollRunSummary, where: string): string {
+  const n = (value: number | undefined) => value ?? 0;
+  return [
+    `poll run on ${where}, ${summary.mode} mode`,
+    `  connections       ${n(summary.connections)} (${n(summary.due)} due)`,
+    `  polled            ${n(summary.polled)}`,
+    `  failed            ${n(summary.failed)}${summary.unauthorized ? ` (${summary.unauthorized} unauthorized)` : ''}`,
+    `  recovered         ${n(summary.recovered)} missed event(s)`,
+    `  deleted           ${n(summary.deleted)}`,
+    `  tokens refreshed  ${n(summary.tokensRefreshed)}`,
+    `  refresh failed    ${n(summary.tokenRefreshFailed)}${summary.tokensExpiring ? ` (${summary.tokensExpiring} refresh token(s) expiring soon)` : ''}`,
+    `  deferred          ${n(summary.deferred)}${summary.deferred ? ' (time budget spent: polled first next run)' : ''}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The deployed poller's function name: the stack's PollerFunctionName output if it has one, else
+ * the AWS::Lambda::Function whose logical id is the construct's `Poller` (`…Poller` and CDK's 8-hex
+ * hash, e.g. WebhooksPoller7CBF9AEA), not its log group, role or the log-retention helper.
+ */
+async function pollerFunction(stackName: string): Promise<string> {
+  const outputs = await stackOutputs(stackName);
+  if (outputs.PollerFunctionName) return outputs.PollerFunctionName;
+  const cloudformation = new CloudFormationClient({});
+  const functions: { logicalId: string; physicalId: string }[] = [];
+  try {
+    let NextToken: string | undefined;
+    do {
+      const page = await cloudformation.send(new ListStackResourcesCommand({ StackName: stackName, NextToken }));
+      for (const r of page.StackResourceSummaries ?? []) {
+        if (r.ResourceType === 'AWS::Lambda::Function' && r.LogicalResourceId && r.PhysicalResourceId) functions.push({ logicalId: r.LogicalResourceId, physicalId: r.PhysicalResourceId });
+      }
+      NextToken = page.NextToken;
+    } while (NextToken);
+  } finally {
+    cloudformation.destroy();
+  }
+  const pollers = functions.filter((f) => /Poller[0-9A-F]{8}$/.test(f.logicalId));
+  // Several: keep those beside a receiver of the same construct (a function of yours may be a "Poller" too).
+  const ours = pollers.length > 1 ? pollers.filter((p) => functions.some((f) => f.logicalId.startsWith(`${p.logicalId.replace(/Poller[0-9A-F]{8}$/, '')}Receiver`))) : pollers;
+  if (ours.length === 1) return ours[0].physicalId;
+  if (ours.length === 0) throw new UsageError(`stack ${stackName} has no poller function: is it a makini-webhook-ingestion stack?`);
+  throw new UsageError(`stack ${stackName} holds several poller functions (${ours.map((p) => p.logicalId).join(', ')}); give it a PollerFunctionName output`);
 }
 
 /** Where the operations act: the running local stack, or a deployed stack found by its outputs. */

@@ -76,6 +76,12 @@ export const MAKINI_DEADLINE_SECONDS = 10;
 export const MAKINI_MAX_RETRY_AFTER_MS = 10_000;
 /** Time a poll run keeps free after its worst in-flight poll, to record outcomes and flush metrics. */
 const POLL_RUN_MARGIN_MS = 5_000;
+/**
+ * Makini calls one poll makes at most: system mode issues a connection token and reads the
+ * integration (and, once an hour, gets a system token); per-connection mode refreshes, reads, and
+ * after a refused token refreshes and reads once more.
+ */
+const MAKINI_CALLS_PER_POLL = 3;
 /** Time kept free between the worst case of our AWS calls and the receiver's timeout. */
 const RECEIVER_SAFETY_MARGIN_MS = 1_000;
 
@@ -275,7 +281,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   pollExpectedWindowMinutes: { kind: 'int', default: 30, min: 1, max: 10_080 },
   pollAll: { kind: 'bool', default: false },
   pollConcurrency: { kind: 'int', default: 64, min: 1, max: 512 },
-  pollerTimeoutSeconds: { kind: 'int', default: 120, min: 30, max: 900 },
+  pollerTimeoutSeconds: { kind: 'int', default: 180, min: 30, max: 900 },
   pollerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240 },
   breakerFailureThreshold: { kind: 'int', default: 5, min: 1, max: 100 },
   breakerCooldownMinutes: { kind: 'int', default: 30, min: 1, max: 10_080 },
@@ -423,7 +429,8 @@ function crossCheck(c: MakiniWebhookConfig): string[] {
  * in flight can take (every attempt timing out, the longest wait between attempts), plus a margin.
  */
 export function pollRunReserveMs(c: Pick<MakiniWebhookConfig, 'makiniMaxAttempts' | 'makiniRequestTimeoutMs'>): number {
-  return c.makiniMaxAttempts * c.makiniRequestTimeoutMs + (c.makiniMaxAttempts - 1) * MAKINI_MAX_RETRY_AFTER_MS + POLL_RUN_MARGIN_MS;
+  const request = c.makiniMaxAttempts * c.makiniRequestTimeoutMs + (c.makiniMaxAttempts - 1) * MAKINI_MAX_RETRY_AFTER_MS;
+  return MAKINI_CALLS_PER_POLL * request + POLL_RUN_MARGIN_MS;
 }
 
 /** `maxBodyBytes` → `MAKINI_MAX_BODY_BYTES`. */

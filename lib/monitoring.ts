@@ -136,6 +136,16 @@ export class MakiniWebhookMonitoring extends Construct {
       what: 'At least one connection needs reauthorization, or its token was refused.',
       section: 'connections-needing-reauthorization',
     });
+    alarm('TokenRefreshFailed', emf('poller', 'TokenRefreshFailed'), {
+      threshold: 0,
+      what: 'A connection token could not be refreshed, or the refreshed pair could not be written back; a connection.token_expiring event was published.',
+      section: 'token-refresh-failed',
+    });
+    alarm('RefreshTokenExpiring', emf('poller', 'RefreshTokenExpiring', 'Maximum'), {
+      threshold: 0,
+      what: `A connection's refresh token expires within ${config.refreshTokenWarningDays} days (or its access token, with no way to refresh it); a connection.token_expiring event was published.`,
+      section: 'refresh-token-expiring',
+    });
     if (config.silenceAlarmHours > 0) {
       alarm('WebhookSilence', emf('receiver', 'WebhookReceived').with({ period: Duration.hours(config.silenceAlarmHours) }), {
         threshold: 1,

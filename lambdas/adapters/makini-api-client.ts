@@ -51,6 +51,8 @@ const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 5_000;
 /** A cached token is dropped this long before it expires, so no request carries an expiring one. */
 const TOKEN_EXPIRY_MARGIN_MS = 60_000;
+/** How long a system token answered without `expires_in` is reused. */
+const UNSTATED_TOKEN_LIFETIME_MS = 5 * 60_000;
 /** A list longer than this many pages is a paging loop, not a list. */
 const MAX_PAGES = 10_000;
 
@@ -87,9 +89,9 @@ export class MakiniApiClient {
     if (cached && cached.until > this.now()) return cached.token;
     const answer = (await this.request('POST', '/link/token', { json: { grant_type: 'client_credentials', client_id: credentials.clientId, client_secret: credentials.clientSecret } })) as TokenResponse;
     if (typeof answer.access_token !== 'string' || answer.access_token === '') throw unexpected('/link/token', 'no access_token in the client-credentials answer');
-    // Without a stated lifetime, the token is used for this run only.
+    // Without a stated lifetime, assume a short one; a refusal drops it sooner anyway.
     const expiresAt = expiryFromExpiresIn(answer.expires_in, this.now());
-    this.systemTokens.set(credentials.clientId, { token: answer.access_token, until: expiresAt ? Date.parse(expiresAt) - TOKEN_EXPIRY_MARGIN_MS : this.now() });
+    this.systemTokens.set(credentials.clientId, { token: answer.access_token, until: expiresAt ? Date.parse(expiresAt) - TOKEN_EXPIRY_MARGIN_MS : this.now() + UNSTATED_TOKEN_LIFETIME_MS });
     return answer.access_token;
   }
 
@@ -109,10 +111,13 @@ export class MakiniApiClient {
       const body = await this.withSystemToken(credentials, (token) => this.request('GET', '/api/system/connections', { token, query: { page: String(page), per_page: perPage } }));
       const data = (body as { data?: unknown }).data;
       if (!Array.isArray(data)) throw unexpected('/api/system/connections', 'the answer has no data list');
+      const before = byKey.size;
       for (const item of data) {
         const connection = toConnection(item);
         if (connection) byKey.set(connection.key, connection);
       }
+      // A server that ignores `page` (cursor paging) answers the same page again: stop, not loop.
+      if (page > 1 && data.length > 0 && byKey.size === before) throw unexpected('/api/system/connections', `page ${page} repeats earlier connections: the server does not page by page number`);
       if (!hasNextPage(body as Record<string, unknown>, page, data.length)) return [...byKey.values()];
     }
     throw unexpected('/api/system/connections', `more than ${MAX_PAGES} pages`);

@@ -26,6 +26,11 @@ export interface TokenDiscovery {
  */
 export class SecretsManagerConnectionTokens {
   private cached: { at: number; discovery: TokenDiscovery } | undefined;
+  /**
+   * Refreshed pairs whose write-back failed, by secret name: Makini may have revoked the pair in the
+   * secret, so until a write succeeds these are the ones to use (and to write again).
+   */
+  private readonly unsaved = new Map<string, StoredConnectionToken>();
   private readonly now: () => number;
 
   constructor(
@@ -36,6 +41,21 @@ export class SecretsManagerConnectionTokens {
   }
 
   async discover(): Promise<TokenDiscovery> {
+    const discovery = await this.read();
+    if (this.unsaved.size === 0) return discovery;
+    const tokens = await Promise.all(discovery.tokens.map((t) => this.retryUnsaved(t)));
+    return { ...discovery, tokens };
+  }
+
+  /** The unsaved newer pair for this secret, written again (kept for next time if it fails again). */
+  private async retryUnsaved(token: StoredConnectionToken): Promise<StoredConnectionToken> {
+    const unsaved = this.unsaved.get(token.secretName);
+    if (!unsaved || unsaved.connectionId !== token.connectionId) return token;
+    await this.writeBack(unsaved).catch(() => undefined);
+    return unsaved;
+  }
+
+  private async read(): Promise<TokenDiscovery> {
     if (this.cached && this.now() - this.cached.at < this.options.cacheSeconds * 1000) return this.cached.discovery;
     const names = await this.listNames();
     const tokens: StoredConnectionToken[] = [];
@@ -67,7 +87,13 @@ export class SecretsManagerConnectionTokens {
     const { secretName, ...value } = token;
     const SecretString = formatConnectionSecret(value);
     const ClientRequestToken = createHash('sha256').update(SecretString).digest('hex').slice(0, 64);
-    await this.client.send(new PutSecretValueCommand({ SecretId: secretName, SecretString, ClientRequestToken }));
+    try {
+      await this.client.send(new PutSecretValueCommand({ SecretId: secretName, SecretString, ClientRequestToken }));
+    } catch (error) {
+      this.unsaved.set(secretName, token);
+      throw error;
+    }
+    this.unsaved.delete(secretName);
     this.forget();
   }
 

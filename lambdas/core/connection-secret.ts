@@ -29,6 +29,9 @@ export interface TokenResponse {
   readonly access_token?: unknown;
   readonly refresh_token?: unknown;
   readonly expires_in?: unknown;
+  /** Not in Makini's documented answer; read when present (as Makini's dashboard may give it). */
+  readonly refresh_expires_at?: unknown;
+  readonly refresh_token_expires_in?: unknown;
 }
 
 /**
@@ -42,7 +45,8 @@ export interface TokenResponse {
 export function expiryFromExpiresIn(expiresIn: unknown, now: number): string | undefined {
   const seconds = typeof expiresIn === 'number' ? expiresIn : typeof expiresIn === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(expiresIn) ? Number(expiresIn) : NaN;
   if (!Number.isFinite(seconds) || seconds <= 0) return undefined;
-  const at = seconds > 1e9 ? seconds * 1000 : now + seconds * 1000;
+  // Past 10^12 it can only be epoch milliseconds (10^12 seconds is 33,000 years).
+  const at = seconds > 1e12 ? seconds : seconds > 1e9 ? seconds * 1000 : now + seconds * 1000;
   return at > 8.64e15 ? undefined : new Date(at).toISOString();
 }
 
@@ -60,9 +64,14 @@ export function tokenFromResponse(connectionId: string, response: TokenResponse,
       connectionId,
       token: response.access_token.trim(),
       expiresAt,
-      ...(refresh && { refreshToken: refresh, refreshExpiresAt: new Date(now + REFRESH_TOKEN_DAYS * DAY_MS).toISOString() }),
+      ...(refresh && { refreshToken: refresh, refreshExpiresAt: refreshExpiry(response, now) }),
     },
   };
+}
+
+function refreshExpiry(response: TokenResponse, now: number): string {
+  const stated = typeof response.refresh_expires_at === 'string' && !Number.isNaN(Date.parse(response.refresh_expires_at)) ? new Date(response.refresh_expires_at).toISOString() : undefined;
+  return stated ?? expiryFromExpiresIn(response.refresh_token_expires_in, now) ?? new Date(now + REFRESH_TOKEN_DAYS * DAY_MS).toISOString();
 }
 
 /**

@@ -153,7 +153,15 @@ export function createPoller(deps: PollerDeps) {
 
     const targets = new Map<string, Target>();
     if (credentials) {
-      for (const listed of await deps.api.listConnections(credentials)) targets.set(listed.key, { connectionId: listed.key, listed });
+      let listed: MakiniConnection[];
+      try {
+        listed = await deps.api.listConnections(credentials);
+      } catch (error) {
+        // Refused credentials: read the secret again next run, so a corrected one is taken at once.
+        if (error instanceof MakiniAuthError) deps.credentials.forget?.();
+        throw error;
+      }
+      for (const connection of listed) targets.set(connection.key, { connectionId: connection.key, listed: connection });
       // Known before and not listed now: confirmed gone (404) below, or polled like the rest.
       for (const id of await deps.store.listPolledConnectionIds()) if (!targets.has(id)) targets.set(id, { connectionId: id });
     } else {
@@ -161,10 +169,13 @@ export function createPoller(deps: PollerDeps) {
       for (const bad of invalid) deps.logger.warn('connection secret skipped', { secret: bad.name, reason: bad.reason });
       for (const token of tokens) targets.set(token.connectionId, { connectionId: token.connectionId, token });
     }
-    const candidates = await deps.store.loadCandidates([...targets.keys()]);
+    // A deleted connection is live again when Makini lists it, or (per-connection mode) has a secret.
+    const candidates = (await deps.store.loadCandidates([...targets.keys()])).map((c) =>
+      c.poll?.deletedAt && (mode === 'per-connection' || targets.get(c.connectionId)?.listed) ? { ...c, poll: { ...c.poll, deletedAt: undefined } } : c,
+    );
     const known = new Map(candidates.map((c) => [c.connectionId, c]));
-    const active = candidates.filter((c) => !(c.poll?.deletedAt && !targets.get(c.connectionId)?.listed && mode === 'system'));
-    const due = selectConnections(active.map(reviving), started, settings);
+    const active = candidates.filter((c) => !c.poll?.deletedAt);
+    const due = selectConnections(active, started, settings);
     // System mode lists every status for free: a connection whose listed status disagrees with its
     // state is polled now, due or not, as is one that left the list (to confirm it is gone).
     const dueIds = new Set(due.map((d) => d.connectionId));
@@ -183,9 +194,9 @@ export function createPoller(deps: PollerDeps) {
         counts.inFlight++;
         counts.peak = Math.max(counts.peak, counts.inFlight);
         try {
-          const result = await pollOne(targets.get(connectionId)!, reviving(known.get(connectionId)!), runId, credentials, counts);
+          const result = await pollOne(targets.get(connectionId)!, known.get(connectionId)!, runId, credentials, counts);
           findings.set(connectionId, result.outcome);
-          counts.polled++;
+          if (result.outcome !== 'deleted') counts.polled++;
           counts.recovered += result.recovered;
           if (result.outcome === 'failed') counts.failed++;
           if (result.outcome === 'unauthorized') counts.unauthorized++;
@@ -224,7 +235,7 @@ export function createPoller(deps: PollerDeps) {
       failed: counts.failed,
       unauthorized: counts.unauthorized,
       recovered: counts.recovered,
-      deferred: due.length - counts.polled,
+      deferred: due.length - counts.polled - counts.deleted,
       peakConcurrency: counts.peak,
       deleted: counts.deleted,
       tokensRefreshed: counts.refreshed,
@@ -233,11 +244,6 @@ export function createPoller(deps: PollerDeps) {
     };
     deps.logger.info('poll run finished', { runId, ...summary, ms: now() - started });
     return summary;
-
-    /** A deleted connection Makini lists again is polled like a new one. */
-    function reviving(c: Candidate): Candidate {
-      return c.poll?.deletedAt && targets.get(c.connectionId)?.listed ? { ...c, poll: { ...c.poll, deletedAt: undefined } } : c;
-    }
   };
 
   async function pollOne(
@@ -257,7 +263,8 @@ export function createPoller(deps: PollerDeps) {
     try {
       observation = credentials ? await observeSystem(credentials, target, counts) : await observeWithToken(target.token!, at, notices, counts);
     } catch (error) {
-      if (error instanceof ConnectionGone) {
+      // Only a connection that also left the list is gone; a listed one answering 404 is a fault.
+      if (error instanceof ConnectionGone && !target.listed) {
         deps.logger.info('connection no longer exists in Makini: marked deleted, no longer polled; its history stays', { connectionId });
         await deps.store.savePollRecord(recordDeleted(candidate.poll, connectionId, at));
         return { outcome: 'deleted', recovered: 0 };
@@ -277,7 +284,7 @@ export function createPoller(deps: PollerDeps) {
       ...notices.map((notice) => tokenExpiringEvent(connectionId, notice, nowIso, previous)),
       ...(observation ? synthesizeEvents(connectionId, candidate.state, observation, nowIso, previous) : []),
     ];
-    const pending = { ...(failure ? previous : {}), ...Object.fromEntries(events.map((e) => [e.id, e.body])) };
+    const pending = keepPending(previous, events);
     const reported = { reportedStatus: observation?.reportedStatus ?? target.listed?.status, reportedSyncStatus: observation?.sync?.reported };
     // Remember the bodies before queueing them, so a crash in between re-sends the same bodies.
     await deps.store.savePollRecord(recordPoll(candidate.poll, connectionId, { ...(failure ?? { outcome: 'ok' }), pending, ...reported }, at, settings));
@@ -307,66 +314,89 @@ export function createPoller(deps: PollerDeps) {
     return { ...(mapped && { connection: { status: mapped } }), ...(reportedStatus !== undefined && { reportedStatus }), ...(current.sync && { sync: current.sync }) };
   }
 
-  /** Issues a connection token and reads the integration; a refused fresh token is issued once more. */
+  /** Issues a connection token and reads the integration (a refused fresh token fails this poll; the next run issues another). */
   async function withIssuedToken(credentials: ClientCredentials, connectionId: string): Promise<CurrentIntegration> {
-    for (let attempt = 1; ; attempt++) {
-      let issued: { token: string };
-      try {
-        issued = await deps.api.issueConnectionToken(credentials, connectionId, settings.connectionTokenSeconds);
-      } catch (error) {
-        if (error instanceof MakiniApiError && error.status === 404) throw new ConnectionGone();
-        throw error;
-      }
-      try {
-        return await deps.api.currentIntegration(issued.token);
-      } catch (error) {
-        if (!(error instanceof MakiniAuthError) || attempt >= 2) throw error;
-      }
+    let issued: { token: string };
+    try {
+      issued = await deps.api.issueConnectionToken(credentials, connectionId, settings.connectionTokenSeconds);
+    } catch (error) {
+      if (error instanceof MakiniApiError && error.status === 404) throw new ConnectionGone(`Makini has no connection ${connectionId} (404)`);
+      throw error;
     }
+    return deps.api.currentIntegration(issued.token);
   }
 
   /**
    * Per-connection mode: refresh the pair when it is due (writing it back), note what is about to
-   * expire, then read the integration with the access token.
+   * expire, then read the integration with the access token. A refused access token with a refresh
+   * token beside it (its expiry unknown, or revoked early) is refreshed once and tried again.
    */
   async function observeWithToken(stored: StoredConnectionToken, at: number, notices: Notice[], counts: { refreshed: number; refreshFailed: number; expiring: number }): Promise<Observation> {
     let token = stored;
-    const { connectionId } = token;
+    let refreshed = false;
     if (tokenDue(token, at, settings).refresh) {
-      let answer: TokenResponse | undefined;
-      try {
-        answer = await deps.api.refreshToken(token.refreshToken!);
-      } catch (error) {
-        counts.refreshFailed++;
-        deps.logger.warn('token refresh failed: the current pair stays in use until it expires', { connectionId, error: `${(error as Error).name}: ${(error as Error).message}` });
-        notices.push({ reason: 'refresh_failed', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt, error: (error as Error).message });
-      }
-      const parsed = answer && tokenFromResponse(connectionId, answer, at);
-      if (parsed?.ok) {
-        // A pair without a new refresh token keeps the old one (and its expiry).
-        const renewed: StoredConnectionToken = { refreshToken: token.refreshToken, refreshExpiresAt: token.refreshExpiresAt, ...parsed.value, secretName: token.secretName };
-        try {
-          await deps.tokens.writeBack(renewed);
-          counts.refreshed++;
-          deps.logger.info('connection token refreshed and saved', { connectionId, expiresAt: renewed.expiresAt });
-        } catch (error) {
-          // The secret still holds the previous pair, valid for at least the refresh margin; the
-          // next run refreshes again. Use the new pair for this poll.
-          counts.refreshFailed++;
-          deps.logger.error('a refreshed token pair could not be saved; the secret keeps the previous pair', { connectionId, error: (error as Error).message });
-          notices.push({ reason: 'refresh_failed', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt, error: `the refreshed pair could not be saved: ${(error as Error).message}` });
-        }
-        token = renewed;
-      }
+      token = (await refresh(token, at, notices, counts)) ?? token;
+      refreshed = true;
     }
     if (tokenDue(token, at, settings).warn) {
       counts.expiring++;
       notices.push({ reason: token.refreshToken ? 'refresh_token_expiring' : 'access_token_expiring', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt });
     }
-    const current = await deps.api.currentIntegration(token.token);
+    let current: CurrentIntegration;
+    try {
+      current = await deps.api.currentIntegration(token.token);
+    } catch (error) {
+      if (!(error instanceof MakiniAuthError) || refreshed || !token.refreshToken) throw error;
+      const renewed = await refresh(token, at, notices, counts);
+      if (!renewed) throw error;
+      current = await deps.api.currentIntegration(renewed.token);
+    }
     // The token worked: the connection is reachable, unless its sync says the credentials are invalid.
     return { connection: { status: 'online' }, ...(current.sync && { sync: current.sync }) };
   }
+
+  /** One refresh and its write-back; the new pair (saved or not), or undefined when Makini refused. */
+  async function refresh(token: StoredConnectionToken, at: number, notices: Notice[], counts: { refreshed: number; refreshFailed: number }): Promise<StoredConnectionToken | undefined> {
+    const { connectionId } = token;
+    let answer: TokenResponse;
+    try {
+      answer = await deps.api.refreshToken(token.refreshToken!);
+    } catch (error) {
+      counts.refreshFailed++;
+      deps.logger.warn('token refresh failed: the current pair stays in use until it expires', { connectionId, error: `${(error as Error).name}: ${(error as Error).message}` });
+      notices.push({ reason: 'refresh_failed', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt, error: (error as Error).message });
+      return undefined;
+    }
+    const parsed = tokenFromResponse(connectionId, answer, at);
+    if (!parsed.ok) return undefined; // refreshToken() already insists on an access token
+    // A pair without a new refresh token keeps the old one (and its expiry).
+    const renewed: StoredConnectionToken = { refreshToken: token.refreshToken, refreshExpiresAt: token.refreshExpiresAt, ...parsed.value, secretName: token.secretName };
+    try {
+      await deps.tokens.writeBack(renewed);
+      counts.refreshed++;
+      deps.logger.info('connection token refreshed and saved', { connectionId, expiresAt: renewed.expiresAt });
+    } catch (error) {
+      // The secret keeps the previous pair; the new one stays in this container's memory and is
+      // written again next run (docs/makini-wire-format.md: what a crash here costs).
+      counts.refreshFailed++;
+      deps.logger.error('a refreshed token pair could not be saved; the secret keeps the previous pair', { connectionId, error: (error as Error).message });
+      notices.push({ reason: 'refresh_failed', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt, error: `the refreshed pair could not be saved: ${(error as Error).message}` });
+    }
+    return renewed;
+  }
+}
+
+/** Pending bodies an id keeps across runs; older ones have long been consumed or deduplicated. */
+const PENDING_KEPT = 32;
+
+/**
+ * Earlier bodies stay pending after they stop being wanted (a queued copy may still be in flight),
+ * so an id wanted again later is re-sent with the same body; the newest {@link PENDING_KEPT} are kept.
+ */
+function keepPending(previous: Readonly<Record<string, string>>, events: readonly SynthesizedEvent[]): Record<string, string> {
+  const now = new Set(events.map((e) => e.id));
+  const entries = [...Object.entries(previous).filter(([id]) => !now.has(id)), ...events.map((e): [string, string] => [e.id, e.body])];
+  return Object.fromEntries(entries.slice(-PENDING_KEPT));
 }
 
 /** Settings of a poll run, from the one config. */

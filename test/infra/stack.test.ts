@@ -240,23 +240,24 @@ describe('poller infrastructure', () => {
   it('gives the poller its settings, the table and the queue', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 120,
-      Environment: { Variables: Match.objectLike({ MAKINI_CONNECTION_SECRET_PREFIX: 'makini/connections/', MAKINI_MAKINI_API_URL: 'https://api.makini.io/api/v1', MAKINI_POLL_CONCURRENCY: '32', MAKINI_EVENT_TABLE: Match.anyValue(), MAKINI_WEBHOOK_QUEUE_URL: Match.anyValue() }) },
+      Environment: { Variables: Match.objectLike({ MAKINI_CONNECTION_SECRET_PREFIX: 'makini/connections/', MAKINI_MAKINI_API_URL: 'https://api.makini.io', MAKINI_POLL_MODE: 'auto', MAKINI_SYSTEM_CREDENTIALS_SECRET: 'makini/system-credentials', MAKINI_POLL_CONCURRENCY: '64', MAKINI_EVENT_TABLE: Match.anyValue(), MAKINI_WEBHOOK_QUEUE_URL: Match.anyValue() }) },
     });
   });
 
-  it('grants the poller token reads under the prefix only, and no other wildcard', () => {
+  it('grants the poller token reads and write-backs under the prefix only, the credentials secret by name, and no other wildcard', () => {
     const statements = pollerStatements(template);
-    expect(statements).toContainEqual(
-      expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:makini/connections/*']] } }),
-    );
-    expect(statements).toContainEqual(expect.objectContaining({ Action: expect.arrayContaining(['dynamodb:BatchGetItem', 'dynamodb:PutItem']), Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] } }));
+    const arn = (name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:secret:${name}`]] });
+    expect(statements).toContainEqual(expect.objectContaining({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], Resource: arn('makini/connections/*') }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: arn('makini/system-credentials-??????') }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] } }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'dynamodb:Query', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] }, '/index/byConnection']] } }));
     expect(statements).toContainEqual(expect.objectContaining({ Action: 'sqs:SendMessage' }));
     const wildcards = statements.filter((st) => JSON.stringify(st.Resource).includes('*')).map((st) => [st.Action].flat().sort().join(','));
     // Statements on '*' are merged by policy minimization.
-    expect(wildcards.sort()).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets', 'secretsmanager:GetSecretValue']);
+    expect(wildcards.sort()).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets', 'secretsmanager:GetSecretValue,secretsmanager:PutSecretValue']);
     // With tracing on, X-Ray's actions (which take no resource) join the '*' statement, and nothing else does.
     const traced = pollerStatements(synth({ tracing: true }).template).filter((st) => JSON.stringify(st.Resource).includes('*')).map((st) => [st.Action].flat().sort().join(','));
-    expect(traced.sort()).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets,xray:PutTelemetryRecords,xray:PutTraceSegments', 'secretsmanager:GetSecretValue']);
+    expect(traced.sort()).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets,xray:PutTelemetryRecords,xray:PutTraceSegments', 'secretsmanager:GetSecretValue,secretsmanager:PutSecretValue']);
     expect(JSON.stringify(synth({ connectionSecretPrefix: 'prod/tokens/' }).template.toJSON())).toContain(':secret:prod/tokens/*');
   });
 });

@@ -90,7 +90,7 @@ describe('config', () => {
 describe('poll run budget', () => {
   it('reserves the slowest in-flight poll before the poller timeout', () => {
     const { pollRunReserveMs } = jest.requireActual('../../lib/config') as typeof import('../../lib/config');
-    expect(pollRunReserveMs(resolveConfig())).toBe(3 * 5_000 + 2 * 10_000 + 5_000);
+    expect(pollRunReserveMs(resolveConfig())).toBe(3 * (3 * 5_000 + 2 * 10_000) + 5_000);
     expect(() => resolveConfig({ pollerTimeoutSeconds: 45 })).toThrow(/leaves under 10 s to poll/);
     expect(() => resolveConfig({ pollerTimeoutSeconds: 45, makiniMaxAttempts: 1, makiniRequestTimeoutMs: 2_000 })).not.toThrow();
   });
