@@ -107,6 +107,10 @@ export function parseConnectionSecret(value: string, now = Date.now()): { ok: tr
       ...(typeof refreshToken === 'string' && { refreshToken: refreshToken.trim() }),
       ...(typeof expiresAt === 'string' && { expiresAt: new Date(expiresAt).toISOString() }),
       ...(typeof refreshExpiresAt === 'string' && { refreshExpiresAt: new Date(refreshExpiresAt).toISOString() }),
+      // A pair stored without its expiry is given Makini's lifetimes from when it was stored (`now`),
+      // so it is still refreshed in time.
+      ...(typeof refreshToken === 'string' && expiresAt === undefined && { expiresAt: new Date(now + ACCESS_TOKEN_DAYS * DAY_MS).toISOString() }),
+      ...(typeof refreshToken === 'string' && refreshExpiresAt === undefined && { refreshExpiresAt: new Date(now + REFRESH_TOKEN_DAYS * DAY_MS).toISOString() }),
     },
   };
 }

@@ -239,7 +239,7 @@ describe('poller infrastructure', () => {
 
   it('gives the poller its settings, the table and the queue', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Timeout: 120,
+      Timeout: 180,
       Environment: { Variables: Match.objectLike({ MAKINI_CONNECTION_SECRET_PREFIX: 'makini/connections/', MAKINI_MAKINI_API_URL: 'https://api.makini.io', MAKINI_POLL_MODE: 'auto', MAKINI_SYSTEM_CREDENTIALS_SECRET: 'makini/system-credentials', MAKINI_POLL_CONCURRENCY: '64', MAKINI_EVENT_TABLE: Match.anyValue(), MAKINI_WEBHOOK_QUEUE_URL: Match.anyValue() }) },
     });
   });
