@@ -360,22 +360,7 @@ export class DynamoDbEventStore implements EventStore {
 
   /** Every connection the poller has a record of (deleted ones included), from the `POLLED` index partition. */
   async listPolledConnectionIds(): Promise<string[]> {
-    const ids: string[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.options.tableName,
-          IndexName: TABLE_KEYS.byConnectionIndex,
-          KeyConditionExpression: `${TABLE_KEYS.indexPartition} = :pk`,
-          ExpressionAttributeValues: { ':pk': POLLED_PARTITION },
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of page.Items ?? []) ids.push(String(item[TABLE_KEYS.indexSort]));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return ids;
+    return (await this.indexEntries(POLLED_PARTITION, Number.POSITIVE_INFINITY, true)).map((item) => String(item[TABLE_KEYS.indexSort]));
   }
 
   /**
@@ -424,12 +409,9 @@ export class DynamoDbEventStore implements EventStore {
     return (await this.queryIndex('MISMATCH', limit)).map((i) => ({ webhookId: String(i.webhookId), receivedAt: String(i.receivedAt), body: i.body as Uint8Array, deliveries: deliveryCount(i) }));
   }
 
-  /**
-   * Items of one index partition, newest first. The index holds keys only (a write that leaves the
-   * keys alone then costs the index nothing), so the items are read from the table by key.
-   */
-  private async queryIndex(partition: string, limit: number): Promise<Record<string, unknown>[]> {
-    const keys: Record<string, unknown>[] = [];
+  /** Up to `limit` index entries (keys only) of one partition, in sort-key order or reversed. */
+  private async indexEntries(partition: string, limit: number, forward: boolean): Promise<Record<string, unknown>[]> {
+    const entries: Record<string, unknown>[] = [];
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
@@ -438,14 +420,23 @@ export class DynamoDbEventStore implements EventStore {
           IndexName: TABLE_KEYS.byConnectionIndex,
           KeyConditionExpression: `${TABLE_KEYS.indexPartition} = :pk`,
           ExpressionAttributeValues: { ':pk': partition },
-          ScanIndexForward: false,
-          Limit: limit - keys.length,
+          ScanIndexForward: forward,
+          ...(Number.isFinite(limit) && { Limit: limit - entries.length }),
           ExclusiveStartKey,
         }),
       );
-      keys.push(...(page.Items ?? []).map((item) => ({ [TABLE_KEYS.partition]: item[TABLE_KEYS.partition], [TABLE_KEYS.sort]: item[TABLE_KEYS.sort] })));
+      entries.push(...(page.Items ?? []));
       ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey && keys.length < limit);
+    } while (ExclusiveStartKey && entries.length < limit);
+    return entries;
+  }
+
+  /**
+   * Items of one index partition, newest first. The index holds keys only (a write that leaves the
+   * keys alone then costs the index nothing), so the items are read from the table by key.
+   */
+  private async queryIndex(partition: string, limit: number): Promise<Record<string, unknown>[]> {
+    const keys = (await this.indexEntries(partition, limit, false)).map((item) => ({ [TABLE_KEYS.partition]: item[TABLE_KEYS.partition], [TABLE_KEYS.sort]: item[TABLE_KEYS.sort] }));
     const found = await this.batchGet(keys);
     return keys.flatMap((key): Record<string, unknown>[] => {
       const item = found.get(`${String(key[TABLE_KEYS.partition])}|${String(key[TABLE_KEYS.sort])}`);

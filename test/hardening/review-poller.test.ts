@@ -15,21 +15,19 @@ import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens } from 
 import { expiryFromExpiresIn, formatConnectionSecret, tokenFromResponse } from '../../lambdas/core/connection-secret';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { createPoller, pollerSettings, type PollerDeps } from '../../lambdas/poller/poller';
-import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
 import { listenOnLoopback } from '../../local/loopback-server';
-import { startMakiniApiSimulator, type MakiniApiSimulator, type MakiniApiSimulatorOptions } from '../../local/makini-api-simulator';
+import { type MakiniApiSimulator, type MakiniApiSimulatorOptions } from '../../local/makini-api-simulator';
 import { captureOutput } from '../support/capture-output';
-import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { CREDENTIALS_SECRET, startPollerBackends, TOKEN_PREFIX, type PollerBackends } from '../support/poller-backends';
 
 jest.setTimeout(60_000);
 
-const PREFIX = 'makini/connections/';
-const CREDENTIALS = 'makini/system-credentials';
+const PREFIX = TOKEN_PREFIX;
+const CREDENTIALS = CREDENTIALS_SECRET;
 const DAY = 86_400_000;
 
-let sm: LocalSecretsManager;
+let backends: PollerBackends | undefined;
 let smClient: SecretsManagerClient;
-let dynamo: LocalDynamo;
 let makini: MakiniApiSimulator;
 let store: DynamoDbEventStore;
 let queued: string[];
@@ -40,19 +38,17 @@ const closers: (() => Promise<void>)[] = [];
 
 async function setUp(options: MakiniApiSimulatorOptions = {}) {
   smFault = undefined;
-  [sm, dynamo, makini] = await Promise.all([startLocalSecretsManager({ fault: (operation) => (operation === smFault ? 'unavailable' : undefined) }), startDynalite(), startMakiniApiSimulator(options)]);
-  smClient = new SecretsManagerClient({ endpoint: sm.url, maxAttempts: 1 });
+  backends = await startPollerBackends({ makini: options, clock: () => clock(), smFault: (operation) => (operation === smFault ? 'unavailable' : undefined) });
+  ({ smClient, makini, store } = backends);
   clock = () => makini.now();
-  store = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 86_400, leaseMs: 30_000, now: () => clock() });
   queued = [];
 }
 afterEach(async () => {
-  smClient?.destroy();
-  await Promise.all([sm?.close(), dynamo?.close(), makini?.close(), ...closers.splice(0).map((c) => c())]);
+  await Promise.all([backends?.close(), ...closers.splice(0).map((c) => c())]);
+  backends = undefined;
 });
 
-const systemCredentials = (secret = makini.clientSecret) =>
-  smClient.send(new CreateSecretCommand({ Name: CREDENTIALS, SecretString: JSON.stringify({ client_id: makini.clientId, client_secret: secret }) }));
+const systemCredentials = (secret?: string) => backends!.systemCredentials(secret);
 
 /**
  * A loopback proxy in front of the simulator; `rewrite` may change a JSON answer (by path).

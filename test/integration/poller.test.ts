@@ -10,13 +10,14 @@ import { finishProcessed, processMessage } from '../../lambdas/core/consume';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { createPoller, pollerSettings, POLLER_METRICS, type PollerDeps } from '../../lambdas/poller/poller';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
-import { startMakiniApiSimulator, type MakiniApiSimulator, type MakiniApiSimulatorOptions } from '../../local/makini-api-simulator';
+import { type MakiniApiSimulator, type MakiniApiSimulatorOptions } from '../../local/makini-api-simulator';
 import { captureOutput } from '../support/capture-output';
-import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { CREDENTIALS_SECRET, startPollerBackends, TOKEN_PREFIX, type PollerBackends } from '../support/poller-backends';
+import type { LocalDynamo } from '../support/dynalite';
 
-const PREFIX = 'makini/connections/';
-const CREDENTIALS = 'makini/system-credentials';
+const PREFIX = TOKEN_PREFIX;
 const DAY = 86_400_000;
+let backends: PollerBackends;
 let sm: LocalSecretsManager;
 let smClient: SecretsManagerClient;
 let dynamo: LocalDynamo;
@@ -27,18 +28,14 @@ let queued: string[];
 let clock: () => number;
 
 async function setUp(options: MakiniApiSimulatorOptions = {}) {
-  [sm, dynamo, makini] = await Promise.all([startLocalSecretsManager(), startDynalite(), startMakiniApiSimulator(options)]);
-  smClient = new SecretsManagerClient({ endpoint: sm.url, maxAttempts: 1 });
+  backends = await startPollerBackends({ makini: options, clock: () => clock() });
+  ({ sm, smClient, dynamo, makini, store } = backends);
   clock = () => makini.now();
-  store = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 86_400, leaseMs: 30_000, now: () => clock() });
   queued = [];
 }
-afterEach(async () => {
-  smClient.destroy();
-  await Promise.all([sm.close(), dynamo.close(), makini.close()]);
-});
+afterEach(async () => backends.close());
 
-const systemCredentials = () => smClient.send(new CreateSecretCommand({ Name: CREDENTIALS, SecretString: JSON.stringify({ client_id: makini.clientId, client_secret: makini.clientSecret }) }));
+const systemCredentials = () => backends.systemCredentials();
 
 function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void } = {}) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'poller' });
@@ -46,7 +43,7 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBa
   const api = new MakiniApiClient({ baseUrl: makini.url, pageSize: 2, timeoutMs: 1_000, maxAttempts: 2, now: () => clock(), sleep: async (ms) => void hooks.sleep?.(ms) });
   const tokens = new SecretsManagerConnectionTokens(smClient, { prefix: PREFIX, cacheSeconds: 0, now: () => clock() });
   const run = createPoller({
-    credentials: new SecretsManagerClientCredentials(smClient, { secretName: CREDENTIALS, cacheSeconds: 0 }),
+    credentials: new SecretsManagerClientCredentials(smClient, { secretName: CREDENTIALS_SECRET, cacheSeconds: 0 }),
     tokens: {
       discover: () => tokens.discover(),
       forget: () => tokens.forget(),
@@ -225,7 +222,7 @@ describe('system mode against the Makini simulator (client credentials, connecti
     const client = new SecretsManagerClient({ endpoint: empty.url, maxAttempts: 1 });
     try {
       const run = createPoller({
-        credentials: new SecretsManagerClientCredentials(client, { secretName: CREDENTIALS, cacheSeconds: 0 }),
+        credentials: new SecretsManagerClientCredentials(client, { secretName: CREDENTIALS_SECRET, cacheSeconds: 0 }),
         tokens: new SecretsManagerConnectionTokens(client, { prefix: PREFIX, cacheSeconds: 0 }),
         store,
         api: new MakiniApiClient({ baseUrl: makini.url, timeoutMs: 1_000, maxAttempts: 1 }),
