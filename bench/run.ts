@@ -195,7 +195,7 @@ async function pollerScale(rows: Row[]): Promise<void> {
   const config = resolveConfig({ pollAll: true, makiniPageSize: 1_000 });
   const makini = await startMakiniApiSimulator({ latencyMs: 50 });
   const common = {
-    store: { loadCandidates: async (ids: readonly string[]) => ids.map((connectionId) => ({ connectionId })), savePollRecord: async () => undefined, listPolledConnectionIds: async () => [] },
+    store: { loadCandidates: async (ids: readonly string[]) => ids.map((connectionId) => ({ connectionId })), savePollRecord: async () => undefined, listPolledConnectionIds: async () => [], acquirePollLease: async () => true, releasePollLease: async () => undefined },
     api: new MakiniApiClient({ baseUrl: makini.url, pageSize: config.makiniPageSize, timeoutMs: config.makiniRequestTimeoutMs, maxAttempts: config.makiniMaxAttempts }),
     queue: { send: async () => undefined },
     logger: new Logger({ serviceName: 'poller', logLevel: 'ERROR' }),

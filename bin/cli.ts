@@ -17,7 +17,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetQueueAttributesCommand, ListMessageMoveTasksCommand, ReceiveMessageCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { CreateSecretCommand, DeleteSecretCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, DeleteSecretCommand, DescribeSecretCommand, InvalidRequestException, PutSecretValueCommand, ResourceExistsException, RestoreSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../lib/config';
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../lambdas/core/event-types';
@@ -432,9 +432,13 @@ async function connections(argv: readonly string[], io: { stdout: NodeJS.Writabl
         await client.send(new CreateSecretCommand({ Name: name, SecretString, Description: `Makini API token of connection ${id}` }));
         io.stdout.write(`added ${id} (${name})${suffix}\n`);
       } catch (error) {
-        if (!(error instanceof ResourceExistsException)) throw error;
+        // AWS answers InvalidRequestException for a name scheduled for deletion.
+        if (!(error instanceof ResourceExistsException) && !(error instanceof InvalidRequestException)) throw error;
+        // Removed earlier and still in its recovery window: restore it, then store the new value.
+        const { DeletedDate } = await client.send(new DescribeSecretCommand({ SecretId: name }));
+        if (DeletedDate) await client.send(new RestoreSecretCommand({ SecretId: name }));
         await client.send(new PutSecretValueCommand({ SecretId: name, SecretString }));
-        io.stdout.write(`updated the token of ${id} (${name})${suffix}\n`);
+        io.stdout.write(`${DeletedDate ? 'restored and updated' : 'updated'} the token of ${id} (${name})${suffix}\n`);
       }
       return 0;
     }

@@ -53,7 +53,7 @@ export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } 
   pollExpectedWindowMinutes: 'A connection without a webhook for this long is polled (as are unhealthy and never-seen ones).',
   pollAll: 'Poll every connection on every run.',
   pollConcurrency: 'Connections polled at the same time.',
-  pollerTimeoutSeconds: 'Poller Lambda timeout; a run stops starting polls early enough for the slowest poll in flight to finish (110 s before it by default: three Makini calls, each with every attempt timing out).',
+  pollerTimeoutSeconds: 'Poller Lambda timeout (unset: 180, or the poll interval if shorter); a run stops starting polls early enough for the slowest poll in flight to finish (110 s before it by default: three Makini calls, each with every attempt timing out).',
   pollerMemoryMB: 'Poller Lambda memory.',
   breakerFailureThreshold: 'Consecutive failed polls that open a connection\'s circuit breaker.',
   breakerCooldownMinutes: 'Minutes an open breaker skips its connection before one half-open probe.',

@@ -360,6 +360,10 @@ export function resolveConfig(input: Readonly<Record<string, unknown>> = {}): Ma
     if (problem) problems.push(`${key}: ${problem} (got ${JSON.stringify(raw)})`);
     else out[key] = value;
   }
+  // Left unset, the poller's timeout fits its interval (runs must not overlap).
+  if (input.pollerTimeoutSeconds === undefined || input.pollerTimeoutSeconds === null) {
+    out.pollerTimeoutSeconds = Math.min(CONFIG_SPEC.pollerTimeoutSeconds.default as number, (out.pollIntervalMinutes as number) * 60);
+  }
   if (problems.length === 0) problems.push(...crossCheck(out as unknown as MakiniWebhookConfig));
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as unknown as MakiniWebhookConfig;
@@ -414,6 +418,11 @@ function crossCheck(c: MakiniWebhookConfig): string[] {
       `pollerTimeoutSeconds (${c.pollerTimeoutSeconds}) leaves under 10 s to poll after reserving ${pollRunReserveMs(c) / 1000} s for the slowest poll in flight ` +
         `(makiniMaxAttempts x makiniRequestTimeoutMs + waits between attempts + margin)`,
     );
+  }
+  if (c.refreshTokenWarningDays > c.tokenRefreshMarginDays) {
+    // A refresh token outlives its access token by a day: a warning window wider than the refresh
+    // margin would warn about every healthy pair before its refresh is even due.
+    problems.push(`refreshTokenWarningDays (${c.refreshTokenWarningDays}) must not exceed tokenRefreshMarginDays (${c.tokenRefreshMarginDays}), or every healthy pair warns before its refresh is due`);
   }
   if (c.pollerTimeoutSeconds > c.pollIntervalMinutes * 60) {
     problems.push(`pollerTimeoutSeconds (${c.pollerTimeoutSeconds}) must not exceed the poll interval (${c.pollIntervalMinutes} min), or runs overlap`);

@@ -266,9 +266,11 @@ export class MakiniWebhookIngestion extends Construct {
     const tokenSecrets = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${config.connectionSecretPrefix}*`;
     // Reads the token secrets and writes refreshed pairs back (per-connection mode).
     iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], resourceArns: [tokenSecrets] });
-    // System mode's client credentials (a partial ARN: Secrets Manager appends a random suffix).
-    const credentialsSecret = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${config.systemCredentialsSecret}-??????`;
-    iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['secretsmanager:GetSecretValue'], resourceArns: [credentialsSecret] });
+    // System mode's client credentials: the secret (Secrets Manager appends a random suffix to its
+    // name) and the bare name, against which a secret that does not exist is authorized, so that
+    // auto mode gets ResourceNotFoundException ("not configured") rather than AccessDenied.
+    const credentialsSecret = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${config.systemCredentialsSecret}`;
+    iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['secretsmanager:GetSecretValue'], resourceArns: [credentialsSecret, `${credentialsSecret}-??????`] });
     // Neither action supports resource-level permissions; BatchGetSecretValue still needs
     // GetSecretValue on each secret, which the statement above limits to the token prefix.
     iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['secretsmanager:ListSecrets', 'secretsmanager:BatchGetSecretValue'], resourceArns: ['*'] });

@@ -131,17 +131,20 @@ export class MakiniWebhookMonitoring extends Construct {
       what: 'Poll runs could not be delivered or failed after retries.',
       section: 'poll-failed',
     });
-    alarm('ConnectionsNeedingReauth', emf('poller', 'ConnectionsNeedingReauth', 'Maximum'), {
+    // Poller metrics come once per run: alarms on them look at one poll interval (at least 5 minutes),
+    // or they would flip to OK between runs.
+    const perRun = { period: Duration.minutes(Math.max(5, config.pollIntervalMinutes)) };
+    alarm('ConnectionsNeedingReauth', emf('poller', 'ConnectionsNeedingReauth', 'Maximum').with(perRun), {
       threshold: 0,
       what: 'At least one connection needs reauthorization, or its token was refused.',
       section: 'connections-needing-reauthorization',
     });
-    alarm('TokenRefreshFailed', emf('poller', 'TokenRefreshFailed'), {
+    alarm('TokenRefreshFailed', emf('poller', 'TokenRefreshFailed').with(perRun), {
       threshold: 0,
       what: 'A connection token could not be refreshed, or the refreshed pair could not be written back; a connection.token_expiring event was published.',
       section: 'token-refresh-failed',
     });
-    alarm('RefreshTokenExpiring', emf('poller', 'RefreshTokenExpiring', 'Maximum'), {
+    alarm('RefreshTokenExpiring', emf('poller', 'RefreshTokenExpiring', 'Maximum').with(perRun), {
       threshold: 0,
       what: `A connection's refresh token expires within ${config.refreshTokenWarningDays} days (or its access token, with no way to refresh it); a connection.token_expiring event was published.`,
       section: 'refresh-token-expiring',

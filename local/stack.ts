@@ -185,7 +185,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // --- The Lambdas, exactly as deployed: built from their environment ---------------------
     const lambdaEnv = {
       ...process.env,
-      ...configToEnv({ ...config, makiniApiUrl }),
+      // The mode this stack chose: a credentials secret kept from an earlier start must not switch it.
+      ...configToEnv({ ...config, makiniApiUrl, pollMode: systemMode ? 'system' : config.pollMode === 'auto' ? 'per-connection' : config.pollMode }),
       [RESOURCE_ENV.queueUrl]: sqs.queueUrl(LOCAL_NAMES.queue),
       [RESOURCE_ENV.signingSecretId]: LOCAL_NAMES.signingSecret,
       [RESOURCE_ENV.eventTable]: LOCAL_NAMES.table,

@@ -358,6 +358,47 @@ export class DynamoDbEventStore implements EventStore {
     );
   }
 
+  /**
+   * Takes the poller's run lease until `until` (ms), unless another run holds an unexpired one: two
+   * runs at once (a manual poll during a scheduled one) would refresh the same token pairs twice.
+   */
+  async acquirePollLease(owner: string, now: number, until: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.options.tableName,
+          Key: POLL_LEASE_KEY,
+          UpdateExpression: 'SET entity = :entity, #owner = :owner, leaseUntil = :until',
+          ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':entity': 'poll-lease', ':owner': owner, ':until': until, ':now': now },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Gives the lease back, if this run still holds it. */
+  async releasePollLease(owner: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.options.tableName,
+          Key: POLL_LEASE_KEY,
+          UpdateExpression: 'SET leaseUntil = :zero',
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner, ':zero': 0 },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
   /** Every connection the poller has a record of (deleted ones included), from the `POLLED` index partition. */
   async listPolledConnectionIds(): Promise<string[]> {
     return (await this.indexEntries(POLLED_PARTITION, Number.POSITIVE_INFINITY, true)).map((item) => String(item[TABLE_KEYS.indexSort]));
@@ -447,6 +488,9 @@ export class DynamoDbEventStore implements EventStore {
 
 /** Optional fields of a poll record, removed from the item when a new record lacks them. */
 const POLL_RECORD_OPTIONAL = ['lastPolledAt', 'lastOutcome', 'lastError', 'openedAt', 'deletedAt', 'reportedStatus', 'reportedSyncStatus'] as const;
+
+/** The poller's run lease: one run at a time. */
+const POLL_LEASE_KEY = { [TABLE_KEYS.partition]: 'POLLER', [TABLE_KEYS.sort]: 'LEASE' };
 
 /** Index partition of poll records: the connections the poller knows. */
 const POLLED_PARTITION = 'POLLED';

@@ -30,7 +30,7 @@ export class SecretsManagerConnectionTokens {
    * Refreshed pairs whose write-back failed, by secret name: Makini may have revoked the pair in the
    * secret, so until a write succeeds these are the ones to use (and to write again).
    */
-  private readonly unsaved = new Map<string, StoredConnectionToken>();
+  private readonly unsaved = new Map<string, { token: StoredConnectionToken; replacing: string | undefined }>();
   private readonly now: () => number;
 
   constructor(
@@ -47,12 +47,20 @@ export class SecretsManagerConnectionTokens {
     return { ...discovery, tokens };
   }
 
-  /** The unsaved newer pair for this secret, written again (kept for next time if it fails again). */
-  private async retryUnsaved(token: StoredConnectionToken): Promise<StoredConnectionToken> {
-    const unsaved = this.unsaved.get(token.secretName);
-    if (!unsaved || unsaved.connectionId !== token.connectionId) return token;
-    await this.writeBack(unsaved).catch(() => undefined);
-    return unsaved;
+  /**
+   * The unsaved newer pair for this secret, written again (kept for next time if it fails again);
+   * dropped once the secret holds something other than the pair it was refreshed from, which means
+   * someone stored a newer pair meanwhile.
+   */
+  private async retryUnsaved(stored: StoredConnectionToken): Promise<StoredConnectionToken> {
+    const unsaved = this.unsaved.get(stored.secretName);
+    if (!unsaved) return stored;
+    if (unsaved.token.connectionId !== stored.connectionId || unsaved.replacing !== stored.token) {
+      this.unsaved.delete(stored.secretName);
+      return stored;
+    }
+    await this.writeBack(unsaved.token, stored).catch(() => undefined);
+    return unsaved.token;
   }
 
   private async read(): Promise<TokenDiscovery> {
@@ -80,17 +88,19 @@ export class SecretsManagerConnectionTokens {
   }
 
   /**
-   * Writes a refreshed pair. The request token is derived from the pair, so a retried write of the
-   * same pair is one version, not two; AWS moves AWSPREVIOUS to the pair it replaces.
+   * Writes a refreshed pair (`replacing`: the pair it was refreshed from). The request token is
+   * derived from the pair, so a retried write of the same pair is one version, not two; AWS moves
+   * AWSPREVIOUS to the pair it replaces.
    */
-  async writeBack(token: StoredConnectionToken): Promise<void> {
+  async writeBack(token: StoredConnectionToken, replacing?: StoredConnectionToken): Promise<void> {
     const { secretName, ...value } = token;
+    const previous = replacing ?? this.cached?.discovery.tokens.find((t) => t.secretName === secretName);
     const SecretString = formatConnectionSecret(value);
     const ClientRequestToken = createHash('sha256').update(SecretString).digest('hex').slice(0, 64);
     try {
       await this.client.send(new PutSecretValueCommand({ SecretId: secretName, SecretString, ClientRequestToken }));
     } catch (error) {
-      this.unsaved.set(secretName, token);
+      this.unsaved.set(secretName, { token, replacing: previous?.token });
       throw error;
     }
     this.unsaved.delete(secretName);

@@ -56,6 +56,7 @@ export function expiryFromExpiresIn(expiresIn: unknown, now: number): string | u
  */
 export function tokenFromResponse(connectionId: string, response: TokenResponse, now: number): { ok: true; value: ConnectionToken } | { ok: false; reason: string } {
   if (typeof response.access_token !== 'string' || response.access_token.trim() === '') return { ok: false, reason: 'access_token is missing' };
+  if (/\s/.test(response.access_token.trim())) return { ok: false, reason: 'access_token contains whitespace' };
   const refresh = typeof response.refresh_token === 'string' && response.refresh_token.trim() !== '' ? response.refresh_token.trim() : undefined;
   const expiresAt = expiryFromExpiresIn(response.expires_in, now) ?? new Date(now + ACCESS_TOKEN_DAYS * DAY_MS).toISOString();
   return {
@@ -95,6 +96,7 @@ export function parseConnectionSecret(value: string, now = Date.now()): { ok: tr
   if (fields.token === undefined && fields.access_token !== undefined) return tokenFromResponse(id, fields, now);
   const { token, refreshToken, expiresAt, refreshExpiresAt } = fields;
   if (typeof token !== 'string' || token.trim() === '') return { ok: false, reason: 'token is missing' };
+  if (/\s/.test(token.trim()) || (typeof refreshToken === 'string' && /\s/.test(refreshToken.trim()))) return { ok: false, reason: 'a token contains whitespace (store the token alone, without "Bearer")' };
   for (const [name, time] of [['expiresAt', expiresAt], ['refreshExpiresAt', refreshExpiresAt]] as const) {
     if (time !== undefined && (typeof time !== 'string' || Number.isNaN(Date.parse(time)))) return { ok: false, reason: `${name} is not a date` };
   }

@@ -66,11 +66,13 @@ export interface PollerDeps {
   /** System mode: Makini's client credentials, or undefined when they are not configured. */
   readonly credentials: { read(): Promise<ClientCredentials | undefined>; forget?(): void };
   /** Per-connection mode: the token secrets. */
-  readonly tokens: { discover(): Promise<TokenDiscovery>; writeBack(token: StoredConnectionToken): Promise<void>; forget(): void };
+  readonly tokens: { discover(): Promise<TokenDiscovery>; writeBack(token: StoredConnectionToken, replacing: StoredConnectionToken): Promise<void>; forget(): void };
   readonly store: {
     loadCandidates(ids: readonly string[]): Promise<Candidate[]>;
     savePollRecord(record: PollRecord): Promise<void>;
     listPolledConnectionIds(): Promise<string[]>;
+    acquirePollLease(owner: string, now: number, until: number): Promise<boolean>;
+    releasePollLease(owner: string): Promise<void>;
   };
   readonly api: {
     listConnections(credentials: ClientCredentials): Promise<MakiniConnection[]>;
@@ -115,6 +117,8 @@ export interface PollRunSummary {
   readonly tokensRefreshed: number;
   readonly tokenRefreshFailed: number;
   readonly tokensExpiring: number;
+  /** Set when another run held the lease, so this one polled nothing. */
+  readonly skipped?: 'another poll run is in progress';
 }
 
 /** One connection to poll and how to reach it. */
@@ -143,9 +147,19 @@ export function createPoller(deps: PollerDeps) {
   return async function pollRun(_event: unknown, context?: Context): Promise<PollRunSummary> {
     const started = now();
     const budgetMs = Math.min(settings.budgetMs, context ? context.getRemainingTimeInMillis() - settings.reserveMs : Number.POSITIVE_INFINITY);
-    const deadline = started + budgetMs;
     const runId = `poll-${randomUUID()}`;
-    const counts = { polled: 0, failed: 0, unauthorized: 0, recovered: 0, inFlight: 0, peak: 0, deleted: 0, refreshed: 0, refreshFailed: 0, expiring: 0, unknownStatus: 0 };
+    if (!(await deps.store.acquirePollLease(runId, started, started + budgetMs + settings.reserveMs))) {
+      deps.logger.warn('another poll run is in progress; this one polls nothing', { runId });
+      return { ...EMPTY_SUMMARY, skipped: 'another poll run is in progress' };
+    }
+    try {
+      return await run(started, started + budgetMs, runId);
+    } finally {
+      await deps.store.releasePollLease(runId);
+    }
+  };
+
+  async function run(started: number, deadline: number, runId: string): Promise<PollRunSummary> {    const counts = { polled: 0, failed: 0, unauthorized: 0, recovered: 0, inFlight: 0, peak: 0, deleted: 0, refreshed: 0, refreshFailed: 0, expiring: 0, unknownStatus: 0 };
 
     const credentials = settings.mode === 'per-connection' ? undefined : await deps.credentials.read();
     if (settings.mode === 'system' && !credentials) throw new Error(`pollMode is system, but the secret ${settings.credentialsSecret} does not exist`);
@@ -244,7 +258,7 @@ export function createPoller(deps: PollerDeps) {
     };
     deps.logger.info('poll run finished', { runId, ...summary, ms: now() - started });
     return summary;
-  };
+  }
 
   async function pollOne(
     target: Target,
@@ -372,7 +386,7 @@ export function createPoller(deps: PollerDeps) {
     // A pair without a new refresh token keeps the old one (and its expiry).
     const renewed: StoredConnectionToken = { refreshToken: token.refreshToken, refreshExpiresAt: token.refreshExpiresAt, ...parsed.value, secretName: token.secretName };
     try {
-      await deps.tokens.writeBack(renewed);
+      await deps.tokens.writeBack(renewed, token);
       counts.refreshed++;
       deps.logger.info('connection token refreshed and saved', { connectionId, expiresAt: renewed.expiresAt });
     } catch (error) {
@@ -385,6 +399,22 @@ export function createPoller(deps: PollerDeps) {
     return renewed;
   }
 }
+
+const EMPTY_SUMMARY: PollRunSummary = {
+  mode: 'per-connection',
+  connections: 0,
+  due: 0,
+  polled: 0,
+  failed: 0,
+  unauthorized: 0,
+  recovered: 0,
+  deferred: 0,
+  peakConcurrency: 0,
+  deleted: 0,
+  tokensRefreshed: 0,
+  tokenRefreshFailed: 0,
+  tokensExpiring: 0,
+};
 
 /** Pending bodies an id keeps across runs; older ones have long been consumed or deduplicated. */
 const PENDING_KEPT = 32;

@@ -1,6 +1,6 @@
 /**
  * A local Secrets Manager (AWS JSON 1.1) for development and tests: the operations this project
- * uses (GetSecretValue, ListSecrets, BatchGetSecretValue, CreateSecret, PutSecretValue,
+ * uses (RestoreSecret, GetSecretValue, ListSecrets, BatchGetSecretValue, CreateSecret, PutSecretValue,
  * DescribeSecret, UpdateSecretVersionStage, DeleteSecret), with the AWS behaviours our code relies
  * on: name-prefix filters, pagination, at most 20 ids per BatchGetSecretValue,
  * ResourceNotFoundException and ResourceExistsException, and secrets scheduled for deletion being
@@ -211,6 +211,7 @@ export async function startLocalSecretsManager(options: { port?: number; file?: 
           // A retried CreateSecret (same token, same value) is answered as the first one was.
           const version = existing.deletedAt ? undefined : versionById(existing, token);
           if (version && version.value === value) return { ARN: existing.arn, Name: name, VersionId: version.id };
+          if (existing.deletedAt) throw new AwsError('InvalidRequestException', `You can't create this secret because a secret with this name is already scheduled for deletion.`);
           throw new AwsError('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
         }
         const now = Date.now();
@@ -297,6 +298,13 @@ export async function startLocalSecretsManager(options: { port?: number; file?: 
         else secret.deletedAt = secret.lastChangedAt = Date.now();
         persist();
         return { ARN: secret.arn, Name: secret.name, DeletionDate: Date.now() / 1000 };
+      },
+      RestoreSecret(input) {
+        const secret = find(input.SecretId);
+        delete secret.deletedAt;
+        secret.lastChangedAt = Date.now();
+        persist();
+        return { ARN: secret.arn, Name: secret.name };
       },
       ListSecrets(input) {
         const { items, NextToken } = page(matching(input.Filters), input, 100);

@@ -248,7 +248,8 @@ describe('poller infrastructure', () => {
     const statements = pollerStatements(template);
     const arn = (name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:secret:${name}`]] });
     expect(statements).toContainEqual(expect.objectContaining({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], Resource: arn('makini/connections/*') }));
-    expect(statements).toContainEqual(expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: arn('makini/system-credentials-??????') }));
+    // The bare name too: a secret that does not exist is authorized against it (ResourceNotFound, not AccessDenied).
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: [arn('makini/system-credentials'), arn('makini/system-credentials-??????')] }));
     expect(statements).toContainEqual(expect.objectContaining({ Action: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] } }));
     expect(statements).toContainEqual(expect.objectContaining({ Action: 'dynamodb:Query', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] }, '/index/byConnection']] } }));
     expect(statements).toContainEqual(expect.objectContaining({ Action: 'sqs:SendMessage' }));

@@ -382,3 +382,23 @@ describe('poller handler built from the environment', () => {
     }
   });
 });
+
+describe('one poll run at a time', () => {
+  it('a run started while another holds the lease polls nothing; the lease is given back at the end, and expires if a run dies', async () => {
+    await setUp();
+    await systemCredentials();
+    makini.upsertConnection('conn_l');
+    expect(await store.acquirePollLease('a-crashed-run', clock(), clock() + 60_000)).toBe(true);
+    const { run } = poller();
+    const blocked = await run();
+    expect(blocked.result).toMatchObject({ skipped: 'another poll run is in progress', polled: 0 });
+    expect(makini.stats.byRoute.connections).toBe(0);
+
+    makini.advanceClock(61_000); // the dead run's lease has expired
+    expect((await run()).result).toMatchObject({ polled: 1 });
+    makini.advanceClock(1_000);
+    const next = (await run()).result;
+    expect(next.skipped).toBeUndefined(); // released: the next run is not blocked
+    expect(next.polled).toBe(1);
+  });
+});
