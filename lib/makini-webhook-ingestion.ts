@@ -40,7 +40,13 @@ export interface MakiniWebhookIngestionProps {
 const LAMBDAS_DIR = path.join(__dirname, '..', 'lambdas');
 const LAMBDA_CREDENTIALS = path.join(LAMBDAS_DIR, 'adapters', 'lambda-credentials.ts');
 /** SQS's longest retention: a message survives two weeks of consumer trouble. */
-const QUEUE_RETENTION = Duration.days(14);
+/**
+ * Dead-letter queues keep messages for SQS's longest, 14 days. A message keeps its first enqueue time
+ * when it is moved to a DLQ, so the webhook queue keeps them for less (7 days): whatever fails there
+ * still has at least a week in the DLQ, whose alarm fires at once.
+ */
+const DLQ_RETENTION = Duration.days(14);
+const QUEUE_RETENTION = Duration.days(7);
 
 /** The runtime the project targets and tests for; newer runtimes are adopted deliberately, not by lint. */
 const LAMBDA_RUNTIME_ACKNOWLEDGMENTS = [
@@ -161,6 +167,7 @@ export class MakiniWebhookIngestion extends Construct {
     });
     this.queue = new sqs.Queue(this, 'Queue', {
       ...secureQueueProps(),
+      retentionPeriod: QUEUE_RETENTION,
       // The consumer's timeout times six, as AWS advises for Lambda event sources, so a message is
       // not redelivered while a batch is still being processed.
       visibilityTimeout: Duration.seconds(config.consumerTimeoutSeconds * 6),
@@ -421,7 +428,7 @@ function secureQueueProps(): sqs.QueueProps {
   return {
     encryption: sqs.QueueEncryption.SQS_MANAGED,
     enforceSSL: true,
-    retentionPeriod: QUEUE_RETENTION,
+    retentionPeriod: DLQ_RETENTION,
     maxMessageSizeBytes: SQS_MAX_MESSAGE_BYTES,
   };
 }

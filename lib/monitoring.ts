@@ -63,6 +63,20 @@ export class MakiniWebhookMonitoring extends Construct {
     const key = new kms.Key(this, 'TopicKey', { enableKeyRotation: true, description: 'Encrypts the Makini webhook alarm and notification topics.' });
     for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) key.grant(new iam.ServicePrincipal(service), 'kms:Decrypt', 'kms:GenerateDataKey*');
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Makini webhook alarms', masterKey: key, enforceSSL: true });
+    // enforceSSL gives the topic a policy of its own, which replaces SNS's default one: without this
+    // statement CloudWatch is denied sns:Publish and no alarm notifies anyone.
+    this.alarmTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarms',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` },
+        },
+      }),
+    );
     this.notificationsTopic = new sns.Topic(this, 'NotificationsTopic', { displayName: 'Makini connection notifications', masterKey: key, enforceSSL: true });
     if (config.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
 
@@ -213,7 +227,11 @@ export class MakiniWebhookMonitoring extends Construct {
     this.dashboard.addWidgets(
       graph('Polling', ['ConnectionsPolled', 'MissedEventRecovered', 'PollFailed'].map((m) => emf('poller', m))),
       graph('Connections needing reauthorization', [emf('poller', 'ConnectionsNeedingReauth', 'Maximum'), emf('poller', 'StaleConnections', 'Maximum')]),
-      graph('Lambda cold starts', Object.keys(fns).map((service) => emf(service, 'ColdStart'))),
+      // Powertools emits ColdStart with `service` and `function_name`: a metric is found only by all its dimensions.
+      graph(
+        'Lambda cold starts',
+        Object.entries(fns).map(([service, fn]) => new cloudwatch.Metric({ namespace: config.metricsNamespace, metricName: 'ColdStart', dimensionsMap: { service, function_name: fn.functionName }, statistic: 'Sum', period: Duration.minutes(5) })),
+      ),
     );
     this.dashboard.addWidgets(graph('Lambda durations (p99)', Object.values(fns).map((fn) => fn.metricDuration({ statistic: 'p99' }))));
     this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }));

@@ -85,11 +85,11 @@ describe('MakiniWebhookStack template', () => {
     for (const group of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
-  it('creates an encrypted, TLS-only queue with 14-day retention, 1 MiB messages and a redrive to the DLQ', () => {
+  it('creates an encrypted, TLS-only queue with 7-day retention, 1 MiB messages and a redrive to the DLQ', () => {
     template.resourceCountIs('AWS::SQS::Queue', 4);
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
-      MessageRetentionPeriod: 1_209_600,
+      MessageRetentionPeriod: 604_800,
       MaximumMessageSize: 1_048_576,
       VisibilityTimeout: 180,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('DeadLetterQueue'), 'Arn'] }, maxReceiveCount: 5 },
@@ -151,6 +151,16 @@ describe('MakiniWebhookStack template', () => {
     template.hasOutput('SigningSecretArn', {});
     template.hasOutput('QueueUrl', {});
     template.hasOutput('DeadLetterQueueUrl', {});
+  });
+});
+
+describe('queues', () => {
+  it('keeps a dead letter longer than the webhook queue keeps a message (a moved message keeps its first enqueue time)', () => {
+    const queues = template.findResources('AWS::SQS::Queue');
+    const source = Object.values(queues).find((q) => q.Properties.RedrivePolicy)!;
+    const dlq = queues[source.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0]];
+    expect(dlq.Properties.MessageRetentionPeriod).toBe(14 * 86_400);
+    expect(dlq.Properties.MessageRetentionPeriod - source.Properties.MessageRetentionPeriod).toBeGreaterThanOrEqual(7 * 86_400);
   });
 });
 
