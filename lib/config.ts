@@ -457,6 +457,28 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
   return resolveConfig(Object.fromEntries([...CONFIG_KEYS, ...RENAMED_KEYS].map((key) => [key, env[envName(key)]])));
 }
 
+/**
+ * A Lambda's settings: every setting that differs from its default, so that `configFromEnv` in the
+ * function rebuilds exactly the configuration that was synthesized, cross-checks included. No list of
+ * what each function reads is kept by hand (a function that read a setting left off its list would
+ * validate a different configuration at init than `cdk synth` did). Lambda allows 4 KB of variables.
+ *
+ * @example
+ * new lambda.Function(this, 'Fn', { environment: { ...functionEnvironment(config), MAKINI_EVENT_TABLE: table.tableName } });
+ */
+export function functionEnvironment(config: MakiniWebhookConfig): Record<string, string> {
+  const defaults = configToEnv(DEFAULT_CONFIG);
+  const env = Object.fromEntries(Object.entries(configToEnv(config)).filter(([name, value]) => defaults[name] !== value));
+  const bytes = Object.entries(env).reduce((sum, [name, value]) => sum + name.length + value.length, 0);
+  if (bytes > FUNCTION_ENV_BUDGET_BYTES) {
+    throw new ConfigError([`the settings that differ from their defaults take ${bytes} bytes of Lambda environment; at most ${FUNCTION_ENV_BUDGET_BYTES} fit beside the resource variables (Lambda's limit is 4 KB)`]);
+  }
+  return env;
+}
+
+/** Lambda's 4 KB of environment, less room for the resource variables (queue URL, table, bus…). */
+const FUNCTION_ENV_BUDGET_BYTES = 3_072;
+
 /** The `MAKINI_*` variables that reproduce `keys` of `config` through {@link configFromEnv}. */
 export function configToEnv(config: MakiniWebhookConfig, keys: readonly Key[] = CONFIG_KEYS): Record<string, string> {
   return Object.fromEntries(keys.map((key) => [envName(key), Array.isArray(config[key]) ? (config[key] as readonly string[]).join(',') : String(config[key])]));

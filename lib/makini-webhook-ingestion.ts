@@ -19,7 +19,7 @@ import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
 import { BUS_SOURCE } from '../lambdas/core/consume';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { MakiniWebhookMonitoring } from './monitoring';
-import { ConfigError, configToEnv, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
+import { ConfigError, functionEnvironment, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
 
 export interface MakiniWebhookIngestionProps {
   /**
@@ -54,65 +54,6 @@ const LAMBDA_RUNTIME_ACKNOWLEDGMENTS = [
   { id: 'Serverless-LambdaLatestVersion', reason: 'Pinned to nodejs22.x, the runtime this release is built and tested for; a newer runtime is adopted in a release that tests it.' },
 ];
 
-/** Receiver settings it reads from the environment; everything else is infrastructure. */
-const RECEIVER_KEYS = [
-  'signatureScheme',
-  'signatureHeaders',
-  'signatureAlgorithm',
-  'signedBytes',
-  'allowedSourceIps',
-  'eventIdFields',
-  'timestampToleranceSeconds',
-  'maxBodyBytes',
-  'secretCacheSeconds',
-  'secretRefreshIntervalSeconds',
-  'awsRequestTimeoutMs',
-  'awsMaxAttempts',
-  'logLevel',
-  'metricsNamespace',
-] as const satisfies readonly (keyof MakiniWebhookConfig)[];
-
-/** Poller settings it reads from the environment. */
-const POLLER_KEYS = [
-  'connectionSecretPrefix',
-  'tokenCacheSeconds',
-  'pollMode',
-  'systemCredentialsSecret',
-  'makiniApiUrl',
-  'makiniApiVersion',
-  'makiniPageSize',
-  'connectionTokenSeconds',
-  'connectionStatusMap',
-  'tokenRefreshMarginDays',
-  'refreshTokenWarningDays',
-  'makiniRequestTimeoutMs',
-  'makiniMaxAttempts',
-  'pollExpectedWindowMinutes',
-  'pollAll',
-  'pollConcurrency',
-  'pollerTimeoutSeconds',
-  'breakerFailureThreshold',
-  'breakerCooldownMinutes',
-  'dedupWindowDays',
-  'historyRetentionDays',
-  'consumerTimeoutSeconds',
-  'contentDedupWindowMinutes',
-  'logLevel',
-  'metricsNamespace',
-] as const satisfies readonly (keyof MakiniWebhookConfig)[];
-
-/** Consumer settings it reads from the environment. */
-const CONSUMER_KEYS = [
-  'dedupWindowDays',
-  'historyRetentionDays',
-  'consumerTimeoutSeconds',
-  'contentDedupWindowMinutes',
-  'eventTypeFields',
-  'eventTimeFields',
-  'eventConnectionFields',
-  'logLevel',
-  'metricsNamespace',
-] as const satisfies readonly (keyof MakiniWebhookConfig)[];
 
 /**
  * The Makini webhook receiver: an HTTP API whose `POST /webhooks` verifies each webhook's signature
@@ -182,7 +123,7 @@ export class MakiniWebhookIngestion extends Construct {
       timeoutSeconds: config.receiverTimeoutSeconds,
       description: 'Verifies Makini webhook signatures and enqueues verified webhooks.',
       environment: {
-        ...configToEnv(config, RECEIVER_KEYS),
+        ...functionEnvironment(config),
         [RESOURCE_ENV.queueUrl]: this.queue.queueUrl,
         [RESOURCE_ENV.signingSecretId]: this.signingSecret.secretArn,
       },
@@ -225,7 +166,7 @@ export class MakiniWebhookIngestion extends Construct {
       timeoutSeconds: config.consumerTimeoutSeconds,
       description: 'Processes queued Makini webhooks once each, in event-time order, and publishes them to the bus.',
       environment: {
-        ...configToEnv(config, CONSUMER_KEYS),
+        ...functionEnvironment(config),
         [RESOURCE_ENV.eventTable]: this.table.tableName,
         [RESOURCE_ENV.eventBus]: this.eventBus.eventBusName,
       },
@@ -256,7 +197,7 @@ export class MakiniWebhookIngestion extends Construct {
       timeoutSeconds: config.pollerTimeoutSeconds,
       description: 'Polls Makini connection and sync status, and queues what webhooks missed.',
       environment: {
-        ...configToEnv(config, POLLER_KEYS),
+        ...functionEnvironment(config),
         [RESOURCE_ENV.eventTable]: this.table.tableName,
         [RESOURCE_ENV.queueUrl]: this.queue.queueUrl,
       },

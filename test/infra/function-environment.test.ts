@@ -1,0 +1,59 @@
+/**
+ * Each function rebuilds its configuration from the environment the template gives it: for a set of
+ * non-default configurations, synthesize, then boot every function's config from its template
+ * environment. A setting a function reads but the template leaves out would validate a different
+ * configuration at init than `cdk synth` did (e.g. a cross-check failing in the Lambda only).
+ */
+import { Template } from 'aws-cdk-lib/assertions';
+import { configFromEnv, ConfigError, resolveConfig, type MakiniWebhookConfig } from '../../lib/config';
+import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
+import { cdkApp } from '../support/cdk-app';
+
+const CONFIGS: [string, Partial<MakiniWebhookConfig>][] = [
+  ['the defaults', {}],
+  ['a slower receiver (issue 14: threw at init)', { receiverTimeoutSeconds: 8, awsRequestTimeoutMs: 1_500 }],
+  ['a 15-minute poll with a 10-minute poller (issue 14: threw at init)', { pollIntervalMinutes: 15, pollerTimeoutSeconds: 600 }],
+  ['a 2-minute poll (the poller timeout follows it)', { pollIntervalMinutes: 2 }],
+  [
+    'many settings at once',
+    {
+      signatureScheme: 'standard-webhooks',
+      signatureHeaders: ['x-sig'],
+      allowedSourceIps: ['makini', '10.0.0.0/8'],
+      maxBodyBytes: 65_536,
+      consumerBatchSize: 50,
+      consumerBatchingWindowSeconds: 2,
+      dedupWindowDays: 14,
+      pollMode: 'per-connection',
+      connectionStatusMap: ['live=online', 'dead=offline'],
+      tokenRefreshMarginDays: 10,
+      refreshTokenWarningDays: 5,
+      makiniMaxAttempts: 2,
+      makiniRequestTimeoutMs: 2_000,
+      logLevel: 'DEBUG',
+      metricsNamespace: 'Other',
+    },
+  ],
+];
+
+describe('function environments', () => {
+  it.each(CONFIGS)('%s: every function boots the synthesized configuration', (_name, input) => {
+    const config = resolveConfig(input);
+    const stack = new MakiniWebhookStack(cdkApp({ bundle: false }), 'EnvStack', { config: input });
+    const functions = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function')).filter((f) => f.Properties.Handler === 'index.handler');
+    expect(functions.length).toBe(3);
+    for (const fn of functions) {
+      const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
+      // Resource ids are CloudFormation references here; they are not settings.
+      const env = Object.fromEntries(Object.entries(variables).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+      expect(configFromEnv(env)).toEqual(config);
+      const bytes = Object.entries(variables).reduce((sum, [k, v]) => sum + k.length + (typeof v === 'string' ? v.length : 200), 0);
+      expect(bytes).toBeLessThan(4_096);
+    }
+  });
+
+  it('refuses, at synth, settings that would not fit in a Lambda environment', () => {
+    const huge = Array.from({ length: 64 }, (_, i) => `status_value_number_${String(i).padStart(2, '0')}_${'x'.repeat(20)}=online`);
+    expect(() => new MakiniWebhookStack(cdkApp({ bundle: false }), 'HugeStack', { config: { connectionStatusMap: huge } })).toThrow(ConfigError);
+  });
+});
