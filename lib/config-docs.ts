@@ -36,6 +36,7 @@ export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } 
   dedupWindowDays: 'Days a webhook id is remembered for deduplication; must outlast Makini\'s 24 h of retries.',
   historyRetentionDays: 'Days processed events stay in the history (DynamoDB TTL). Webhook items live the longer of this and `dedupWindowDays`.',
   eventArchiveRetentionDays: 'Days the event bus archive keeps events for replay; 0 keeps them forever.',
+  secretsKmsKey: 'ARN of the customer-managed KMS key the signing, credentials or token secrets are encrypted with; the receiver and poller get `kms:Decrypt` (and the poller `kms:GenerateDataKey`) through Secrets Manager only. Empty: the AWS-managed key.',
   connectionSecretPrefix: 'Per-connection mode: name prefix of the token secrets (one secret per connection).',
   tokenCacheSeconds: 'How long the poller caches the secrets it reads (system credentials, connection tokens) across invocations; a 401 drops them at once.',
   pollMode: '`system`: Makini client credentials list every connection; `per-connection`: one token secret per connection; `auto`: system when `systemCredentialsSecret` exists.',

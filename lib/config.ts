@@ -144,6 +144,8 @@ export interface MakiniWebhookConfig {
   readonly historyRetentionDays: number;
   /** Days the event bus archive keeps events for replay; 0 keeps them forever. */
   readonly eventArchiveRetentionDays: number;
+  /** ARN of the customer-managed KMS key of the secrets (signing, credentials, tokens), if not AWS-managed. */
+  readonly secretsKmsKey: string;
   /** Secrets Manager name prefix of the per-connection token secrets. */
   readonly connectionSecretPrefix: string;
   /** How long the poller caches connection tokens. */
@@ -257,6 +259,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   dedupWindowDays: { kind: 'int', default: 7, min: 2, max: 365 },
   historyRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_650 },
   eventArchiveRetentionDays: { kind: 'int', default: 30, min: 0, max: 3_650 },
+  secretsKmsKey: { kind: 'string', default: '', pattern: /^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, hint: 'a KMS key ARN, or empty' },
   connectionSecretPrefix: { kind: 'string', default: 'makini/connections/', pattern: /^[A-Za-z0-9/_+=.@-]{1,256}$/, hint: 'a Secrets Manager name prefix' },
   tokenCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400 },
   pollMode: { kind: 'enum', default: 'auto', values: POLL_MODES },

@@ -7,6 +7,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -35,11 +36,18 @@ export interface MakiniWebhookIngestionProps {
    * @default - `config.signingSecret` if set, else a new secret, retained on stack deletion
    */
   readonly signingSecret?: secretsmanager.ISecret;
+  /**
+   * The customer-managed KMS key the signing secret, the system credentials secret or the connection
+   * token secrets are encrypted with, when they are not under Secrets Manager's AWS-managed key.
+   * Alternatively give its ARN as `config.secretsKmsKey`.
+   *
+   * @default - `config.secretsKmsKey` if set, else none (the AWS-managed key needs no grant)
+   */
+  readonly secretsKey?: kms.IKey;
 }
 
 const LAMBDAS_DIR = path.join(__dirname, '..', 'lambdas');
 const LAMBDA_CREDENTIALS = path.join(LAMBDAS_DIR, 'adapters', 'lambda-credentials.ts');
-/** SQS's longest retention: a message survives two weeks of consumer trouble. */
 /**
  * Dead-letter queues keep messages for SQS's longest, 14 days. A message keeps its first enqueue time
  * when it is moved to a DLQ, so the webhook queue keeps them for less (7 days): whatever fails there
@@ -129,6 +137,10 @@ export class MakiniWebhookIngestion extends Construct {
       },
     }));
     this.signingSecret.grantRead(this.receiver);
+    const secretsKey = props.secretsKey ?? (config.secretsKmsKey ? kms.Key.fromKeyArn(this, 'SecretsKey', config.secretsKmsKey) : undefined);
+    // Through Secrets Manager only: the functions never call KMS themselves.
+    const viaSecretsManager = { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } };
+    if (secretsKey) iam.Grant.addToPrincipal({ grantee: this.receiver, actions: ['kms:Decrypt'], resourceArns: [secretsKey.keyArn], conditions: viaSecretsManager });
     this.queue.grant(this.receiver, 'sqs:SendMessage');
     Validations.of(this.receiver).acknowledge(
       { id: 'Serverless-LambdaDLQ', reason: 'API Gateway invokes the receiver synchronously; a failed request is answered with a retryable status and Makini retries it.' },
@@ -226,6 +238,8 @@ export class MakiniWebhookIngestion extends Construct {
     // The poll records' index partition: connections the poller knew that Makini may no longer list.
     iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['dynamodb:Query'], resourceArns: [`${this.table.tableArn}/index/${TABLE_KEYS.byConnectionIndex}`] });
     this.queue.grant(this.poller, 'sqs:SendMessage');
+    // Reading secrets, and writing refreshed pairs back (PutSecretValue encrypts with a data key).
+    if (secretsKey) iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resourceArns: [secretsKey.keyArn], conditions: viaSecretsManager });
     Validations.of(this.poller.role!).acknowledge(
       { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'secretsmanager:ListSecrets and BatchGetSecretValue support no resource-level permissions; secret values stay limited to the token prefix.' },
       {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Validations } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
@@ -267,6 +268,28 @@ describe('poller infrastructure', () => {
     const traced = pollerStatements(synth({ tracing: true }).template).filter((st) => JSON.stringify(st.Resource).includes('*')).map((st) => [st.Action].flat().sort().join(','));
     expect(traced.sort()).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets,xray:PutTelemetryRecords,xray:PutTraceSegments', 'secretsmanager:GetSecretValue,secretsmanager:PutSecretValue']);
     expect(JSON.stringify(synth({ connectionSecretPrefix: 'prod/tokens/' }).template.toJSON())).toContain(':secret:prod/tokens/*');
+  });
+});
+
+describe('customer-managed keys of the secrets', () => {
+  const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const statementsOf = (t: Template, fn: RegExp) =>
+    Object.entries(t.findResources('AWS::IAM::Policy'))
+      .filter(([, p]) => JSON.stringify(p.Properties.Roles).match(fn))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown; Condition?: unknown }[]);
+  it('grants the receiver kms:Decrypt and the poller kms:Decrypt and GenerateDataKey on the key, through Secrets Manager only', () => {
+    const t = synth({ secretsKmsKey: KEY }).template;
+    const via = { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } };
+    expect(statementsOf(t, /Receiver/)).toContainEqual(expect.objectContaining({ Action: 'kms:Decrypt', Resource: KEY, Condition: via }));
+    expect(statementsOf(t, /Poller/)).toContainEqual(expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: KEY, Condition: via }));
+    expect(JSON.stringify(statementsOf(template, /Receiver|Poller/))).not.toContain('kms:'); // none without a key
+  });
+  it('accepts the key as a construct prop', () => {
+    const app = cdkApp({ bundle: false });
+    const stack = new Stack(app, 'KeyStack');
+    const key = Key.fromKeyArn(stack, 'K', KEY);
+    new MakiniWebhookIngestion(stack, 'W', { secretsKey: key });
+    expect(JSON.stringify(Template.fromStack(stack).toJSON())).toContain(`"Action":"kms:Decrypt","Condition"`);
   });
 });
 
