@@ -26,6 +26,11 @@ export interface ConnectionState {
   readonly lastEventId?: string;
   /** When our receiver accepted the newest webhook (polls excluded). */
   readonly lastWebhookAt?: string;
+  /**
+   * The newest status transition and the event that made it, written with the state: a retry of that
+   * event (its publish failed after the state was written) finds it here and publishes it again.
+   */
+  readonly lastTransition?: { readonly eventId: string; readonly from: ConnectionStatus; readonly to: ConnectionStatus };
 }
 
 export interface Applied {
@@ -35,6 +40,18 @@ export interface Applied {
   readonly changed: boolean;
   /** Set when `status` changed: what notifications and the bus key on. */
   readonly transition?: { readonly from: ConnectionStatus; readonly to: ConnectionStatus };
+}
+
+/**
+ * The state without `lastTransition`: which event last moved the status, and from where, depends on
+ * the order deliveries arrived in (it is what was published); everything else does not.
+ *
+ * @example
+ * expect(withoutTransition(shuffledFold)).toEqual(withoutTransition(inOrderFold));
+ */
+export function withoutTransition(state: ConnectionState): Omit<ConnectionState, 'lastTransition'> {
+  const { lastTransition: _transition, ...rest } = state;
+  return rest;
 }
 
 export function initialState(connectionId: string): ConnectionState {
@@ -87,6 +104,11 @@ export function applyEvent(state: ConnectionState, event: MakiniEvent): Applied 
   if (event.source === 'webhook' && (state.lastWebhookAt === undefined || event.receivedAt > state.lastWebhookAt)) {
     next = { ...next, lastWebhookAt: event.receivedAt };
   }
-  const transition = next.status !== state.status ? { from: state.status, to: next.status } : undefined;
-  return { state: next, stale, changed: next !== state, ...(transition && { transition }) };
+  if (next.status !== state.status) {
+    const transition = { from: state.status, to: next.status };
+    return { state: { ...next, lastTransition: { eventId: key.id, ...transition } }, stale, changed: true, transition };
+  }
+  // The same event again, after its state was written but before its transition was published.
+  const retried = state.lastTransition?.eventId === key.id ? { from: state.lastTransition.from, to: state.lastTransition.to } : undefined;
+  return { state: next, stale, changed: next !== state, ...(retried && { transition: retried }) };
 }

@@ -124,6 +124,8 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
     expect(await store.getWebhook('evt_x')).toMatchObject({ status: 'DONE', deliveries: 1 });
     expect((await store.getConnection('conn_1'))?.status).toBe('offline');
     expect(aws.busEvents).toHaveLength(1);
+    // The state moved on the first attempt; the retry still publishes the transition (rules key on it).
+    expect(JSON.parse(aws.busEvents[0].Detail).transition).toEqual({ from: 'unknown', to: 'offline' });
   });
 
   it('reports every processed record when the bus is down, and completes none of them', async () => {
