@@ -169,9 +169,9 @@ export class DynamoDbEventStore implements EventStore {
         }),
       );
       const item = toClaimedItem(Attributes ?? {});
-      const decision = decideClaim(item, request.deliveryId, now);
+      const decision = decideClaim(item, request.deliveryId, now, firstOnly.leaseUntil as number);
       if (decision === 'duplicate') return { kind: 'duplicate', deliveries: item.deliveries };
-      if (decision === 'takeover') return (await this.takeOver(request, item, now)) ? { kind: 'process' } : { kind: 'busy' };
+      if (decision === 'takeover' || decision === 'renew') return (await this.takeOver(request, item, now)) ? { kind: 'process' } : { kind: 'busy' };
       return { kind: decision };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -180,7 +180,10 @@ export class DynamoDbEventStore implements EventStore {
     }
   }
 
-  /** The owner's lease ran out (it crashed): take the claim, unless another delivery just did. */
+  /**
+   * The owner's lease ran out (it crashed): take the claim, unless another delivery just did. Also
+   * how the owner renews its own lease on a redelivery (`:previous` is then itself).
+   */
   private async takeOver(request: ClaimRequest, item: ClaimedItem, now: number): Promise<boolean> {
     try {
       await this.db.send(

@@ -244,10 +244,15 @@ export interface ClaimedItem {
  * What a delivery does with the webhook item its claim returned.
  *
  * @example
- * decideClaim({ status: 'PROCESSING', owner: 'm1', leaseUntil: now + 30_000, deliveries: 2 }, 'm2', now); // 'busy'
+ * decideClaim({ status: 'PROCESSING', owner: 'm1', leaseUntil: now + 30_000, deliveries: 2 }, 'm2', now, now + 30_000); // 'busy'
+ *
+ * `ownLease`: the lease this claim would have written; the item holds it only if this claim created it.
+ * `renew`: the owner's own delivery again (SQS redelivers it after 6x the consumer timeout, long after
+ * the lease ran out): it processes only after renewing its lease, so that a copy arriving meanwhile
+ * cannot take the claim over and process the webhook a second time.
  */
-export function decideClaim(item: ClaimedItem, deliveryId: string, now: number): 'process' | 'duplicate' | 'busy' | 'takeover' {
+export function decideClaim(item: ClaimedItem, deliveryId: string, now: number, ownLease: number): 'process' | 'duplicate' | 'busy' | 'takeover' | 'renew' {
   if (item.status === 'DONE') return 'duplicate';
-  if (item.owner === deliveryId) return 'process';
+  if (item.owner === deliveryId) return item.leaseUntil === ownLease ? 'process' : 'renew';
   return item.leaseUntil > now ? 'busy' : 'takeover';
 }

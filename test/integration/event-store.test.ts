@@ -108,7 +108,9 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
 
     const retry = await consume(message); // SQS redelivers the same message
     expect(retry).toMatchObject({ kind: 'processed', message: { stale: false } });
-    expect(retry.kind === 'processed' && retry.message.transition).toBeUndefined(); // the transition happened once
+    // The crash may have come before PutEvents: the retry carries the transition again (at least once;
+    // the state itself moved once).
+    expect(retry.kind === 'processed' && retry.message.transition).toEqual({ from: 'unknown', to: 'offline' });
     expect(await store.getWebhook('evt_crash')).toMatchObject({ status: 'DONE', deliveries: 1 });
     expect((await store.getConnection('conn_1'))?.status).toBe('offline');
   });
@@ -120,6 +122,17 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
     clock += 31_000;
     expect((await consume(delivery(body))).kind).toBe('processed');
     expect(await store.getWebhook('evt_lease')).toMatchObject({ status: 'DONE', deliveries: 3 });
+  });
+
+  it('renews the owner’s lease when SQS redelivers its message, so a copy arriving meanwhile waits instead of processing it twice', async () => {
+    const body = statusEvent('evt_renew', 'online', '2026-11-22T05:00:00Z');
+    const owner = delivery(body);
+    await processMessage(owner, store, DEFAULT_CONFIG); // the owner's attempt fails after its claim
+    clock += 6 * 30_000; // SQS redelivers after 6x the consumer timeout: the lease (1x) has run out
+    await processMessage(owner, store, DEFAULT_CONFIG); // the owner's redelivery is processing again…
+    clock += 1_000;
+    // …when Makini's retry copy arrives: it must not take the claim over.
+    await expect(processMessage(delivery(body), store, DEFAULT_CONFIG)).rejects.toBeInstanceOf(WebhookBusyError);
   });
 
   it('converges when many events of one connection are processed concurrently', async () => {
