@@ -1,5 +1,5 @@
 import { PutEventsCommand, type EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { BUS_SOURCE, type BusMessage } from '../core/consume';
+import { BUS_SOURCE, busDetailType, type BusMessage } from '../core/consume';
 /** EventBridge takes at most 10 entries per PutEvents call. */
 const MAX_ENTRIES = 10;
 /** EventBridge rejects calls whose entries exceed 256 KB together; keep a margin. */
@@ -44,7 +44,7 @@ function toEntry(message: BusMessage, busName: string): PutEventsRequestEntry {
     // Too large for the bus: publish without `data`; the full event stays in the history table.
     detail = JSON.stringify({ ...message, event: { ...message.event, data: {} }, dataOmitted: true });
   }
-  return { EventBusName: busName, Source: BUS_SOURCE, DetailType: message.event.type, Detail: detail, Time: new Date(message.event.occurredAt) };
+  return { EventBusName: busName, Source: BUS_SOURCE, DetailType: busDetailType(message.event.type), Detail: detail, Time: new Date(message.event.occurredAt) };
 }
 
 function* chunks(entries: PutEventsRequestEntry[]): Generator<{ index: number; entry: PutEventsRequestEntry }[]> {

@@ -59,6 +59,21 @@ export interface EventStore {
 /** `source` of every event this project puts on the bus; customer rules match on it. */
 export const BUS_SOURCE = 'makini.webhooks';
 
+/** EventBridge's longest `detail-type`; a longer one fails the whole PutEvents call it is in. */
+const MAX_DETAIL_TYPE = 128;
+
+/**
+ * The bus `detail-type` of an event type: the type itself, or for one longer than EventBridge takes,
+ * its first 119 characters, `~` and 8 hex digits of its hash (the full type stays in the detail).
+ *
+ * @example
+ * busDetailType('assets.updated'); // 'assets.updated'
+ */
+export function busDetailType(type: string): string {
+  if (type.length > 0 && type.length <= MAX_DETAIL_TYPE) return type;
+  return `${type.slice(0, MAX_DETAIL_TYPE - 9)}~${createHash('sha256').update(type).digest('hex').slice(0, 8)}`;
+}
+
 /** What the bus receives for every newly processed event: the event and the state it led to (none without a connection). */
 export interface BusMessage {
   readonly event: MakiniEvent;
@@ -222,9 +237,15 @@ function readEnvelope(message: QueuedMessage):
   } catch (error) {
     if (!(error instanceof InvalidEnvelopeError)) throw error;
     const raw = Buffer.from(message.body, 'utf8');
-    return { webhookId: `sha256:${sha256(raw)}`, dedup: 'id', receivedAt: new Date(0).toISOString(), body: raw, invalid: error.message };
+    // SQS carries up to 1 MiB, a DynamoDB item 400 KB: keep the start of a larger one, and say so.
+    const kept = raw.subarray(0, UNREADABLE_KEPT_BYTES);
+    const truncated = kept.length < raw.length ? ` (body truncated: first ${kept.length} of ${raw.length} bytes kept)` : '';
+    return { webhookId: `sha256:${sha256(raw)}`, dedup: 'id', receivedAt: new Date(0).toISOString(), body: kept, invalid: `${error.message}${truncated}` };
   }
 }
+
+/** Bytes of an unreadable queue message kept in its history item (which holds 400 KB in all). */
+export const UNREADABLE_KEPT_BYTES = 262_144;
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

@@ -54,6 +54,10 @@ export async function startLocalEventBridge(options: { log?: string; port?: numb
       PutEvents(input) {
         const entries = (input.Entries as Record<string, unknown>[] | undefined) ?? [];
         if (entries.length === 0 || entries.length > 10) throw new AwsError('ValidationException', 'Entries must hold 1 to 10 entries.');
+        // As AWS does: a field over its length limit fails the whole call, not one entry.
+        if (entries.some((e) => typeof e.DetailType === 'string' && e.DetailType.length > 128)) {
+          throw new AwsError('ValidationException', "1 validation error detected: Value at 'entries.member.detailType' failed to satisfy constraint: Member must have length less than or equal to 128");
+        }
         const results = entries.map((entry) => {
           if (typeof entry.Source !== 'string' || typeof entry.DetailType !== 'string' || typeof entry.Detail !== 'string') {
             return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Source, DetailType and Detail are required.' };

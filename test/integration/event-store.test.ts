@@ -100,6 +100,15 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
     expect(outcome).toMatchObject({ kind: 'unprocessable', webhookId: expect.stringMatching(/^sha256:/) });
   });
 
+  it('keeps the start of an unreadable message larger than a DynamoDB item, and says it was truncated', async () => {
+    const body = 'x'.repeat(900_000); // SQS takes up to 1 MiB; one item holds 400 KB
+    const outcome = await consume({ deliveryId: 'msg-big-junk', body });
+    expect(outcome).toMatchObject({ kind: 'unprocessable', reason: expect.stringMatching(/body truncated: first 262144 of 900000 bytes kept/) });
+    const stored = await store.getWebhook((outcome as { webhookId: string }).webhookId);
+    expect(stored).toMatchObject({ status: 'DONE', unprocessableReason: expect.stringMatching(/truncated/) });
+    expect(stored?.body.length).toBe(262_144);
+  });
+
   it('repairs a crash between the state write and completion: the retry has no second effect', async () => {
     const message = delivery(statusEvent('evt_crash', 'offline', '2026-11-22T05:00:00Z'));
     const first = await processMessage(message, store, DEFAULT_CONFIG); // state written, then the Lambda "dies"

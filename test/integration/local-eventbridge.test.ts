@@ -30,3 +30,27 @@ describe('local EventBridge endpoint (through the AWS SDK)', () => {
     }
   });
 });
+
+describe('EventBridgePublisher against the local bus', () => {
+  it('bounds an event type longer than a detail-type may be, so one bad event does not fail its whole PutEvents call', async () => {
+    const { EventBridgePublisher } = await import('../../lambdas/adapters/eventbridge-publisher');
+    const log = path.join(mkdtempSync(path.join(tmpdir(), 'local-eb-')), 'bus.jsonl');
+    const bus = await startLocalEventBridge({ log });
+    const client = new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 });
+    try {
+      const longType = `assets.${'x'.repeat(200)}.updated`;
+      const message = (webhookId: string, type: string) =>
+        ({ event: { webhookId, type, occurredAt: '2026-11-22T05:00:00.000000000Z', timeSource: 'body', connectionId: 'c', data: {}, source: 'webhook', receivedAt: '2026-11-22T05:00:00.000Z' }, state: { connectionId: 'c', status: 'unknown' }, stale: false }) as never;
+      const accepted = await new EventBridgePublisher(client, 'makini').publish([message('evt_ok', 'assets.updated'), message('evt_long', longType)]);
+      expect(accepted).toHaveLength(2);
+      const types = readBusLog(log).map((e) => e['detail-type']);
+      expect(types[0]).toBe('assets.updated');
+      expect(types[1]).toHaveLength(128);
+      expect(types[1]).toMatch(/^assets\.x+~[0-9a-f]{8}$/);
+      expect((readBusLog(log)[1].detail as { event: { type: string } }).event.type).toBe(longType); // the full type stays in the detail
+    } finally {
+      client.destroy();
+      await bus.close();
+    }
+  });
+});
