@@ -27,8 +27,8 @@ export interface ConnectionState {
   /** When our receiver accepted the newest webhook (polls excluded). */
   readonly lastWebhookAt?: string;
   /**
-   * The newest status transition and the event that made it, written with the state: a retry of that
-   * event (its publish failed after the state was written) finds it here and publishes it again.
+   * The transition the event holding `status` made, written with the state: a retry of that event
+   * (its publish failed after the state was written) finds it here and publishes it again.
    */
   readonly lastTransition?: { readonly eventId: string; readonly from: ConnectionStatus; readonly to: ConnectionStatus };
 }
@@ -43,7 +43,7 @@ export interface Applied {
 }
 
 /**
- * The state without `lastTransition`: which event last moved the status, and from where, depends on
+ * The state without `lastTransition`: which event moved the status, and from where, depends on
  * the order deliveries arrived in (it is what was published); everything else does not.
  *
  * @example
@@ -108,7 +108,9 @@ export function applyEvent(state: ConnectionState, event: MakiniEvent): Applied 
     const transition = { from: state.status, to: next.status };
     return { state: { ...next, lastTransition: { eventId: key.id, ...transition } }, stale, changed: true, transition };
   }
-  // The same event again, after its state was written but before its transition was published.
-  const retried = state.lastTransition?.eventId === key.id ? { from: state.lastTransition.from, to: state.lastTransition.to } : undefined;
+  // The same event again, after its state was written but before its transition was published; only
+  // while it still holds the status (a later event's own transition supersedes it: no stale notice).
+  const made = state.statusEventId === key.id && state.lastTransition?.eventId === key.id ? state.lastTransition : undefined;
+  const retried = made && { from: made.from, to: made.to };
   return { state: next, stale, changed: next !== state, ...(retried && { transition: retried }) };
 }

@@ -19,6 +19,14 @@ describe('a transition whose publish failed', () => {
     const retry = applyEvent(first.state, reauth);
     expect(retry).toMatchObject({ changed: false, transition: { from: 'online', to: 'reauthorization_required' } });
   });
+
+  it('is not published again once a later event moved the status on (no stale notification)', () => {
+    const reauth = event('connection.reauthorization_required', '2026-01-01T00:00:00.000Z');
+    const back = status('online', '2026-01-01T00:05:00.000Z');
+    const written = fold([status('online', '2025-12-31T00:00:00.000Z'), reauth, back]);
+    expect(applyEvent(written, reauth).transition).toBeUndefined();
+    expect(applyEvent(written, back).transition).toEqual({ from: 'reauthorization_required', to: 'online' });
+  });
 });
 
 describe('applyEvent', () => {
@@ -121,7 +129,8 @@ describe('connection state properties', () => {
         const again = applyEvent(state, event);
         expect(again.state).toEqual(state);
         expect(again.changed).toBe(false);
-        if (state.lastTransition?.eventId === event.webhookId) expect(again.transition).toEqual({ from: state.lastTransition.from, to: state.lastTransition.to });
+        const made = state.statusEventId === event.webhookId && state.lastTransition?.eventId === event.webhookId ? state.lastTransition : undefined;
+        if (made) expect(again.transition).toEqual({ from: made.from, to: made.to });
         else expect(again.transition).toBeUndefined();
       }),
       { numRuns: 300, seed: 20261122 },
