@@ -12,6 +12,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 
 /** API Gateway HTTP APIs reject larger payloads with 413 before any integration runs. */
 export const API_GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+/** Lambda's synchronous invoke payload limit (6 MiB), which the event, not just the body, must fit in. */
+const LAMBDA_SYNC_PAYLOAD_BYTES = 6_291_456;
 
 export type ApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -62,8 +64,12 @@ async function serve(req: IncomingMessage, res: ServerResponse, routes: Record<s
   if (!route) return reply(res, 404, { message: 'Not Found' });
   const body = await readBody(req, API_GATEWAY_MAX_PAYLOAD_BYTES);
   if (body === undefined) return reply(res, 413, { message: 'Request Entity Too Large' });
+  const event = toApiGatewayEvent(req, url, body, route);
+  // Lambda takes at most 6 MB per synchronous invoke; API Gateway has been seen to answer a larger
+  // event with 413 `{"message": "Request Too Long"}` (docs/security.md): the function never runs.
+  if (Buffer.byteLength(JSON.stringify(event)) > LAMBDA_SYNC_PAYLOAD_BYTES) return reply(res, 413, { message: 'Request Too Long' });
   try {
-    const invocation = route.handler(toApiGatewayEvent(req, url, body, route));
+    const invocation = route.handler(event);
     const result = timeoutMs ? await Promise.race([invocation, timeout(timeoutMs)]) : await invocation;
     if (result === TIMED_OUT) return reply(res, 500, { message: 'Internal Server Error' });
     res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
