@@ -6,7 +6,8 @@
  *   PORT=8080 MAKINI_WEBHOOK_SECRET=… npm start
  *   MAKINI_API_URL=https://api.makini.io MAKINI_CLIENT_ID=… MAKINI_CLIENT_SECRET=… npm start   # poll your real account
  */
-import { startLocalStack } from '../local/stack';
+import { ConfigError } from '../lib/config';
+import { LocalStackRunningError, LocalStateError, startLocalStack } from '../local/stack';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -67,6 +68,15 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`npm start failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
+  // One clear line and an exit code; the stack trace only with DEBUG.
+  const e = error as NodeJS.ErrnoException;
+  let line = e.message ?? String(error);
+  let code = 1;
+  if (error instanceof ConfigError) [line, code] = [e.message.replace(/\n\s*/g, ' '), 2];
+  else if (e.code === 'EADDRINUSE') [line, code] = [`port ${process.env.PORT ?? 3000} is in use; start with PORT=<another> (0 picks a free one)`, 2];
+  else if (error instanceof LocalStateError) code = 2;
+  else if (error instanceof LocalStackRunningError) code = 1;
+  process.stderr.write(`npm start: ${line}\n`);
+  if (process.env.DEBUG) process.stderr.write(`${e.stack ?? ''}\n`);
+  process.exit(code);
 });

@@ -8,7 +8,7 @@
  */
 import { secretsManagerProvider } from '../lambdas/adapters/secrets-manager-provider';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import * as path from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
@@ -101,14 +101,15 @@ const DUMMY_AWS = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SEC
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
-  if (options.reset) rmSync(options.dir, { recursive: true, force: true });
-  mkdirSync(options.dir, { recursive: true });
   const config = configFromEnv({
     ...options.env,
     // MAKINI_API_URL is the local stack's shorthand for the makiniApiUrl setting.
     ...(options.env.MAKINI_API_URL && { MAKINI_MAKINI_API_URL: options.env.MAKINI_API_URL }),
   });
-  const closers: (() => Promise<void>)[] = [];
+  // One stack per state directory: taken before --reset may wipe it.
+  const unlock = lockStateDir(options.dir);
+  if (options.reset) for (const entry of readdirSync(options.dir)) if (entry !== LOCK_FILE) rmSync(path.join(options.dir, entry), { recursive: true, force: true });
+  const closers: (() => Promise<void>)[] = [async () => unlock()];
   const close = async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
   };
@@ -134,6 +135,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     closers.push(dynamo.close);
     const sqs = await startLocalSqs({
+      releaseOnStart: true,
       fault: () => faults().sqs,
       dir: path.join(options.dir, 'sqs'),
       queues: [
@@ -250,7 +252,69 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     return { info, config, webhookSecret, pollNow, close, ...(makini && { makini }) };
   } catch (error) {
     await close();
+    // A state file that does not parse (secrets, stack info) is a corrupt directory, not a bug.
+    if (error instanceof SyntaxError) throw new LocalStateError(options.dir, error);
     throw error;
+  }
+}
+
+/** Another local stack already runs on the state directory. */
+export class LocalStackRunningError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly pid: number,
+    readonly url: string | undefined,
+  ) {
+    super(`a local stack is already running on ${dir}/ (pid ${pid}${url ? `, ${url}` : ''}); stop it, or use another MAKINI_LOCAL_DIR`);
+    this.name = 'LocalStackRunningError';
+  }
+}
+
+/** The state directory holds something the local stack cannot read. */
+export class LocalStateError extends Error {
+  constructor(dir: string, cause: unknown) {
+    super(`the state directory ${dir}/ is unreadable (${(cause as Error).message.split('\n')[0]}); npm start -- --reset wipes it`);
+    this.name = 'LocalStateError';
+  }
+}
+
+const LOCK_FILE = 'lock';
+
+/**
+ * Takes `<dir>/lock` (created exclusively, holding our pid), or throws LocalStackRunningError when
+ * a live process holds it. A lock whose process is gone (a `kill -9`) is taken over.
+ */
+function lockStateDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => rmSync(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      let url: string | undefined;
+      try {
+        url = (JSON.parse(readFileSync(path.join(dir, 'stack.json'), 'utf8')) as LocalStackInfo).webhookUrl;
+      } catch {
+        // still starting: no URL yet
+      }
+      throw new LocalStackRunningError(dir, pid, url);
+    }
+    rmSync(file, { force: true }); // stale: its process is gone
+  }
+  throw new Error(`could not take ${file}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

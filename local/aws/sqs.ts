@@ -55,14 +55,27 @@ const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 const md5 = (text: string) => createHash('md5').update(text, 'utf8').digest('hex');
 
-export async function startLocalSqs(options: { queues: readonly LocalQueueDefinition[]; dir?: string; port?: number; now?: () => number; fault?: () => Fault | undefined }): Promise<LocalSqs> {
+export async function startLocalSqs(options: {
+  queues: readonly LocalQueueDefinition[];
+  dir?: string;
+  port?: number;
+  now?: () => number;
+  fault?: () => Fault | undefined;
+  /**
+   * Make messages received before a restart visible at once: the process that held them is gone
+   * (the local stack runs one process per state directory). On AWS their visibility timeout applies.
+   */
+  releaseOnStart?: boolean;
+}): Promise<LocalSqs> {
   const now = options.now ?? Date.now;
   const queues = new Map<string, Queue>();
   const moveTasks: { handle: string; source: string; destination: string; moved: number; startedAt: number }[] = [];
   if (options.dir) mkdirSync(options.dir, { recursive: true });
   for (const definition of options.queues) {
     const journal = options.dir ? path.join(options.dir, `${definition.name}.jsonl`) : undefined;
-    queues.set(definition.name, { definition, arn: `arn:aws:sqs:${REGION}:${ACCOUNT}:${definition.name}`, messages: journal ? replay(journal) : new Map(), journal });
+    const messages = journal ? replay(journal) : new Map<string, Message>();
+    if (options.releaseOnStart) for (const message of messages.values()) message.visibleAt = 0;
+    queues.set(definition.name, { definition, arn: `arn:aws:sqs:${REGION}:${ACCOUNT}:${definition.name}`, messages, journal });
   }
   const pendingCommits = new Map<Queue, PendingCommit[]>();
   const waiters = new Set<() => void>();
