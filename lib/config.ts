@@ -64,10 +64,16 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** SQS's largest message (1 MiB). The queue is created with exactly this limit. */
 export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+/**
+ * How long the webhook queue keeps a message (7 days); its dead-letter queue keeps them 14, SQS's
+ * longest, because a moved message keeps its first enqueue time.
+ */
+export const QUEUE_RETENTION_SECONDS = 7 * 86_400;
+export const DLQ_RETENTION_SECONDS = 14 * 86_400;
 /** Room reserved in each SQS message for the envelope's metadata around the body. */
 export const ENVELOPE_OVERHEAD_BYTES = 4_096;
 /** A DynamoDB item holds at most 400 KB; the history item keeps the raw body plus ~10 KB of fields. */
-const MAX_STORABLE_BODY_BYTES = Math.min(390_000, Math.floor(((SQS_MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_BYTES) * 3) / 4));
+export const MAX_STORABLE_BODY_BYTES = Math.min(390_000, Math.floor(((SQS_MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_BYTES) * 3) / 4));
 /** SQS caps a queue's visibility timeout at 12 hours. */
 const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 /** Makini expects a 200 within this many seconds. */
@@ -212,14 +218,19 @@ export interface MakiniWebhookConfig {
 
 type Key = keyof MakiniWebhookConfig;
 
-/** One row of the config table: type, default and bounds. The reference text is in config-docs.ts, which the Lambdas do not bundle. */
-type Spec =
+/**
+ * One row of the config table: type, default and bounds. The reference text is in config-docs.ts,
+ * which the Lambdas do not bundle. `deployOnly`: read by the CDK alone (no function code and no
+ * cross-check reads it), so it is left out of the functions' environment.
+ */
+type Spec = (
   | { kind: 'int'; default: number; min: number; max: number; oneOf?: readonly number[] }
   | { kind: 'enum'; default: string; values: readonly string[] }
   | { kind: 'string'; default: string; pattern: RegExp; hint: string }
   | { kind: 'bool'; default: boolean }
   /** Comma-separated in context and environment, an array in code. */
-  | { kind: 'list'; default: readonly string[]; minItems: number; maxItems: number; item: (value: string) => boolean; hint: string };
+  | { kind: 'list'; default: readonly string[]; minItems: number; maxItems: number; item: (value: string) => boolean; hint: string }
+) & { deployOnly?: true };
 
 const HEADER_NAME = /^[A-Za-z0-9-]{1,128}$/;
 /** A top-level JSON field name usable in a list setting (no commas, no spaces). */
@@ -288,12 +299,13 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   pollerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240 },
   breakerFailureThreshold: { kind: 'int', default: 5, min: 1, max: 100 },
   breakerCooldownMinutes: { kind: 'int', default: 30, min: 1, max: 10_080 },
-  alarmEmail: { kind: 'string', default: '', pattern: /^$|^[^\s@]+@[^\s@]+\.[^\s@]+$/, hint: 'an email address' },
+  alarmEmail: { kind: 'string', default: '', pattern: /^$|^[^\s@]+@[^\s@]+\.[^\s@]+$/, hint: 'an email address', deployOnly: true },
   queueAgeAlarmMinutes: { kind: 'int', default: 15, min: 1, max: 20_160 },
   signatureRejectedAlarmThreshold: { kind: 'int', default: 10, min: 0, max: 1_000_000 },
   pollFailedAlarmPeriods: { kind: 'int', default: 3, min: 1, max: 288 },
   silenceAlarmHours: { kind: 'int', default: 24, min: 0, max: 24 },
   reauthNotificationTemplate: {
+    deployOnly: true,
     kind: 'string',
     default: 'Makini connection {connectionId} needs reauthorization (detected {detectedAt}). Ask the customer to reconnect it in the Makini dashboard.',
     pattern: /^(?=[\s\S]*\{connectionId\})[^"\\]{1,2000}$/,
@@ -422,6 +434,14 @@ function crossCheck(c: MakiniWebhookConfig): string[] {
         `(makiniMaxAttempts x makiniRequestTimeoutMs + waits between attempts + margin)`,
     );
   }
+  if (c.queueAgeAlarmMinutes * 60 >= QUEUE_RETENTION_SECONDS) {
+    problems.push(`queueAgeAlarmMinutes (${c.queueAgeAlarmMinutes}) must be shorter than the queue's ${QUEUE_RETENTION_SECONDS / 86_400}-day retention, or the alarm can never fire`);
+  }
+  if (c.maxReceiveCount * c.consumerTimeoutSeconds * 6 >= QUEUE_RETENTION_SECONDS) {
+    problems.push(
+      `maxReceiveCount (${c.maxReceiveCount}) x the visibility timeout (6 x consumerTimeoutSeconds ${c.consumerTimeoutSeconds} s) must be shorter than the queue's ${QUEUE_RETENTION_SECONDS / 86_400}-day retention, or a failing message expires before it reaches the dead-letter queue`,
+    );
+  }
   if (c.refreshTokenWarningDays > c.tokenRefreshMarginDays) {
     // A refresh token outlives its access token by a day: a warning window wider than the refresh
     // margin would warn about every healthy pair before its refresh is even due.
@@ -470,9 +490,11 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
  * new lambda.Function(this, 'Fn', { environment: { ...functionEnvironment(config), MAKINI_EVENT_TABLE: table.tableName } });
  */
 export function functionEnvironment(config: MakiniWebhookConfig): Record<string, string> {
-  const defaults = configToEnv(DEFAULT_CONFIG);
-  const env = Object.fromEntries(Object.entries(configToEnv(config)).filter(([name, value]) => defaults[name] !== value));
-  const bytes = Object.entries(env).reduce((sum, [name, value]) => sum + name.length + value.length, 0);
+  const keys = CONFIG_KEYS.filter((key) => !CONFIG_SPEC[key].deployOnly);
+  const defaults = configToEnv(DEFAULT_CONFIG, keys);
+  const env = Object.fromEntries(Object.entries(configToEnv(config, keys)).filter(([name, value]) => defaults[name] !== value));
+  // As Lambda counts it: the variables serialized as JSON, in UTF-8 bytes.
+  const bytes = Buffer.byteLength(JSON.stringify(env), 'utf8');
   if (bytes > FUNCTION_ENV_BUDGET_BYTES) {
     throw new ConfigError([`the settings that differ from their defaults take ${bytes} bytes of Lambda environment; at most ${FUNCTION_ENV_BUDGET_BYTES} fit beside the resource variables (Lambda's limit is 4 KB)`]);
   }

@@ -20,7 +20,7 @@ import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
 import { BUS_SOURCE } from '../lambdas/core/consume';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { MakiniWebhookMonitoring } from './monitoring';
-import { ConfigError, functionEnvironment, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
+import { ConfigError, DLQ_RETENTION_SECONDS, functionEnvironment, QUEUE_RETENTION_SECONDS, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
 
 export interface MakiniWebhookIngestionProps {
   /**
@@ -53,8 +53,8 @@ const LAMBDA_CREDENTIALS = path.join(LAMBDAS_DIR, 'adapters', 'lambda-credential
  * when it is moved to a DLQ, so the webhook queue keeps them for less (7 days): whatever fails there
  * still has at least a week in the DLQ, whose alarm fires at once.
  */
-const DLQ_RETENTION = Duration.days(14);
-const QUEUE_RETENTION = Duration.days(7);
+const DLQ_RETENTION = Duration.seconds(DLQ_RETENTION_SECONDS);
+const QUEUE_RETENTION = Duration.seconds(QUEUE_RETENTION_SECONDS);
 
 /** The runtime the project targets and tests for; newer runtimes are adopted deliberately, not by lint. */
 const LAMBDA_RUNTIME_ACKNOWLEDGMENTS = [

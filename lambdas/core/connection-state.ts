@@ -109,8 +109,8 @@ export function applyEvent(state: ConnectionState, event: MakiniEvent): Applied 
     return { state: { ...next, lastTransition: { eventId: key.id, ...transition } }, stale, changed: true, transition };
   }
   // The same event again, after its state was written but before its transition was published; only
-  // while it still holds the status (a later event's own transition supersedes it: no stale notice).
-  const made = state.statusEventId === key.id && state.lastTransition?.eventId === key.id ? state.lastTransition : undefined;
+  // until a later transition replaces it (no stale notice; a later event of the same status does not).
+  const made = state.lastTransition?.eventId === key.id ? state.lastTransition : undefined;
   const retried = made && { from: made.from, to: made.to };
   return { state: next, stale, changed: next !== state, ...(retried && { transition: retried }) };
 }

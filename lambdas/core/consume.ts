@@ -8,6 +8,7 @@
  * also counts the delivery), and cannot keep a copy whose body differs for inspection.
  */
 import { createHash } from 'node:crypto';
+import { MAX_STORABLE_BODY_BYTES } from '../../lib/config';
 import { applyEvent, type Applied, type ConnectionState } from './connection-state';
 import { decodeEnvelope, InvalidEnvelopeError, type WebhookEnvelope } from './envelope';
 import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from './event';
@@ -208,6 +209,11 @@ export function parseMessage(message: QueuedMessage, fields: EventFields): Parse
   const read = readEnvelope(message);
   if (!read.envelope) return { ...read, bodyHash: sha256(read.body), unprocessableReason: read.invalid };
   const { envelope, body } = read;
+  if (body.length > MAX_STORABLE_BODY_BYTES) {
+    // Not one of ours (the receiver caps bodies below this): keep its start, as for unreadable messages.
+    const kept = body.subarray(0, UNREADABLE_KEPT_BYTES);
+    return { ...read, body: kept, bodyHash: sha256(body), unprocessableReason: `the body is larger than one history item holds (first ${kept.length} of ${body.length} bytes kept)` };
+  }
   const poll = envelope.scheme === 'poll';
   const normalised = normaliseEvent(
     body,
@@ -268,12 +274,14 @@ export interface ClaimedItem {
  * decideClaim({ status: 'PROCESSING', owner: 'm1', leaseUntil: now + 30_000, deliveries: 2 }, 'm2', now, now + 30_000); // 'busy'
  *
  * `ownLease`: the lease this claim would have written; the item holds it only if this claim created it.
- * `renew`: the owner's own delivery again (SQS redelivers it after 6x the consumer timeout, long after
- * the lease ran out): it processes only after renewing its lease, so that a copy arriving meanwhile
- * cannot take the claim over and process the webhook a second time.
+ * `renew`: the owner's own delivery again after its lease ran out (SQS redelivers after 6x the
+ * consumer timeout): it processes only after renewing its lease, so that a copy arriving meanwhile
+ * cannot take the claim over and process the webhook a second time. While the lease runs, another
+ * copy of the same SQS message (at-least-once delivery keeps its message id) waits like any copy.
  */
 export function decideClaim(item: ClaimedItem, deliveryId: string, now: number, ownLease: number): 'process' | 'duplicate' | 'busy' | 'takeover' | 'renew' {
   if (item.status === 'DONE') return 'duplicate';
-  if (item.owner === deliveryId) return item.leaseUntil === ownLease ? 'process' : 'renew';
-  return item.leaseUntil > now ? 'busy' : 'takeover';
+  if (item.owner === deliveryId && item.leaseUntil === ownLease) return 'process';
+  if (item.leaseUntil > now) return 'busy';
+  return item.owner === deliveryId ? 'renew' : 'takeover';
 }

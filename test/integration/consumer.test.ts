@@ -18,8 +18,12 @@ let store: DynamoDbEventStore;
 beforeEach(async () => {
   dynamo = await startDynalite();
   aws = await startFakeAws();
-  store = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 7 * 86_400, leaseMs: 30_000 });
+  clock = Date.parse('2026-11-22T06:00:00Z');
+  store = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 7 * 86_400, leaseMs: 30_000, now: () => clock });
 });
+/** The store's clock: SQS redelivers a failed message after its visibility timeout (6 x the lease here). */
+let clock: number;
+const afterVisibilityTimeout = () => (clock += 6 * 30_000);
 afterEach(async () => {
   await dynamo.close();
   await aws.close();
@@ -120,6 +124,7 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
     expect((await store.getWebhook('evt_x'))?.status).toBe('PROCESSING');
 
     aws.rejectEntry = () => false;
+    afterVisibilityTimeout();
     expect((await handle(batch(x))).batchItemFailures).toEqual([]);
     expect(await store.getWebhook('evt_x')).toMatchObject({ status: 'DONE', deliveries: 1 });
     expect((await store.getConnection('conn_1'))?.status).toBe('offline');
