@@ -11,7 +11,7 @@ import { get } from 'node:http';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createSignatureScheme } from '../lambdas/core/signature';
-import { resolveConfig } from '../lib/config';
+import { resolveConfig } from '../lambdas/config/config';
 import { readBusLog } from '../local/aws/eventbridge';
 import { simulate, type SimulateOptions } from '../local/simulator';
 import { LOCAL_CALLS_PATH } from '../local/stack';

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { RESOURCE_ENV, resolveConfig } from '../lib/config';
+import { RESOURCE_ENV, resolveConfig } from '../lambdas/config/config';
 import type { Context } from 'aws-lambda';
 import { secretsManagerProvider } from '../lambdas/adapters/secrets-manager-provider';
 import { MakiniApiClient } from '../lambdas/adapters/makini-api-client';

@@ -4,7 +4,7 @@
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
-import { configFromContext } from '../lib/config';
+import { configFromContext } from '../lambdas/config/config';
 import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
 
 const app = new App();

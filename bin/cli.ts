@@ -19,7 +19,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CreateSecretCommand, DeleteSecretCommand, DescribeSecretCommand, InvalidRequestException, PutSecretValueCommand, ResourceExistsException, RestoreSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../lib/config';
+import { ConfigError, configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../lambdas/config/config';
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../lambdas/core/event-types';
 import { DynamoDbEventStore, type StoredWebhook } from '../lambdas/adapters/dynamodb-event-store';
 import { EventBridgePublisher } from '../lambdas/adapters/eventbridge-publisher';

@@ -6,7 +6,7 @@
  *   PORT=8080 MAKINI_WEBHOOK_SECRET=… npm start
  *   MAKINI_API_URL=https://api.makini.io MAKINI_CLIENT_ID=… MAKINI_CLIENT_SECRET=… npm start   # poll your real account
  */
-import { ConfigError } from '../lib/config';
+import { ConfigError } from '../lambdas/config/config';
 import { LocalStackRunningError, LocalStateError, startLocalStack } from '../local/stack';
 
 async function main(): Promise<void> {

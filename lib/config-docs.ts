@@ -1,10 +1,10 @@
 /**
  * The text of the README's configuration reference, one line per setting of {@link MakiniWebhookConfig}.
  *
- * Kept apart from lib/config.ts because every Lambda bundles that file and none needs this text
+ * Kept apart from lambdas/config/config.ts because every Lambda bundles that file and none needs this text
  * (about 7 KB of each bundle). A unit test keeps the README's table in step with it.
  */
-import { CONFIG_KEYS, CONFIG_SPEC, envName, type MakiniWebhookConfig } from './config';
+import { CONFIG_KEYS, CONFIG_SPEC, envName, type MakiniWebhookConfig } from '../lambdas/config/config';
 
 export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } = {
   signatureScheme: 'How webhooks are signed: `makini` (HMAC of the raw body in one header) or `standard-webhooks`.',

@@ -20,14 +20,14 @@ import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
 import { BUS_SOURCE } from '../lambdas/core/consume';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { MakiniWebhookMonitoring } from './monitoring';
-import { ConfigError, DLQ_RETENTION_SECONDS, functionEnvironment, QUEUE_RETENTION_SECONDS, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from './config';
+import { ConfigError, DLQ_RETENTION_SECONDS, functionEnvironment, QUEUE_RETENTION_SECONDS, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from '../lambdas/config/config';
 
 export interface MakiniWebhookIngestionProps {
   /**
-   * Settings over the defaults. Every key, its default and its bounds are in `lib/config.ts` and
+   * Settings over the defaults. Every key, its default and its bounds are in `lambdas/config/config.ts` and
    * the README's config reference.
    *
-   * @default - the defaults of `lib/config.ts`
+   * @default - the defaults of `lambdas/config/config.ts`
    */
   readonly config?: Partial<MakiniWebhookConfig>;
   /**

@@ -1,10 +1,10 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { MakiniWebhookConfig } from './config';
+import type { MakiniWebhookConfig } from '../lambdas/config/config';
 import { MakiniWebhookIngestion } from './makini-webhook-ingestion';
 
 export interface MakiniWebhookStackProps extends StackProps {
-  /** @default - the defaults of `lib/config.ts` */
+  /** @default - the defaults of `lambdas/config/config.ts` */
   readonly config?: Partial<MakiniWebhookConfig>;
 }
 

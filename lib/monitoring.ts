@@ -14,7 +14,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { BUS_SOURCE } from '../lambdas/core/consume';
-import type { MakiniWebhookConfig } from './config';
+import type { MakiniWebhookConfig } from '../lambdas/config/config';
 
 export interface MakiniWebhookMonitoringProps {
   readonly config: MakiniWebhookConfig;

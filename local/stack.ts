@@ -16,7 +16,7 @@ import { CreateSecretCommand, PutSecretValueCommand, ResourceExistsException, Se
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
-import { configFromEnv, configToEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../lib/config';
+import { configFromEnv, configToEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../lambdas/config/config';
 import { eventTableDefinition } from '../lambdas/adapters/event-table-schema';
 import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
 import { createPollerHandlerFromEnv, type PollRunSummary } from '../lambdas/poller/poller';

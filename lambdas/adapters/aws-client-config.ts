@@ -1,4 +1,4 @@
-import type { MakiniWebhookConfig } from '../../lib/config';
+import type { MakiniWebhookConfig } from '../config/config';
 
 /**
  * SDK client settings that keep each AWS call inside the receiver's time budget. Endpoints are not

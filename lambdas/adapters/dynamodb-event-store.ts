@@ -5,7 +5,7 @@ import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type Even
 import { contentEventId, contentGeneration, nextGenerations, type Generation } from '../core/content-dedup';
 import { parseEventTime } from '../core/event-time';
 import type { Candidate, PollRecord } from '../core/poll';
-import { DEFAULT_CONFIG, type MakiniWebhookConfig } from '../../lib/config';
+import { DEFAULT_CONFIG, type MakiniWebhookConfig } from '../config/config';
 import { TABLE_KEYS } from './event-table-schema';
 
 /**

@@ -5,7 +5,7 @@
  * (error bodies, 429) is handled defensively: any error shape falls back to the HTTP status, and
  * `Retry-After` is honoured.
  */
-import { MAKINI_MAX_RETRY_AFTER_MS } from '../../lib/config';
+import { MAKINI_MAX_RETRY_AFTER_MS } from '../config/config';
 import { expiryFromExpiresIn, type TokenResponse } from '../core/connection-secret';
 import { MakiniApiError, MakiniAuthError, MakiniUnavailableError } from '../core/errors';
 import { mapSyncStatus, type Observation } from '../core/poll';

@@ -13,7 +13,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { configFromEnv, requireEnv, RESOURCE_ENV } from '../../lib/config';
+import { configFromEnv, requireEnv, RESOURCE_ENV } from '../config/config';
 import type { EventFields } from '../core/event';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';

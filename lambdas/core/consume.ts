@@ -8,7 +8,7 @@
  * also counts the delivery), and cannot keep a copy whose body differs for inspection.
  */
 import { createHash } from 'node:crypto';
-import { MAX_STORABLE_BODY_BYTES } from '../../lib/config';
+import { MAX_STORABLE_BODY_BYTES } from '../config/config';
 import { applyEvent, type Applied, type ConnectionState } from './connection-state';
 import { decodeEnvelope, InvalidEnvelopeError, type WebhookEnvelope } from './envelope';
 import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from './event';

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { SignatureSchemeName } from '../../lib/config';
+import type { SignatureSchemeName } from '../config/config';
 import type { DedupBy } from './webhook-id';
 
 /**

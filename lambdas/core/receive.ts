@@ -3,7 +3,7 @@
  * The handler supplies the ports (where secrets come from, where messages go) and maps the outcome
  * to HTTP with {@link toHttpResponse}.
  */
-import type { SignatureSchemeName } from '../../lib/config';
+import type { SignatureSchemeName } from '../config/config';
 import { encodeEnvelope } from './envelope';
 import { WebhookRejectedError, ERROR_CODES } from './errors';
 import { parseJsonBody } from './json-body';

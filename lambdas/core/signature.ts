@@ -6,7 +6,7 @@
  * scheme can check a second form of the body besides the raw bytes; see {@link SignedBytes}.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { HmacAlgorithm, SignatureSchemeName, SignedBytes } from '../../lib/config';
+import type { HmacAlgorithm, SignatureSchemeName, SignedBytes } from '../config/config';
 import { constantTime } from './constant-time';
 import type { ErrorCode } from './errors';
 import { canonicalJson } from './json-body';

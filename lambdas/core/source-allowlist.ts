@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { MAKINI_SOURCE_IPS } from '../../lib/config';
+import { MAKINI_SOURCE_IPS } from '../config/config';
 
 /**
  * The optional source allowlist: addresses and CIDR ranges (IPv4 or IPv6), and `makini` for the

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { SignatureSchemeName } from '../../lib/config';
+import type { SignatureSchemeName } from '../config/config';
 import { asJsonObject } from './json-body';
 import type { Headers } from './signature';
 

@@ -22,7 +22,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { configFromEnv, pollRunReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig, type PollMode } from '../../lib/config';
+import { configFromEnv, pollRunReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig, type PollMode } from '../config/config';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { MakiniApiClient, type ClientCredentials, type CurrentIntegration, type MakiniConnection } from '../adapters/makini-api-client';

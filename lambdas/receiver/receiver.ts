@@ -9,7 +9,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { configFromEnv, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
+import { configFromEnv, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../config/config';
 import { awsClientConfig } from '../adapters/aws-client-config';
 import { withPowertools } from '../adapters/powertools';
 import { SecretsManagerSigningSecrets, type SigningSecretsProvider } from '../adapters/secrets-manager-signing-secrets';

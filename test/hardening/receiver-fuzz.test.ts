@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import fc from 'fast-check';
-import { resolveConfig, type MakiniWebhookConfig } from '../../lib/config';
+import { resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { standardWebhooksScheme } from '../../lambdas/core/signature';
 import { createReceiverHandler } from '../../lambdas/receiver/receiver';

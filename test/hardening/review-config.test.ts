@@ -3,7 +3,7 @@
  * old name at the new one (RENAMED), but configFromContext / configFromEnv only ever pass the
  * current keys, so a deployment's old setting is silently dropped and the default headers apply.
  */
-import { ConfigError, configFromContext, configFromEnv } from '../../lib/config';
+import { ConfigError, configFromContext, configFromEnv } from '../../lambdas/config/config';
 
 describe('adversarial review: the renamed signatureHeader setting', () => {
   it('rejects the old context key (cdk.json / -c signatureHeader=…) with a pointer instead of silently using the default headers', () => {

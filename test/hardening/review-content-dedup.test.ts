@@ -5,7 +5,7 @@
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { finishProcessed, processMessage, type RecordOutcome } from '../../lambdas/core/consume';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
 
 let dynamo: LocalDynamo;

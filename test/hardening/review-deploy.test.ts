@@ -6,7 +6,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { ConfigError, DEFAULT_CONFIG, resolveConfig, type MakiniWebhookConfig } from '../../lib/config';
+import { ConfigError, DEFAULT_CONFIG, resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import type { EventPublisher } from '../../lambdas/adapters/eventbridge-publisher';
@@ -23,7 +23,7 @@ const resourcesOf = (config: Partial<MakiniWebhookConfig>, id = 'ReviewDeploy'):
 // Deployment
 // ---------------------------------------------------------------------------------------------
 
-describe('review: function environment size (lib/config.ts functionEnvironment)', () => {
+describe('review: function environment size (lambdas/config/config.ts functionEnvironment)', () => {
   /**
    * Lambda measures the Variables map as serialized (JSON, UTF-8): keys, values and encoding all
    * count. The synth-time guard counts UTF-16 `.length` of names and values, and ships even settings

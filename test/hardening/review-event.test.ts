@@ -7,7 +7,7 @@ import { encodeEnvelope } from '../../lambdas/core/envelope';
 import { normaliseEvent } from '../../lambdas/core/event';
 import { parseJsonBody } from '../../lambdas/core/json-body';
 import { resolveDedupKey } from '../../lambdas/core/webhook-id';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { startDynalite } from '../support/dynalite';
 
 const meta = { webhookId: 'sha256:k@2026-11-22T05:00:00.000Z', receivedAt: '2026-11-22T05:00:00.000Z', source: 'webhook' as const };

@@ -5,7 +5,7 @@
  * stack in this process). Each `it` names what should hold; the ones failing today show a bug.
  */
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigError, resolveConfig } from '../../lib/config';
+import { ConfigError, resolveConfig } from '../../lambdas/config/config';
 import { SecretsManagerConnectionTokens, type StoredConnectionToken } from '../../lambdas/adapters/secrets-manager-connection-tokens';
 import { formatConnectionSecret, tokenDue, tokenFromResponse } from '../../lambdas/core/connection-secret';
 import { pollerSettings } from '../../lambdas/poller/poller';

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DEFAULT_CONFIG, pollRunReserveMs } from '../../lib/config';
+import { DEFAULT_CONFIG, pollRunReserveMs } from '../../lambdas/config/config';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { MakiniApiClient } from '../../lambdas/adapters/makini-api-client';
 import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens } from '../../lambdas/adapters/secrets-manager-connection-tokens';

@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { resolveConfig } from '../../lib/config';
+import { resolveConfig } from '../../lambdas/config/config';
 import type { SigningSecretSource, WebhookQueue } from '../../lambdas/core/receive';
 import { makiniScheme } from '../../lambdas/core/signature';
 import { createReceiverHandler } from '../../lambdas/receiver/receiver';

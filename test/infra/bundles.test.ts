@@ -13,7 +13,7 @@ import { startLocalEventBridge, type LocalEventBridge } from '../../local/aws/ev
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
 import { startLocalSqs, type LocalSqs } from '../../local/aws/sqs';
 import { toRecord } from '../../local/stack';
-import { RESOURCE_ENV } from '../../lib/config';
+import { RESOURCE_ENV } from '../../lambdas/config/config';
 import { apiGatewayEvent } from '../support/api-gateway-event';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
 import { bundleResult, invokeBundleScript, synthLambdaBundles, type LambdaBundle } from '../support/lambda-bundles';

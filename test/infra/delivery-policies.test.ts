@@ -5,7 +5,7 @@
  * delivery fails silently in an account: this walks every alarm action and rule target and checks.
  */
 import { Template } from 'aws-cdk-lib/assertions';
-import type { MakiniWebhookConfig } from '../../lib/config';
+import type { MakiniWebhookConfig } from '../../lambdas/config/config';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { cdkApp } from '../support/cdk-app';
 

@@ -5,7 +5,7 @@
  * configuration at init than `cdk synth` did (e.g. a cross-check failing in the Lambda only).
  */
 import { Template } from 'aws-cdk-lib/assertions';
-import { CONFIG_KEYS, CONFIG_SPEC, configFromEnv, ConfigError, resolveConfig, type MakiniWebhookConfig } from '../../lib/config';
+import { CONFIG_KEYS, CONFIG_SPEC, configFromEnv, ConfigError, resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { cdkApp } from '../support/cdk-app';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
-import type { MakiniWebhookConfig } from '../../lib/config';
+import type { MakiniWebhookConfig } from '../../lambdas/config/config';
 import { cdkApp } from '../support/cdk-app';
 
 function synth(config: Partial<MakiniWebhookConfig> = {}) {

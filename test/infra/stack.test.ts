@@ -7,7 +7,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { ConfigError, type MakiniWebhookConfig } from '../../lib/config';
+import { ConfigError, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { MakiniWebhookIngestion } from '../../lib/makini-webhook-ingestion';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { cdkApp } from '../support/cdk-app';

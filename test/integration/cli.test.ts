@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { resolveConfig, type MakiniWebhookConfig } from '../../lib/config';
+import { resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { MAKINI_EVENT_TYPES } from '../../lambdas/core/event-types';
 import { NOTIFICATION_EVENTS } from '../../local/sample-events';

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { applyEvent, initialState, withoutTransition } from '../../lambdas/core/connection-state';
 import { finishProcessed, processMessage, WebhookBusyError } from '../../lambdas/core/consume';

@@ -1,6 +1,6 @@
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { finishProcessed, processMessage, WebhookBusyError, type RecordOutcome } from '../../lambdas/core/consume';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';

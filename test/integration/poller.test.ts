@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { MakiniApiClient } from '../../lambdas/adapters/makini-api-client';
 import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens } from '../../lambdas/adapters/secrets-manager-connection-tokens';

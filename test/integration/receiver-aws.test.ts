@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { configToEnv, resolveConfig, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lib/config';
+import { configToEnv, resolveConfig, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { secretsManagerProvider } from '../../lambdas/adapters/secrets-manager-provider';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { createReceiverHandlerFromEnv } from '../../lambdas/receiver/receiver';

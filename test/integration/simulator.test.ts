@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { resolveConfig } from '../../lib/config';
+import { resolveConfig } from '../../lambdas/config/config';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { makiniScheme } from '../../lambdas/core/signature';
 import { createReceiverHandler } from '../../lambdas/receiver/receiver';

@@ -1,4 +1,4 @@
-import { CONFIG_KEYS, ConfigError, configFromContext, configFromEnv, configToEnv, DEFAULT_CONFIG, envName, resolveConfig } from '../../lib/config';
+import { CONFIG_KEYS, ConfigError, configFromContext, configFromEnv, configToEnv, DEFAULT_CONFIG, envName, resolveConfig } from '../../lambdas/config/config';
 import { configReferenceTable } from '../../lib/config-docs';
 
 describe('config', () => {
@@ -89,7 +89,7 @@ describe('config', () => {
 
 describe('poll run budget', () => {
   it('reserves the slowest in-flight poll before the poller timeout', () => {
-    const { pollRunReserveMs } = jest.requireActual('../../lib/config') as typeof import('../../lib/config');
+    const { pollRunReserveMs } = jest.requireActual('../../lambdas/config/config') as typeof import('../../lambdas/config/config');
     expect(pollRunReserveMs(resolveConfig())).toBe(3 * (3 * 5_000 + 2 * 10_000) + 5_000);
     expect(() => resolveConfig({ pollerTimeoutSeconds: 45 })).toThrow(/leaves under 10 s to poll/);
     expect(() => resolveConfig({ pollerTimeoutSeconds: 45, makiniMaxAttempts: 1, makiniRequestTimeoutMs: 2_000 })).not.toThrow();

@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { normaliseEvent, type EventMeta } from '../../lambdas/core/event';
 
 const meta: EventMeta = { webhookId: 'evt_1', receivedAt: '2026-11-22T05:00:00.000Z', source: 'webhook' };

@@ -1,5 +1,5 @@
 import type { ConnectionState } from '../../lambdas/core/connection-state';
-import { DEFAULT_CONNECTION_STATUS_MAP } from '../../lib/config';
+import { DEFAULT_CONNECTION_STATUS_MAP } from '../../lambdas/config/config';
 import { breakerState, mapConnectionStatus, mapSyncStatus, recordPoll, selectConnections, synthesizeEvents, tokenExpiringEvent, type Observation, type PollRecord, type PollSettings } from '../../lambdas/core/poll';
 
 const NOW = Date.parse('2026-11-22T06:00:00Z');

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { resolveConfig, type MakiniWebhookConfig } from '../../lib/config';
+import { resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import type { SigningSecretSource, WebhookQueue } from '../../lambdas/core/receive';
 import { createReceiverHandler, METRICS } from '../../lambdas/receiver/receiver';
