@@ -321,6 +321,7 @@ describe('per-connection mode against the Makini simulator (OAuth pairs in one s
     makini.advanceClock(60_000);
     await run();
     const again = queued.filter((q) => JSON.parse(decodeEnvelope(q).body.toString()).type === 'connection.token_expiring').map((q) => decodeEnvelope(q).envelope.webhookId).sort();
+    expect(again).toHaveLength(2); // both notices re-sent (still pending), under their first ids
     expect(again.every((id) => ids.includes(id))).toBe(true);
   });
 
