@@ -63,7 +63,7 @@ describe('makini-webhooks sign', () => {
 
   it.each([
     [['sign'], /signing secret is required/],
-    [['sign', '--secret', 's', '--bogus'], /Unknown option '--bogus'/],
+    [['sign', '--secret', 's', '--bogus'], /unknown option '--bogus'/],
     [['sign', '--secret', 's', '--scheme', 'hmac'], /signatureScheme: must be one of makini, standard-webhooks/],
     [['sign', '--secret', 's', '--timestamp', 'yesterday'], /--timestamp must be Unix seconds/],
     [['frobnicate'], /unknown command 'frobnicate'/],

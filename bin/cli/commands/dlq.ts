@@ -1,0 +1,131 @@
+/** `makini-webhooks dlq list | redrive`: what is in the dead-letter queue and why, and moving it back. */
+import { GetQueueAttributesCommand, ListMessageMoveTasksCommand, ReceiveMessageCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
+import type { Command } from 'commander';
+import { messageEventId } from '../../../lambdas/core/consume';
+import { decodeEnvelope } from '../../../lambdas/core/envelope';
+import { progressBar } from '../progress';
+import { addJsonOption, addProgressOption, addTargetOptions, json, noExtraArguments, resolveTarget, storeFor, subcommand, table, UsageError, wholeNumber, type CommandContext, type Target, type TargetOptions } from '../shared';
+
+/** How often `dlq redrive` asks SQS how the move task is doing. */
+const REDRIVE_POLL_MS = 2000;
+
+export function register(program: Command, { io, exit }: CommandContext): void {
+  const group = subcommand(program, 'dlq', 'list what is in the dead-letter queue and why, or redrive it')
+    .usage('list [--json] [--limit N] [--stack NAME | --local-dir D]\n       makini-webhooks dlq redrive [--max N] [--json] [--stack NAME | --local-dir D]')
+    .description(
+      [
+        'list: the messages in the dead-letter queue, with their webhook, receive count and the last error processing recorded. (Looking counts as a receive, as in the SQS console.)',
+        "redrive: moves them back to the webhook queue with SQS's message-move task and prints its progress; --max limits the rate (messages per second).",
+      ].join('\n'),
+    )
+    .action((_values: unknown, cmd: Command) => {
+      if (cmd.args.length === 0) {
+        io.stdout.write(cmd.helpInformation());
+        exit(2);
+        return;
+      }
+      throw new UsageError('use dlq list or dlq redrive');
+    });
+
+  addTargetOptions(
+    addJsonOption(
+      subcommand(group, 'list', 'the messages in the dead-letter queue: webhook, type, connection, receive count, last error').option('--limit <N>', 'at most N messages, 1 to 1000 (default: 50)'),
+      'print a JSON array, one object per message',
+    ),
+  ).action(async (values: TargetOptions & { json?: boolean; limit?: string }, cmd: Command) => {
+    noExtraArguments(cmd.args);
+    const target = await resolveTarget(values);
+    const limit = wholeNumber('limit', values.limit, 50, 1, 1000);
+    const rows = await list(target, limit);
+    io.stdout.write(values.json ? json(rows) : table(rows));
+    exit(0);
+  });
+
+  addProgressOption(
+    addTargetOptions(
+      addJsonOption(
+        subcommand(group, 'redrive', 'move the dead letters back to the webhook queue, printing the move task progress').option('--max <N>', 'at most N messages per second, 1 to 500 (default: as fast as SQS moves them)'),
+        'print only the outcome, as one JSON object: {target, status, moved, toMove, failureReason}',
+      ),
+    ),
+  ).action(async (values: TargetOptions & { json?: boolean; max?: string; progress: boolean }, cmd: Command) => {
+    noExtraArguments(cmd.args);
+    const target = await resolveTarget(values);
+    const rate = values.max === undefined ? undefined : Number(values.max);
+    if (rate !== undefined && (!Number.isInteger(rate) || rate < 1 || rate > 500)) throw new UsageError('--max must be a whole number of messages per second, 1 to 500');
+    exit(await redrive(target, rate, values, io));
+  });
+}
+
+async function list(target: Target, limit: number): Promise<Record<string, unknown>[]> {
+  const sqs = new SQSClient(target.client('sqs'));
+  const seen = new Map<string, Record<string, unknown>>();
+  const { store, close } = storeFor(target);
+  try {
+    for (let round = 0; round < 20 && seen.size < limit; round++) {
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: target.deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0, MessageSystemAttributeNames: ['All'] }));
+      const fresh = Messages.filter((m) => !seen.has(m.MessageId ?? ''));
+      if (fresh.length === 0) break;
+      for (const m of fresh.slice(0, limit - seen.size)) {
+        let envelope: { webhookId?: string; receivedAt?: string } = {};
+        try {
+          envelope = decodeEnvelope(m.Body ?? '').envelope;
+        } catch {
+          // not an envelope: shown with its raw id only
+        }
+        // A copy deduplicated by content is stored under the id of the event it belongs to.
+        const webhookId = envelope.webhookId && (await messageEventId({ deliveryId: m.MessageId ?? '', body: m.Body ?? '' }, store));
+        const stored = webhookId ? await store.getWebhook(webhookId) : undefined;
+        seen.set(m.MessageId ?? '', {
+          messageId: m.MessageId,
+          webhookId: webhookId || null,
+          type: stored?.type ?? null,
+          connectionId: stored?.connectionId ?? null,
+          receivedAt: envelope.receivedAt ?? null,
+          receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0),
+          sentAt: m.Attributes?.SentTimestamp ? new Date(Number(m.Attributes.SentTimestamp)).toISOString() : null,
+          lastError: stored?.lastError ?? null,
+        });
+      }
+    }
+  } finally {
+    close();
+    sqs.destroy();
+  }
+  return [...seen.values()];
+}
+
+async function redrive(target: Target, rate: number | undefined, values: { json?: boolean; progress: boolean }, io: CommandContext['io']): Promise<number> {
+  const sqs = new SQSClient(target.client('sqs'));
+  const bar = progressBar(io, 'redrive', { enabled: values.progress });
+  // Without --json: one line per look at the task, as before; the bar (on a terminal) keeps clear of them.
+  const say = (text: string) => {
+    if (!values.json) bar.print(text);
+  };
+  try {
+    const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: target.deadLetterQueueUrl, AttributeNames: ['QueueArn', 'ApproximateNumberOfMessages'] }));
+    const sourceArn = Attributes.QueueArn;
+    say(`redriving ${Attributes.ApproximateNumberOfMessages ?? '?'} message(s) from the dead-letter queue of ${target.name}\n`);
+    const { TaskHandle } = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: sourceArn, ...(rate && { MaxNumberOfMessagesPerSecond: rate }) }));
+    for (;;) {
+      const { Results = [] } = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 10 }));
+      const task = Results.find((t) => t.TaskHandle === TaskHandle) ?? Results[0];
+      const moved = task?.ApproximateNumberOfMessagesMoved ?? 0;
+      const toMove = task?.ApproximateNumberOfMessagesToMove;
+      bar.update(moved, toMove, task?.Status ?? 'UNKNOWN');
+      say(`  ${task?.Status ?? 'UNKNOWN'}: ${moved} of ${toMove ?? '?'} moved\n`);
+      const finished = !task || task.Status === 'COMPLETED' || task.Status === 'FAILED' || task.Status === 'CANCELLED';
+      if (finished) {
+        const failed = task?.Status === 'FAILED' || task?.Status === 'CANCELLED';
+        bar.finish();
+        if (failed) say(`  ${task?.FailureReason ?? ''}\n`);
+        if (values.json) io.stdout.write(json({ target: target.name, status: task?.Status ?? 'UNKNOWN', moved, toMove: toMove ?? null, failureReason: task?.FailureReason ?? null }));
+        return failed ? 1 : 0;
+      }
+      await new Promise((r) => setTimeout(r, REDRIVE_POLL_MS));
+    }
+  } finally {
+    bar.finish();
+    sqs.destroy();
+  }
+}
