@@ -91,12 +91,16 @@ export function buildStream(options: Pick<SimulateOptions, 'connections' | 'even
   return stream;
 }
 
+/** Connections a simulated stream sends for by default, and their ids (the local stack's Makini simulator has the same). */
+export const DEFAULT_SIMULATED_CONNECTIONS = 10;
+export const simulatedConnectionId = (c: number): string => `conn_sim_${c}`;
+
 function notificationStream(options: Pick<SimulateOptions, 'connections' | 'events' | 'duplicates' | 'seed'>, rnd: () => number): StreamEntry[] {
   const entities = NOTIFICATION_EVENTS.filter((e) => !e.startsWith('connections.'));
   const uuid = () => Array.from({ length: 16 }, () => Math.floor(rnd() * 256).toString(16).padStart(2, '0')).join('').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
   const stream: StreamEntry[] = [];
   for (let c = 0; c < options.connections; c++) {
-    const connectionId = `conn_sim_${c}`;
+    const connectionId = simulatedConnectionId(c);
     for (let e = 0; e < options.events; e++) {
       // At most one status notification per connection: two would be byte-identical, and copies
       // that close together are one event by design (content-dedup.ts).
@@ -117,7 +121,7 @@ function lifecycleStream(options: Pick<SimulateOptions, 'connections' | 'events'
   for (let c = 0; c < options.connections; c++) {
     for (let e = 0; e < options.events; e++) {
       const type = types[Math.floor(rnd() * types.length)];
-      const event = sampleEvent(type, { id: `sim_${options.seed}_${c}_${e}`, connectionId: `conn_sim_${c}`, timestamp: new Date(start + (c * options.events + e) * 60_000).toISOString() });
+      const event = sampleEvent(type, { id: `sim_${options.seed}_${c}_${e}`, connectionId: simulatedConnectionId(c), timestamp: new Date(start + (c * options.events + e) * 60_000).toISOString() });
       const body = JSON.stringify(type === 'connection.status_changed' ? { ...event, data: { ...event.data, status: rnd() < 0.5 ? 'online' : 'offline' } } : event);
       stream.push({ id: event.id, body });
       if (rnd() < options.duplicates) stream.push({ id: event.id, body });

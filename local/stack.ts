@@ -29,6 +29,7 @@ import { startLocalSqs } from './aws/sqs';
 import { startHttpApi } from './http-api';
 import { listenOnLoopback } from './loopback-server';
 import { startMakiniApiSimulator, type MakiniApiSimulator } from './makini-api-simulator';
+import { DEFAULT_SIMULATED_CONNECTIONS, simulatedConnectionId } from './simulator';
 
 /**
  * GET on the local API: the AWS calls made so far, per service and operation (successful calls
@@ -93,9 +94,6 @@ export interface LocalStack {
   readonly makini?: MakiniApiSimulator;
   close(): Promise<void>;
 }
-
-/** Connections the bundled simulator starts with: those `makini-webhooks simulate` sends for by default. */
-const LOCAL_SIMULATED_CONNECTIONS = 10;
 
 const DUMMY_AWS = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } as const;
 
@@ -179,7 +177,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       makiniApiUrl = makini.url;
       credentials = { client_id: makini.clientId, client_secret: makini.clientSecret };
       // The connections the webhook simulator sends for, so polls and webhooks meet.
-      for (let c = 0; c < LOCAL_SIMULATED_CONNECTIONS; c++) makini.upsertConnection(`conn_sim_${c}`, {});
+      for (let c = 0; c < DEFAULT_SIMULATED_CONNECTIONS; c++) makini.upsertConnection(simulatedConnectionId(c), {});
     }
     const systemMode = config.pollMode === 'system' || (config.pollMode === 'auto' && credentials !== undefined);
     if (credentials && config.pollMode !== 'per-connection') await putSecret(config.systemCredentialsSecret, JSON.stringify(credentials));

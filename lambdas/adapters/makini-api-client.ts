@@ -76,6 +76,8 @@ export class MakiniApiClient {
   private readonly now: () => number;
   /** The system token, per client id, until shortly before it expires. */
   private readonly systemTokens = new Map<string, { token: string; until: number }>();
+  /** A grant in flight, per client id: concurrent polls that find the token expired share one request. */
+  private readonly granting = new Map<string, Promise<string>>();
 
   constructor(private readonly options: MakiniApiClientOptions) {
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
@@ -87,6 +89,14 @@ export class MakiniApiClient {
   async systemToken(credentials: ClientCredentials): Promise<string> {
     const cached = this.systemTokens.get(credentials.clientId);
     if (cached && cached.until > this.now()) return cached.token;
+    const inFlight = this.granting.get(credentials.clientId);
+    if (inFlight) return inFlight;
+    const grant = this.grantSystemToken(credentials).finally(() => this.granting.delete(credentials.clientId));
+    this.granting.set(credentials.clientId, grant);
+    return grant;
+  }
+
+  private async grantSystemToken(credentials: ClientCredentials): Promise<string> {
     const answer = (await this.request('POST', '/link/token', { json: { grant_type: 'client_credentials', client_id: credentials.clientId, client_secret: credentials.clientSecret } })) as TokenResponse;
     if (typeof answer.access_token !== 'string' || answer.access_token === '') throw unexpected('/link/token', 'no access_token in the client-credentials answer');
     // Without a stated lifetime, assume a short one; a refusal drops it sooner anyway.

@@ -211,8 +211,8 @@ export function parseMessage(message: QueuedMessage, fields: EventFields): Parse
   const { envelope, body } = read;
   if (body.length > MAX_STORABLE_BODY_BYTES) {
     // Not one of ours (the receiver caps bodies below this): keep its start, as for unreadable messages.
-    const kept = body.subarray(0, UNREADABLE_KEPT_BYTES);
-    return { ...read, body: kept, bodyHash: sha256(body), unprocessableReason: `the body is larger than one history item holds (first ${kept.length} of ${body.length} bytes kept)` };
+    const { kept, note } = keepStart(body);
+    return { ...read, body: kept, bodyHash: sha256(body), unprocessableReason: `the body is larger than one history item holds${note}` };
   }
   const poll = envelope.scheme === 'poll';
   const normalised = normaliseEvent(
@@ -243,15 +243,22 @@ function readEnvelope(message: QueuedMessage):
   } catch (error) {
     if (!(error instanceof InvalidEnvelopeError)) throw error;
     const raw = Buffer.from(message.body, 'utf8');
-    // SQS carries up to 1 MiB, a DynamoDB item 400 KB: keep the start of a larger one, and say so.
-    const kept = raw.subarray(0, UNREADABLE_KEPT_BYTES);
-    const truncated = kept.length < raw.length ? ` (body truncated: first ${kept.length} of ${raw.length} bytes kept)` : '';
-    return { webhookId: `sha256:${sha256(raw)}`, dedup: 'id', receivedAt: new Date(0).toISOString(), body: kept, invalid: `${error.message}${truncated}` };
+    const { kept, note } = keepStart(raw);
+    return { webhookId: `sha256:${sha256(raw)}`, dedup: 'id', receivedAt: new Date(0).toISOString(), body: kept, invalid: `${error.message}${note}` };
   }
 }
 
 /** Bytes of an unreadable queue message kept in its history item (which holds 400 KB in all). */
 export const UNREADABLE_KEPT_BYTES = 262_144;
+
+/**
+ * SQS carries up to 1 MiB, a DynamoDB item 400 KB: the start of a larger body, and a note saying so
+ * (empty when it fits).
+ */
+function keepStart(body: Buffer): { kept: Buffer; note: string } {
+  const kept = body.subarray(0, UNREADABLE_KEPT_BYTES);
+  return { kept, note: kept.length < body.length ? ` (body truncated: first ${kept.length} of ${body.length} bytes kept)` : '' };
+}
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

@@ -1,7 +1,7 @@
 /** `makini-webhooks simulate`: play a realistic Makini stream and summarise it. */
 import type { Command } from 'commander';
 import { createSignatureScheme, type SignatureScheme } from '../../../lambdas/core/signature';
-import { buildStream, simulate, type SimulateOptions } from '../../../local/simulator';
+import { buildStream, DEFAULT_SIMULATED_CONNECTIONS, simulate, type SimulateOptions } from '../../../local/simulator';
 import { progressBar } from '../progress';
 import { addProgressOption, addSigningOptions, noExtraArguments, parseUrl, requireSecret, signingConfig, subcommand, UsageError, type CommandContext, type SigningOptions } from '../shared';
 
@@ -32,7 +32,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     .option('--url <URL>', "the receiver's webhook URL (required)");
   addProgressOption(
     addSigningOptions(command)
-      .option('--connections <N>', 'connections (default: 10)')
+      .option('--connections <N>', `connections (default: ${DEFAULT_SIMULATED_CONNECTIONS})`)
       .option('--events <M>', 'events per connection (default: 10)')
       .option('--duplicates <P>', 'share of deliveries sent twice, 0 to 1 (default: 0.1)')
       .option('--shuffle', 'deliver out of order')
@@ -56,7 +56,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
       format: values.lifecycle ? 'lifecycle' : 'makini',
       secret: requireSecret(values.secret),
       scheme: createSignatureScheme(signingConfig(values)),
-      connections: number('connections', values.connections, 10, 1, 100_000),
+      connections: number('connections', values.connections, DEFAULT_SIMULATED_CONNECTIONS, 1, 100_000),
       events: number('events', values.events, 10, 1, 100_000),
       duplicates: number('duplicates', values.duplicates, 0.1, 0, 1, false),
       shuffle: values.shuffle ?? false,
