@@ -3,6 +3,7 @@
  *
  *   npm start                # state in .local/, kept across restarts
  *   npm start -- --reset     # start from nothing
+ *   npm start -- --from-source   # run the functions' TypeScript sources, not their synthesized bundles
  *   PORT=8080 MAKINI_WEBHOOK_SECRET=… npm start
  *   MAKINI_API_URL=https://api.makini.io MAKINI_CLIENT_ID=… MAKINI_CLIENT_SECRET=… npm start   # poll your real account
  */
@@ -11,18 +12,16 @@ import { LocalStackRunningError, LocalStateError, startLocalStack } from '../loc
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const unknown = args.filter((a) => a !== '--reset');
+  const unknown = args.filter((a) => a !== '--reset' && a !== '--from-source');
   if (unknown.length > 0) {
-    process.stderr.write(`npm start: unknown argument ${unknown.join(' ')} (only --reset)\n`);
+    process.stderr.write(`npm start: unknown argument ${unknown.join(' ')} (only --reset, --from-source)\n`);
     process.exit(2);
   }
   const env = {
-    // Handlers log warnings only and emit no EMF here; this process prints one line per webhook.
+    // Handlers log warnings and errors only; this process prints one line per webhook.
     MAKINI_LOG_LEVEL: 'WARN',
-    POWERTOOLS_METRICS_DISABLED: 'true',
     ...process.env,
   };
-  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dir = process.env.MAKINI_LOCAL_DIR ?? '.local';
   const stack = await startLocalStack({
@@ -30,6 +29,7 @@ async function main(): Promise<void> {
     port: Number(process.env.PORT ?? 3000),
     env,
     reset: args.includes('--reset'),
+    fromSource: args.includes('--from-source'),
     log: (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),
   });
   const { info } = stack;

@@ -61,6 +61,8 @@ export async function startLocalSqs(options: {
   port?: number;
   now?: () => number;
   fault?: () => Fault | undefined;
+  /** IAM for each call (see local/aws/authorization.ts). */
+  authorize?: Parameters<typeof startJsonEndpoint>[0]['authorize'];
   /**
    * Make messages received before a restart visible at once: the process that held them is gone
    * (the local stack runs one process per state directory). On AWS their visibility timeout applies.
@@ -183,6 +185,7 @@ export async function startLocalSqs(options: {
     protocol: '1.0',
     port: options.port,
     fault: options.fault,
+    authorize: options.authorize,
     operations: {
       GetQueueUrl(input) {
         const name = String(input.QueueName ?? '');
