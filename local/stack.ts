@@ -27,6 +27,7 @@ import { AwsError, type Fault } from './aws/json-endpoint';
 import { startLocalSecretsManager } from './aws/secrets-manager';
 import { LocalTopics } from './aws/sns';
 import { startLocalSqs } from './aws/sqs';
+import { LocalCloudWatch } from './cloudwatch';
 import { cloudAssemblyFor, LOCAL_STACK_NAME, type CfnResource, type CfnTemplate } from './cloud-assembly';
 import { startHttpApi, type ApiHandler } from './http-api';
 import { LocalFunction } from './lambda/runtime';
@@ -82,6 +83,11 @@ export interface LocalStackOptions {
   readonly fromSource?: boolean;
   /** Changes the synthesized template before the stack is built from it (tests re-introduce defects with it). */
   readonly editTemplate?: (template: CfnTemplate) => void;
+  /**
+   * Shortens every alarm period by this factor (60: a one-minute period lasts one second), so that
+   * alarms fire and clear in seconds. @default 1 (CloudWatch's own periods)
+   */
+  readonly alarmTimeScale?: number;
 }
 
 export interface LocalStack {
@@ -95,8 +101,8 @@ export interface LocalStack {
   readonly makini?: MakiniApiSimulator;
   /** Local IAM: its denials so far. */
   readonly iam: LocalIam;
-  /** The EMF lines the functions printed (the newest 10,000). */
-  readonly metricLines: readonly string[];
+  /** Local CloudWatch: the metrics, and the alarms' states. */
+  readonly cloudwatch: LocalCloudWatch;
   /** The template the stack was built from. */
   readonly template: CfnTemplate;
   close(): Promise<void>;
@@ -339,6 +345,27 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const topicArn = physical[id]!.ref;
       topics.add({ arn: topicArn, name: physical[id]!.attributes.TopicName!, policy: resourcePolicies.get(topicArn), ...(keyArn && keys.has(keyArn) && { key: { arn: keyArn, policy: keys.get(keyArn)! } }) });
     }
+    const cloudwatch = new LocalCloudWatch({
+      alarms: resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([id, r]) => [id, resolve(props(r))] as const),
+      stackName,
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT,
+      topics,
+      stateFile: path.join(options.dir, 'alarms.json'),
+      periodScale: 1 / (options.alarmTimeScale ?? 1),
+      log,
+      // What SQS reports to CloudWatch each minute, per queue.
+      sample: () =>
+        queues.flatMap(([id]) => {
+          const m = sqs.metrics(nameOf(id));
+          const [dimensions, timestamp] = [{ QueueName: nameOf(id) }, Date.now()];
+          return [
+            { namespace: 'AWS/SQS', name: 'ApproximateNumberOfMessagesVisible', dimensions, timestamp, values: [m.visible], unit: 'Count' },
+            { namespace: 'AWS/SQS', name: 'ApproximateNumberOfMessagesNotVisible', dimensions, timestamp, values: [m.notVisible], unit: 'Count' },
+            { namespace: 'AWS/SQS', name: 'ApproximateAgeOfOldestMessage', dimensions, timestamp, values: [m.oldestAgeSeconds], unit: 'Seconds' },
+          ];
+        }),
+    });
     /** A service delivering to an SQS queue (a rule's DLQ, say): the queue policy decides. */
     const serviceSendMessage = async (service: string, queueArn: string, body: string, sourceArn: string) => {
       iam.authorizeService(service, { action: 'sqs:SendMessage', resource: queueArn, context: { 'aws:SourceArn': sourceArn, 'aws:SourceAccount': LOCAL_ACCOUNT }, resourcePolicy: resourcePolicies.get(queueArn) });
@@ -353,7 +380,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // --- The Lambdas: each runs its synthesized bundle with its environment from the template ----
     const functions = new Map<string, LocalFunction>(); // by logical id
     const functionsByArn = new Map<string, LocalFunction>();
-    const metricLines: string[] = [];
     for (const [id, r] of resourcesOfType(template, 'AWS::Lambda::Function')) {
       const p = props(r) as { Handler: string; Timeout?: number; MemorySize?: number; Role: unknown; Environment?: { Variables?: Record<string, unknown> } };
       const name = physical[id]!.ref;
@@ -376,6 +402,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         region: LOCAL_REGION,
         accountId: LOCAL_ACCOUNT,
         onOutput: (line) => onFunctionOutput(sourceName, line),
+        onInvoked: ({ error, ms }) => {
+          const dimensions = { FunctionName: name };
+          const timestamp = Date.now();
+          cloudwatch.put([
+            { namespace: 'AWS/Lambda', name: 'Invocations', dimensions, timestamp, values: [1], unit: 'Count' },
+            { namespace: 'AWS/Lambda', name: 'Errors', dimensions, timestamp, values: [error ? 1 : 0], unit: 'Count' },
+            { namespace: 'AWS/Lambda', name: 'Duration', dimensions, timestamp, values: [ms], unit: 'Milliseconds' },
+          ]);
+        },
       });
       closers.push(() => fn.close());
       functions.set(id, fn);
@@ -383,12 +418,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
     /** A function's log line: EMF metrics are collected; warnings and errors are shown. */
     function onFunctionOutput(functionName: string, line: string): void {
-      if (line.includes('"_aws"') && line.includes('CloudWatchMetrics')) {
-        metricLines.push(line);
-        if (metricLines.length > 10_000) metricLines.shift();
-        return;
-      }
-      const level = /"level":"(\w+)"/.exec(line)?.[1];
+      if (line.includes('"_aws"') && line.includes('CloudWatchMetrics')) return cloudwatch.putLogLine(line);
+      const level = /"level": ?"(\w+)"/.exec(line)?.[1];
       if (level === undefined || level === 'WARN' || level === 'ERROR' || level === 'CRITICAL') log(`${functionName}: ${line}`);
     }
     const functionNamed = (construct: string): LocalFunction => {
@@ -415,8 +446,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       routes[routePath] = async (event) => {
         // A more specific method route wins over ANY, as API Gateway matches them.
         if (previous && method === 'ANY' && event.requestContext.http.method === 'POST') return previous(event);
-        serviceInvoke('apigateway.amazonaws.com', fn, sourceArn.replace(/\/\*\//, `/${event.requestContext.http.method}/`));
-        return fn.invoke(event);
+        const apiMetric = (status: number) => {
+          const [dimensions, timestamp] = [{ ApiId: physical[apiId!]!.ref }, Date.now()];
+          cloudwatch.put(['Count', '4xx', '5xx'].map((metric) => ({ namespace: 'AWS/ApiGateway', name: metric, dimensions, timestamp, values: [metric === 'Count' ? 1 : Math.floor(status / 100) === Number(metric[0]) ? 1 : 0], unit: 'Count' })));
+        };
+        try {
+          serviceInvoke('apigateway.amazonaws.com', fn, sourceArn.replace(/\/\*\//, `/${event.requestContext.http.method}/`));
+          const result = await fn.invoke<Awaited<ReturnType<ApiHandler>>>(event);
+          apiMetric(result.statusCode ?? 200);
+          return result;
+        } catch (error) {
+          apiMetric(500); // API Gateway answers 500 when its integration fails
+          throw error;
+        }
       };
     }
     const receiver = functionNamed('receiver');
@@ -521,6 +563,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       closers.push(async () => clearInterval(timer));
     }
 
+    cloudwatch.start();
+    closers.push(async () => cloudwatch.stop());
+
     const info: LocalStackInfo = {
       webhookUrl: `${api.url}${WEBHOOK_ROUTES.shared}`,
       webhookUrlTemplate: `${api.url}${WEBHOOK_ROUTES.perConnection}`,
@@ -538,7 +583,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       pid: process.pid,
     };
     writeFileSync(path.join(options.dir, 'stack.json'), `${JSON.stringify(info, null, 2)}\n`);
-    return { info, config, webhookSecret, pollNow, close, iam, metricLines, template, ...(makini && { makini }) };
+    return { info, config, webhookSecret, pollNow, close, iam, cloudwatch, template, ...(makini && { makini }) };
   } catch (error) {
     await close();
     // A state file that does not parse (secrets, stack info) is a corrupt directory, not a bug.

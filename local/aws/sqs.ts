@@ -49,6 +49,8 @@ export interface LocalSqs extends JsonEndpoint {
   queueArn(name: string): string;
   /** Messages in a queue, visible or not, for assertions and `health`. */
   depth(name: string): number;
+  /** What CloudWatch's AWS/SQS metrics report for a queue: visible messages, and the age of the oldest one. */
+  metrics(name: string): { visible: number; notVisible: number; oldestAgeSeconds: number };
 }
 
 const ACCOUNT = '000000000000';
@@ -324,6 +326,13 @@ export async function startLocalSqs(options: {
     queueUrl: (name) => `${baseUrl}/${ACCOUNT}/${name}`,
     queueArn: (name) => queues.get(name)!.arn,
     depth: (name) => queues.get(name)?.messages.size ?? 0,
+    metrics: (name) => {
+      const t = now();
+      const messages = [...(queues.get(name)?.messages.values() ?? [])];
+      const visible = messages.filter((m) => m.visibleAt <= t).length;
+      const oldest = messages.reduce((min, m) => Math.min(min, m.sentAt), t);
+      return { visible, notVisible: messages.length - visible, oldestAgeSeconds: Math.floor((t - oldest) / 1000) };
+    },
   };
 }
 

@@ -36,6 +36,8 @@ export interface LocalFunctionDefinition {
   readonly accountId: string;
   /** Each line the code prints, stdout and stderr. */
   readonly onOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** After each invocation: what Lambda reports to CloudWatch (AWS/Lambda Invocations, Errors, Duration). */
+  readonly onInvoked?: (outcome: { readonly error?: Error; readonly ms: number }) => void;
 }
 
 /** An invocation failed as Lambda reports it: `Runtime.*`, `Sandbox.Timedout`, or the handler's error. */
@@ -75,15 +77,19 @@ export class LocalFunction {
     if (this.closed) throw new LambdaInvocationError('Runtime.Closed', `${this.definition.name} is stopped`);
     const started = performance.now();
     const environment = await this.acquire();
+    let failure: Error | undefined;
     try {
       await environment.ready;
       return (await this.run(environment, event)) as R;
     } catch (error) {
       this.stats.errors++;
+      failure = error as Error;
       throw error;
     } finally {
+      const ms = performance.now() - started;
       this.stats.invocations++;
-      this.stats.ms += performance.now() - started;
+      this.stats.ms += ms;
+      this.definition.onInvoked?.({ ...(failure && { error: failure }), ms });
       environment.busy = false;
       if (environment.dead) this.environments.splice(this.environments.indexOf(environment), 1);
       this.waiting.shift()?.();
