@@ -94,6 +94,13 @@ describe('the alarms of the synthesized template, evaluated locally', () => {
     expect(phase(healthy)).toEqual([expect.objectContaining({ oldState: 'ALARM', newState: 'OK', actions: [topic] })]);
   });
 
+  it('on a fresh stack with no datapoint yet, goes OK everywhere but WebhookSilence, which treats missing data as breaching', () => {
+    const evaluator = new AlarmEvaluator(new MetricStore(), [...definitions.values()]);
+    const changes = evaluator.evaluate(Date.parse('2026-12-01T10:00:00Z'));
+    expect(changes.filter((c) => c.newState === 'ALARM').map((c) => c.logicalId)).toEqual([expect.stringContaining('WebhookSilence')]);
+    expect(changes.filter((c) => c.newState === 'OK')).toHaveLength(alarmIds.length - 1);
+  });
+
   it("publishes from an alarm ARN the alarm topic's policy lets CloudWatch publish from, to that topic", () => {
     const statement = (topicPolicy!.Properties!.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement.find((s) => JSON.stringify(s.Principal).includes('cloudwatch.amazonaws.com'))!;
     const resolved = resolve(statement) as { Action: string; Resource: string; Condition: { StringEquals: Record<string, string>; ArnLike: Record<string, string> } };
