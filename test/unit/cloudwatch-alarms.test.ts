@@ -305,14 +305,22 @@ describe('AlarmEvaluator', () => {
     expect(evaluator.states()[0].since).toBe(T + 42_000);
   });
 
-  it('drops datapoints older than its longest evaluation range, keeping memory bounded', () => {
+  it('drops datapoints older than the longest evaluation range of the alarms reading them, keeping memory bounded', () => {
     const store = new MetricStore();
-    const evaluator = new AlarmEvaluator(store, [alarm({ EvaluationPeriods: 3, DatapointsToAlarm: 3 }), alarm({ Period: 60 })].map((d, i) => ({ ...d, alarmName: `a${i}`, logicalId: `a${i}` })));
+    const polled: MetricId = { ...POLL_FAILED, name: 'ConnectionsPolled' };
+    const unwatched: MetricId = { ...POLL_FAILED, name: 'StaleConnections' };
+    const definitions = [alarm({ EvaluationPeriods: 3, DatapointsToAlarm: 3 }), alarmFromTemplate('Polled', props({ MetricName: 'ConnectionsPolled', Period: 60 }))];
+    const evaluator = new AlarmEvaluator(store, definitions);
     expect(evaluator.retentionMs).toBe(5 * PERIOD);
-    for (let i = 0; i < 100; i++) store.put({ ...POLL_FAILED, timestamp: T - i * 60_000, values: [0] });
+    for (const metric of [POLL_FAILED, polled, unwatched]) for (let i = 0; i < 100; i++) store.put({ ...metric, timestamp: T - i * 60_000, values: [0] });
     evaluator.evaluate(T);
-    // 25 minutes (5 periods of 5 minutes) back from T, both ends included: 26 datapoints.
-    expect(store.size).toBe(26);
+    // PollFailed: 25 minutes (5 periods of 5 minutes) back from T, both ends in: 26 datapoints.
+    expect(store.samples(POLL_FAILED, 0, T + 1)).toHaveLength(26);
+    // ConnectionsPolled: 3 periods of 1 minute: 4 datapoints.
+    expect(store.samples(polled, 0, T + 1)).toHaveLength(4);
+    // A metric no alarm reads: the longest range of all.
+    expect(store.samples(unwatched, 0, T + 1)).toHaveLength(26);
+    expect(store.size).toBe(56);
   });
 
   it('refuses a periodScale outside (0, 1] and two alarms of the same name', () => {

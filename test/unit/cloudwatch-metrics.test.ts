@@ -144,6 +144,17 @@ describe('MetricStore', () => {
     expect(store.metrics()).toEqual([]);
   });
 
+  it('keeps samples at its resolution, 1 second by default as in CloudWatch: a sample counts at its bucket start', () => {
+    const coarse = new MetricStore();
+    const fine = new MetricStore({ resolutionMs: 1000 / 60 });
+    for (const store of [coarse, fine]) store.put([datum(T + 999, [1]), datum(T + 10, [2]), datum(T + 999, [3])]);
+    expect(coarse.query(metric, 'Sum', T, T + 1)).toBe(6);
+    expect(coarse.query(metric, 'Sum', T + 1, T + 1000)).toBeUndefined();
+    expect(fine.query(metric, 'Sum', T, T + 1)).toBe(2);
+    expect(fine.query(metric, 'Sum', T + 500, T + 1000)).toBe(4);
+    expect(() => new MetricStore({ resolutionMs: 0 })).toThrow(/resolutionMs/);
+  });
+
   it('lists the metrics it holds', () => {
     const store = new MetricStore();
     store.put([datum(T, [1]), datum(T, [1], { name: 'ConnectionsPolled' }), datum(T + 1, [1])]);
