@@ -481,6 +481,8 @@ export class AlarmEvaluator {
   readonly #clock: () => number;
   readonly #states = new Map<string, { state: AlarmState; reason: string; since: number }>();
   readonly #expressions = new Map<string, Map<string, Expr>>();
+  /** Per metric (by key), the longest evaluation range of the alarms reading it. */
+  readonly #windows = new Map<string, number>();
 
   constructor(store: MetricStore, definitions: readonly AlarmDefinition[], options: AlarmEvaluatorOptions = {}) {
     const scale = options.periodScale ?? 1;
@@ -495,6 +497,8 @@ export class AlarmEvaluator {
     const created = this.#clock();
     for (const d of definitions) {
       this.#states.set(d.logicalId, { state: ALARM_STATE.insufficientData, reason: 'Unchecked: Initial alarm creation', since: created });
+      const window = (d.evaluationPeriods + EXTRA_PERIODS) * d.periodSeconds * 1000 * scale;
+      for (const m of alarmMetrics(d)) this.#windows.set(metricKey(m), Math.max(window, this.#windows.get(metricKey(m)) ?? 0));
       if (d.metric.kind === 'math') this.#expressions.set(d.logicalId, new Map(d.metric.queries.filter((q) => q.expression).map((q) => [q.id, parseExpression(q.expression!)])));
     }
   }
@@ -505,7 +509,7 @@ export class AlarmEvaluator {
     return (highResolution ? 10_000 : 60_000) * this.#scale;
   }
 
-  /** The longest evaluation range of any alarm: older datapoints are dropped from the store. */
+  /** The longest evaluation range of any alarm, in ms. */
   get retentionMs(): number {
     return Math.max(0, ...this.#definitions.map((d) => (d.evaluationPeriods + EXTRA_PERIODS) * d.periodSeconds * 1000 * this.#scale));
   }
@@ -529,7 +533,9 @@ export class AlarmEvaluator {
       const actions = !d.actionsEnabled ? [] : next.state === 'ALARM' ? d.alarmActions : next.state === 'OK' ? d.okActions : d.insufficientDataActions;
       changes.push({ alarmName: d.alarmName, logicalId: d.logicalId, oldState: current.state, newState: next.state, reason: next.reason, timestamp: now, actions: [...actions] });
     }
-    this.#store.dropBefore(now - this.retentionMs);
+    // Bounded memory: each metric is kept for the longest range of the alarms reading it; metrics
+    // no alarm reads, for the longest range of all.
+    this.#store.dropBefore((m) => now - (this.#windows.get(metricKey(m)) ?? this.retentionMs));
     return changes;
   }
 

@@ -145,21 +145,25 @@ export function metricKey(metric: MetricId): string {
   return JSON.stringify([metric.namespace, metric.name, dimensions]);
 }
 
-interface Series {
-  readonly metric: MetricId;
-  /** Ascending. */
-  readonly times: number[];
-  readonly samples: (readonly number[])[];
-  readonly units: string[];
+/** The samples of one metric and unit whose timestamps fall in one bucket of the store's resolution. */
+interface Bucket {
+  readonly start: number;
+  readonly values: number[];
 }
 
-/** The first index whose time is >= t. */
-function lowerBound(times: readonly number[], t: number): number {
+interface Series {
+  readonly metric: MetricId;
+  /** Per unit, buckets in ascending time. */
+  readonly units: Map<string, Bucket[]>;
+}
+
+/** The first index whose bucket starts at or after t. */
+function lowerBound(buckets: readonly Bucket[], t: number): number {
   let lo = 0;
-  let hi = times.length;
+  let hi = buckets.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (times[mid] < t) lo = mid + 1;
+    if (buckets[mid].start < t) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -187,9 +191,20 @@ export function computeStatistic(values: readonly number[], statistic: Statistic
   }
 }
 
+export interface MetricStoreOptions {
+  /**
+   * Samples are kept per bucket of this many milliseconds (a datapoint's time is its bucket's
+   * start): CloudWatch stores data at 1-second resolution at best. With scaled periods, scale
+   * this too (1000 × periodScale).
+   * @default 1000
+   */
+  readonly resolutionMs?: number;
+}
+
 /**
- * Datapoints by metric, queried as CloudWatch answers an alarm. Memory is bounded by
- * {@link MetricStore.dropBefore}, which the alarm evaluator calls with its longest window.
+ * Datapoints by metric, queried as CloudWatch answers an alarm. Memory is about 8 bytes a sample,
+ * bounded by {@link MetricStore.dropBefore}, which the alarm evaluator calls with each metric's
+ * longest evaluation range.
  *
  * @example
  * const store = new MetricStore();
@@ -198,7 +213,13 @@ export function computeStatistic(values: readonly number[], statistic: Statistic
  */
 export class MetricStore {
   readonly #series = new Map<string, Series>();
+  readonly #resolution: number;
   #size = 0;
+
+  constructor(options: MetricStoreOptions = {}) {
+    this.#resolution = options.resolutionMs ?? 1000;
+    if (!(this.#resolution > 0)) throw new RangeError(`resolutionMs must be > 0, got ${this.#resolution}`);
+  }
 
   /** Adds datapoints (one or many). */
   put(data: MetricDatum | readonly MetricDatum[]): void {
@@ -209,47 +230,58 @@ export class MetricStore {
       const key = metricKey(datum);
       let series = this.#series.get(key);
       if (!series) {
-        series = { metric: { namespace: datum.namespace, name: datum.name, dimensions: { ...datum.dimensions } }, times: [], samples: [], units: [] };
+        series = { metric: { namespace: datum.namespace, name: datum.name, dimensions: { ...datum.dimensions } }, units: new Map() };
         this.#series.set(key, series);
       }
-      // Datapoints arrive almost always in order: append, else insert in place.
-      const at = series.times.length === 0 || series.times[series.times.length - 1] <= datum.timestamp ? series.times.length : lowerBound(series.times, datum.timestamp + 1);
-      series.times.splice(at, 0, datum.timestamp);
-      series.samples.splice(at, 0, [...datum.values]);
-      series.units.splice(at, 0, datum.unit ?? 'None');
+      const unit = datum.unit ?? 'None';
+      let buckets = series.units.get(unit);
+      if (!buckets) series.units.set(unit, (buckets = []));
+      const start = Math.floor(datum.timestamp / this.#resolution) * this.#resolution;
+      // Datapoints arrive almost always in order: the last bucket, else a search.
+      const last = buckets[buckets.length - 1];
+      const at = !last || last.start <= start ? buckets.length - (last?.start === start ? 1 : 0) : lowerBound(buckets, start);
+      if (buckets[at]?.start === start) buckets[at].values.push(...datum.values);
+      else buckets.splice(at, 0, { start, values: [...datum.values] });
       this.#size += datum.values.length;
     }
   }
 
   /**
-   * The statistic of the metric's samples with start <= timestamp < end, or undefined when there is
-   * none (a missing datapoint). With `unit`, only samples published with that unit count.
+   * The statistic of the metric's samples with start <= time < end (a sample's time is its
+   * bucket's start), or undefined when there is none (a missing datapoint). With `unit`, only
+   * samples published with that unit count.
    */
   query(metric: MetricId, statistic: Statistic, start: number, end: number, unit?: string): number | undefined {
     return computeStatistic(this.samples(metric, start, end, unit), statistic);
   }
 
-  /** The raw samples of the metric with start <= timestamp < end. */
+  /** The raw samples of the metric with start <= time < end. */
   samples(metric: MetricId, start: number, end: number, unit?: string): number[] {
     const series = this.#series.get(metricKey(metric));
     if (!series) return [];
     const values: number[] = [];
-    for (let i = lowerBound(series.times, start); i < series.times.length && series.times[i] < end; i++) {
-      if (unit === undefined || series.units[i] === unit) values.push(...series.samples[i]);
+    for (const [u, buckets] of series.units) {
+      if (unit !== undefined && u !== unit) continue;
+      for (let i = lowerBound(buckets, start); i < buckets.length && buckets[i].start < end; i++) values.push(...buckets[i].values);
     }
     return values;
   }
 
-  /** Forgets every datapoint older than `timestamp`. */
-  dropBefore(timestamp: number): void {
+  /**
+   * Forgets every sample older than `timestamp`, or, given a function, older than what it returns
+   * for each metric (e.g. the longest window of the alarms reading it).
+   */
+  dropBefore(timestamp: number | ((metric: MetricId) => number)): void {
     for (const [key, series] of this.#series) {
-      const cut = lowerBound(series.times, timestamp);
-      if (cut === 0) continue;
-      for (let i = 0; i < cut; i++) this.#size -= series.samples[i].length;
-      series.times.splice(0, cut);
-      series.samples.splice(0, cut);
-      series.units.splice(0, cut);
-      if (series.times.length === 0) this.#series.delete(key);
+      const cutoff = typeof timestamp === 'number' ? timestamp : timestamp(series.metric);
+      for (const [unit, buckets] of series.units) {
+        const cut = lowerBound(buckets, cutoff);
+        if (cut === 0) continue;
+        for (let i = 0; i < cut; i++) this.#size -= buckets[i].values.length;
+        buckets.splice(0, cut);
+        if (buckets.length === 0) series.units.delete(unit);
+      }
+      if (series.units.size === 0) this.#series.delete(key);
     }
   }
 
@@ -258,7 +290,7 @@ export class MetricStore {
     return [...this.#series.values()].map((s) => s.metric);
   }
 
-  /** How many samples are held (memory is bounded by {@link MetricStore.dropBefore}). */
+  /** How many samples are held. */
   get size(): number {
     return this.#size;
   }
