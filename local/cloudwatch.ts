@@ -30,13 +30,15 @@ export interface LocalCloudWatchOptions {
 }
 
 export class LocalCloudWatch {
-  readonly store = new MetricStore();
+  readonly store: MetricStore;
   private readonly definitions: Map<string, AlarmDefinition>;
   private readonly evaluator: AlarmEvaluator;
   private timer?: NodeJS.Timeout;
   private malformed = 0;
 
   constructor(private readonly options: LocalCloudWatchOptions) {
+    // Samples are bucketed by time: a bucket a second long at CloudWatch's pace, shorter when scaled.
+    this.store = new MetricStore({ resolutionMs: 1000 * (options.periodScale ?? 1) });
     const definitions = options.alarms.map(([id, properties]) => alarmFromTemplate(id, properties, { stackName: options.stackName }));
     this.definitions = new Map(definitions.map((d) => [d.logicalId, d]));
     this.evaluator = new AlarmEvaluator(this.store, definitions, { periodScale: options.periodScale ?? 1 });
@@ -64,6 +66,11 @@ export class LocalCloudWatch {
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  /** Every metric held, with the sum and count of its samples (`GET /_local/metrics`). */
+  summary(): { namespace: string; name: string; dimensions: Readonly<Record<string, string>>; sum: number; samples: number }[] {
+    return this.store.metrics().map((m) => ({ ...m, sum: this.store.query(m, 'Sum', 0, Number.MAX_SAFE_INTEGER) ?? 0, samples: this.store.query(m, 'SampleCount', 0, Number.MAX_SAFE_INTEGER) ?? 0 }));
   }
 
   states(): AlarmStatus[] {

@@ -30,7 +30,7 @@ import { startLocalSqs } from './aws/sqs';
 import { LocalCloudWatch } from './cloudwatch';
 import { cloudAssemblyFor, LOCAL_STACK_NAME, type CfnResource, type CfnTemplate } from './cloud-assembly';
 import { startHttpApi, type ApiHandler } from './http-api';
-import { LocalFunction } from './lambda/runtime';
+import { LambdaInvocationError, LocalFunction } from './lambda/runtime';
 import { listenOnLoopback } from './loopback-server';
 import { startMakiniApiSimulator, type MakiniApiSimulator } from './makini-api-simulator';
 import { DEFAULT_SIMULATED_CONNECTIONS, simulatedConnectionId } from './simulator';
@@ -42,6 +42,8 @@ import { constructId, LOCAL_ACCOUNT, LOCAL_REGION, referencedId, resourcesOfType
  * only), and per Lambda its invocations and their total milliseconds.
  */
 export const LOCAL_CALLS_PATH = '/_local/calls';
+/** GET: every metric local CloudWatch holds (EMF and service metrics), with its sum and sample count. */
+export const LOCAL_METRICS_PATH = '/_local/metrics';
 /** `POST` runs the poller now and answers its summary (what `makini-webhooks poll` calls). */
 export const LOCAL_POLL_PATH = '/_local/poll';
 
@@ -403,6 +405,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         accountId: LOCAL_ACCOUNT,
         onOutput: (line) => onFunctionOutput(sourceName, line),
         onInvoked: ({ error, ms }) => {
+          // As in the function's log group on AWS: the failure of an invocation, init failures included.
+          if (error) log(`${sourceName}: ${error.name}: ${error.message}`);
           const dimensions = { FunctionName: name };
           const timestamp = Date.now();
           cloudwatch.put([
@@ -467,7 +471,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       timeoutMs: receiver.definition.timeoutSeconds * 1000,
       routes,
       // AWS calls per service and operation since start: what `npm run bench` divides by webhooks.
-      diagnostics: { [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls, lambda: Object.fromEntries([...functions.values()].map((f) => [constructId(template.Resources[[...functions.entries()].find(([, x]) => x === f)![0]]!)!.toLowerCase(), { invocations: f.stats.invocations, ms: f.stats.ms }])) }) },
+      diagnostics: {
+        [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls, lambda: Object.fromEntries([...functions].map(([id, f]) => [constructId(template.Resources[id]!)!.toLowerCase(), { invocations: f.stats.invocations, ms: f.stats.ms }])) }),
+        [LOCAL_METRICS_PATH]: () => cloudwatch.summary(),
+      },
       actions: { [LOCAL_POLL_PATH]: () => pollNow() },
     });
     closers.push(api.close);
@@ -488,7 +495,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         credentials: { accessKeyId: roleKey, secretAccessKey: 'local' },
         pollers: Math.min(p.ScalingConfig?.MaximumConcurrency ?? 2, 2),
         invoke: (records) => fn.invoke({ Records: records }),
-        onError: (error) => log(`consumer invocation failed: ${(error as Error).message}`),
+        // An invocation's own failure is logged with the function's; these are the mapping's.
+        onError: (error) => error instanceof LambdaInvocationError || log(`event source mapping: ${(error as Error).message}`),
       });
       closers.push(mapping.stop);
     }

@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { PurgeQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createSignatureScheme } from '../../lambdas/core/signature';
 import { readTopicLog } from '../../local/aws/sns';
 import type { CfnTemplate } from '../../local/cloud-assembly';
@@ -52,7 +52,7 @@ function rolePolicyStatements(t: CfnTemplate, fn: string): { Action: string | st
 }
 
 const alarmState = (s: LocalStack, logicalIdPrefix: string) => s.cloudwatch.states().find((a) => a.logicalId.startsWith(logicalIdPrefix))?.state;
-const alarmMessages = (s: LocalStack, logicalIdPrefix: string, state: string) =>
+const alarmMessages = (logicalIdPrefix: string, state: string) =>
   readTopicLog(path.join(dir, 'topics.jsonl')).filter((m) => m.publishedBy === 'cloudwatch.amazonaws.com' && (JSON.parse(m.message) as { AlarmName: string; NewStateValue: string }).AlarmName.includes(logicalIdPrefix) && (JSON.parse(m.message) as { NewStateValue: string }).NewStateValue === state);
 
 describe('IAM from the template is enforced locally', () => {
@@ -95,7 +95,7 @@ describe('IAM from the template is enforced locally', () => {
       },
     });
     expect(await postWebhook(stack)).toBe(500);
-    expect(lines.join('\n')).toMatch(/failed to initialize: .*MAKINI_WEBHOOK_QUEUE_URL/);
+    expect(lines.join('\n')).toMatch(/failed to initialize: [\s\S]*MAKINI_WEBHOOK_QUEUE_URL/);
   });
 });
 
@@ -109,8 +109,8 @@ describe('alarms from the template are evaluated locally and notify through the 
     for (let i = 0; i < 15; i++) expect(await postWebhook(stack, { forged: true })).toBe(401);
     await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringSignatureRejectedSpike') === 'ALARM');
     await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringSignatureRejectedSpike') === 'OK');
-    expect(alarmMessages(stack, 'SignatureRejectedSpike', 'ALARM')).toHaveLength(1);
-    expect(alarmMessages(stack, 'SignatureRejectedSpike', 'OK').length).toBeGreaterThanOrEqual(1);
+    expect(alarmMessages('SignatureRejectedSpike', 'ALARM')).toHaveLength(1);
+    expect(alarmMessages('SignatureRejectedSpike', 'OK').length).toBeGreaterThanOrEqual(1);
   });
 
   it('the dead-letter queue: a message in it raises the alarm; emptied, it clears', async () => {
@@ -120,12 +120,14 @@ describe('alarms from the template are evaluated locally and notify through the 
     try {
       await sqs.send(new SendMessageCommand({ QueueUrl: stack.info.deadLetterQueueUrl, MessageBody: '{"poison":true}' }));
       await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringDeadLetterQueueNotEmpty') === 'ALARM');
-      await sqs.send(new PurgeQueueCommand({ QueueUrl: stack.info.deadLetterQueueUrl }));
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.info.deadLetterQueueUrl, WaitTimeSeconds: 1 }));
+      expect(Messages).toHaveLength(1);
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: stack.info.deadLetterQueueUrl, ReceiptHandle: Messages[0]!.ReceiptHandle }));
       await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringDeadLetterQueueNotEmpty') === 'OK');
     } finally {
       sqs.destroy();
     }
-    expect(alarmMessages(stack, 'DeadLetterQueueNotEmpty', 'ALARM')).toHaveLength(1);
+    expect(alarmMessages('DeadLetterQueueNotEmpty', 'ALARM')).toHaveLength(1);
   });
 
   it('poll failures: Makini failing three periods running raises the alarm; recovered, it clears', async () => {
@@ -138,7 +140,7 @@ describe('alarms from the template are evaluated locally and notify through the 
     }
     expect(alarmState(stack, 'WebhooksMonitoringPollFailed')).toBe('ALARM');
     await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringPollFailed') === 'OK');
-    expect(alarmMessages(stack, 'PollFailed', 'ALARM')).toHaveLength(1);
+    expect(alarmMessages('PollFailed', 'ALARM')).toHaveLength(1);
   });
 
   it('an alarm topic policy without its CloudWatch statement: the alarm fires but cannot notify, and says so', async () => {
@@ -152,7 +154,7 @@ describe('alarms from the template are evaluated locally and notify through the 
     });
     for (let i = 0; i < 15; i++) await postWebhook(stack, { forged: true });
     await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringSignatureRejectedSpike') === 'ALARM');
-    expect(alarmMessages(stack, 'SignatureRejectedSpike', 'ALARM')).toEqual([]);
+    expect(alarmMessages('SignatureRejectedSpike', 'ALARM')).toEqual([]);
     expect(lines.join('\n')).toMatch(/SignatureRejectedSpike\w* could not notify arn:aws:sns:us-east-1:000000000000:MakiniWebhooks-WebhooksMonitoringAlarmTopic\w*: cloudwatch\.amazonaws\.com is not authorized to perform: sns:Publish/);
   });
 });

@@ -9,6 +9,7 @@ import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { readBusLog } from '../../local/aws/eventbridge';
 import { queueDepth, startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
 import { cli } from '../support/run-cli';
+import { LOCAL_METRICS_PATH } from '../../local/stack';
 
 jest.setTimeout(120_000);
 
@@ -71,7 +72,8 @@ describe("Makini's documented webhook, end to end on the default local stack", (
     expect(await tableText(stack)).not.toContain(tamperedId);
     expect(JSON.stringify(bus)).not.toContain(tamperedId);
     expect(stack.output()).toMatch(/"message": ?"webhook rejected"[^}]*"code": ?"INVALID_SIGNATURE"/);
-    expect(stack.output()).toContain('"SignatureMatchedCanonicalJson":1');
+    const metrics = (await (await fetch(stack.info.webhookUrl.replace('/webhooks', LOCAL_METRICS_PATH))).json()) as { name: string; sum: number }[];
+    expect(metrics.find((m) => m.name === 'SignatureMatchedCanonicalJson')).toMatchObject({ sum: 1 });
     expect(stack.output()).toMatch(/processed assets\.updated .* 2 id\(s\) no connection/);
   });
 
