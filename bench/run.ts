@@ -342,15 +342,17 @@ async function cost(rows: Row[], figures: Figures): Promise<void> {
 }
 
 /**
- * `npm start`'s start-up: the first start on a fresh state directory (creating the table, the
- * queues, the secrets), then a later start on the same directory, each until the banner is printed.
+ * `npm start`'s start-up: the first start on a fresh state directory and an empty assembly cache
+ * (synthesizing the stack and bundling its functions, then creating the table, the queues, the
+ * secrets), then later starts on the same directory, each until the banner is printed.
  */
 async function startUp(rows: Row[]): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'makini-bench-start-'));
+  const cache = mkdtempSync(path.join(tmpdir(), 'makini-bench-assembly-'));
   const once = () =>
     new Promise<number>((resolve, reject) => {
       const started = performance.now();
-      const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts'], { cwd: path.join(__dirname, '..'), env: { ...process.env, PORT: '0', MAKINI_LOCAL_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts'], { cwd: path.join(__dirname, '..'), env: { ...process.env, PORT: '0', MAKINI_LOCAL_DIR: dir, MAKINI_LOCAL_ASSEMBLY_CACHE: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       let ms = 0;
       child.stdout.on('data', (d: Buffer) => {
@@ -365,7 +367,7 @@ async function startUp(rows: Row[]): Promise<void> {
     });
   const first = await once();
   const later = [await once(), await once(), await once()];
-  rows.push({ metric: 'npm start, first start (fresh state directory)', value: round(first / 1000), unit: 's', target: '≤ 60 s', met: first <= 60_000 });
+  rows.push({ metric: 'npm start, first start (fresh state directory, synthesis included)', value: round(first / 1000), unit: 's', target: '≤ 60 s', met: first <= 60_000 });
   rows.push({ metric: 'npm start, later starts (median of 3)', value: round(median(later) / 1000), unit: 's', target: '≤ 10 s', baseline: `${later.map((ms) => round(ms / 1000)).join(', ')} s`, met: median(later) <= 10_000 });
 }
 

@@ -3,9 +3,9 @@
  * synthesize it (same construct, same config, same bundles), cached by a hash of its inputs so that
  * later starts skip synthesis.
  *
- * The cache lives in `node_modules/.cache/makini-local/<hash>/` (shared by every state directory
- * and test run; written to a temporary directory and renamed, so concurrent starts never see half
- * an assembly).
+ * The cache lives in `node_modules/.cache/makini-local/<hash>/`, or under MAKINI_LOCAL_ASSEMBLY_CACHE
+ * (shared by every state directory and test run; written to a temporary directory and renamed, so
+ * concurrent starts never see half an assembly).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
 const ROOT = path.join(__dirname, '..');
 /** What the synthesized template depends on, besides the config. */
 const INPUTS = ['lib', 'lambdas', 'cdk.json', 'package-lock.json', 'local/cloud-assembly.ts'];
-const CACHE_DIR = path.join(ROOT, 'node_modules', '.cache', 'makini-local');
+const cacheDir = () => process.env.MAKINI_LOCAL_ASSEMBLY_CACHE ?? path.join(ROOT, 'node_modules', '.cache', 'makini-local');
 /** The stack name of the local assembly (the deployed default). */
 export const LOCAL_STACK_NAME = 'MakiniWebhooks';
 
@@ -46,6 +46,7 @@ export interface CfnTemplate {
  */
 export function cloudAssemblyFor(config: MakiniWebhookConfig): CloudAssembly {
   const hash = inputHash(config);
+  const CACHE_DIR = cacheDir();
   const dir = path.join(CACHE_DIR, hash);
   const templateFile = path.join(dir, `${LOCAL_STACK_NAME}.template.json`);
   let synthesized = false;
@@ -65,7 +66,7 @@ export function cloudAssemblyFor(config: MakiniWebhookConfig): CloudAssembly {
       if (!existsSync(templateFile)) throw error;
     }
     synthesized = true;
-    pruneCache(hash);
+    pruneCache(CACHE_DIR, hash);
   }
   return { dir, template: JSON.parse(readFileSync(templateFile, 'utf8')) as CfnTemplate, synthesized, hash };
 }
@@ -88,7 +89,7 @@ export function inputHash(config: MakiniWebhookConfig): string {
 }
 
 /** Keeps the newest few assemblies: each holds three bundles (~1 MB each with source maps). */
-function pruneCache(keep: string): void {
+function pruneCache(CACHE_DIR: string, keep: string): void {
   const entries = readdirSync(CACHE_DIR)
     .filter((e) => e !== keep && !e.endsWith('.tmp'))
     .map((e) => ({ e, mtime: statSync(path.join(CACHE_DIR, e)).mtimeMs }))
