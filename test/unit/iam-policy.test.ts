@@ -451,6 +451,21 @@ describe('evaluateAccess over the synthesized stack', () => {
     expect(publish(alarmTopicPolicy, { ...alarmContext(arnOf(alarmId) as string), 'aws:SecureTransport': 'false' }).decision).toBe('explicit-deny');
   });
 
+  it('resolves and accepts every policy of the stack: role policies, topic and queue policies, key policies', () => {
+    const documents: [string, 'identity' | 'resource', unknown][] = Object.entries(resources).flatMap(([id, r]): [string, 'identity' | 'resource', unknown][] => {
+      if (r.Type === 'AWS::IAM::Policy') return [[id, 'identity', r.Properties?.PolicyDocument]];
+      if (r.Type === 'AWS::SNS::TopicPolicy' || r.Type === 'AWS::SQS::QueuePolicy') return [[id, 'resource', r.Properties?.PolicyDocument]];
+      if (r.Type === 'AWS::KMS::Key') return [[id, 'resource', r.Properties?.KeyPolicy]];
+      return [];
+    });
+    expect(documents.length).toBe(3 + 2 + 4 + 1);
+    for (const [, kind, raw] of documents) {
+      const doc = resolveIntrinsics<PolicyDocument>(raw, refs);
+      const policies: AccessPolicies = kind === 'identity' ? { accountId: ACCOUNT, identity: [doc] } : { accountId: ACCOUNT, resource: doc };
+      expect(() => evaluateAccess(send(), policies)).not.toThrow();
+    }
+  });
+
   it('lets the receiver role send to the webhook queue and nowhere else', () => {
     const receiverPolicy = ofType('AWS::IAM::Policy').find(([id]) => id.includes('Receiver')) as [string, Resource];
     const roleId = idOf((receiverPolicy[1].Properties?.Roles as unknown[])[0]);
