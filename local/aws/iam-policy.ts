@@ -25,7 +25,9 @@
  * - it answers an error instead of a decision for an action missing from its bundled data, so a
  *   newer SDK call would need a library upgrade before it could be denied with AccessDeniedException.
  * This file evaluates the same requests in a few µs (`npm run bench`), and the unit tests compare it
- * with iam-simulate on generated policies (test/unit/iam-policy.oracle.test.ts), a dev-only check.
+ * with iam-simulate on generated policies (test/unit/iam-policy.oracle.test.ts), a dev-only check:
+ * they agree on every generated case except two documented iam-simulate quirks (a short ARN pattern
+ * in NotResource; case-insensitive resource matching), where this file follows AWS's documentation.
  *
  * Supported: Action/NotAction (case-insensitive, `*` and `?`), Resource/NotResource (case-sensitive,
  * wildcards within ARN segments; a `*` ending a segment may span colons, as AWS documents), Principal
@@ -86,7 +88,8 @@ export interface AccessRequest {
   readonly resource: string;
   /**
    * The condition context, e.g. aws:SourceArn, aws:SourceAccount, aws:SecureTransport, kms:ViaService.
-   * Keys are case-insensitive. aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
+   * Keys are case-insensitive. A single-valued key is a string; a list is a multivalued key (e.g.
+   * aws:CalledVia, aws:TagKeys), which only ForAnyValue:/ForAllValues: operators test. aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
    * aws:PrincipalServiceName and aws:PrincipalIsAWSService are filled from the principal unless given.
    */
   readonly context?: Readonly<Record<string, string | readonly string[]>>;
@@ -238,19 +241,23 @@ function callerOf(principal: RequestPrincipal): Caller {
   return caller;
 }
 
-/** The request context with lower-cased keys, and the principal's global keys unless the request gave them. */
-function contextOf(request: AccessRequest, caller: Caller): Map<string, readonly string[]> {
-  const context = new Map<string, readonly string[]>();
+/** The request context by lower-cased key; a key given as a list is multivalued. */
+type Context = Map<string, { readonly values: readonly string[]; readonly multivalued: boolean }>;
+
+/** The request context, with the principal's global keys unless the request gave them. */
+function contextOf(request: AccessRequest, caller: Caller): Context {
+  const context: Context = new Map();
+  const single = (value: string) => ({ values: [value], multivalued: false });
   if (caller.kind === 'role') {
-    context.set('aws:principalarn', [caller.roleArn ?? '']);
-    context.set('aws:principalaccount', [caller.account ?? '']);
-    context.set('aws:principaltype', ['AssumedRole']);
-    context.set('aws:principalisawsservice', ['false']);
+    context.set('aws:principalarn', single(caller.roleArn ?? ''));
+    context.set('aws:principalaccount', single(caller.account ?? ''));
+    context.set('aws:principaltype', single('AssumedRole'));
+    context.set('aws:principalisawsservice', single('false'));
   } else {
-    context.set('aws:principalservicename', [caller.service ?? '']);
-    context.set('aws:principalisawsservice', ['true']);
+    context.set('aws:principalservicename', single(caller.service ?? ''));
+    context.set('aws:principalisawsservice', single('true'));
   }
-  for (const [key, value] of Object.entries(request.context ?? {})) context.set(key.toLowerCase(), typeof value === 'string' ? [value] : value);
+  for (const [key, value] of Object.entries(request.context ?? {})) context.set(key.toLowerCase(), typeof value === 'string' ? single(value) : { values: value, multivalued: true });
   return context;
 }
 
@@ -274,7 +281,7 @@ function principalNamed(element: PrincipalElement, caller: Caller): 'direct' | '
 // ---------------------------------------------------------------------------------------------
 // Statements
 
-function appliesTo(statement: PolicyStatement, request: AccessRequest, context: Map<string, readonly string[]>): boolean {
+function appliesTo(statement: PolicyStatement, request: AccessRequest, context: Context): boolean {
   const action = statement.Action !== undefined ? list(statement.Action).some((p) => matchesAction(p, request.action)) : !list(statement.NotAction).some((p) => matchesAction(p, request.action));
   if (!action) return false;
   const resource =
@@ -479,18 +486,19 @@ function parseOperator(name: string): Operator | undefined {
 }
 
 /** Operators AND'ed, keys AND'ed, a key's policy values OR'ed (NOR'ed for a negated operator). */
-function conditionsHold(condition: NonNullable<PolicyStatement['Condition']>, context: Map<string, readonly string[]>): boolean {
+function conditionsHold(condition: NonNullable<PolicyStatement['Condition']>, context: Context): boolean {
   for (const [name, block] of Object.entries(condition)) {
     const operator = parseOperator(name) as Operator;
     for (const [key, raw] of Object.entries(block)) {
       const policyValues = (Array.isArray(raw) ? raw : [raw]).map(String);
-      if (!keyHolds(operator, context.get(key.toLowerCase()), policyValues)) return false;
+      const entry = context.get(key.toLowerCase());
+      if (!keyHolds(operator, entry?.values, entry?.multivalued ?? false, policyValues)) return false;
     }
   }
   return true;
 }
 
-function keyHolds(operator: Operator, values: readonly string[] | undefined, policyValues: readonly string[]): boolean {
+function keyHolds(operator: Operator, values: readonly string[] | undefined, multivalued: boolean, policyValues: readonly string[]): boolean {
   const present = values !== undefined && values.length > 0;
   if (operator.match === 'null') return policyValues.some((p) => (p.toLowerCase() === 'true') === !present);
   if (!present) {
@@ -504,8 +512,10 @@ function keyHolds(operator: Operator, values: readonly string[] | undefined, pol
   const holdsFor = (value: string) => policyValues.some((p) => match(value, p)) !== operator.negated;
   if (operator.set === 'ForAllValues') return values.every(holdsFor);
   if (operator.set === 'ForAnyValue') return values.some(holdsFor);
-  // A multi-valued key under a single-valued operator: any value may match; a negated one needs all to hold.
-  return operator.negated ? values.every(holdsFor) : values.some(holdsFor);
+  // AWS: "multivalued context keys require a condition set operator". Without one, a multivalued key
+  // (given as a list, even of one) satisfies no operator, negated or not, as iam-simulate also decides.
+  if (multivalued) return false;
+  return holdsFor(values[0] as string);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -310,11 +310,13 @@ describe('evaluateAccess: conditions', () => {
     expect(allowedWith('StringNotEquals', 'aws:SourceAccount', [OTHER_ACCOUNT, '222222222222'], { 'aws:SourceAccount': ACCOUNT })).toBe(true);
   });
 
-  it('tests every value of a multi-valued key under a single-valued operator: any may match, none may for a negated one', () => {
-    const accounts = { 'aws:SourceAccount': [OTHER_ACCOUNT, ACCOUNT] };
-    expect(allowedWith('StringEquals', 'aws:SourceAccount', ACCOUNT, accounts)).toBe(true);
-    expect(allowedWith('StringNotEquals', 'aws:SourceAccount', ACCOUNT, accounts)).toBe(false);
-    expect(allowedWith('StringNotEquals', 'aws:SourceAccount', '222222222222', accounts)).toBe(true);
+  it('tests a multivalued key (a list) only with ForAnyValue/ForAllValues: no other operator matches it, negated or not', () => {
+    const calledVia = { 'aws:CalledVia': ['athena.amazonaws.com'] };
+    expect(allowedWith('StringEquals', 'aws:CalledVia', 'athena.amazonaws.com', calledVia)).toBe(false);
+    expect(allowedWith('StringNotEquals', 'aws:CalledVia', 'dynamodb.amazonaws.com', calledVia)).toBe(false);
+    expect(allowedWith('StringEqualsIfExists', 'aws:CalledVia', 'athena.amazonaws.com', calledVia)).toBe(false);
+    expect(allowedWith('ForAnyValue:StringEquals', 'aws:CalledVia', 'athena.amazonaws.com', calledVia)).toBe(true);
+    expect(allowedWith('Null', 'aws:CalledVia', 'false', calledVia)).toBe(true);
   });
 
   it('ANDs keys within an operator and operators within a statement', () => {
