@@ -24,7 +24,8 @@
  * - it is asynchronous only (`runSimulation` returns a Promise), where a pure check is synchronous;
  * - it answers an error instead of a decision for an action missing from its bundled data, so a
  *   newer SDK call would need a library upgrade before it could be denied with AccessDeniedException.
- * This file evaluates the same requests in a few µs (`npm run bench`), and the unit tests compare it
+ * This file evaluates the same requests in 4-13 µs where iam-simulate took 260-910 µs in the same
+ * run (bench/iam-policy.ts, on a loaded machine: read the ratio, ~50x), and the unit tests compare it
  * with iam-simulate on generated policies (test/unit/iam-policy.oracle.test.ts), a dev-only check:
  * they agree on every generated case except two documented iam-simulate quirks (a short ARN pattern
  * in NotResource; case-insensitive resource matching), where this file follows AWS's documentation.
