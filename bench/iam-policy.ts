@@ -91,7 +91,7 @@ async function microsPerCall(fn: () => unknown, iterations: number, reps = 5): P
 export async function iamPolicy(rows: Row[]): Promise<void> {
   for (const c of cases) {
     const simulation: Simulation = {
-      request: { principal: c.simPrincipal, action: c.request.action, resource: { resource: c.request.resource, accountId: A }, contextVariables: { ...(c.request.context ?? {}) } },
+      request: { principal: c.simPrincipal, action: c.request.action, resource: { resource: c.request.resource, accountId: A }, contextVariables: { ...(c.request.context ?? {}) } as Record<string, string | string[]> },
       identityPolicies: (c.policies.identity ?? []).map((policy, i) => ({ name: `p${i}`, policy })),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
