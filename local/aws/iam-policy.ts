@@ -541,3 +541,51 @@ function implicitDeny(request: AccessRequest, caller: Caller, missing: 'identity
     message: `User: ${caller.display} is not authorized to ${what(request)} because no ${missing}-based policy allows the ${request.action} action`,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lambda permissions
+
+/** The properties of an `AWS::Lambda::Permission`, intrinsics resolved. */
+export interface LambdaPermission {
+  readonly Action: string;
+  readonly Principal: string;
+  readonly SourceArn?: string;
+  readonly SourceAccount?: string;
+  readonly PrincipalOrgID?: string;
+}
+
+/**
+ * A function's resource policy, as Lambda builds it from its permissions (`AWS::Lambda::Permission`
+ * in the template): one Allow per permission, its SourceArn an ArnLike on aws:SourceArn, its
+ * SourceAccount a StringEquals on aws:SourceAccount. Evaluate an invocation by a service (a schedule
+ * invoking the poller, API Gateway invoking the receiver) against it.
+ *
+ * @example
+ * const policy = lambdaPermissionsPolicy(pollerArn, [{ Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', SourceArn: scheduleArn }]);
+ * evaluateAccess({ principal: { kind: 'service', service: 'events.amazonaws.com' }, action: 'lambda:InvokeFunction', resource: pollerArn, context: { 'aws:SourceArn': scheduleArn } }, { accountId, resource: policy });
+ */
+export function lambdaPermissionsPolicy(functionArn: string, permissions: readonly LambdaPermission[]): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: permissions.map((permission, index): PolicyStatement => {
+      const p = permission.Principal;
+      const principal: PrincipalElement = p === '*' ? '*' : /^\d{12}$/.test(p) || p.startsWith('arn:') ? { AWS: p } : { Service: p };
+      const condition: Record<string, Record<string, string>> = {};
+      if (permission.SourceArn !== undefined) condition.ArnLike = { 'aws:SourceArn': permission.SourceArn };
+      if (permission.SourceAccount !== undefined || permission.PrincipalOrgID !== undefined) {
+        condition.StringEquals = {
+          ...(permission.SourceAccount === undefined ? {} : { 'aws:SourceAccount': permission.SourceAccount }),
+          ...(permission.PrincipalOrgID === undefined ? {} : { 'aws:PrincipalOrgID': permission.PrincipalOrgID }),
+        };
+      }
+      return {
+        Sid: `permission${index}`,
+        Effect: 'Allow',
+        Principal: principal,
+        Action: permission.Action,
+        Resource: functionArn,
+        ...(Object.keys(condition).length > 0 ? { Condition: condition } : {}),
+      };
+    }),
+  };
+}

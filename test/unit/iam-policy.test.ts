@@ -9,7 +9,9 @@ import { resolveIntrinsics, type CfnValue, type IntrinsicReferences } from '../.
 import {
   AccessRequestError,
   evaluateAccess,
+  lambdaPermissionsPolicy,
   PolicyValidationError,
+  type LambdaPermission,
   type AccessPolicies,
   type AccessRequest,
   type PolicyDocument,
@@ -402,6 +404,7 @@ describe('evaluateAccess over the synthesized stack', () => {
       'AWS::SecretsManager::Secret': `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${id}-AbCdEf`,
       'AWS::Logs::LogGroup': `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${id}:*`,
       'AWS::IAM::Role': `arn:aws:iam::${ACCOUNT}:role/${id}`,
+      'AWS::Lambda::Function': `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${id}`,
     };
     const arn = type ? arns[type] : undefined;
     if (!arn) throw new Error(`no sample ARN for ${id} (${type})`);
@@ -414,7 +417,8 @@ describe('evaluateAccess over the synthesized stack', () => {
     ref: (id) => {
       const type = resources[id]?.Type;
       if (type === 'AWS::SQS::Queue') return `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${id}`;
-      if (type === 'AWS::IAM::Role' || type === 'AWS::DynamoDB::Table') return id;
+      if (type === 'AWS::IAM::Role' || type === 'AWS::DynamoDB::Table' || type === 'AWS::Lambda::Function') return id;
+      if (type === 'AWS::ApiGatewayV2::Api') return 'a1b2c3d4e5';
       return type ? arnOf(id) : undefined;
     },
     getAtt: (id, attribute) => (attribute === 'Arn' ? arnOf(id) : undefined),
@@ -466,6 +470,22 @@ describe('evaluateAccess over the synthesized stack', () => {
       const policies: AccessPolicies = kind === 'identity' ? { accountId: ACCOUNT, identity: [doc] } : { accountId: ACCOUNT, resource: doc };
       expect(() => evaluateAccess(send(), policies)).not.toThrow();
     }
+  });
+
+  it('lets the poll schedule, and only it, invoke the poller through the function’s permissions', () => {
+    const pollerId = ofType('AWS::Lambda::Function').find(([id]) => id.includes('Poller'))?.[0] as string;
+    const pollerArn = arnOf(pollerId) as string;
+    const permissions = ofType('AWS::Lambda::Permission')
+      .map(([, r]) => resolveIntrinsics<LambdaPermission & { FunctionName: string }>(r.Properties, refs))
+      .filter((p) => p.FunctionName === pollerArn);
+    expect(permissions.length).toBe(1);
+    const policyDoc = lambdaPermissionsPolicy(pollerArn, permissions);
+    const schedule = ofType('AWS::Events::Rule').find(([id]) => id.includes('PollSchedule'))?.[0] as string;
+    const invoke = (service: string, sourceArn: string) =>
+      decide({ principal: { kind: 'service', service }, action: 'lambda:InvokeFunction', resource: pollerArn, context: { 'aws:SourceArn': sourceArn } }, { resource: policyDoc });
+    expect(invoke('events.amazonaws.com', arnOf(schedule) as string).allowed).toBe(true);
+    expect(invoke('events.amazonaws.com', `arn:aws:events:${REGION}:${ACCOUNT}:rule/SomeoneElsesRule`).decision).toBe('implicit-deny');
+    expect(invoke('apigateway.amazonaws.com', arnOf(schedule) as string).decision).toBe('implicit-deny');
   });
 
   it('lets the receiver role send to the webhook queue and nowhere else', () => {
