@@ -13,22 +13,23 @@
  * 4. Cross-account (the role's account is not `accountId`): both sides must allow.
  * Anything not allowed is an implicit deny.
  *
- * Why not `@cloud-copilot/iam-simulate` 0.1.173 (evaluated first, as the issue asks; figures from this
- * machine, 2 shared cores): it works offline, accepted our template's policies, gives the same
- * decisions on the cases below and explains them, at 143 µs (role → sqs:SendMessage) and 201 µs
- * (CloudWatch → sns:Publish through the topic's conditions) per evaluation after a 59 ms load (its
- * IAM data is 15 MB). It does not fit because:
+ * Why not `@cloud-copilot/iam-simulate` 0.1.173 (evaluated first, as the issue asks; measured on
+ * this 2-core shared machine): it works offline, accepted our template's policies and explains its
+ * decisions, at 143 µs (role → sqs:SendMessage) and 201 µs (CloudWatch → sns:Publish through the
+ * topic's conditions) per evaluation when the machine was quiet, after a 59 ms load (its IAM data is
+ * 15 MB). It does not fit because:
  * - its licence is AGPL-3.0-or-later (so are its `iam-policy` and `iam-utils` dependencies), and this
- *   project is Apache-2.0 and runs local/ from the published package: `npm start` would make every
- *   user's local stack, and anyone who redistributes it, depend on AGPL code;
+ *   project is Apache-2.0: local/ is part of what users clone, run (`npm ci && npm start`) and
+ *   redistribute, and would then load AGPL code;
  * - it is asynchronous only (`runSimulation` returns a Promise), where a pure check is synchronous;
  * - it answers an error instead of a decision for an action missing from its bundled data, so a
- *   newer SDK call would need a library upgrade before it could be denied with AccessDeniedException.
- * This file evaluates the same requests in 4-13 µs where iam-simulate took 260-910 µs in the same
- * run (bench/iam-policy.ts, on a loaded machine: read the ratio, ~50x), and the unit tests compare it
- * with iam-simulate on generated policies (test/unit/iam-policy.oracle.test.ts), a dev-only check:
- * they agree on every generated case except two documented iam-simulate quirks (a short ARN pattern
- * in NotResource; case-insensitive resource matching), where this file follows AWS's documentation.
+ *   newer SDK call would need a library upgrade before it could be denied with AccessDeniedException;
+ * - it is ~50x slower: in the same run of bench/iam-policy.ts (a loaded machine) this file took
+ *   4-13 µs per evaluation where iam-simulate took 260-910 µs.
+ * It remains a dev-only oracle: test/unit/iam-policy.oracle.test.ts compares both on generated
+ * policies and requests; they agree on every generated case except two documented iam-simulate
+ * quirks (a short ARN pattern in NotResource; case-insensitive resource matching), where this file
+ * follows AWS's documentation.
  *
  * Supported: Action/NotAction (case-insensitive, `*` and `?`), Resource/NotResource (case-sensitive,
  * wildcards within ARN segments; a `*` ending a segment may span colons, as AWS documents), Principal
