@@ -28,8 +28,8 @@
  *   4-13 µs per evaluation where iam-simulate took 260-910 µs.
  * It remains a dev-only oracle: test/unit/iam-policy.oracle.test.ts compares both on generated
  * policies and requests; they agree on every generated case except two documented iam-simulate
- * quirks (a short ARN pattern in NotResource; case-insensitive resource matching), where this file
- * follows AWS's documentation.
+ * quirks (a short ARN pattern in NotResource; case-insensitive service and region segments of
+ * resource ARNs), where this file follows AWS's documentation.
  *
  * Supported: Action/NotAction (case-insensitive, `*` and `?`), Resource/NotResource (case-sensitive,
  * wildcards within ARN segments; a `*` ending a segment may span colons, as AWS documents), Principal

@@ -44,8 +44,8 @@ const resourcePatterns = ['*', QUEUE_A, `arn:aws:sqs:${REGION}:${A}:Queue*`, 'ar
  * Known difference, left out of NotResource: for a short ARN pattern (`arn:aws:sqs:*`) in NotResource,
  * iam-simulate 0.1.173 matches every resource (so `NotResource: arn:aws:sns:*` excludes an SQS queue
  * too); AWS documents that a `*` ending a segment spans the rest, which iam-policy.ts follows.
- * (It also matches resources case-insensitively, where AWS documents case-sensitive matching; no
- * generated pattern differs from a resource by case only.)
+ * (It also matches the service and region segments of a resource ARN case-insensitively, where AWS
+ * documents case-sensitive matching; no generated pattern differs from a resource by case there.)
  */
 const isFullArn = (pattern: string) => pattern.split(':').length >= 6;
 const principalElements: PolicyStatement['Principal'][] = [
