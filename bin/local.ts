@@ -3,6 +3,8 @@
  *
  *   npm start                # state in .local/, kept across restarts
  *   npm start -- --reset     # start from nothing
+ *   npm start -- --from-source   # run the functions' TypeScript sources, not their synthesized bundles
+ *   npm start -- --alarm-time-scale 60   # alarm periods 60 times shorter: a one-minute period lasts a second
  *   PORT=8080 MAKINI_WEBHOOK_SECRET=… npm start
  *   MAKINI_API_URL=https://api.makini.io MAKINI_CLIENT_ID=… MAKINI_CLIENT_SECRET=… npm start   # poll your real account
  */
@@ -11,18 +13,22 @@ import { LocalStackRunningError, LocalStateError, startLocalStack } from '../loc
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const unknown = args.filter((a) => a !== '--reset');
+  const scaleAt = args.indexOf('--alarm-time-scale');
+  const alarmTimeScale = scaleAt >= 0 ? Number(args[scaleAt + 1]) : 1;
+  const unknown = args.filter((a, i) => a !== '--reset' && a !== '--from-source' && !(scaleAt >= 0 && (i === scaleAt || i === scaleAt + 1)));
   if (unknown.length > 0) {
-    process.stderr.write(`npm start: unknown argument ${unknown.join(' ')} (only --reset)\n`);
+    process.stderr.write(`npm start: unknown argument ${unknown.join(' ')} (only --reset, --from-source, --alarm-time-scale N)\n`);
+    process.exit(2);
+  }
+  if (!(alarmTimeScale >= 1 && alarmTimeScale <= 3600)) {
+    process.stderr.write('npm start: --alarm-time-scale takes a number from 1 to 3600 (60: a one-minute alarm period lasts a second)\n');
     process.exit(2);
   }
   const env = {
-    // Handlers log warnings only and emit no EMF here; this process prints one line per webhook.
+    // Handlers log warnings and errors only; this process prints one line per webhook.
     MAKINI_LOG_LEVEL: 'WARN',
-    POWERTOOLS_METRICS_DISABLED: 'true',
     ...process.env,
   };
-  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dir = process.env.MAKINI_LOCAL_DIR ?? '.local';
   const stack = await startLocalStack({
@@ -30,6 +36,8 @@ async function main(): Promise<void> {
     port: Number(process.env.PORT ?? 3000),
     env,
     reset: args.includes('--reset'),
+    fromSource: args.includes('--from-source'),
+    alarmTimeScale,
     log: (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),
   });
   const { info } = stack;

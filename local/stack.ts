@@ -6,30 +6,36 @@
  * AWS_ENDPOINT_URL_* variables. API Gateway, the SQS event-source mapping and the poll schedule are
  * emulated here. State lives under `dir` and survives restarts.
  */
-import { secretsManagerProvider } from '../lambdas/adapters/secrets-manager-provider';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import * as path from 'node:path';
-import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { Readable } from 'node:stream';
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyEventV2, Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
-import { configFromEnv, configToEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../lambdas/config/config';
-import { eventTableDefinition } from '../lambdas/adapters/event-table-schema';
-import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
-import { createPollerHandlerFromEnv, type PollRunSummary } from '../lambdas/poller/poller';
+import { configFromEnv, type MakiniWebhookConfig } from '../lambdas/config/config';
+import type { PollRunSummary } from '../lambdas/poller/poller';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
-import { createReceiverHandlerFromEnv } from '../lambdas/receiver/receiver';
+import { accessKeyOf, CALL_CHECKS, LocalIam } from './aws/authorization';
+import { matchesEventPattern, transformInput } from './aws/event-pattern';
 import { startLocalEventBridge, type BusEvent } from './aws/eventbridge';
-import type { Fault } from './aws/json-endpoint';
+import type { PolicyDocument, PolicyStatement } from './aws/iam-policy';
+import { AwsError, type Fault } from './aws/json-endpoint';
 import { startLocalSecretsManager } from './aws/secrets-manager';
+import { LocalTopics } from './aws/sns';
 import { startLocalSqs } from './aws/sqs';
-import { startHttpApi } from './http-api';
+import { LocalCloudWatch } from './cloudwatch';
+import { cloudAssemblyFor, LOCAL_STACK_NAME, type CfnResource, type CfnTemplate } from './cloud-assembly';
+import { startHttpApi, type ApiHandler } from './http-api';
+import { LocalFunction } from './lambda/runtime';
 import { listenOnLoopback } from './loopback-server';
 import { startMakiniApiSimulator, type MakiniApiSimulator } from './makini-api-simulator';
 import { DEFAULT_SIMULATED_CONNECTIONS, simulatedConnectionId } from './simulator';
+import { resolveIntrinsics } from './aws/cfn-intrinsics';
+import { constructId, LOCAL_ACCOUNT, LOCAL_REGION, referencedId, resourcesOfType, TemplateError, type PhysicalResource } from './template';
 
 /**
  * GET on the local API: the AWS calls made so far, per service and operation (successful calls
@@ -39,14 +45,6 @@ export const LOCAL_CALLS_PATH = '/_local/calls';
 /** `POST` runs the poller now and answers its summary (what `makini-webhooks poll` calls). */
 export const LOCAL_POLL_PATH = '/_local/poll';
 
-export const LOCAL_NAMES = {
-  table: 'makini-events',
-  queue: 'makini-webhooks',
-  deadLetterQueue: 'makini-webhooks-dlq',
-  signingSecret: 'makini/webhook-signing-secret',
-  systemCredentials: 'makini/system-credentials',
-  eventBus: 'makini-events',
-} as const;
 
 /** What `makini-webhooks` reads to reach a running local stack (`<dir>/stack.json`). */
 export interface LocalStackInfo {
@@ -81,6 +79,15 @@ export interface LocalStackOptions {
   readonly reset?: boolean;
   /** One line per processed webhook, and notices. */
   readonly log?: (line: string) => void;
+  /** Run the functions' TypeScript sources (through tsx) instead of their synthesized bundles: quick edits. */
+  readonly fromSource?: boolean;
+  /** Changes the synthesized template before the stack is built from it (tests re-introduce defects with it). */
+  readonly editTemplate?: (template: CfnTemplate) => void;
+  /**
+   * Shortens every alarm period by this factor (60: a one-minute period lasts one second), so that
+   * alarms fire and clear in seconds. @default 1 (CloudWatch's own periods)
+   */
+  readonly alarmTimeScale?: number;
 }
 
 export interface LocalStack {
@@ -92,10 +99,43 @@ export interface LocalStack {
   pollNow(): Promise<PollRunSummary>;
   /** The bundled Makini API simulator, when it runs. */
   readonly makini?: MakiniApiSimulator;
+  /** Local IAM: its denials so far. */
+  readonly iam: LocalIam;
+  /** Local CloudWatch: the metrics, and the alarms' states. */
+  readonly cloudwatch: LocalCloudWatch;
+  /** The template the stack was built from. */
+  readonly template: CfnTemplate;
   close(): Promise<void>;
 }
 
-const DUMMY_AWS = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } as const;
+const DUMMY_AWS = { AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } as const;
+
+/**
+ * The only differences between a function's environment here and on AWS, in one place: where the
+ * AWS endpoints are, the credentials Lambda would give its role, the Lambda runtime's own
+ * variables, and the Makini API the local stack talks to (the bundled simulator, or the URL you
+ * named) with the poll mode it chose.
+ */
+export function localOverrides(options: { endpoints: LocalStackInfo['endpoints']; accessKeyId: string; functionName: string; memoryMB: number; makiniApiUrl: string; pollMode: string }): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_DYNAMODB: options.endpoints.dynamodb,
+    AWS_ENDPOINT_URL_SQS: options.endpoints.sqs,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: options.endpoints.secretsManager,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: options.endpoints.eventBridge,
+    AWS_REGION: LOCAL_REGION,
+    AWS_DEFAULT_REGION: LOCAL_REGION,
+    // The role's credentials: the local endpoints evaluate each call against the role's policies.
+    AWS_ACCESS_KEY_ID: options.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_LAMBDA_FUNCTION_NAME: options.functionName,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(options.memoryMB),
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    MAKINI_MAKINI_API_URL: options.makiniApiUrl,
+    // A credentials secret kept from an earlier start must not switch the mode this stack chose.
+    MAKINI_POLL_MODE: options.pollMode,
+  };
+}
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
@@ -113,42 +153,89 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 
   try {
+    // --- The cloud assembly: what `cdk deploy` would deploy -----------------------------------
+    const assembly = cloudAssemblyFor(config);
+    if (assembly.synthesized) log(`synthesized the stack (${assembly.hash}); later starts reuse it`);
+    const template = structuredClone(assembly.template);
+    options.editTemplate?.(template);
+    const stackName = LOCAL_STACK_NAME;
+    const nameOf = (logicalId: string) => `${stackName}-${logicalId}`;
+    const arn = (service: string, resource: string) => `arn:aws:${service}:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${resource}`;
+    const iam = new LocalIam(LOCAL_ACCOUNT);
+    iam.onDenied = (message) => log(`AccessDenied: ${message}`);
+    const props = (r: CfnResource) => r.Properties ?? {};
+
     // --- AWS-compatible endpoints ---------------------------------------------------------
     const faults = faultReader(path.join(options.dir, 'faults.json'));
-    // dynalite's own request handler, behind the same fault switch as the other local endpoints.
+    const tableArn = (table: string) => arn('dynamodb', `table/${table}`);
+    // dynalite's own request handler, behind the same fault switch and IAM as the other local endpoints.
     const dynaliteHandler = dynalite({ path: path.join(options.dir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }).listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
     const dynamoCalls: Record<string, number> = {};
     const dynamo = await listenOnLoopback(
       createServer((req, res) => {
         const fault = faults().dynamodb;
-        if (!fault) {
-          const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+        const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const body = Buffer.concat(chunks);
+          const replyError = (status: number, type: string, message: string) => {
+            res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+            res.end(JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message }));
+          };
+          if (fault) return fault === 'throttled' ? replyError(400, 'ProvisionedThroughputExceededException', 'Injected fault: throughput exceeded.') : replyError(503, 'ServiceUnavailable', 'Injected fault.');
+          try {
+            const input = body.length > 0 ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
+            iam.authorizeCall(accessKeyOf(req.headers.authorization), CALL_CHECKS.dynamodb(operation, input, tableArn));
+          } catch (error) {
+            if (error instanceof AwsError) return replyError(400, error.type, error.message);
+          }
           dynamoCalls[operation] = (dynamoCalls[operation] ?? 0) + 1;
-          return dynaliteHandler(req, res);
-        }
-        req.resume();
-        res.writeHead(fault === 'throttled' ? 400 : 503, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(JSON.stringify(fault === 'throttled' ? { __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException', message: 'Injected fault: throughput exceeded.' } : { __type: 'com.amazonaws.dynamodb.v20120810#ServiceUnavailable', message: 'Injected fault.' }));
+          // dynalite reads the request as a stream: hand it the buffered body as one.
+          dynaliteHandler(Object.assign(Readable.from([body]), { headers: req.headers, method: req.method, url: req.url }) as unknown as IncomingMessage, res);
+        });
       }),
     );
     closers.push(dynamo.close);
+
+    const queues = resourcesOfType(template, 'AWS::SQS::Queue');
+    let sqsQueueArn: (name: string) => string = () => '';
     const sqs = await startLocalSqs({
       releaseOnStart: true,
       fault: () => faults().sqs,
       dir: path.join(options.dir, 'sqs'),
-      queues: [
-        { name: LOCAL_NAMES.queue, visibilityTimeoutSeconds: config.consumerTimeoutSeconds * 6, redrive: { deadLetterQueue: LOCAL_NAMES.deadLetterQueue, maxReceiveCount: config.maxReceiveCount } },
-        { name: LOCAL_NAMES.deadLetterQueue, visibilityTimeoutSeconds: 30 },
-      ],
+      authorize: ({ accessKeyId, operation, input }) => iam.authorizeCall(accessKeyId, CALL_CHECKS.sqs(operation, input, (url) => sqsQueueArn(url.slice(url.lastIndexOf('/') + 1)))),
+      queues: queues.map(([id, q]) => {
+        const p = props(q) as { VisibilityTimeout?: number; MaximumMessageSize?: number; RedrivePolicy?: { deadLetterTargetArn: unknown; maxReceiveCount: number } };
+        return {
+          name: nameOf(id),
+          visibilityTimeoutSeconds: p.VisibilityTimeout ?? 30,
+          ...(p.MaximumMessageSize && { maxMessageBytes: p.MaximumMessageSize }),
+          ...(p.RedrivePolicy && { redrive: { deadLetterQueue: nameOf(referencedId(p.RedrivePolicy.deadLetterTargetArn)!), maxReceiveCount: p.RedrivePolicy.maxReceiveCount } }),
+        };
+      }),
     });
+    sqsQueueArn = (name) => sqs.queueArn(name);
     closers.push(sqs.close);
-    const secrets = await startLocalSecretsManager({ file: path.join(options.dir, 'secrets.json'), fault: (operation) => faults()[`secretsManager.${operation}`] ?? faults().secretsManager });
+    let secretArnOf: (id: string) => string = (id) => id;
+    const secrets = await startLocalSecretsManager({
+      file: path.join(options.dir, 'secrets.json'),
+      fault: (operation) => faults()[`secretsManager.${operation}`] ?? faults().secretsManager,
+      authorize: ({ accessKeyId, operation, input }) => iam.authorizeCall(accessKeyId, CALL_CHECKS.secretsManager(operation, input, secretArnOf)),
+    });
+    secretArnOf = (id) => secrets.arnOf(id);
     closers.push(secrets.close);
     const busLog = path.join(options.dir, 'bus.jsonl');
-    const bus = await startLocalEventBridge({ log: busLog, fault: () => faults().eventBridge });
+    const busArn = (nameOrArn: string) => (nameOrArn.startsWith('arn:') ? nameOrArn : arn('events', `event-bus/${nameOrArn}`));
+    const bus = await startLocalEventBridge({
+      log: busLog,
+      fault: () => faults().eventBridge,
+      authorize: ({ accessKeyId, operation, input }) => iam.authorizeCall(accessKeyId, CALL_CHECKS.eventBridge(operation, input, busArn)),
+    });
     closers.push(bus.close);
+    const endpoints = { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url };
 
-    // The handlers, like every SDK client in this process, find the endpoints here and only here.
+    // This process's own SDK clients (and the CLI's, through stack.json) are the administrator.
     Object.assign(process.env, {
       ...Object.fromEntries(Object.entries(DUMMY_AWS).filter(([k]) => !process.env[k])),
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
@@ -156,16 +243,58 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
     });
-    const dynamoClient = new DynamoDBClient({});
-    try {
-      await dynamoClient.send(new CreateTableCommand(eventTableDefinition(LOCAL_NAMES.table)));
-    } catch (error) {
-      if (!(error instanceof ResourceInUseException)) throw error;
-    } finally {
-      dynamoClient.destroy();
+
+    // --- Physical resources: what Ref and Fn::GetAtt resolve to ----------------------------------
+    const physical: Record<string, PhysicalResource> = {};
+    for (const [id, r] of Object.entries(template.Resources)) physical[id] = physicalOf(id, r);
+    function physicalOf(id: string, r: CfnResource): PhysicalResource {
+      const name = nameOf(id);
+      const p = props(r);
+      switch (r.Type) {
+        case 'AWS::SQS::Queue':
+          return { ref: sqs.queueUrl(name), attributes: { Arn: sqs.queueArn(name), QueueName: name, QueueUrl: sqs.queueUrl(name) } };
+        case 'AWS::DynamoDB::Table':
+          return { ref: name, attributes: { Arn: tableArn(name) } };
+        case 'AWS::Lambda::Function':
+          return { ref: name, attributes: { Arn: arn('lambda', `function:${name}`) } };
+        case 'AWS::IAM::Role':
+          return { ref: name, attributes: { Arn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/${name}`, RoleId: `AROA${id.toUpperCase().slice(0, 16)}` } };
+        case 'AWS::Logs::LogGroup':
+          return { ref: name, attributes: { Arn: arn('logs', `log-group:${name}:*`) } };
+        case 'AWS::Events::EventBus': {
+          const busName = typeof p.Name === 'string' ? p.Name : name;
+          return { ref: busName, attributes: { Arn: busArn(busName), Name: busName } };
+        }
+        case 'AWS::Events::Rule':
+          return { ref: name, attributes: { Arn: arn('events', `rule/${name}`) } };
+        case 'AWS::SNS::Topic':
+          return { ref: arn('sns', name), attributes: { TopicArn: arn('sns', name), TopicName: name } };
+        case 'AWS::KMS::Key':
+          return { ref: id, attributes: { Arn: arn('kms', `key/${id}`), KeyId: id } };
+        case 'AWS::CloudWatch::Alarm':
+          return { ref: name, attributes: { Arn: arn('cloudwatch', `alarm:${name}`) } };
+        case 'AWS::SecretsManager::Secret':
+          return { ref: secrets.arnOf(typeof p.Name === 'string' ? p.Name : name), attributes: {} };
+        case 'AWS::ApiGatewayV2::Api':
+          return { ref: id.toLowerCase().slice(0, 10), attributes: { ApiId: id.toLowerCase().slice(0, 10), ApiEndpoint: 'http://127.0.0.1' } };
+        default:
+          return { ref: name, attributes: { Arn: arn('local', name) } };
+      }
     }
+    const resolve = <T>(value: unknown): T => resolveIntrinsics<T>(value, { accountId: LOCAL_ACCOUNT, region: LOCAL_REGION, stackName, ref: (id) => physical[id]?.ref, getAtt: (id, attribute) => physical[id]?.attributes[attribute] });
+
+    // --- The table and the secrets, as the template defines them ------------------------------
+    const [tableId, tableResource] = resourcesOfType(template, 'AWS::DynamoDB::Table')[0] ?? [];
+    if (!tableId || !tableResource) throw new TemplateError('the template has no DynamoDB table');
+    await createTable(physical[tableId]!.ref, props(tableResource));
     const { secret: webhookSecret, file: secretFile } = webhookSecretFor(options, config);
-    await putSecret(LOCAL_NAMES.signingSecret, webhookSecret);
+    for (const [id, r] of resourcesOfType(template, 'AWS::SecretsManager::Secret')) {
+      // The signing secret holds Makini's secret as its generated template ({"current": …}) would.
+      const p = props(r) as { Name?: string; GenerateSecretString?: { GenerateStringKey?: string } };
+      const key = p.GenerateSecretString?.GenerateStringKey;
+      await putSecret(p.Name ?? nameOf(id), key ? JSON.stringify({ [key]: webhookSecret }) : webhookSecret);
+      physical[id] = physicalOf(id, r); // now with the ARN the secret was created with
+    }
 
     // --- Makini: the bundled simulator in system mode, or the server the user named ------------
     let makiniApiUrl = config.makiniApiUrl;
@@ -181,78 +310,354 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
     const systemMode = config.pollMode === 'system' || (config.pollMode === 'auto' && credentials !== undefined);
     if (credentials && config.pollMode !== 'per-connection') await putSecret(config.systemCredentialsSecret, JSON.stringify(credentials));
+    const pollMode = systemMode ? 'system' : config.pollMode === 'auto' ? 'per-connection' : config.pollMode;
 
-    // --- The Lambdas, exactly as deployed: built from their environment ---------------------
-    const lambdaEnv = {
-      ...process.env,
-      // The mode this stack chose: a credentials secret kept from an earlier start must not switch it.
-      ...configToEnv({ ...config, makiniApiUrl, pollMode: systemMode ? 'system' : config.pollMode === 'auto' ? 'per-connection' : config.pollMode }),
-      [RESOURCE_ENV.queueUrl]: sqs.queueUrl(LOCAL_NAMES.queue),
-      [RESOURCE_ENV.signingSecretId]: LOCAL_NAMES.signingSecret,
-      [RESOURCE_ENV.eventTable]: LOCAL_NAMES.table,
-      [RESOURCE_ENV.eventBus]: LOCAL_NAMES.eventBus,
+    // --- IAM: each role's policies, and the resource and key policies ---------------------------
+    const rolePolicies = new Map<string, PolicyDocument[]>();
+    for (const [id, r] of resourcesOfType(template, 'AWS::IAM::Role')) {
+      const inline = ((props(r).Policies as { PolicyDocument: unknown }[] | undefined) ?? []).map((p) => resolve<PolicyDocument>(p.PolicyDocument));
+      rolePolicies.set(id, inline);
+    }
+    for (const [, r] of resourcesOfType(template, 'AWS::IAM::Policy')) {
+      const p = props(r) as { PolicyDocument: unknown; Roles?: unknown[] };
+      for (const role of p.Roles ?? []) rolePolicies.get(referencedId(role)!)?.push(resolve<PolicyDocument>(p.PolicyDocument));
+    }
+    const resourcePolicies = new Map<string, PolicyDocument>(); // by resource ARN
+    const addResourcePolicy = (targets: unknown[] | undefined, document: unknown) => {
+      for (const target of resolve<string[]>(targets ?? [])) resourcePolicies.set(target.startsWith('http') ? sqs.queueArn(target.slice(target.lastIndexOf('/') + 1)) : target, resolve<PolicyDocument>(document));
     };
-    const invocations = new InvocationStats();
-    const receiver = invocations.track('receiver', createReceiverHandlerFromEnv(lambdaEnv, secretsManagerProvider));
-    // One consumer per concurrent poller, as Lambda runs each concurrent batch in its own
-    // execution environment (a shared one would mix the batches' metrics into one flush).
-    const consumers: ((event: SQSEvent, context: Context) => Promise<SQSBatchResponse>)[] = [];
-    const consumerFor = (poller: number) => (consumers[poller] ??= invocations.track('consumer', createConsumerHandlerFromEnv(lambdaEnv)));
-    const poller = createPollerHandlerFromEnv(lambdaEnv);
+    for (const [, r] of resourcesOfType(template, 'AWS::SQS::QueuePolicy')) addResourcePolicy(props(r).Queues as unknown[], props(r).PolicyDocument);
+    for (const [, r] of resourcesOfType(template, 'AWS::SNS::TopicPolicy')) addResourcePolicy(props(r).Topics as unknown[], props(r).PolicyDocument);
+    // Lambda permissions are statements of the function's resource policy.
+    for (const [, r] of resourcesOfType(template, 'AWS::Lambda::Permission')) {
+      const p = resolve<{ Action: string; FunctionName: string; Principal: string; SourceArn?: string; SourceAccount?: string }>(props(r));
+      const fnArn = p.FunctionName.startsWith('arn:') ? p.FunctionName : arn('lambda', `function:${p.FunctionName}`);
+      const existing = resourcePolicies.get(fnArn) ?? { Version: '2012-10-17', Statement: [] };
+      const condition = { ...(p.SourceArn && { ArnLike: { 'aws:SourceArn': p.SourceArn } }), ...(p.SourceAccount && { StringEquals: { 'aws:SourceAccount': p.SourceAccount } }) };
+      (existing.Statement as PolicyStatement[]).push({ Effect: 'Allow', Principal: p.Principal.endsWith('.amazonaws.com') ? { Service: p.Principal } : { AWS: p.Principal }, Action: p.Action, Resource: fnArn, ...(Object.keys(condition).length > 0 && { Condition: condition }) });
+      resourcePolicies.set(fnArn, existing);
+    }
+    const keys = new Map<string, PolicyDocument>(resourcesOfType(template, 'AWS::KMS::Key').map(([id, r]) => [physical[id]!.attributes.Arn!, resolve<PolicyDocument>(props(r).KeyPolicy)]));
+    const topics = new LocalTopics(iam, path.join(options.dir, 'topics.jsonl'));
+    for (const [id, r] of resourcesOfType(template, 'AWS::SNS::Topic')) {
+      const keyId = resolve<string | undefined>(props(r).KmsMasterKeyId);
+      const keyArn = keyId && (keyId.startsWith('arn:') ? keyId : arn('kms', `key/${keyId}`));
+      const topicArn = physical[id]!.ref;
+      topics.add({ arn: topicArn, name: physical[id]!.attributes.TopicName!, policy: resourcePolicies.get(topicArn), ...(keyArn && keys.has(keyArn) && { key: { arn: keyArn, policy: keys.get(keyArn)! } }) });
+    }
+    const cloudwatch = new LocalCloudWatch({
+      alarms: resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([id, r]) => [id, resolve(props(r))] as const),
+      stackName,
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT,
+      topics,
+      stateFile: path.join(options.dir, 'alarms.json'),
+      periodScale: 1 / (options.alarmTimeScale ?? 1),
+      log,
+      // What SQS reports to CloudWatch each minute, per queue.
+      sample: () =>
+        queues.flatMap(([id]) => {
+          const m = sqs.metrics(nameOf(id));
+          const [dimensions, timestamp] = [{ QueueName: nameOf(id) }, Date.now()];
+          return [
+            { namespace: 'AWS/SQS', name: 'ApproximateNumberOfMessagesVisible', dimensions, timestamp, values: [m.visible], unit: 'Count' },
+            { namespace: 'AWS/SQS', name: 'ApproximateNumberOfMessagesNotVisible', dimensions, timestamp, values: [m.notVisible], unit: 'Count' },
+            { namespace: 'AWS/SQS', name: 'ApproximateAgeOfOldestMessage', dimensions, timestamp, values: [m.oldestAgeSeconds], unit: 'Seconds' },
+          ];
+        }),
+    });
+    /** A service delivering to an SQS queue (a rule's DLQ, say): the queue policy decides. */
+    const serviceSendMessage = async (service: string, queueArn: string, body: string, sourceArn: string) => {
+      iam.authorizeService(service, { action: 'sqs:SendMessage', resource: queueArn, context: { 'aws:SourceArn': sourceArn, 'aws:SourceAccount': LOCAL_ACCOUNT }, resourcePolicy: resourcePolicies.get(queueArn) });
+      const client = new SQSClient({});
+      try {
+        await client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl(queueArn.split(':').pop()!), MessageBody: body }));
+      } finally {
+        client.destroy();
+      }
+    };
 
-    // --- API Gateway ------------------------------------------------------------------------
-    const receive = (event: APIGatewayProxyEventV2) => receiver(event, lambdaContext('receiver', config.receiverTimeoutSeconds));
+    // --- The Lambdas: each runs its synthesized bundle with its environment from the template ----
+    const functions = new Map<string, LocalFunction>(); // by logical id
+    const functionsByArn = new Map<string, LocalFunction>();
+    for (const [id, r] of resourcesOfType(template, 'AWS::Lambda::Function')) {
+      const p = props(r) as { Handler: string; Timeout?: number; MemorySize?: number; Role: unknown; Environment?: { Variables?: Record<string, unknown> } };
+      const name = physical[id]!.ref;
+      const roleId = referencedId(p.Role)!;
+      const accessKeyId = `LOCAL${createHash('sha256').update(roleId).digest('hex').slice(0, 16).toUpperCase()}`;
+      iam.addRole(accessKeyId, { arn: physical[roleId]!.attributes.Arn!, sessionName: name, policies: rolePolicies.get(roleId) ?? [] });
+      const [fileBase, exportName] = splitHandler(p.Handler);
+      const sourceName = constructId(r)?.toLowerCase() ?? id;
+      const file = options.fromSource ? path.join(__dirname, '..', 'lambdas', sourceName, 'handler.ts') : bundleFile(path.join(assembly.dir, String(r.Metadata?.['aws:asset:path'] ?? '')), fileBase);
+      if (!existsSync(file)) throw new TemplateError(`${id}: no code at ${file}${options.fromSource ? ' (--from-source expects lambdas/<function>/handler.ts)' : ''}`);
+      const memoryMB = p.MemorySize ?? 128;
+      const fn = new LocalFunction({
+        name,
+        file,
+        exportName,
+        fromSource: options.fromSource,
+        environment: { ...resolve<Record<string, string>>(p.Environment?.Variables ?? {}), ...localOverrides({ endpoints, accessKeyId, functionName: name, memoryMB, makiniApiUrl, pollMode }) },
+        timeoutSeconds: p.Timeout ?? 3,
+        memoryMB,
+        region: LOCAL_REGION,
+        accountId: LOCAL_ACCOUNT,
+        onOutput: (line) => onFunctionOutput(sourceName, line),
+        onInvoked: ({ error, ms }) => {
+          const dimensions = { FunctionName: name };
+          const timestamp = Date.now();
+          cloudwatch.put([
+            { namespace: 'AWS/Lambda', name: 'Invocations', dimensions, timestamp, values: [1], unit: 'Count' },
+            { namespace: 'AWS/Lambda', name: 'Errors', dimensions, timestamp, values: [error ? 1 : 0], unit: 'Count' },
+            { namespace: 'AWS/Lambda', name: 'Duration', dimensions, timestamp, values: [ms], unit: 'Milliseconds' },
+          ]);
+        },
+      });
+      closers.push(() => fn.close());
+      functions.set(id, fn);
+      functionsByArn.set(fn.arn, fn);
+    }
+    /** A function's log line: EMF metrics are collected; warnings and errors are shown. */
+    function onFunctionOutput(functionName: string, line: string): void {
+      if (line.includes('"_aws"') && line.includes('CloudWatchMetrics')) return cloudwatch.putLogLine(line);
+      const level = /"level": ?"(\w+)"/.exec(line)?.[1];
+      if (level === undefined || level === 'WARN' || level === 'ERROR' || level === 'CRITICAL') log(`${functionName}: ${line}`);
+    }
+    const functionNamed = (construct: string): LocalFunction => {
+      const found = [...functions.entries()].find(([id]) => constructId(template.Resources[id]!)?.toLowerCase() === construct);
+      if (!found) throw new TemplateError(`the template has no ${construct} function`);
+      return found[1];
+    };
+    /** A service invoking a function: the function's resource policy (its Lambda permissions) decides. */
+    const serviceInvoke = (service: string, fn: LocalFunction, sourceArn: string) =>
+      iam.authorizeService(service, { action: 'lambda:InvokeFunction', resource: fn.arn, context: { 'aws:SourceArn': sourceArn, 'aws:SourceAccount': LOCAL_ACCOUNT }, resourcePolicy: resourcePolicies.get(fn.arn) });
+
+    // --- API Gateway: each route to its integration's function -------------------------------------
+    const [apiId] = resourcesOfType(template, 'AWS::ApiGatewayV2::Api')[0] ?? [];
+    const routes: Record<string, ApiHandler> = {};
+    for (const [, r] of resourcesOfType(template, 'AWS::ApiGatewayV2::Route')) {
+      const p = props(r) as { RouteKey: string; Target: unknown };
+      const integrationId = resolve<string>(p.Target).split('/').pop()!;
+      const integration = Object.entries(template.Resources).find(([id]) => physical[id]!.ref === integrationId)?.[1];
+      const fn = integration && functionsByArn.get(resolve<string>(props(integration).IntegrationUri));
+      if (!fn) throw new TemplateError(`route ${p.RouteKey} has no local function`);
+      const [method, routePath] = p.RouteKey.split(' ') as [string, string];
+      const sourceArn = arn('execute-api', `${physical[apiId!]!.ref}/$default/${method === 'ANY' ? '*' : method}${routePath}`);
+      const previous = routes[routePath];
+      routes[routePath] = async (event) => {
+        // A more specific method route wins over ANY, as API Gateway matches them.
+        if (previous && method === 'ANY' && event.requestContext.http.method === 'POST') return previous(event);
+        const apiMetric = (status: number) => {
+          const [dimensions, timestamp] = [{ ApiId: physical[apiId!]!.ref }, Date.now()];
+          cloudwatch.put(['Count', '4xx', '5xx'].map((metric) => ({ namespace: 'AWS/ApiGateway', name: metric, dimensions, timestamp, values: [metric === 'Count' ? 1 : Math.floor(status / 100) === Number(metric[0]) ? 1 : 0], unit: 'Count' })));
+        };
+        try {
+          serviceInvoke('apigateway.amazonaws.com', fn, sourceArn.replace(/\/\*\//, `/${event.requestContext.http.method}/`));
+          const result = await fn.invoke<Awaited<ReturnType<ApiHandler>>>(event);
+          apiMetric(result.statusCode ?? 200);
+          return result;
+        } catch (error) {
+          apiMetric(500); // API Gateway answers 500 when its integration fails
+          throw error;
+        }
+      };
+    }
+    const receiver = functionNamed('receiver');
     const api = await startHttpApi({
       port: options.port,
-      timeoutMs: config.receiverTimeoutSeconds * 1000,
-      routes: { [WEBHOOK_ROUTES.shared]: receive, [WEBHOOK_ROUTES.perConnection]: receive },
+      timeoutMs: receiver.definition.timeoutSeconds * 1000,
+      routes,
       // AWS calls per service and operation since start: what `npm run bench` divides by webhooks.
-      diagnostics: { [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls, lambda: invocations.snapshot() }) },
+      diagnostics: { [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls, lambda: Object.fromEntries([...functions.values()].map((f) => [constructId(template.Resources[[...functions.entries()].find(([, x]) => x === f)![0]]!)!.toLowerCase(), { invocations: f.stats.invocations, ms: f.stats.ms }])) }) },
       actions: { [LOCAL_POLL_PATH]: () => pollNow() },
     });
     closers.push(api.close);
 
-    // --- SQS event-source mapping -------------------------------------------------------------
-    const mapping = startEventSourceMapping({
-      queueUrl: sqs.queueUrl(LOCAL_NAMES.queue),
-      queueArn: sqs.queueArn(LOCAL_NAMES.queue),
-      batchSize: config.consumerBatchSize,
-      batchingWindowMs: config.consumerBatchingWindowSeconds * 1000,
-      invoke: (records, poller) => consumerFor(poller)({ Records: records }, lambdaContext('consumer', config.consumerTimeoutSeconds)),
-      onError: (error) => log(`consumer invocation failed: ${(error as Error).message}`),
-    });
-    closers.push(mapping.stop);
+    // --- SQS event-source mappings, with the settings the template gives them ---------------------
+    for (const [, r] of resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')) {
+      const p = props(r) as { BatchSize?: number; MaximumBatchingWindowInSeconds?: number; EventSourceArn: unknown; FunctionName: unknown; FunctionResponseTypes?: string[]; ScalingConfig?: { MaximumConcurrency?: number } };
+      const queueArn = resolve<string>(p.EventSourceArn);
+      const fn = functions.get(referencedId(p.FunctionName)!)!;
+      const roleKey = fn.definition.environment.AWS_ACCESS_KEY_ID!;
+      const mapping = startEventSourceMapping({
+        queueUrl: sqs.queueUrl(queueArn.split(':').pop()!),
+        queueArn,
+        batchSize: p.BatchSize ?? 10,
+        batchingWindowMs: (p.MaximumBatchingWindowInSeconds ?? 0) * 1000,
+        reportBatchItemFailures: (p.FunctionResponseTypes ?? []).includes('ReportBatchItemFailures'),
+        // Lambda polls with the function's role: it needs the queue permissions too.
+        credentials: { accessKeyId: roleKey, secretAccessKey: 'local' },
+        pollers: Math.min(p.ScalingConfig?.MaximumConcurrency ?? 2, 2),
+        invoke: (records) => fn.invoke({ Records: records }),
+        onError: (error) => log(`consumer invocation failed: ${(error as Error).message}`),
+      });
+      closers.push(mapping.stop);
+    }
 
-    // --- Poll schedule --------------------------------------------------------------------------
-    const pollNow = () => poller({}, lambdaContext('poller', config.pollerTimeoutSeconds)) as Promise<PollRunSummary>;
-    const timer = setInterval(() => void pollNow().catch((e: unknown) => log(`poll run failed: ${(e as Error).message}`)), config.pollIntervalMinutes * 60_000);
-    closers.push(async () => clearInterval(timer));
+    // --- Rules: schedules, and event patterns on the bus --------------------------------------------
+    const poller = functionNamed('poller');
+    const asyncConfig = new Map(resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig').map(([, r]) => [referencedId(props(r).FunctionName), resolve<{ MaximumRetryAttempts?: number; DestinationConfig?: { OnFailure?: { Destination?: string } } }>(props(r))]));
+    /** Lambda's asynchronous invocation: retries, then the on-failure destination (sent with the function's role). */
+    const invokeAsync = async (fn: LocalFunction, event: unknown): Promise<void> => {
+      const fnId = [...functions.entries()].find(([, f]) => f === fn)![0];
+      const settings = asyncConfig.get(fnId);
+      const attempts = 1 + (settings?.MaximumRetryAttempts ?? 2);
+      let lastError: unknown;
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        try {
+          await fn.invoke(event);
+          return;
+        } catch (error) {
+          lastError = error;
+          log(`${fn.definition.name} failed (attempt ${attempt + 1} of ${attempts}): ${(error as Error).message}`);
+        }
+      }
+      const destination = settings?.DestinationConfig?.OnFailure?.Destination;
+      if (destination) {
+        const client = new SQSClient({ credentials: { accessKeyId: fn.definition.environment.AWS_ACCESS_KEY_ID!, secretAccessKey: 'local' } });
+        try {
+          await client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl(destination.split(':').pop()!), MessageBody: JSON.stringify({ requestContext: { functionArn: fn.arn, condition: 'RetriesExhausted' }, requestPayload: event, responsePayload: { errorMessage: (lastError as Error).message } }) }));
+        } catch (error) {
+          log(`${fn.definition.name}: the on-failure destination refused the event: ${(error as Error).message}`);
+        } finally {
+          client.destroy();
+        }
+      }
+    };
+    const rules = resourcesOfType(template, 'AWS::Events::Rule').map(([id, r]) => ({ id, arn: physical[id]!.attributes.Arn!, p: resolve<RuleProperties>(props(r)) }));
+    /** EventBridge delivers to a rule's target; a refused delivery goes to the target's DLQ. */
+    const deliver = async (rule: (typeof rules)[number], target: RuleTarget, event: unknown) => {
+      const input = target.InputTransformer ? transformInput(event, target.InputTransformer) : target.Input ?? JSON.stringify(event);
+      try {
+        if (target.Arn.startsWith('arn:aws:sns:')) topics.publish('events.amazonaws.com', target.Arn, input, { sourceArn: rule.arn });
+        else if (target.Arn.startsWith('arn:aws:sqs:')) await serviceSendMessage('events.amazonaws.com', target.Arn, input, rule.arn);
+        else if (functionsByArn.has(target.Arn)) {
+          const fn = functionsByArn.get(target.Arn)!;
+          serviceInvoke('events.amazonaws.com', fn, rule.arn);
+          void invokeAsync(fn, JSON.parse(input));
+        } else throw new Error(`target ${target.Arn} is not emulated locally`);
+      } catch (error) {
+        log(`rule ${rule.id}: delivery to ${target.Arn} failed: ${(error as Error).message}`);
+        const dlq = target.DeadLetterConfig?.Arn;
+        if (dlq) await serviceSendMessage('events.amazonaws.com', dlq, JSON.stringify(event), rule.arn).catch((e: unknown) => log(`rule ${rule.id}: its DLQ refused the event too: ${(e as Error).message}`));
+      }
+    };
+    bus.onEvent = (event: BusEvent) => {
+      log(describe(event));
+      const full = { version: '0', account: LOCAL_ACCOUNT, region: LOCAL_REGION, resources: [], ...event };
+      for (const rule of rules) {
+        if (!rule.p.EventPattern || rule.p.State === 'DISABLED' || (rule.p.EventBusName ?? 'default') !== event['event-bus-name']) continue;
+        if (matchesEventPattern(rule.p.EventPattern, full)) for (const target of rule.p.Targets ?? []) void deliver(rule, target, full);
+      }
+    };
+    const pollNow = async () => {
+      serviceInvoke('events.amazonaws.com', poller, rules.find((r) => r.p.ScheduleExpression && (r.p.Targets ?? []).some((t) => t.Arn === poller.arn))?.arn ?? arn('events', 'rule/manual'));
+      return poller.invoke<PollRunSummary>({});
+    };
+    for (const rule of rules) {
+      if (!rule.p.ScheduleExpression || rule.p.State === 'DISABLED') continue;
+      const everyMs = scheduleMs(rule.p.ScheduleExpression);
+      const timer = setInterval(() => {
+        const event = { version: '0', id: randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', account: LOCAL_ACCOUNT, time: new Date().toISOString(), region: LOCAL_REGION, resources: [rule.arn], detail: {} };
+        for (const target of rule.p.Targets ?? []) void deliver(rule, target, event);
+      }, everyMs);
+      closers.push(async () => clearInterval(timer));
+    }
 
-    bus.onEvent = (event: BusEvent) => log(describe(event));
+    cloudwatch.start();
+    closers.push(async () => cloudwatch.stop());
 
     const info: LocalStackInfo = {
       webhookUrl: `${api.url}${WEBHOOK_ROUTES.shared}`,
       webhookUrlTemplate: `${api.url}${WEBHOOK_ROUTES.perConnection}`,
       secretFile,
       busLog,
-      tableName: LOCAL_NAMES.table,
-      eventBusName: LOCAL_NAMES.eventBus,
-      queueUrl: sqs.queueUrl(LOCAL_NAMES.queue),
-      deadLetterQueueUrl: sqs.queueUrl(LOCAL_NAMES.deadLetterQueue),
+      tableName: physical[tableId]!.ref,
+      eventBusName: resolve<string>({ Ref: resourcesOfType(template, 'AWS::Events::EventBus')[0]![0] }),
+      queueUrl: resolve<string>({ Ref: queueOfMapping(template) }),
+      deadLetterQueueUrl: resolve<string>({ Ref: deadLetterQueueOf(template, queueOfMapping(template)) }),
       makiniApiUrl,
       makiniSimulator: makini !== undefined,
       pollMode: systemMode ? 'system' : 'per-connection',
       pollUrl: `${api.url}${LOCAL_POLL_PATH}`,
-      endpoints: { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url },
+      endpoints,
       pid: process.pid,
     };
     writeFileSync(path.join(options.dir, 'stack.json'), `${JSON.stringify(info, null, 2)}\n`);
-    return { info, config, webhookSecret, pollNow, close, ...(makini && { makini }) };
+    return { info, config, webhookSecret, pollNow, close, iam, cloudwatch, template, ...(makini && { makini }) };
   } catch (error) {
     await close();
     // A state file that does not parse (secrets, stack info) is a corrupt directory, not a bug.
     if (error instanceof SyntaxError) throw new LocalStateError(options.dir, error);
     throw error;
+  }
+}
+
+interface RuleTarget {
+  Arn: string;
+  Id: string;
+  Input?: string;
+  InputTransformer?: { InputPathsMap?: Record<string, string>; InputTemplate: string };
+  DeadLetterConfig?: { Arn?: string };
+}
+interface RuleProperties {
+  EventBusName?: string;
+  EventPattern?: Record<string, unknown>;
+  ScheduleExpression?: string;
+  State?: string;
+  Targets?: RuleTarget[];
+}
+
+/** `rate(5 minutes)` in milliseconds; cron schedules are not emulated. */
+function scheduleMs(expression: string): number {
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (!rate) throw new TemplateError(`schedule ${expression} is not supported locally (only rate(...))`);
+  const unit = rate[2]!.startsWith('minute') ? 60_000 : rate[2]!.startsWith('hour') ? 3_600_000 : 86_400_000;
+  return Number(rate[1]) * unit;
+}
+
+/** `index.handler` → [`index`, `handler`]. */
+function splitHandler(handler: string): [string, string] {
+  const dot = handler.lastIndexOf('.');
+  return [handler.slice(0, dot), handler.slice(dot + 1)];
+}
+
+/** The bundle's entry file in an asset directory: `index.mjs`, `index.js` or `index.cjs`. */
+function bundleFile(dir: string, base: string): string {
+  for (const ext of ['.mjs', '.js', '.cjs']) if (existsSync(path.join(dir, base + ext))) return path.join(dir, base + ext);
+  return path.join(dir, `${base}.mjs`);
+}
+
+/** The logical id of the queue an event-source mapping consumes (the webhook queue). */
+function queueOfMapping(template: CfnTemplate): string {
+  const mapping = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')[0];
+  const id = mapping && referencedId(mapping[1].Properties?.EventSourceArn);
+  if (!id) throw new TemplateError('the template has no SQS event source mapping');
+  return id;
+}
+
+/** The logical id of a queue's dead-letter queue. */
+function deadLetterQueueOf(template: CfnTemplate, queueId: string): string {
+  const id = referencedId((template.Resources[queueId]?.Properties?.RedrivePolicy as { deadLetterTargetArn?: unknown } | undefined)?.deadLetterTargetArn);
+  if (!id) throw new TemplateError(`queue ${queueId} has no dead-letter queue`);
+  return id;
+}
+
+async function createTable(name: string, p: Record<string, unknown>): Promise<void> {
+  const client = new DynamoDBClient({});
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: name,
+        AttributeDefinitions: p.AttributeDefinitions as CreateTableCommandInput['AttributeDefinitions'],
+        KeySchema: p.KeySchema as CreateTableCommandInput['KeySchema'],
+        BillingMode: 'PAY_PER_REQUEST',
+        ...(p.GlobalSecondaryIndexes ? { GlobalSecondaryIndexes: p.GlobalSecondaryIndexes as CreateTableCommandInput['GlobalSecondaryIndexes'] } : {}),
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  } finally {
+    client.destroy();
   }
 }
 
@@ -363,46 +768,6 @@ async function putSecret(name: string, value: string): Promise<void> {
   }
 }
 
-/** Invocations and wall-clock milliseconds per function, as Lambda would bill them (before rounding up). */
-class InvocationStats {
-  private readonly stats: Record<string, { invocations: number; ms: number }> = {};
-
-  track<E, R>(name: string, handler: (event: E, context: Context) => Promise<R>): (event: E, context: Context) => Promise<R> {
-    const entry = (this.stats[name] ??= { invocations: 0, ms: 0 });
-    return async (event, context) => {
-      const started = performance.now();
-      try {
-        return await handler(event, context);
-      } finally {
-        entry.invocations++;
-        entry.ms += performance.now() - started;
-      }
-    };
-  }
-
-  snapshot(): Record<string, { invocations: number; ms: number }> {
-    return structuredClone(this.stats);
-  }
-}
-
-function lambdaContext(functionName: string, timeoutSeconds: number): Context {
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  return {
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: `local-${randomBytes(8).toString('hex')}`,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    callbackWaitsForEmptyEventLoop: false,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
 /**
  * The SQS event-source mapping, as Lambda runs it: long-poll the queue, fill a batch up to the batch
  * size (or the batching window), invoke the consumer, delete only the records it did not report in
@@ -418,8 +783,16 @@ export function startEventSourceMapping(options: {
   onError?: (error: unknown) => void;
   /** Concurrent pollers, as Lambda scales them. @default 2 */
   pollers?: number;
+  /**
+   * The mapping has `FunctionResponseTypes: ["ReportBatchItemFailures"]`. Without it Lambda ignores
+   * what the function returns: a normal return deletes the whole batch, a throw retries all of it.
+   * @default true
+   */
+  reportBatchItemFailures?: boolean;
+  /** The credentials Lambda polls with (the function's role). @default the process's */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }): { stop(): Promise<void> } {
-  const client = new SQSClient({});
+  const client = new SQSClient(options.credentials ? { credentials: options.credentials } : {});
   let running = true;
   const loop = async (poller: number) => {
     while (running) {
@@ -430,7 +803,7 @@ export function startEventSourceMapping(options: {
         let failed: Set<string>;
         try {
           const response = await options.invoke(records, poller);
-          failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+          failed = options.reportBatchItemFailures === false ? new Set() : new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
         } catch (error) {
           options.onError?.(error);
           failed = new Set(records.map((r) => r.messageId)); // a failed invocation retries the whole batch

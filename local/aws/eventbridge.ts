@@ -5,7 +5,8 @@
  * Reach it with AWS_ENDPOINT_URL_EVENTBRIDGE.
  */
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { readJsonLines } from '../json-lines';
 import * as path from 'node:path';
 import { AwsError, startJsonEndpoint, type Fault, type JsonEndpoint } from './json-endpoint';
 
@@ -28,20 +29,10 @@ export interface LocalEventBridge extends JsonEndpoint {
 
 /** Reads a bus log written by the local EventBridge. */
 export function readBusLog(file: string): BusEvent[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line) as BusEvent];
-      } catch {
-        return []; // a torn last line
-      }
-    });
+  return readJsonLines<BusEvent>(file);
 }
 
-export async function startLocalEventBridge(options: { log?: string; port?: number; fault?: () => Fault | undefined } = {}): Promise<LocalEventBridge> {
+export async function startLocalEventBridge(options: { log?: string; port?: number; fault?: () => Fault | undefined; authorize?: Parameters<typeof startJsonEndpoint>[0]['authorize'] } = {}): Promise<LocalEventBridge> {
   const memory: BusEvent[] = [];
   let self: LocalEventBridge | undefined;
   if (options.log) mkdirSync(path.dirname(options.log), { recursive: true });
@@ -50,6 +41,7 @@ export async function startLocalEventBridge(options: { log?: string; port?: numb
     protocol: '1.1',
     port: options.port,
     fault: options.fault,
+    authorize: options.authorize,
     operations: {
       PutEvents(input) {
         const entries = (input.Entries as Record<string, unknown>[] | undefined) ?? [];

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenOnLoopback } from '../loopback-server';
+import { accessKeyOf } from './authorization';
 
 /** An error an operation answers with, in the shape AWS SDKs parse. */
 export class AwsError extends Error {
@@ -42,6 +43,11 @@ export async function startJsonEndpoint(options: {
   port?: number;
   /** Consulted on every call, with its operation: the fault in force, if any (the local stack reads `.local/faults.json`). */
   fault?: (operation: string) => Fault | undefined;
+  /**
+   * Consulted on every call before it runs, with the caller's access key id (from the SigV4
+   * `Authorization` header): throws an AwsError (AccessDeniedException) to refuse it.
+   */
+  authorize?: (call: { accessKeyId: string | undefined; operation: string; input: Record<string, unknown> }) => void;
 }): Promise<JsonEndpoint> {
   const calls: Record<string, number> = {};
   const server = createServer((req, res) => void handle(req, res));
@@ -61,8 +67,9 @@ export async function startJsonEndpoint(options: {
       const fault = options.fault?.(operation);
       if (fault === 'unavailable') throw new AwsError('ServiceUnavailable', 'Injected fault: the service is unavailable.', 503);
       if (fault === 'throttled') throw new AwsError('ThrottlingException', 'Injected fault: rate exceeded.', 400);
-      calls[operation] = (calls[operation] ?? 0) + 1;
       const input = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
+      options.authorize?.({ accessKeyId: accessKeyOf(req.headers.authorization), operation, input });
+      calls[operation] = (calls[operation] ?? 0) + 1;
       reply(200, (await op(input)) ?? {});
     } catch (error) {
       if (error instanceof AwsError) return reply(error.status, { __type: error.type, message: error.message });

@@ -88,9 +88,11 @@ function loadSecret(raw: StoredSecret | LegacySecret): StoredSecret {
 export interface LocalSecretsManager extends JsonEndpoint {
   /** Secret values (AWSCURRENT) by name (live secrets only), for assertions. */
   values(): Record<string, string>;
+  /** The ARN IAM authorizes a call on: the secret's, or for a secret that does not exist, its name's. */
+  arnOf(id: string): string;
 }
 
-export async function startLocalSecretsManager(options: { port?: number; file?: string; fault?: (operation: string) => Fault | undefined } = {}): Promise<LocalSecretsManager> {
+export async function startLocalSecretsManager(options: { port?: number; file?: string; fault?: (operation: string) => Fault | undefined; authorize?: Parameters<typeof startJsonEndpoint>[0]['authorize'] } = {}): Promise<LocalSecretsManager> {
   const stored = options.file && existsSync(options.file) ? (JSON.parse(readFileSync(options.file, 'utf8')) as (StoredSecret | LegacySecret)[]) : [];
   const secrets = new Map<string, StoredSecret>(stored.map(loadSecret).map((s) => [s.name, s]));
   /** Rewrites the whole file atomically after every change: the store is small. */
@@ -200,6 +202,7 @@ export async function startLocalSecretsManager(options: { port?: number; file?: 
     protocol: '1.1',
     port: options.port,
     fault: options.fault,
+    authorize: options.authorize,
     operations: {
       CreateSecret(input) {
         const name = String(input.Name ?? '');
@@ -335,6 +338,7 @@ export async function startLocalSecretsManager(options: { port?: number; file?: 
   });
   return {
     ...endpoint,
+    arnOf: (id) => (id.startsWith('arn:') ? id : (secrets.get(id)?.arn ?? `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${id}`)),
     values: () => Object.fromEntries([...secrets.values()].filter((s) => !s.deletedAt).flatMap((s) => {
       const current = holder(s, CURRENT);
       return current ? [[s.name, current.value]] : [];

@@ -49,6 +49,8 @@ export interface LocalSqs extends JsonEndpoint {
   queueArn(name: string): string;
   /** Messages in a queue, visible or not, for assertions and `health`. */
   depth(name: string): number;
+  /** What CloudWatch's AWS/SQS metrics report for a queue: visible messages, and the age of the oldest one. */
+  metrics(name: string): { visible: number; notVisible: number; oldestAgeSeconds: number };
 }
 
 const ACCOUNT = '000000000000';
@@ -61,6 +63,8 @@ export async function startLocalSqs(options: {
   port?: number;
   now?: () => number;
   fault?: () => Fault | undefined;
+  /** IAM for each call (see local/aws/authorization.ts). */
+  authorize?: Parameters<typeof startJsonEndpoint>[0]['authorize'];
   /**
    * Make messages received before a restart visible at once: the process that held them is gone
    * (the local stack runs one process per state directory). On AWS their visibility timeout applies.
@@ -183,6 +187,7 @@ export async function startLocalSqs(options: {
     protocol: '1.0',
     port: options.port,
     fault: options.fault,
+    authorize: options.authorize,
     operations: {
       GetQueueUrl(input) {
         const name = String(input.QueueName ?? '');
@@ -321,6 +326,13 @@ export async function startLocalSqs(options: {
     queueUrl: (name) => `${baseUrl}/${ACCOUNT}/${name}`,
     queueArn: (name) => queues.get(name)!.arn,
     depth: (name) => queues.get(name)?.messages.size ?? 0,
+    metrics: (name) => {
+      const t = now();
+      const messages = [...(queues.get(name)?.messages.values() ?? [])];
+      const visible = messages.filter((m) => m.visibleAt <= t).length;
+      const oldest = messages.reduce((min, m) => Math.min(min, m.sentAt), t);
+      return { visible, notVisible: messages.length - visible, oldestAgeSeconds: Math.floor((t - oldest) / 1000) };
+    },
   };
 }
 

@@ -86,6 +86,9 @@ describe('local stack, end to end (child process, loopback only)', () => {
     const poll = async () => (await (await fetch(stack!.info.pollUrl, { method: 'POST' })).json()) as Record<string, number | string>;
 
     expect(await poll()).toMatchObject({ mode: 'system', connections: 10, polled: 10, failed: 0 });
+    // Drained before the next run: a run that finds the last run's events still queued sends them
+    // again (same ids), and a copy that meets its twin in flight waits out the visibility timeout.
+    await waitFor(async () => (await queueDepth(stack!)) === 0);
     await (await sim('/connections/conn_sim_0', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sync_status: 'fail', sync_updated_at: new Date().toISOString() }) })).text();
     await (await sim('/connections/conn_sim_1', { method: 'DELETE' })).text();
     expect(await poll()).toMatchObject({ deleted: 1, connections: 9 });

@@ -70,7 +70,7 @@ describe("Makini's documented webhook, end to end on the default local stack", (
     expect(await queueDepth(stack)).toBe(0);
     expect(await tableText(stack)).not.toContain(tamperedId);
     expect(JSON.stringify(bus)).not.toContain(tamperedId);
-    expect(stack.output()).toMatch(/"message": "webhook rejected"[^}]*"code": "INVALID_SIGNATURE"/);
+    expect(stack.output()).toMatch(/"message": ?"webhook rejected"[^}]*"code": ?"INVALID_SIGNATURE"/);
     expect(stack.output()).toContain('"SignatureMatchedCanonicalJson":1');
     expect(stack.output()).toMatch(/processed assets\.updated .* 2 id\(s\) no connection/);
   });

@@ -45,8 +45,8 @@ describe('CLI operations against the local stack', () => {
     await waitFor(() => readBusLog(stack!.info.busLog).length === 2);
     const before = await json(stack, 'status');
 
-    expect((await run(stack, 'replay', 'evt_r1')).stdout).toBe('replayed 1 event(s) to makini-events\n');
-    expect((await run(stack, 'replay', '--connection', 'conn_r', '--since', '2026-11-22T00:00:00Z')).stdout).toBe('replayed 2 event(s) to makini-events\n');
+    expect((await run(stack, 'replay', 'evt_r1')).stdout).toBe(`replayed 1 event(s) to ${stack.info.eventBusName}\n`);
+    expect((await run(stack, 'replay', '--connection', 'conn_r', '--since', '2026-11-22T00:00:00Z')).stdout).toBe(`replayed 2 event(s) to ${stack.info.eventBusName}\n`);
     const bus = readBusLog(stack.info.busLog);
     expect(bus.map((e) => (e.detail as { event: { webhookId: string } }).event.webhookId)).toEqual(['evt_r1', 'evt_r2', 'evt_r1', 'evt_r1', 'evt_r2']);
     // Replays carry the current state and no transition, so notification rules do not fire again.

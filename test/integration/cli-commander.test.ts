@@ -205,12 +205,12 @@ describe('--json on the read commands, and progress bars only on a terminal', ()
   it('replay: a progress bar on a terminal only; --json prints the outcome', async () => {
     const args = ['replay', '--connection', 'conn_json', '--since', '2000-01-01T00:00:00Z', '--local-dir', dir];
     const piped = await run(args);
-    expect(piped).toEqual({ code: 0, stdout: 'replayed 1 event(s) to makini-events\n', stderr: '' });
+    expect(piped).toEqual({ code: 0, stdout: `replayed 1 event(s) to ${stack.info.eventBusName}\n`, stderr: '' });
     const terminal = await run(args, { tty: true });
-    expect(terminal).toMatchObject({ code: 0, stdout: 'replayed 1 event(s) to makini-events\n' });
+    expect(terminal).toMatchObject({ code: 0, stdout: `replayed 1 event(s) to ${stack.info.eventBusName}\n` });
     expect(terminal.stderr).toContain(`${ERASE_LINE}replay [`);
     expect(terminal.stderr.endsWith(ERASE_LINE)).toBe(true);
-    expect(JSON.parse((await run([...args, '--json'])).stdout)).toEqual({ eventBusName: 'makini-events', replayed: 1, rejected: 0 });
+    expect(JSON.parse((await run([...args, '--json'])).stdout)).toEqual({ eventBusName: stack.info.eventBusName, replayed: 1, rejected: 0 });
   });
 
   it('dlq redrive: the same lines on stdout, a progress bar on stderr on a terminal only', async () => {

@@ -1,0 +1,158 @@
+/**
+ * `npm start` as a deploy rehearsal: the local stack is built from the synthesized template, so a
+ * defect in the template (a missing grant, a topic policy CloudWatch cannot publish through, a
+ * variable missing from a function's environment) fails here, offline, as it would on AWS.
+ *
+ * Each test starts the stack in this process (the template hook only exists here) on a template
+ * changed the way an earlier defect changed it, and shows the failure; the unchanged template is
+ * the control.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { PurgeQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { createSignatureScheme } from '../../lambdas/core/signature';
+import { readTopicLog } from '../../local/aws/sns';
+import type { CfnTemplate } from '../../local/cloud-assembly';
+import { startLocalStack, type LocalStack } from '../../local/stack';
+import { resourcesOfType } from '../../local/template';
+import { waitFor } from '../support/local-stack-process';
+
+jest.setTimeout(120_000);
+
+let stack: LocalStack | undefined;
+let dir: string;
+const lines: string[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'makini-rehearsal-'));
+  lines.length = 0;
+});
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const start = (options: { editTemplate?: (t: CfnTemplate) => void; alarmTimeScale?: number } = {}) =>
+  startLocalStack({ dir, port: 0, env: { MAKINI_LOG_LEVEL: 'WARN' }, log: (line) => lines.push(line), ...options });
+
+/** Posts a webhook in Makini's documented format, signed (or forged) with the stack's scheme. */
+async function postWebhook(s: LocalStack, options: { forged?: boolean } = {}): Promise<number> {
+  const body = JSON.stringify({ event: 'assets.updated', body: [`a-${Math.random()}`] });
+  const headers = createSignatureScheme(s.config).sign(Buffer.from(body), options.forged ? 'not-the-secret' : s.webhookSecret);
+  const response = await fetch(s.info.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  await response.text();
+  return response.status;
+}
+
+/** The statements of the role policy of the function whose construct id is `fn`. */
+function rolePolicyStatements(t: CfnTemplate, fn: string): { Action: string | string[]; Sid?: string }[] {
+  const [, policy] = resourcesOfType(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith(`Webhooks${fn}Role`))!;
+  return (policy.Properties!.PolicyDocument as { Statement: { Action: string | string[] }[] }).Statement;
+}
+
+const alarmState = (s: LocalStack, logicalIdPrefix: string) => s.cloudwatch.states().find((a) => a.logicalId.startsWith(logicalIdPrefix))?.state;
+const alarmMessages = (s: LocalStack, logicalIdPrefix: string, state: string) =>
+  readTopicLog(path.join(dir, 'topics.jsonl')).filter((m) => m.publishedBy === 'cloudwatch.amazonaws.com' && (JSON.parse(m.message) as { AlarmName: string; NewStateValue: string }).AlarmName.includes(logicalIdPrefix) && (JSON.parse(m.message) as { NewStateValue: string }).NewStateValue === state);
+
+describe('IAM from the template is enforced locally', () => {
+  it('control: the template as synthesized takes a webhook end to end', async () => {
+    stack = await start();
+    expect(await postWebhook(stack)).toBe(200);
+    await waitFor(async () => lines.some((l) => l.startsWith('processed assets.updated')));
+    expect(stack.iam.denials).toEqual([]);
+  });
+
+  it("without the receiver's sqs:SendMessage grant, the receiver is denied and answers a retryable 5xx, never 200", async () => {
+    stack = await start({
+      editTemplate: (t) => {
+        const statements = rolePolicyStatements(t, 'Receiver');
+        statements.splice(statements.findIndex((s) => s.Action === 'sqs:SendMessage'), 1);
+      },
+    });
+    const status = await postWebhook(stack);
+    expect(status).toBeGreaterThanOrEqual(500);
+    expect(stack.iam.denials.join('\n')).toMatch(/assumed-role\/MakiniWebhooks-WebhooksReceiverRole[^/]*\/MakiniWebhooks-WebhooksReceiver\w* is not authorized to perform: sqs:SendMessage on resource: arn:aws:sqs:us-east-1:000000000000:MakiniWebhooks-WebhooksQueue/);
+  });
+
+  it("without the consumer's events:PutEvents grant, nothing reaches the bus and the message stays queued for a retry", async () => {
+    stack = await start({
+      editTemplate: (t) => {
+        const statements = rolePolicyStatements(t, 'Consumer');
+        statements.splice(statements.findIndex((s) => s.Action === 'events:PutEvents'), 1);
+      },
+    });
+    expect(await postWebhook(stack)).toBe(200);
+    await waitFor(async () => stack!.iam.denials.some((d) => d.includes('events:PutEvents')));
+    expect(lines.some((l) => l.startsWith('processed '))).toBe(false);
+  });
+
+  it("a variable dropped from a function's environment fails that function at init, as Lambda would", async () => {
+    stack = await start({
+      editTemplate: (t) => {
+        const [, receiver] = resourcesOfType(t, 'AWS::Lambda::Function').find(([id]) => id.startsWith('WebhooksReceiver'))!;
+        delete (receiver.Properties!.Environment as { Variables: Record<string, unknown> }).Variables.MAKINI_WEBHOOK_QUEUE_URL;
+      },
+    });
+    expect(await postWebhook(stack)).toBe(500);
+    expect(lines.join('\n')).toMatch(/failed to initialize: .*MAKINI_WEBHOOK_QUEUE_URL/);
+  });
+});
+
+describe('alarms from the template are evaluated locally and notify through the alarm topic', () => {
+  // 300 times faster: a 5-minute period lasts a second, a 1-minute period 200 ms.
+  const alarmTimeScale = 300;
+
+  it('signature rejections: more than 10 in a period raise the alarm, which notifies and clears', async () => {
+    stack = await start({ alarmTimeScale });
+    await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringSignatureRejectedSpike') === 'OK');
+    for (let i = 0; i < 15; i++) expect(await postWebhook(stack, { forged: true })).toBe(401);
+    await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringSignatureRejectedSpike') === 'ALARM');
+    await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringSignatureRejectedSpike') === 'OK');
+    expect(alarmMessages(stack, 'SignatureRejectedSpike', 'ALARM')).toHaveLength(1);
+    expect(alarmMessages(stack, 'SignatureRejectedSpike', 'OK').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('the dead-letter queue: a message in it raises the alarm; emptied, it clears', async () => {
+    stack = await start({ alarmTimeScale });
+    await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringDeadLetterQueueNotEmpty') === 'OK');
+    const sqs = new SQSClient({ endpoint: stack.info.endpoints.sqs });
+    try {
+      await sqs.send(new SendMessageCommand({ QueueUrl: stack.info.deadLetterQueueUrl, MessageBody: '{"poison":true}' }));
+      await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringDeadLetterQueueNotEmpty') === 'ALARM');
+      await sqs.send(new PurgeQueueCommand({ QueueUrl: stack.info.deadLetterQueueUrl }));
+      await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringDeadLetterQueueNotEmpty') === 'OK');
+    } finally {
+      sqs.destroy();
+    }
+    expect(alarmMessages(stack, 'DeadLetterQueueNotEmpty', 'ALARM')).toHaveLength(1);
+  });
+
+  it('poll failures: Makini failing three periods running raises the alarm; recovered, it clears', async () => {
+    stack = await start({ alarmTimeScale });
+    await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringPollFailed') === 'OK');
+    const ends = Date.now() + 60_000;
+    while (alarmState(stack, 'WebhooksMonitoringPollFailed') !== 'ALARM' && Date.now() < ends) {
+      stack.makini!.failNext('current', ...Array.from({ length: 40 }, () => ({ kind: 'server-error' as const })));
+      await stack.pollNow();
+    }
+    expect(alarmState(stack, 'WebhooksMonitoringPollFailed')).toBe('ALARM');
+    await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringPollFailed') === 'OK');
+    expect(alarmMessages(stack, 'PollFailed', 'ALARM')).toHaveLength(1);
+  });
+
+  it('an alarm topic policy without its CloudWatch statement: the alarm fires but cannot notify, and says so', async () => {
+    stack = await start({
+      alarmTimeScale,
+      editTemplate: (t) => {
+        const [, policy] = resourcesOfType(t, 'AWS::SNS::TopicPolicy').find(([id]) => id.includes('AlarmTopic'))!;
+        const document = policy.Properties!.PolicyDocument as { Statement: { Principal?: { Service?: string } }[] };
+        document.Statement = document.Statement.filter((s) => s.Principal?.Service !== 'cloudwatch.amazonaws.com');
+      },
+    });
+    for (let i = 0; i < 15; i++) await postWebhook(stack, { forged: true });
+    await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringSignatureRejectedSpike') === 'ALARM');
+    expect(alarmMessages(stack, 'SignatureRejectedSpike', 'ALARM')).toEqual([]);
+    expect(lines.join('\n')).toMatch(/SignatureRejectedSpike\w* could not notify arn:aws:sns:us-east-1:000000000000:MakiniWebhooks-WebhooksMonitoringAlarmTopic\w*: cloudwatch\.amazonaws\.com is not authorized to perform: sns:Publish/);
+  });
+});
