@@ -28,6 +28,14 @@ module.exports = {
       to: { path: '^(local|bin)/' },
     },
     {
+      name: 'no-agpl-in-shipped-code',
+      comment:
+        '@cloud-copilot/iam-simulate and its iam-* packages are AGPL-3.0-or-later: a devDependency for tests and benchmarks only. The shipped code (and npm start) must not load them; local/aws/iam-policy.ts says why.',
+      severity: 'error',
+      from: { path: '^(lambdas|lib|local|bin)/' },
+      to: { path: '((^|/)node_modules/|^)@cloud-copilot/' },
+    },
+    {
       name: 'no-circular',
       comment: 'Import cycles make the layering meaningless.',
       severity: 'error',

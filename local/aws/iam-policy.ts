@@ -13,19 +13,23 @@
  * 4. Cross-account (the role's account is not `accountId`): both sides must allow.
  * Anything not allowed is an implicit deny.
  *
- * Why not `@cloud-copilot/iam-simulate` 0.1.173 (evaluated first, as the issue asks; figures from this
- * machine, 2 shared cores): it works offline, accepted our template's policies, gives the same
- * decisions on the cases below and explains them, at 143 µs (role → sqs:SendMessage) and 201 µs
- * (CloudWatch → sns:Publish through the topic's conditions) per evaluation after a 59 ms load (its
- * IAM data is 15 MB). It does not fit because:
+ * Why not `@cloud-copilot/iam-simulate` 0.1.173 (evaluated first, as the issue asks; measured on
+ * this 2-core shared machine): it works offline, accepted our template's policies and explains its
+ * decisions, at 143 µs (role → sqs:SendMessage) and 201 µs (CloudWatch → sns:Publish through the
+ * topic's conditions) per evaluation when the machine was quiet, after a 59 ms load (its IAM data is
+ * 15 MB). It does not fit because:
  * - its licence is AGPL-3.0-or-later (so are its `iam-policy` and `iam-utils` dependencies), and this
- *   project is Apache-2.0 and runs local/ from the published package: `npm start` would make every
- *   user's local stack, and anyone who redistributes it, depend on AGPL code;
+ *   project is Apache-2.0: local/ is part of what users clone, run (`npm ci && npm start`) and
+ *   redistribute, and would then load AGPL code;
  * - it is asynchronous only (`runSimulation` returns a Promise), where a pure check is synchronous;
  * - it answers an error instead of a decision for an action missing from its bundled data, so a
- *   newer SDK call would need a library upgrade before it could be denied with AccessDeniedException.
- * This file evaluates the same requests in a few µs (`npm run bench`), and the unit tests compare it
- * with iam-simulate on generated policies (test/unit/iam-policy.oracle.test.ts), a dev-only check.
+ *   newer SDK call would need a library upgrade before it could be denied with AccessDeniedException;
+ * - it is ~50x slower: in the same run of bench/iam-policy.ts (a loaded machine) this file took
+ *   4-13 µs per evaluation where iam-simulate took 260-910 µs.
+ * It remains a dev-only oracle: test/unit/iam-policy.oracle.test.ts compares both on generated
+ * policies and requests; they agree on every generated case except two documented iam-simulate
+ * quirks (a short ARN pattern in NotResource; case-insensitive service and region segments of
+ * resource ARNs), where this file follows AWS's documentation.
  *
  * Supported: Action/NotAction (case-insensitive, `*` and `?`), Resource/NotResource (case-sensitive,
  * wildcards within ARN segments; a `*` ending a segment may span colons, as AWS documents), Principal
@@ -86,7 +90,8 @@ export interface AccessRequest {
   readonly resource: string;
   /**
    * The condition context, e.g. aws:SourceArn, aws:SourceAccount, aws:SecureTransport, kms:ViaService.
-   * Keys are case-insensitive. aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
+   * Keys are case-insensitive. A single-valued key is a string; a list is a multivalued key (e.g.
+   * aws:CalledVia, aws:TagKeys), which only ForAnyValue:/ForAllValues: operators test. aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
    * aws:PrincipalServiceName and aws:PrincipalIsAWSService are filled from the principal unless given.
    */
   readonly context?: Readonly<Record<string, string | readonly string[]>>;
@@ -238,19 +243,23 @@ function callerOf(principal: RequestPrincipal): Caller {
   return caller;
 }
 
-/** The request context with lower-cased keys, and the principal's global keys unless the request gave them. */
-function contextOf(request: AccessRequest, caller: Caller): Map<string, readonly string[]> {
-  const context = new Map<string, readonly string[]>();
+/** The request context by lower-cased key; a key given as a list is multivalued. */
+type Context = Map<string, { readonly values: readonly string[]; readonly multivalued: boolean }>;
+
+/** The request context, with the principal's global keys unless the request gave them. */
+function contextOf(request: AccessRequest, caller: Caller): Context {
+  const context: Context = new Map();
+  const single = (value: string) => ({ values: [value], multivalued: false });
   if (caller.kind === 'role') {
-    context.set('aws:principalarn', [caller.roleArn ?? '']);
-    context.set('aws:principalaccount', [caller.account ?? '']);
-    context.set('aws:principaltype', ['AssumedRole']);
-    context.set('aws:principalisawsservice', ['false']);
+    context.set('aws:principalarn', single(caller.roleArn ?? ''));
+    context.set('aws:principalaccount', single(caller.account ?? ''));
+    context.set('aws:principaltype', single('AssumedRole'));
+    context.set('aws:principalisawsservice', single('false'));
   } else {
-    context.set('aws:principalservicename', [caller.service ?? '']);
-    context.set('aws:principalisawsservice', ['true']);
+    context.set('aws:principalservicename', single(caller.service ?? ''));
+    context.set('aws:principalisawsservice', single('true'));
   }
-  for (const [key, value] of Object.entries(request.context ?? {})) context.set(key.toLowerCase(), typeof value === 'string' ? [value] : value);
+  for (const [key, value] of Object.entries(request.context ?? {})) context.set(key.toLowerCase(), typeof value === 'string' ? single(value) : { values: value, multivalued: true });
   return context;
 }
 
@@ -274,7 +283,7 @@ function principalNamed(element: PrincipalElement, caller: Caller): 'direct' | '
 // ---------------------------------------------------------------------------------------------
 // Statements
 
-function appliesTo(statement: PolicyStatement, request: AccessRequest, context: Map<string, readonly string[]>): boolean {
+function appliesTo(statement: PolicyStatement, request: AccessRequest, context: Context): boolean {
   const action = statement.Action !== undefined ? list(statement.Action).some((p) => matchesAction(p, request.action)) : !list(statement.NotAction).some((p) => matchesAction(p, request.action));
   if (!action) return false;
   const resource =
@@ -479,18 +488,19 @@ function parseOperator(name: string): Operator | undefined {
 }
 
 /** Operators AND'ed, keys AND'ed, a key's policy values OR'ed (NOR'ed for a negated operator). */
-function conditionsHold(condition: NonNullable<PolicyStatement['Condition']>, context: Map<string, readonly string[]>): boolean {
+function conditionsHold(condition: NonNullable<PolicyStatement['Condition']>, context: Context): boolean {
   for (const [name, block] of Object.entries(condition)) {
     const operator = parseOperator(name) as Operator;
     for (const [key, raw] of Object.entries(block)) {
       const policyValues = (Array.isArray(raw) ? raw : [raw]).map(String);
-      if (!keyHolds(operator, context.get(key.toLowerCase()), policyValues)) return false;
+      const entry = context.get(key.toLowerCase());
+      if (!keyHolds(operator, entry?.values, entry?.multivalued ?? false, policyValues)) return false;
     }
   }
   return true;
 }
 
-function keyHolds(operator: Operator, values: readonly string[] | undefined, policyValues: readonly string[]): boolean {
+function keyHolds(operator: Operator, values: readonly string[] | undefined, multivalued: boolean, policyValues: readonly string[]): boolean {
   const present = values !== undefined && values.length > 0;
   if (operator.match === 'null') return policyValues.some((p) => (p.toLowerCase() === 'true') === !present);
   if (!present) {
@@ -504,8 +514,10 @@ function keyHolds(operator: Operator, values: readonly string[] | undefined, pol
   const holdsFor = (value: string) => policyValues.some((p) => match(value, p)) !== operator.negated;
   if (operator.set === 'ForAllValues') return values.every(holdsFor);
   if (operator.set === 'ForAnyValue') return values.some(holdsFor);
-  // A multi-valued key under a single-valued operator: any value may match; a negated one needs all to hold.
-  return operator.negated ? values.every(holdsFor) : values.some(holdsFor);
+  // AWS: "multivalued context keys require a condition set operator". Without one, a multivalued key
+  // (given as a list, even of one) satisfies no operator, negated or not, as iam-simulate also decides.
+  if (multivalued) return false;
+  return holdsFor(values[0] as string);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,5 +540,53 @@ function implicitDeny(request: AccessRequest, caller: Caller, missing: 'identity
     allowed: false,
     decision: 'implicit-deny',
     message: `User: ${caller.display} is not authorized to ${what(request)} because no ${missing}-based policy allows the ${request.action} action`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lambda permissions
+
+/** The properties of an `AWS::Lambda::Permission`, intrinsics resolved. */
+export interface LambdaPermission {
+  readonly Action: string;
+  readonly Principal: string;
+  readonly SourceArn?: string;
+  readonly SourceAccount?: string;
+  readonly PrincipalOrgID?: string;
+}
+
+/**
+ * A function's resource policy, as Lambda builds it from its permissions (`AWS::Lambda::Permission`
+ * in the template): one Allow per permission, its SourceArn an ArnLike on aws:SourceArn, its
+ * SourceAccount a StringEquals on aws:SourceAccount. Evaluate an invocation by a service (a schedule
+ * invoking the poller, API Gateway invoking the receiver) against it.
+ *
+ * @example
+ * const policy = lambdaPermissionsPolicy(pollerArn, [{ Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', SourceArn: scheduleArn }]);
+ * evaluateAccess({ principal: { kind: 'service', service: 'events.amazonaws.com' }, action: 'lambda:InvokeFunction', resource: pollerArn, context: { 'aws:SourceArn': scheduleArn } }, { accountId, resource: policy });
+ */
+export function lambdaPermissionsPolicy(functionArn: string, permissions: readonly LambdaPermission[]): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: permissions.map((permission, index): PolicyStatement => {
+      const p = permission.Principal;
+      const principal: PrincipalElement = p === '*' ? '*' : /^\d{12}$/.test(p) || p.startsWith('arn:') ? { AWS: p } : { Service: p };
+      const condition: Record<string, Record<string, string>> = {};
+      if (permission.SourceArn !== undefined) condition.ArnLike = { 'aws:SourceArn': permission.SourceArn };
+      if (permission.SourceAccount !== undefined || permission.PrincipalOrgID !== undefined) {
+        condition.StringEquals = {
+          ...(permission.SourceAccount === undefined ? {} : { 'aws:SourceAccount': permission.SourceAccount }),
+          ...(permission.PrincipalOrgID === undefined ? {} : { 'aws:PrincipalOrgID': permission.PrincipalOrgID }),
+        };
+      }
+      return {
+        Sid: `permission${index}`,
+        Effect: 'Allow',
+        Principal: principal,
+        Action: permission.Action,
+        Resource: functionArn,
+        ...(Object.keys(condition).length > 0 ? { Condition: condition } : {}),
+      };
+    }),
   };
 }
