@@ -19,11 +19,11 @@ import dynalite from 'dynalite';
 import { configFromEnv, type MakiniWebhookConfig } from '../lambdas/config/config';
 import type { PollRunSummary } from '../lambdas/poller/poller';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
-import { accessKeyOf, CALL_CHECKS, LocalIam } from './aws/authorization';
+import { CALL_CHECKS, LocalIam } from './aws/authorization';
 import { matchesEventPattern, transformInput } from './aws/event-pattern';
 import { startLocalEventBridge, type BusEvent } from './aws/eventbridge';
-import type { PolicyDocument, PolicyStatement } from './aws/iam-policy';
-import { AwsError, type Fault } from './aws/json-endpoint';
+import { lambdaPermissionsPolicy, type LambdaPermission, type PolicyDocument } from './aws/iam-policy';
+import { accessKeyOf, AwsError, type Fault } from './aws/json-endpoint';
 import { startLocalSecretsManager } from './aws/secrets-manager';
 import { LocalTopics } from './aws/sns';
 import { startLocalSqs } from './aws/sqs';
@@ -331,14 +331,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const [, r] of resourcesOfType(template, 'AWS::SQS::QueuePolicy')) addResourcePolicy(props(r).Queues as unknown[], props(r).PolicyDocument);
     for (const [, r] of resourcesOfType(template, 'AWS::SNS::TopicPolicy')) addResourcePolicy(props(r).Topics as unknown[], props(r).PolicyDocument);
     // Lambda permissions are statements of the function's resource policy.
+    const permissions = new Map<string, LambdaPermission[]>();
     for (const [, r] of resourcesOfType(template, 'AWS::Lambda::Permission')) {
-      const p = resolve<{ Action: string; FunctionName: string; Principal: string; SourceArn?: string; SourceAccount?: string }>(props(r));
+      const p = resolve<LambdaPermission & { FunctionName: string }>(props(r));
       const fnArn = p.FunctionName.startsWith('arn:') ? p.FunctionName : arn('lambda', `function:${p.FunctionName}`);
-      const existing = resourcePolicies.get(fnArn) ?? { Version: '2012-10-17', Statement: [] };
-      const condition = { ...(p.SourceArn && { ArnLike: { 'aws:SourceArn': p.SourceArn } }), ...(p.SourceAccount && { StringEquals: { 'aws:SourceAccount': p.SourceAccount } }) };
-      (existing.Statement as PolicyStatement[]).push({ Effect: 'Allow', Principal: p.Principal.endsWith('.amazonaws.com') ? { Service: p.Principal } : { AWS: p.Principal }, Action: p.Action, Resource: fnArn, ...(Object.keys(condition).length > 0 && { Condition: condition }) });
-      resourcePolicies.set(fnArn, existing);
+      permissions.set(fnArn, [...(permissions.get(fnArn) ?? []), p]);
     }
+    for (const [fnArn, list] of permissions) resourcePolicies.set(fnArn, lambdaPermissionsPolicy(fnArn, list));
+    iam.resourcePolicyOf = (resourceArn) => resourcePolicies.get(resourceArn);
     const keys = new Map<string, PolicyDocument>(resourcesOfType(template, 'AWS::KMS::Key').map(([id, r]) => [physical[id]!.attributes.Arn!, resolve<PolicyDocument>(props(r).KeyPolicy)]));
     const topics = new LocalTopics(iam, path.join(options.dir, 'topics.jsonl'));
     for (const [id, r] of resourcesOfType(template, 'AWS::SNS::Topic')) {

@@ -10,7 +10,7 @@
  * as your own credentials would be. Deliveries by services (CloudWatch, EventBridge) are evaluated
  * against the target's resource policy and, for encrypted targets, the key policy.
  */
-import { evaluateAccess, type AccessRequest, type PolicyDocument } from './iam-policy';
+import { evaluateAccess, type PolicyDocument } from './iam-policy';
 import { AwsError } from './json-endpoint';
 
 export interface ActionCheck {
@@ -42,15 +42,23 @@ export class LocalIam {
     this.roles.set(accessKeyId, role);
   }
 
+  /**
+   * The resource policy of a resource, by ARN (queue and topic policies): same-account calls are
+   * allowed by the role's policies or by it, and denied by an explicit deny in either.
+   */
+  resourcePolicyOf: (arn: string) => PolicyDocument | undefined = () => undefined;
+
   /** Throws AccessDeniedException unless the caller's role allows every check. */
   authorizeCall(accessKeyId: string | undefined, checks: readonly ActionCheck[]): void {
     const role = accessKeyId === undefined ? undefined : this.roles.get(accessKeyId);
     if (!role) return; // the administrator
-    const principalArn = `arn:aws:sts::${this.accountId}:assumed-role/${role.arn.split('/').pop()}/${role.sessionName}`;
     for (const check of checks) {
-      const request: AccessRequest = { principal: { kind: 'role', arn: role.arn }, action: check.action, resource: check.resource, context: { ...REQUEST_CONTEXT, 'aws:PrincipalArn': role.arn, ...check.context } };
-      const decision = evaluateAccess(request, { accountId: this.accountId, identity: [...role.policies] });
-      if (!decision.allowed) this.deny(`User: ${principalArn} is not authorized to perform: ${check.action} on resource: ${check.resource} because ${decision.decision === 'explicit-deny' ? 'an explicit deny applies' : 'no identity-based policy allows the ' + check.action + ' action'}`);
+      const resourcePolicy = this.resourcePolicyOf(check.resource);
+      const decision = evaluateAccess(
+        { principal: { kind: 'role', arn: role.arn, sessionName: role.sessionName }, action: check.action, resource: check.resource, context: { ...REQUEST_CONTEXT, ...check.context } },
+        { accountId: this.accountId, identity: [...role.policies], ...(resourcePolicy && { resource: resourcePolicy }) },
+      );
+      if (!decision.allowed) this.deny(decision.message);
     }
   }
 
@@ -60,11 +68,12 @@ export class LocalIam {
    */
   authorizeService(service: string, check: ActionCheck & { resourcePolicy?: PolicyDocument; key?: { arn: string; policy: PolicyDocument; actions: readonly string[] } }): void {
     const context = { ...REQUEST_CONTEXT, ...check.context };
-    const decision = evaluateAccess({ principal: { kind: 'service', service }, action: check.action, resource: check.resource, context }, { accountId: this.accountId, ...(check.resourcePolicy && { resource: check.resourcePolicy }) });
-    if (!decision.allowed) this.deny(`${service} is not authorized to perform: ${check.action} on resource: ${check.resource} because ${decision.decision === 'explicit-deny' ? 'an explicit deny in its resource-based policy applies' : 'no resource-based policy allows the ' + check.action + ' action'}`);
+    const resourcePolicy = check.resourcePolicy ?? this.resourcePolicyOf(check.resource);
+    const decision = evaluateAccess({ principal: { kind: 'service', service }, action: check.action, resource: check.resource, context }, { accountId: this.accountId, ...(resourcePolicy && { resource: resourcePolicy }) });
+    if (!decision.allowed) this.deny(decision.message);
     for (const action of check.key?.actions ?? []) {
       const keyDecision = evaluateAccess({ principal: { kind: 'service', service }, action, resource: check.key!.arn, context }, { accountId: this.accountId, resource: check.key!.policy, kmsKey: true });
-      if (!keyDecision.allowed) this.deny(`${service} is not authorized to perform: ${action} on resource: ${check.key!.arn} because no key policy allows the ${action} action (needed to ${check.action} on ${check.resource})`);
+      if (!keyDecision.allowed) this.deny(`${keyDecision.message} (needed to ${check.action} on ${check.resource})`);
     }
   }
 
@@ -73,12 +82,6 @@ export class LocalIam {
     this.onDenied?.(message);
     throw new AwsError('AccessDeniedException', message);
   }
-}
-
-/** The access key id a SigV4 `Authorization` header names. */
-export function accessKeyOf(authorization: string | string[] | undefined): string | undefined {
-  const match = /Credential=([^/,\s]+)\//.exec(String(authorization ?? ''));
-  return match?.[1];
 }
 
 /** The IAM action and resource of each local-endpoint call, as AWS authorizes them. */

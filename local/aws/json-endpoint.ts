@@ -10,7 +10,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenOnLoopback } from '../loopback-server';
-import { accessKeyOf } from './authorization';
 
 /** An error an operation answers with, in the shape AWS SDKs parse. */
 export class AwsError extends Error {
@@ -31,6 +30,12 @@ export interface JsonEndpoint {
   /** Calls per operation name, for tests and benchmarks. */
   readonly calls: Record<string, number>;
   close(): Promise<void>;
+}
+
+/** The access key id a SigV4 `Authorization` header names (local IAM tells callers apart by it). */
+export function accessKeyOf(authorization: string | string[] | undefined): string | undefined {
+  const match = /Credential=([^/,\s]+)\//.exec(String(authorization ?? ''));
+  return match?.[1];
 }
 
 /** A failure to inject: every call is answered with it while it is in force. */
