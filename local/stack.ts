@@ -55,6 +55,8 @@ export interface LocalStackInfo {
   readonly webhookUrlTemplate: string;
   readonly secretFile: string;
   readonly busLog: string;
+  /** The template's alarms and their current states (`AlarmStatus[]`), rewritten on each change. */
+  readonly alarmsFile: string;
   readonly tableName: string;
   readonly eventBusName: string;
   readonly queueUrl: string;
@@ -347,13 +349,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const topicArn = physical[id]!.ref;
       topics.add({ arn: topicArn, name: physical[id]!.attributes.TopicName!, policy: resourcePolicies.get(topicArn), ...(keyArn && keys.has(keyArn) && { key: { arn: keyArn, policy: keys.get(keyArn)! } }) });
     }
+    const alarmsFile = path.join(options.dir, 'alarms.json');
     const cloudwatch = new LocalCloudWatch({
       alarms: resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([id, r]) => [id, resolve(props(r))] as const),
       stackName,
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT,
       topics,
-      stateFile: path.join(options.dir, 'alarms.json'),
+      stateFile: alarmsFile,
       periodScale: 1 / (options.alarmTimeScale ?? 1),
       log,
       // What SQS reports to CloudWatch each minute, per queue.
@@ -579,6 +582,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       webhookUrlTemplate: `${api.url}${WEBHOOK_ROUTES.perConnection}`,
       secretFile,
       busLog,
+      alarmsFile,
       tableName: physical[tableId]!.ref,
       eventBusName: resolve<string>({ Ref: resourcesOfType(template, 'AWS::Events::EventBus')[0]![0] }),
       queueUrl: resolve<string>({ Ref: queueOfMapping(template) }),
