@@ -210,11 +210,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       dir: path.join(options.dir, 'sqs'),
       authorize: ({ accessKeyId, operation, input }) => iam.authorizeCall(accessKeyId, CALL_CHECKS.sqs(operation, input, (url) => sqsQueueArn(url.slice(url.lastIndexOf('/') + 1)))),
       queues: queues.map(([id, q]) => {
-        const p = props(q) as { VisibilityTimeout?: number; MaximumMessageSize?: number; RedrivePolicy?: { deadLetterTargetArn: unknown; maxReceiveCount: number } };
+        const p = props(q) as { VisibilityTimeout?: number; MaximumMessageSize?: number; MessageRetentionPeriod?: number; RedrivePolicy?: { deadLetterTargetArn: unknown; maxReceiveCount: number } };
         return {
           name: nameOf(id),
           visibilityTimeoutSeconds: p.VisibilityTimeout ?? 30,
           ...(p.MaximumMessageSize && { maxMessageBytes: p.MaximumMessageSize }),
+          ...(p.MessageRetentionPeriod && { retentionSeconds: p.MessageRetentionPeriod }),
           ...(p.RedrivePolicy && { redrive: { deadLetterQueue: nameOf(referencedId(p.RedrivePolicy.deadLetterTargetArn)!), maxReceiveCount: p.RedrivePolicy.maxReceiveCount } }),
         };
       }),
