@@ -40,7 +40,22 @@ const roleKey = (t: CfnTemplate, roleIdPrefix: string) => {
   return `LOCAL${createHash('sha256').update(roleId).digest('hex').slice(0, 16).toUpperCase()}`;
 };
 
+/** The receiver's role writes an item to the table (it has no DynamoDB grant). */
+async function receiverPutItem(s: LocalStack): Promise<void> {
+  const dynamo = new DynamoDBClient({ endpoint: s.info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: roleKey(s.template, 'WebhooksReceiverRole'), secretAccessKey: 'local' }, maxAttempts: 1 });
+  try {
+    await dynamo.send(new PutItemCommand({ TableName: s.info.tableName, Item: { pk: { S: 'review' }, sk: { S: 'review' } } }));
+  } finally {
+    dynamo.destroy();
+  }
+}
+
 describe('review: local IAM fails closed', () => {
+  it('control: the receiver role is denied a DynamoDB write (passes)', async () => {
+    stack = await start();
+    await expect(receiverPutItem(stack)).rejects.toThrow(/not authorized to perform: dynamodb:PutItem/);
+  });
+
   // A statement with a policy variable is valid IAM (CloudFormation deploys it) that the local
   // evaluator refuses with PolicyValidationError. The local DynamoDB endpoint swallows every
   // non-AwsError thrown while authorizing (local/stack.ts, the dynamo server's catch) and serves the
@@ -54,13 +69,7 @@ describe('review: local IAM fails closed', () => {
       },
     });
     // The receiver's role has no DynamoDB grant at all.
-    const dynamo = new DynamoDBClient({ endpoint: stack.info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: roleKey(stack.template, 'WebhooksReceiverRole'), secretAccessKey: 'local' }, maxAttempts: 1 });
-    try {
-      const put = dynamo.send(new PutItemCommand({ TableName: stack.info.tableName, Item: { pk: { S: 'review' }, sk: { S: 'review' } } }));
-      await expect(put).rejects.toThrow();
-    } finally {
-      dynamo.destroy();
-    }
+    await expect(receiverPutItem(stack)).rejects.toThrow();
   });
 });
 
