@@ -100,6 +100,26 @@ describe('review: EventBridge targets as the template defines them', () => {
   });
 });
 
+describe('review: a bus named by its ARN', () => {
+  // PutEvents takes EventBusName as "the name or ARN of the event bus" (EventBridge API Reference,
+  // PutEventsRequestEntry); the event lands on that bus and its rules match it. Locally the event
+  // carries the ARN as its bus name and no rule (EventBusName: the bus's name) matches: silent loss.
+  it('an event put with the bus ARN reaches the rules of that bus', async () => {
+    stack = await start();
+    const busArn = `arn:aws:events:us-east-1:000000000000:event-bus/${stack.info.eventBusName}`;
+    const bus = new EventBridgeClient({ endpoint: stack.info.endpoints.eventBridge, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const detail = { transition: { from: 'active', to: 'reauthorization_required' }, event: { connectionId: 'c-arn', receivedAt: '2026-12-02T00:00:00Z' } };
+    try {
+      const result = await bus.send(new PutEventsCommand({ Entries: [{ EventBusName: busArn, Source: 'makini.webhooks', DetailType: 'connection.changed', Detail: JSON.stringify(detail) }] }));
+      expect(result.FailedEntryCount).toBe(0);
+    } finally {
+      bus.destroy();
+    }
+    const topicLog = path.join(dir, 'topics.jsonl');
+    await waitFor(async () => readTopicLog(topicLog).some((m) => m.message.includes('c-arn')), 10_000, () => 'the reauthorization rule to notify');
+  });
+});
+
 describe('review: alarm topics encrypted with a key CloudWatch cannot use', () => {
   // CloudWatch can publish to an encrypted topic only through a customer managed key whose policy
   // allows cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey*. The AWS managed key
