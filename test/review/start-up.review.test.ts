@@ -46,4 +46,16 @@ describe('review: npm start refuses bad input with exit 2', () => {
     expect(result.code).toBe(2);
     expect(result.output).toMatch(/--reset/);
   });
+
+  // "Secrets/tokens never in logs, errors": a secrets.json damaged next to a stored secret is
+  // reported with V8's JSON.parse message, which quotes the text around the error
+  // (LocalStateError keeps the cause's first line): part of the secret is printed.
+  it('a damaged secrets.json: the error line quotes no part of a stored secret', async () => {
+    const dir = freshDir();
+    const secret = 'whsec_Q2hlY2tUaGlzU2VjcmV0WlpaOTg3';
+    writeFileSync(path.join(dir, 'secrets.json'), `[{"name":"MakiniWebhooks-SigningSecret","value":"${secret}"},]`);
+    const result = await startExpectingExit({ MAKINI_LOCAL_DIR: dir });
+    expect(result.code).toBe(2);
+    expect(result.output).not.toContain(secret.slice(-6));
+  });
 });
