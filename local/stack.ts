@@ -26,6 +26,7 @@ import { lambdaPermissionsPolicy, type LambdaPermission, type PolicyDocument } f
 import { accessKeyOf, AwsError, type Fault } from './aws/json-endpoint';
 import { startLocalSecretsManager } from './aws/secrets-manager';
 import { LocalTopics } from './aws/sns';
+import { StateFileError } from './json-lines';
 import { startLocalSqs } from './aws/sqs';
 import { LocalCloudWatch } from './cloudwatch';
 import { cloudAssemblyFor, LOCAL_STACK_NAME, type CfnResource, type CfnTemplate } from './cloud-assembly';
@@ -193,6 +194,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
             iam.authorizeCall(accessKeyOf(req.headers.authorization), CALL_CHECKS.dynamodb(operation, input, tableArn));
           } catch (error) {
             if (error instanceof AwsError) return replyError(400, error.type, error.message);
+            // A policy the local evaluator cannot read (e.g. one with policy variables) never lets a call through.
+            return replyError(500, 'InternalFailure', `the local IAM check failed: ${(error as Error).message}`);
           }
           dynamoCalls[operation] = (dynamoCalls[operation] ?? 0) + 1;
           // dynalite reads the request as a stream: hand it the buffered body as one.
@@ -599,8 +602,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     return { info, config, webhookSecret, pollNow, close, iam, cloudwatch, template, ...(makini && { makini }) };
   } catch (error) {
     await close();
-    // A state file that does not parse (secrets, stack info) is a corrupt directory, not a bug.
-    if (error instanceof SyntaxError) throw new LocalStateError(options.dir, error);
+    // A state file that does not read back is a corrupt directory, not a bug.
+    if (error instanceof StateFileError || error instanceof SyntaxError) throw new LocalStateError(options.dir, error);
     throw error;
   }
 }
@@ -689,7 +692,9 @@ export class LocalStackRunningError extends Error {
 /** The state directory holds something the local stack cannot read. */
 export class LocalStateError extends Error {
   constructor(dir: string, cause: unknown) {
-    super(`the state directory ${dir}/ is unreadable (${(cause as Error).message.split('\n')[0]}); npm start -- --reset wipes it`);
+    // A parser's message quotes the text around the error, which may be a secret: only name the file.
+    const what = cause instanceof StateFileError ? `${path.basename(cause.file)} is not what the local stack wrote` : 'a state file is not valid JSON';
+    super(`the state directory ${dir}/ is unreadable (${what}); npm start -- --reset wipes it`);
     this.name = 'LocalStateError';
   }
 }
@@ -816,7 +821,12 @@ export function startEventSourceMapping(options: {
         let failed: Set<string>;
         try {
           const response = await options.invoke(records, poller);
-          failed = options.reportBatchItemFailures === false ? new Set() : new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+          const reported = (response?.batchItemFailures ?? []).map((f) => f?.itemIdentifier);
+          const inBatch = new Set(records.map((r) => r.messageId));
+          // Lambda: an empty, missing or unknown itemIdentifier fails the whole batch.
+          if (options.reportBatchItemFailures === false) failed = new Set();
+          else if (reported.some((id) => typeof id !== 'string' || !inBatch.has(id))) failed = inBatch;
+          else failed = new Set(reported);
         } catch (error) {
           options.onError?.(error);
           failed = new Set(records.map((r) => r.messageId)); // a failed invocation retries the whole batch

@@ -77,6 +77,11 @@ describe('the local SQS event-source mapping', () => {
     expect(await afterOneBatch(false, failB)).toEqual([]);
   });
 
+  // The Lambda Developer Guide (SQS, partial batch responses): an empty or unknown itemIdentifier fails the whole batch.
+  it.each([['not in the batch', 'not-a-message-id-of-this-batch'], ['empty', '']])('an itemIdentifier %s: every record comes back', async (_, itemIdentifier) => {
+    expect(await afterOneBatch(true, () => ({ batchItemFailures: [{ itemIdentifier }] }))).toEqual(['a', 'b', 'c']);
+  });
+
   it.each([true, false])('a throwing invocation (ReportBatchItemFailures %s) retries the whole batch', async (report) => {
     expect(
       await afterOneBatch(report, () => {
