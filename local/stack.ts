@@ -20,12 +20,12 @@ import { configFromEnv, type MakiniWebhookConfig } from '../lambdas/config/confi
 import type { PollRunSummary } from '../lambdas/poller/poller';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { CALL_CHECKS, LocalIam } from './aws/authorization';
-import { matchesEventPattern, transformInput } from './aws/event-pattern';
-import { startLocalEventBridge, type BusEvent } from './aws/eventbridge';
+import { matchesEventPattern, transformInput, valueAtPath } from './aws/event-pattern';
+import { busName, startLocalEventBridge, type BusEvent } from './aws/eventbridge';
 import { lambdaPermissionsPolicy, type LambdaPermission, type PolicyDocument } from './aws/iam-policy';
 import { accessKeyOf, AwsError, type Fault } from './aws/json-endpoint';
 import { startLocalSecretsManager } from './aws/secrets-manager';
-import { LocalTopics } from './aws/sns';
+import { awsManagedSnsKeyPolicy, LocalTopics } from './aws/sns';
 import { StateFileError } from './json-lines';
 import { startLocalSqs } from './aws/sqs';
 import { LocalCloudWatch } from './cloudwatch';
@@ -140,6 +140,11 @@ export function localOverrides(options: { endpoints: LocalStackInfo['endpoints']
     // A credentials secret kept from an earlier start must not switch the mode this stack chose.
     MAKINI_POLL_MODE: options.pollMode,
   };
+}
+
+/** The access key a role's calls are signed with locally: derived from the role's logical id, so it is stable across starts. */
+export function roleAccessKey(roleLogicalId: string): string {
+  return `LOCAL${createHash('sha256').update(roleLogicalId).digest('hex').slice(0, 16).toUpperCase()}`;
 }
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -349,8 +354,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const topics = new LocalTopics(iam, path.join(options.dir, 'topics.jsonl'));
     for (const [id, r] of resourcesOfType(template, 'AWS::SNS::Topic')) {
       const keyId = resolve<string | undefined>(props(r).KmsMasterKeyId);
-      const keyArn = keyId && (keyId.startsWith('arn:') ? keyId : arn('kms', `key/${keyId}`));
+      const keyArn = keyId && (keyId.startsWith('arn:') ? keyId : arn('kms', keyId.startsWith('alias/') ? keyId : `key/${keyId}`));
       const topicArn = physical[id]!.ref;
+      if (keyArn?.endsWith(':alias/aws/sns')) keys.set(keyArn, awsManagedSnsKeyPolicy(LOCAL_ACCOUNT, LOCAL_REGION));
+      else if (keyArn && !keys.has(keyArn)) log(`topic ${physical[id]!.attributes.TopicName}: its key ${keyArn} is not in the template, so its key policy is not checked locally`);
       topics.add({ arn: topicArn, name: physical[id]!.attributes.TopicName!, policy: resourcePolicies.get(topicArn), ...(keyArn && keys.has(keyArn) && { key: { arn: keyArn, policy: keys.get(keyArn)! } }) });
     }
     const alarmsFile = path.join(options.dir, 'alarms.json');
@@ -393,7 +400,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const p = props(r) as { Handler: string; Timeout?: number; MemorySize?: number; Role: unknown; Environment?: { Variables?: Record<string, unknown> } };
       const name = physical[id]!.ref;
       const roleId = referencedId(p.Role)!;
-      const accessKeyId = `LOCAL${createHash('sha256').update(roleId).digest('hex').slice(0, 16).toUpperCase()}`;
+      const accessKeyId = roleAccessKey(roleId);
       iam.addRole(accessKeyId, { arn: physical[roleId]!.attributes.Arn!, sessionName: name, policies: rolePolicies.get(roleId) ?? [] });
       const [fileBase, exportName] = splitHandler(p.Handler);
       const sourceName = constructId(r)?.toLowerCase() ?? id;
@@ -538,10 +545,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         }
       }
     };
-    const rules = resourcesOfType(template, 'AWS::Events::Rule').map(([id, r]) => ({ id, arn: physical[id]!.attributes.Arn!, p: resolve<RuleProperties>(props(r)) }));
+    const rules = resourcesOfType(template, 'AWS::Events::Rule').map(([id, r]) => ({ id, arn: physical[id]!.attributes.Arn!, name: physical[id]!.ref, p: resolve<RuleProperties>(props(r)) }));
     /** EventBridge delivers to a rule's target; a refused delivery goes to the target's DLQ. */
     const deliver = async (rule: (typeof rules)[number], target: RuleTarget, event: unknown) => {
-      const input = target.InputTransformer ? transformInput(event, target.InputTransformer) : target.Input ?? JSON.stringify(event);
+      const input = target.InputTransformer
+        ? transformInput(event, target.InputTransformer, { ruleArn: rule.arn, ruleName: rule.name })
+        : target.Input ?? JSON.stringify(target.InputPath ? valueAtPath(event, target.InputPath) : event);
       try {
         if (target.Arn.startsWith('arn:aws:sns:')) topics.publish('events.amazonaws.com', target.Arn, input, { sourceArn: rule.arn });
         else if (target.Arn.startsWith('arn:aws:sqs:')) await serviceSendMessage('events.amazonaws.com', target.Arn, input, rule.arn);
@@ -560,7 +569,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       log(describe(event));
       const full = { version: '0', account: LOCAL_ACCOUNT, region: LOCAL_REGION, resources: [], ...event };
       for (const rule of rules) {
-        if (!rule.p.EventPattern || rule.p.State === 'DISABLED' || (rule.p.EventBusName ?? 'default') !== event['event-bus-name']) continue;
+        if (!rule.p.EventPattern || rule.p.State === 'DISABLED' || busName(rule.p.EventBusName ?? 'default') !== busName(event['event-bus-name'])) continue;
         if (matchesEventPattern(rule.p.EventPattern, full)) for (const target of rule.p.Targets ?? []) void deliver(rule, target, full);
       }
     };
@@ -612,6 +621,7 @@ interface RuleTarget {
   Arn: string;
   Id: string;
   Input?: string;
+  InputPath?: string;
   InputTransformer?: { InputPathsMap?: Record<string, string>; InputTemplate: string };
   DeadLetterConfig?: { Arn?: string };
 }

@@ -92,6 +92,15 @@ export const CALL_CHECKS = {
     return [{ action: `sqs:${operation === 'SendMessageBatch' ? 'SendMessage' : operation === 'DeleteMessageBatch' ? 'DeleteMessage' : operation === 'ChangeMessageVisibilityBatch' ? 'ChangeMessageVisibility' : operation}`, resource }];
   },
   dynamodb(operation: string, input: Record<string, unknown>, tableArn: (table: string) => string): ActionCheck[] {
+    if (operation === 'TransactWriteItems' || operation === 'TransactGetItems') {
+      // AWS authorizes each item's own action on its table (and no action named after the transaction).
+      const itemAction: Record<string, string> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'ConditionCheckItem', Get: 'GetItem' };
+      return ((input.TransactItems as Record<string, { TableName?: string }>[] | undefined) ?? []).flatMap((item) =>
+        Object.entries(item)
+          .filter(([kind]) => kind in itemAction)
+          .map(([kind, request]) => ({ action: `dynamodb:${itemAction[kind]}`, resource: tableArn(String(request.TableName)) })),
+      );
+    }
     const tables = typeof input.TableName === 'string' ? [input.TableName] : Object.keys((input.RequestItems as Record<string, unknown> | undefined) ?? {});
     const index = typeof input.IndexName === 'string' ? `/index/${input.IndexName}` : '';
     return tables.map((t) => ({ action: `dynamodb:${operation}`, resource: `${tableArn(t)}${index}` }));

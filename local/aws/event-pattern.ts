@@ -13,6 +13,11 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 /** Whether `event` matches `pattern`. */
 export function matchesEventPattern(pattern: Record<string, unknown>, event: unknown): boolean {
   return Object.entries(pattern).every(([key, expected]) => {
+    // "$or": any of its sub-patterns (each together with the rest of this pattern, which `every` checks).
+    if (key === '$or') {
+      if (!Array.isArray(expected)) throw new Error('event pattern $or must be a list of patterns');
+      return expected.some((sub) => matchesEventPattern(sub as Record<string, unknown>, event));
+    }
     const actual = event !== null && typeof event === 'object' && !Array.isArray(event) ? (event as Record<string, unknown>)[key] : undefined;
     if (Array.isArray(expected)) return expected.some((filter) => matchesFilter(filter as Json, actual));
     if (expected !== null && typeof expected === 'object') {
@@ -38,11 +43,11 @@ function matchesValue(filter: Json, value: unknown): boolean {
   const [operator, argument] = Object.entries(filter)[0] ?? [];
   switch (operator) {
     case 'prefix':
-      return typeof value === 'string' && (typeof argument === 'object' && argument !== null && 'equals-ignore-case' in argument ? value.toLowerCase().startsWith(String(argument['equals-ignore-case']).toLowerCase()) : value.startsWith(String(argument)));
+      return typeof value === 'string' && textMatches(argument as Json, (arg, ignoreCase) => (ignoreCase ? value.toLowerCase().startsWith(arg.toLowerCase()) : value.startsWith(arg)));
     case 'suffix':
-      return typeof value === 'string' && value.endsWith(String(argument));
+      return typeof value === 'string' && textMatches(argument as Json, (arg, ignoreCase) => (ignoreCase ? value.toLowerCase().endsWith(arg.toLowerCase()) : value.endsWith(arg)));
     case 'equals-ignore-case':
-      return typeof value === 'string' && value.toLowerCase() === String(argument).toLowerCase();
+      return typeof value === 'string' && (Array.isArray(argument) ? argument : [argument]).some((arg) => value.toLowerCase() === String(arg).toLowerCase());
     case 'wildcard':
       return typeof value === 'string' && new RegExp(`^${String(argument).split('*').map(escapeRegExp).join('.*')}$`, 's').test(value);
     case 'anything-but':
@@ -52,6 +57,16 @@ function matchesValue(filter: Json, value: unknown): boolean {
     default:
       throw new Error(`event pattern filter ${operator ?? '{}'} is not supported locally`);
   }
+}
+
+/** A `prefix` or `suffix` argument: a string, a list of them (inside `anything-but`), or `{"equals-ignore-case": ...}`. */
+function textMatches(argument: Json, test: (arg: string, ignoreCase: boolean) => boolean): boolean {
+  if (Array.isArray(argument)) return argument.some((a) => textMatches(a, test));
+  if (argument !== null && typeof argument === 'object' && 'equals-ignore-case' in argument) {
+    const args = argument['equals-ignore-case'];
+    return (Array.isArray(args) ? args : [args]).some((a) => test(String(a), true));
+  }
+  return test(String(argument), false);
 }
 
 function numericMatches(conditions: Json[], value: number): boolean {
@@ -67,21 +82,33 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** The value at a JSONPath of the simple form EventBridge input paths use (`$.detail.a.b`). */
+/** The value at a JSONPath of the form EventBridge input paths use (`$.detail.a.b`, `$.detail.ids[0]`, `$['a']`). */
 export function valueAtPath(event: unknown, jsonPath: string): unknown {
-  if (jsonPath === '$') return event;
-  return jsonPath
-    .replace(/^\$\.?/, '')
-    .split('.')
-    .reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined), event);
+  const steps = [...jsonPath.replace(/^\$/, '').matchAll(/\.([^.[\]]+)|\[(\d+)\]|\['([^']*)'\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : (m[1] ?? m[3])!));
+  return steps.reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[key] : undefined), event);
+}
+
+/** The rule a transformer runs for, for the reserved variables `<aws.events.rule-arn>` and `<aws.events.rule-name>`. */
+export interface TransformContext {
+  readonly ruleArn?: string;
+  readonly ruleName?: string;
 }
 
 /**
  * An input transformer's output: each `<name>` of the template replaced by its path's value (a
  * string inside a quoted template as its text, anything else as JSON), as EventBridge documents.
  */
-export function transformInput(event: unknown, transformer: { InputPathsMap?: Record<string, string>; InputTemplate: string }): string {
-  const values = Object.fromEntries(Object.entries(transformer.InputPathsMap ?? {}).map(([name, p]) => [name, valueAtPath(event, p)]));
+export function transformInput(event: unknown, transformer: { InputPathsMap?: Record<string, string>; InputTemplate: string }, context: TransformContext = {}): string {
+  const { detail: _detail, ...withoutDetail } = (event ?? {}) as Record<string, unknown>;
+  // EventBridge's reserved variables, then the transformer's own.
+  const values: Record<string, unknown> = {
+    'aws.events.event': withoutDetail,
+    'aws.events.event.json': event,
+    'aws.events.event.ingestion-time': (event as { time?: string } | null)?.time,
+    ...(context.ruleArn !== undefined && { 'aws.events.rule-arn': context.ruleArn }),
+    ...(context.ruleName !== undefined && { 'aws.events.rule-name': context.ruleName }),
+    ...Object.fromEntries(Object.entries(transformer.InputPathsMap ?? {}).map(([name, p]) => [name, valueAtPath(event, p)])),
+  };
   let insideString = false;
   let out = '';
   const template = transformer.InputTemplate;

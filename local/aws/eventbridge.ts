@@ -11,6 +11,9 @@ import * as path from 'node:path';
 import { AwsError, startJsonEndpoint, type Fault, type JsonEndpoint } from './json-endpoint';
 
 /** An event as EventBridge hands it to targets. */
+/** A bus named by its name or its ARN (`arn:aws:events:<region>:<account>:event-bus/<name>`), as PutEvents and rules accept both. */
+export const busName = (nameOrArn: string): string => (nameOrArn.startsWith('arn:') ? nameOrArn.slice(nameOrArn.indexOf(':event-bus/') + ':event-bus/'.length) : nameOrArn);
+
 export interface BusEvent {
   readonly id: string;
   readonly 'detail-type': string;
@@ -65,7 +68,7 @@ export async function startLocalEventBridge(options: { log?: string; port?: numb
             'detail-type': entry.DetailType,
             source: entry.Source,
             time: entry.Time ? new Date(Number(entry.Time) * 1000).toISOString() : new Date().toISOString(),
-            'event-bus-name': String(entry.EventBusName ?? 'default'),
+            'event-bus-name': busName(String(entry.EventBusName ?? 'default')),
             detail,
           };
           memory.push(event);

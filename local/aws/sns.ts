@@ -64,6 +64,27 @@ export class LocalTopics {
   }
 }
 
+/**
+ * The key policy of the AWS managed key `alias/aws/sns`, as AWS documents it: any principal of the
+ * account, only through SNS. Services such as CloudWatch and EventBridge are not principals of the
+ * account, so they cannot publish to a topic encrypted with it (a customer managed key is needed).
+ */
+export function awsManagedSnsKeyPolicy(accountId: string, region: string): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'Allow access through SNS for all principals in the account that are authorized to use SNS',
+        Effect: 'Allow',
+        Principal: { AWS: '*' },
+        Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:CreateGrant', 'kms:DescribeKey'],
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:CallerAccount': accountId, 'kms:ViaService': `sns.${region}.amazonaws.com` } },
+      },
+    ],
+  };
+}
+
 /** What was published to the local topics (`<dir>/topics.jsonl`), oldest first. */
 export function readTopicLog(file: string): TopicMessage[] {
   return readJsonLines<TopicMessage>(file);

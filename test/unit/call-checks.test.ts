@@ -1,6 +1,6 @@
 /**
- * Review (issue 15): the IAM actions the local endpoints check per call. A call that maps to no
- * check is allowed for any role (fail open). DynamoDB authorizes TransactWriteItems with the item
+ * The IAM actions the local endpoints check per call (a call that mapped to no check would be
+ * allowed for any role). DynamoDB authorizes TransactWriteItems with the item
  * actions of each table it touches ("Using IAM policies with DynamoDB transactions": "you need
  * permissions for dynamodb:PutItem / UpdateItem / DeleteItem / ConditionCheckItem"), and
  * TransactGetItems with dynamodb:GetItem; a role without them is denied.
@@ -9,7 +9,7 @@ import { CALL_CHECKS } from '../../local/aws/authorization';
 
 const tableArn = (t: string) => `arn:aws:dynamodb:us-east-1:000000000000:table/${t}`;
 
-describe('review: DynamoDB transactions are authorized', () => {
+describe('DynamoDB transactions are authorized', () => {
   it('TransactWriteItems yields a check per item, on its table', () => {
     const checks = CALL_CHECKS.dynamodb(
       'TransactWriteItems',

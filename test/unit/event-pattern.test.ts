@@ -1,5 +1,6 @@
 /**
- * Review (issue 15): EventBridge content filtering and input transformers the local bus gets wrong.
+ * EventBridge content filtering and input transformers, as the local bus applies them (cases an
+ * adversarial review found wrong).
  * Each expectation is AWS's documented behaviour (EventBridge User Guide, "Content filtering in
  * Amazon EventBridge event patterns" and "Amazon EventBridge input transformation").
  */
@@ -17,7 +18,7 @@ const event = {
   detail: { file: 'REPORT.PNG', status: 'active', ids: ['a1', 'b2'] },
 };
 
-describe('review: event patterns', () => {
+describe('event patterns', () => {
   // "Suffix matching while ignoring case": {"suffix": {"equals-ignore-case": ".png"}}
   it('suffix with equals-ignore-case matches case-insensitively', () => {
     expect(matchesEventPattern({ detail: { file: [{ suffix: { 'equals-ignore-case': '.png' } }] } }, event)).toBe(true);
@@ -41,7 +42,7 @@ describe('review: event patterns', () => {
   });
 });
 
-describe('review: input transformers', () => {
+describe('input transformers', () => {
   // Reserved variables: <aws.events.rule-arn>, <aws.events.rule-name>, <aws.events.event>,
   // <aws.events.event.json>, <aws.events.event.ingestion-time>. The local transformer has no rule
   // to take them from and leaves the placeholder in the output verbatim.

@@ -1,9 +1,8 @@
 /**
- * Review (issue 15): places where `npm start` does not do what `cdk deploy` deploys. Each test
+ * `npm start` does what `cdk deploy` deploys, in the places an adversarial review found it did not. Each test
  * starts the local stack in this process on the synthesized template (changed the way a plausible
- * edit would change it) and expects what AWS does; each fails on the branch under review.
+ * edit would change it) and expects what AWS does.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -12,7 +11,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { createSignatureScheme } from '../../lambdas/core/signature';
 import { readTopicLog } from '../../local/aws/sns';
 import type { CfnTemplate } from '../../local/cloud-assembly';
-import { startLocalStack, type LocalStack } from '../../local/stack';
+import { roleAccessKey, startLocalStack, type LocalStack } from '../../local/stack';
 import { resourcesOfType } from '../../local/template';
 import { waitFor } from '../support/local-stack-process';
 
@@ -37,7 +36,7 @@ const start = (options: { editTemplate?: (t: CfnTemplate) => void; alarmTimeScal
 /** The access key the local stack signs a role's calls with (local/stack.ts). */
 const roleKey = (t: CfnTemplate, roleIdPrefix: string) => {
   const [roleId] = resourcesOfType(t, 'AWS::IAM::Role').find(([id]) => id.startsWith(roleIdPrefix))!;
-  return `LOCAL${createHash('sha256').update(roleId).digest('hex').slice(0, 16).toUpperCase()}`;
+  return roleAccessKey(roleId);
 };
 
 /** The receiver's role writes an item to the table (it has no DynamoDB grant). */
@@ -50,7 +49,7 @@ async function receiverPutItem(s: LocalStack): Promise<void> {
   }
 }
 
-describe('review: local IAM fails closed', () => {
+describe('local IAM fails closed', () => {
   it('control: the receiver role is denied a DynamoDB write (passes)', async () => {
     stack = await start();
     await expect(receiverPutItem(stack)).rejects.toThrow(/not authorized to perform: dynamodb:PutItem/);
@@ -73,7 +72,7 @@ describe('review: local IAM fails closed', () => {
   });
 });
 
-describe('review: EventBridge targets as the template defines them', () => {
+describe('EventBridge targets as the template defines them', () => {
   // EventBridge User Guide / AWS::Events::Rule Target.InputPath: "The value of the JSONPath that is
   // used for extracting part of the matched event when passing it to the target." The local bus
   // ignores InputPath and delivers the whole event.
@@ -100,7 +99,7 @@ describe('review: EventBridge targets as the template defines them', () => {
   });
 });
 
-describe('review: a bus named by its ARN', () => {
+describe('a bus named by its ARN', () => {
   // PutEvents takes EventBusName as "the name or ARN of the event bus" (EventBridge API Reference,
   // PutEventsRequestEntry); the event lands on that bus and its rules match it. Locally the event
   // carries the ARN as its bus name and no rule (EventBusName: the bus's name) matches: silent loss.
@@ -120,7 +119,7 @@ describe('review: a bus named by its ARN', () => {
   });
 });
 
-describe('review: alarm topics encrypted with a key CloudWatch cannot use', () => {
+describe('alarm topics encrypted with a key CloudWatch cannot use', () => {
   // CloudWatch can publish to an encrypted topic only through a customer managed key whose policy
   // allows cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey*. The AWS managed key
   // alias/aws/sns allows only SNS on behalf of the account's principals: an alarm action on a

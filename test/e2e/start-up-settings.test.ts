@@ -1,6 +1,6 @@
 /**
- * Review (issue 15, requirement 4): a bad setting or a corrupt state directory is one line and
- * exit 2, no stack trace. These inputs are reported as exit 1 (an unexpected error) instead.
+ * A bad setting or a corrupt state directory is one line and exit 2, no stack trace, and quotes
+ * nothing from the state files (they hold secrets).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ function startExpectingExit(env: Record<string, string>): Promise<{ code: number
 
 const freshDir = () => mkdtempSync(path.join(tmpdir(), 'makini-review-start-'));
 
-describe('review: npm start refuses bad input with exit 2', () => {
+describe('npm start refuses bad input with exit 2', () => {
   // PORT=abc becomes Number('abc') = NaN (bin/local.ts); listen() throws ERR_SOCKET_BAD_PORT, which
   // main() reports with exit 1 and Node's message instead of a bad-setting line and exit 2.
   it('PORT that is not a port number: one line, exit 2', async () => {
