@@ -57,7 +57,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
 }
 
 /** The queue's ApproximateAgeOfOldestMessage over the last 5 minutes (a CloudWatch metric, not a queue attribute). */
-async function queueAge(queueUrl: string): Promise<number | null> {
+export async function queueAge(queueUrl: string): Promise<number | null> {
   const cloudwatch = new CloudWatchClient({});
   try {
     const now = Date.now();
@@ -72,7 +72,7 @@ async function queueAge(queueUrl: string): Promise<number | null> {
 }
 
 /** The stack's alarms in ALARM: CloudFormation names them after the stack. */
-async function alarmsInAlarm(stackName: string): Promise<string[]> {
+export async function alarmsInAlarm(stackName: string): Promise<string[]> {
   const cloudwatch = new CloudWatchClient({});
   try {
     const { MetricAlarms = [] } = await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: stackName, StateValue: 'ALARM' }));
