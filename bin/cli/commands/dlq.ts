@@ -1,5 +1,5 @@
 /** `makini-webhooks dlq list | redrive`: what is in the dead-letter queue and why, and moving it back. */
-import { DeleteMessageCommand, GetQueueAttributesCommand, ListMessageMoveTasksCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueAttributesCommand, ListMessageMoveTasksCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { messageEventId } from '../../../lambdas/core/consume';
 import { decodeEnvelope } from '../../../lambdas/core/envelope';
@@ -108,6 +108,7 @@ export async function redriveMessages(target: Target, messageIds: readonly strin
   const sqs = new SQSClient(target.client('sqs'));
   try {
     const seen = new Set<string>();
+    const others: string[] = [];
     for (let round = 0; round < 50 && moved.length < wanted.size; round++) {
       // Hidden for a while, so the next receive sees other messages; those not wanted reappear.
       const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: target.deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 5, MessageAttributeNames: ['All'] }));
@@ -115,12 +116,17 @@ export async function redriveMessages(target: Target, messageIds: readonly strin
       if (fresh.length === 0) break;
       for (const m of fresh) {
         seen.add(m.MessageId ?? '');
-        if (!wanted.has(m.MessageId ?? '')) continue;
+        if (!wanted.has(m.MessageId ?? '')) {
+          others.push(m.ReceiptHandle ?? '');
+          continue;
+        }
         await sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: m.Body ?? '', ...(m.MessageAttributes && Object.keys(m.MessageAttributes).length > 0 && { MessageAttributes: m.MessageAttributes }) }));
         await sqs.send(new DeleteMessageCommand({ QueueUrl: target.deadLetterQueueUrl, ReceiptHandle: m.ReceiptHandle }));
         moved.push(m.MessageId ?? '');
       }
     }
+    // The others were only looked at: visible again at once.
+    for (const handle of others) await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: target.deadLetterQueueUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }));
   } finally {
     sqs.destroy();
   }
