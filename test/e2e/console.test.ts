@@ -13,6 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { readBusLog } from '../../local/aws/eventbridge';
 import { launchChromium, startConsoleProcess, type ConsoleProcess } from '../support/console-process';
 import { startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
+import { cli } from '../support/run-cli';
 
 jest.setTimeout(240_000);
 
@@ -188,5 +189,19 @@ describe('the web console in chromium', () => {
     } finally {
       await readOnly.stop();
     }
+  });
+});
+
+describe('makini-webhooks console: usage errors are one line and exit 2', () => {
+  it.each([
+    [['--port', '70000'], /--port must be a whole number from 0 to 65535/],
+    [['--local-dir', '/nonexistent-console-dir'], /no local stack in \/nonexistent-console-dir\//],
+    [['--stack', 'S', '--local-dir', 'D'], /give --stack or --local-dir, not both/],
+    [['extra'], /unexpected arguments: extra/],
+  ])('console %j', async (args, message) => {
+    const { code, stdout, stderr } = await cli(['console', ...args]);
+    expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
+    expect(stderr).toMatch(message);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 });
