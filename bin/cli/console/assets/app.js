@@ -104,7 +104,7 @@ function Events() {
       <label>Live<input type="checkbox" checked=${live} onChange=${(e) => setLive(e.currentTarget.checked)} /></label>
     </form>
     <${Error_} text=${error} />
-    ${data && data.length === 0 && html`<p class="muted">No events yet. Send one from “Send a test webhook”.</p>`}
+    ${data && data.length === 0 && html`<p class="muted" data-test="no-events">${query ? 'No event matches these filters.' : 'No events yet. Send one from “Send a test webhook”.'}</p>`}
     ${data && data.length > 0 &&
     html`<table data-test="events">
       <thead><tr><th>occurred</th><th>type</th><th>connection</th><th>source</th><th>deliveries</th><th>outcome</th><th>ids</th><th>webhook id</th></tr></thead>
@@ -123,7 +123,8 @@ function Events() {
 }
 
 function EventDetail({ id }) {
-  const { data, error } = useApi(`/api/event?id=${encodeURIComponent(id)}`);
+  // Refreshed every 2 s: an event still processing (or failing) shows its outcome as it changes.
+  const { data, error } = useApi(`/api/event?id=${encodeURIComponent(id)}`, 2000);
   let body = data?.body;
   try {
     body = JSON.stringify(JSON.parse(body), null, 2);
