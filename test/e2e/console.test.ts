@@ -186,8 +186,12 @@ describe('the web console in chromium', () => {
     await shot('health');
   });
 
-  it('every view ran under the strict CSP without a violation', () => {
+  it('every view ran under the strict CSP without a violation, and the CSP refuses an inline script', async () => {
     expect(cspViolations).toEqual([]);
+    // The control: what an injected <script> would be. Refused, and reported as a violation.
+    await page.addScriptTag({ content: 'globalThis.__inline = 1' }).catch(() => undefined);
+    expect(await page.evaluate(() => (globalThis as unknown as { __inline?: number }).__inline)).toBeUndefined();
+    await waitFor(() => cspViolations.length > 0, 10_000, () => 'the violation to be reported');
   });
 
   it('--read-only hides every mutating action, and the server refuses them', async () => {
