@@ -5,14 +5,15 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { Writable } from 'node:stream';
 import { configFromEnv } from '../../../lambdas/config/config';
 import { breakerState } from '../../../lambdas/core/poll';
 import { parseEventTime } from '../../../lambdas/core/event-time';
 import { createSignatureScheme } from '../../../lambdas/core/signature';
 import { parseSigningSecrets } from '../../../lambdas/core/signing-secrets';
+import type { DynamoDbEventStore, StoredWebhook } from '../../../lambdas/adapters/dynamodb-event-store';
 import { SecretsManagerConnectionTokens } from '../../../lambdas/adapters/secrets-manager-connection-tokens';
 import { readBusLog } from '../../../local/aws/eventbridge';
 import type { LocalStackInfo } from '../../../local/stack';
@@ -101,7 +102,7 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
   const outcome = (w: { status: string; unprocessableReason?: string; lastError?: string; stale?: boolean }) =>
     w.unprocessableReason !== undefined ? 'unprocessable' : w.status === 'DONE' ? (w.stale ? 'done (stale)' : 'done') : w.lastError ? 'failing' : 'processing';
 
-  const withStore = async <T>(fn: (store: ReturnType<typeof storeFor>['store']) => Promise<T>): Promise<T> => {
+  const withStore = async <T>(fn: (store: DynamoDbEventStore) => Promise<T>): Promise<T> => {
     const { store, close } = storeFor(target);
     try {
       return await fn(store);
@@ -110,7 +111,7 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
     }
   };
 
-  const row = (w: Awaited<ReturnType<ReturnType<typeof storeFor>['store']['getWebhook']>> & object): EventRow & { event: unknown } => {
+  const row = (w: StoredWebhook): EventRow & { event: unknown } => {
     const event = storedEvent(w, config);
     return {
       webhookId: w.webhookId,
