@@ -30,10 +30,15 @@ async function main(): Promise<void> {
     ...process.env,
   };
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const port = Number(process.env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`npm start: PORT must be a port number from 0 to 65535 (0: any free port), not ${JSON.stringify(process.env.PORT)}\n`);
+    process.exit(2);
+  }
   const dir = process.env.MAKINI_LOCAL_DIR ?? '.local';
   const stack = await startLocalStack({
     dir,
-    port: Number(process.env.PORT ?? 3000),
+    port,
     env,
     reset: args.includes('--reset'),
     fromSource: args.includes('--from-source'),

@@ -16,7 +16,7 @@ import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
 
 const ROOT = path.join(__dirname, '..');
 /** What the synthesized template depends on, besides the config. */
-const INPUTS = ['lib', 'lambdas', 'cdk.json', 'package-lock.json', 'local/cloud-assembly.ts'];
+export const INPUTS = ['lib', 'lambdas', 'cdk.json', 'package-lock.json', 'tsconfig.json', 'local/cloud-assembly.ts'];
 const cacheDir = () => process.env.MAKINI_LOCAL_ASSEMBLY_CACHE ?? path.join(ROOT, 'node_modules', '.cache', 'makini-local');
 /** The stack name of the local assembly (the deployed default). */
 export const LOCAL_STACK_NAME = 'MakiniWebhooks';
@@ -72,10 +72,10 @@ export function cloudAssemblyFor(config: MakiniWebhookConfig): CloudAssembly {
 }
 
 /** A hash of every input file's path and content, and of the config. */
-export function inputHash(config: MakiniWebhookConfig): string {
+export function inputHash(config: MakiniWebhookConfig, root = ROOT): string {
   const hash = createHash('sha256');
   const visit = (relative: string) => {
-    const file = path.join(ROOT, relative);
+    const file = path.join(root, relative);
     if (!existsSync(file)) return;
     if (statSync(file).isDirectory()) {
       for (const entry of readdirSync(file).sort()) visit(path.join(relative, entry));

@@ -14,3 +14,11 @@ export function readJsonLines<T>(file: string): T[] {
       }
     });
 }
+
+/** A state file the local stack wrote that no longer reads back. Its message names the file, never its content (it may hold secrets). */
+export class StateFileError extends Error {
+  constructor(readonly file: string) {
+    super(`${file} is not what the local stack wrote`);
+    this.name = 'StateFileError';
+  }
+}

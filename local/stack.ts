@@ -26,6 +26,7 @@ import { lambdaPermissionsPolicy, type LambdaPermission, type PolicyDocument } f
 import { accessKeyOf, AwsError, type Fault } from './aws/json-endpoint';
 import { startLocalSecretsManager } from './aws/secrets-manager';
 import { LocalTopics } from './aws/sns';
+import { StateFileError } from './json-lines';
 import { startLocalSqs } from './aws/sqs';
 import { LocalCloudWatch } from './cloudwatch';
 import { cloudAssemblyFor, LOCAL_STACK_NAME, type CfnResource, type CfnTemplate } from './cloud-assembly';
@@ -55,6 +56,8 @@ export interface LocalStackInfo {
   readonly webhookUrlTemplate: string;
   readonly secretFile: string;
   readonly busLog: string;
+  /** The template's alarms and their current states (`AlarmStatus[]`), rewritten on each change. */
+  readonly alarmsFile: string;
   readonly tableName: string;
   readonly eventBusName: string;
   readonly queueUrl: string;
@@ -191,6 +194,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
             iam.authorizeCall(accessKeyOf(req.headers.authorization), CALL_CHECKS.dynamodb(operation, input, tableArn));
           } catch (error) {
             if (error instanceof AwsError) return replyError(400, error.type, error.message);
+            // A policy the local evaluator cannot read (e.g. one with policy variables) never lets a call through.
+            return replyError(500, 'InternalFailure', `the local IAM check failed: ${(error as Error).message}`);
           }
           dynamoCalls[operation] = (dynamoCalls[operation] ?? 0) + 1;
           // dynalite reads the request as a stream: hand it the buffered body as one.
@@ -208,11 +213,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       dir: path.join(options.dir, 'sqs'),
       authorize: ({ accessKeyId, operation, input }) => iam.authorizeCall(accessKeyId, CALL_CHECKS.sqs(operation, input, (url) => sqsQueueArn(url.slice(url.lastIndexOf('/') + 1)))),
       queues: queues.map(([id, q]) => {
-        const p = props(q) as { VisibilityTimeout?: number; MaximumMessageSize?: number; RedrivePolicy?: { deadLetterTargetArn: unknown; maxReceiveCount: number } };
+        const p = props(q) as { VisibilityTimeout?: number; MaximumMessageSize?: number; MessageRetentionPeriod?: number; RedrivePolicy?: { deadLetterTargetArn: unknown; maxReceiveCount: number } };
         return {
           name: nameOf(id),
           visibilityTimeoutSeconds: p.VisibilityTimeout ?? 30,
           ...(p.MaximumMessageSize && { maxMessageBytes: p.MaximumMessageSize }),
+          ...(p.MessageRetentionPeriod && { retentionSeconds: p.MessageRetentionPeriod }),
           ...(p.RedrivePolicy && { redrive: { deadLetterQueue: nameOf(referencedId(p.RedrivePolicy.deadLetterTargetArn)!), maxReceiveCount: p.RedrivePolicy.maxReceiveCount } }),
         };
       }),
@@ -347,13 +353,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const topicArn = physical[id]!.ref;
       topics.add({ arn: topicArn, name: physical[id]!.attributes.TopicName!, policy: resourcePolicies.get(topicArn), ...(keyArn && keys.has(keyArn) && { key: { arn: keyArn, policy: keys.get(keyArn)! } }) });
     }
+    const alarmsFile = path.join(options.dir, 'alarms.json');
     const cloudwatch = new LocalCloudWatch({
       alarms: resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([id, r]) => [id, resolve(props(r))] as const),
       stackName,
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT,
       topics,
-      stateFile: path.join(options.dir, 'alarms.json'),
+      stateFile: alarmsFile,
       periodScale: 1 / (options.alarmTimeScale ?? 1),
       log,
       // What SQS reports to CloudWatch each minute, per queue.
@@ -579,6 +586,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       webhookUrlTemplate: `${api.url}${WEBHOOK_ROUTES.perConnection}`,
       secretFile,
       busLog,
+      alarmsFile,
       tableName: physical[tableId]!.ref,
       eventBusName: resolve<string>({ Ref: resourcesOfType(template, 'AWS::Events::EventBus')[0]![0] }),
       queueUrl: resolve<string>({ Ref: queueOfMapping(template) }),
@@ -594,8 +602,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     return { info, config, webhookSecret, pollNow, close, iam, cloudwatch, template, ...(makini && { makini }) };
   } catch (error) {
     await close();
-    // A state file that does not parse (secrets, stack info) is a corrupt directory, not a bug.
-    if (error instanceof SyntaxError) throw new LocalStateError(options.dir, error);
+    // A state file that does not read back is a corrupt directory, not a bug.
+    if (error instanceof StateFileError || error instanceof SyntaxError) throw new LocalStateError(options.dir, error);
     throw error;
   }
 }
@@ -684,7 +692,9 @@ export class LocalStackRunningError extends Error {
 /** The state directory holds something the local stack cannot read. */
 export class LocalStateError extends Error {
   constructor(dir: string, cause: unknown) {
-    super(`the state directory ${dir}/ is unreadable (${(cause as Error).message.split('\n')[0]}); npm start -- --reset wipes it`);
+    // A parser's message quotes the text around the error, which may be a secret: only name the file.
+    const what = cause instanceof StateFileError ? `${path.basename(cause.file)} is not what the local stack wrote` : 'a state file is not valid JSON';
+    super(`the state directory ${dir}/ is unreadable (${what}); npm start -- --reset wipes it`);
     this.name = 'LocalStateError';
   }
 }
@@ -811,7 +821,12 @@ export function startEventSourceMapping(options: {
         let failed: Set<string>;
         try {
           const response = await options.invoke(records, poller);
-          failed = options.reportBatchItemFailures === false ? new Set() : new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+          const reported = (response?.batchItemFailures ?? []).map((f) => f?.itemIdentifier);
+          const inBatch = new Set(records.map((r) => r.messageId));
+          // Lambda: an empty, missing or unknown itemIdentifier fails the whole batch.
+          if (options.reportBatchItemFailures === false) failed = new Set();
+          else if (reported.some((id) => typeof id !== 'string' || !inBatch.has(id))) failed = inBatch;
+          else failed = new Set(reported);
         } catch (error) {
           options.onError?.(error);
           failed = new Set(records.map((r) => r.messageId)); // a failed invocation retries the whole batch

@@ -177,6 +177,8 @@ export interface Target {
   /** SDK settings per service: the local endpoints, or your AWS credentials and region. */
   readonly client: (service: 'dynamodb' | 'sqs' | 'eventBridge') => { endpoint?: string; region?: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
   readonly aws: boolean;
+  /** Where the local stack keeps its alarms' states (local targets only). */
+  readonly localAlarmsFile?: string;
 }
 
 export function rejectBothTargets(values: TargetOptions): void {
@@ -196,6 +198,7 @@ export async function resolveTarget(values: TargetOptions): Promise<Target> {
       eventBusName: info.eventBusName,
       client: (service) => ({ ...local, endpoint: info.endpoints[service] }),
       aws: false,
+      localAlarmsFile: info.alarmsFile,
     };
   }
   const outputs = await stackOutputs(values.stack);

@@ -30,6 +30,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { StateFileError } from '../json-lines';
 import { AwsError, startJsonEndpoint, type Fault, type JsonEndpoint } from './json-endpoint';
 
 interface StoredVersion {
@@ -69,6 +70,18 @@ const DEPRECATED_KEPT = 10;
 const suffix = () => randomUUID().replace(/-/g, '').slice(0, 6);
 
 /** Reads a stored secret in either format, migrating the one-value format to versions. */
+/** The stored secrets; a file that does not parse, or is not a list of secrets, is a StateFileError (which quotes none of it). */
+function readStore(file: string | undefined): StoredSecret[] {
+  if (!file || !existsSync(file)) return [];
+  try {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    if (!Array.isArray(stored) || !stored.every((s) => typeof s === 'object' && s !== null && typeof (s as StoredSecret).name === 'string')) throw new Error('not a list of secrets');
+    return (stored as (StoredSecret | LegacySecret)[]).map(loadSecret);
+  } catch {
+    throw new StateFileError(file);
+  }
+}
+
 function loadSecret(raw: StoredSecret | LegacySecret): StoredSecret {
   if (Array.isArray((raw as StoredSecret).versions)) {
     const s = raw as StoredSecret;
@@ -93,8 +106,7 @@ export interface LocalSecretsManager extends JsonEndpoint {
 }
 
 export async function startLocalSecretsManager(options: { port?: number; file?: string; fault?: (operation: string) => Fault | undefined; authorize?: Parameters<typeof startJsonEndpoint>[0]['authorize'] } = {}): Promise<LocalSecretsManager> {
-  const stored = options.file && existsSync(options.file) ? (JSON.parse(readFileSync(options.file, 'utf8')) as (StoredSecret | LegacySecret)[]) : [];
-  const secrets = new Map<string, StoredSecret>(stored.map(loadSecret).map((s) => [s.name, s]));
+  const secrets = new Map<string, StoredSecret>(readStore(options.file).map((s) => [s.name, s]));
   /** Rewrites the whole file atomically after every change: the store is small. */
   const persist = () => {
     if (!options.file) return;

@@ -22,6 +22,8 @@ export interface LocalQueueDefinition {
   readonly name: string;
   readonly visibilityTimeoutSeconds: number;
   readonly maxMessageBytes?: number;
+  /** How long a message is kept, from its first send (a DLQ keeps the original time, as standard queues do). @default 345600 (4 days, AWS's default) */
+  readonly retentionSeconds?: number;
   /** Redrive: after `maxReceiveCount` receives, a message moves to the named queue. */
   readonly redrive?: { readonly deadLetterQueue: string; readonly maxReceiveCount: number };
 }
@@ -54,6 +56,7 @@ export interface LocalSqs extends JsonEndpoint {
 }
 
 const ACCOUNT = '000000000000';
+const DEFAULT_RETENTION_SECONDS = 345_600;
 const REGION = 'us-east-1';
 const md5 = (text: string) => createHash('md5').update(text, 'utf8').digest('hex');
 
@@ -88,16 +91,26 @@ export async function startLocalSqs(options: {
   };
 
   let baseUrl = '';
+  /** Drops the messages older than the queue's retention period, as SQS does, and returns the queue. */
+  const expired = (queue: Queue): Queue => {
+    const oldestKept = now() - (queue.definition.retentionSeconds ?? DEFAULT_RETENTION_SECONDS) * 1000;
+    for (const message of queue.messages.values()) {
+      if (message.sentAt > oldestKept) continue;
+      queue.messages.delete(message.id);
+      append(queue, { t: 'd', id: message.id });
+    }
+    return queue;
+  };
   const queueOf = (input: Record<string, unknown>): Queue => {
     const url = String(input.QueueUrl ?? '');
     const queue = queues.get(url.slice(url.lastIndexOf('/') + 1));
     if (!queue || !url.includes(`/${ACCOUNT}/`)) throw new AwsError('QueueDoesNotExist', 'The specified queue does not exist.');
-    return queue;
+    return expired(queue);
   };
   const byArn = (arn: unknown): Queue => {
     const queue = [...queues.values()].find((q) => q.arn === arn);
     if (!queue) throw new AwsError('ResourceNotFoundException', `No queue ${String(arn)}.`);
-    return queue;
+    return expired(queue);
   };
 
   /** Validates and journals a message, and makes it receivable once its journal line is on disk. */
@@ -204,6 +217,7 @@ export async function startLocalSqs(options: {
           ApproximateNumberOfMessagesDelayed: '0',
           VisibilityTimeout: String(queue.definition.visibilityTimeoutSeconds),
           MaximumMessageSize: String(queue.definition.maxMessageBytes ?? 1_048_576),
+          MessageRetentionPeriod: String(queue.definition.retentionSeconds ?? DEFAULT_RETENTION_SECONDS),
           ...(queue.definition.redrive && {
             RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queues.get(queue.definition.redrive.deadLetterQueue)!.arn, maxReceiveCount: queue.definition.redrive.maxReceiveCount }),
           }),
@@ -325,10 +339,10 @@ export async function startLocalSqs(options: {
     ...endpoint,
     queueUrl: (name) => `${baseUrl}/${ACCOUNT}/${name}`,
     queueArn: (name) => queues.get(name)!.arn,
-    depth: (name) => queues.get(name)?.messages.size ?? 0,
+    depth: (name) => (queues.has(name) ? expired(queues.get(name)!).messages.size : 0),
     metrics: (name) => {
       const t = now();
-      const messages = [...(queues.get(name)?.messages.values() ?? [])];
+      const messages = queues.has(name) ? [...expired(queues.get(name)!).messages.values()] : [];
       const visible = messages.filter((m) => m.visibleAt <= t).length;
       const oldest = messages.reduce((min, m) => Math.min(min, m.sentAt), t);
       return { visible, notVisible: messages.length - visible, oldestAgeSeconds: Math.floor((t - oldest) / 1000) };

@@ -63,7 +63,7 @@ describe('CLI operations against the local stack', () => {
     stack = await startStackProcess();
     expect((await post(stack, { id: 'evt_h', type: 'connection.status_changed', timestamp: '2026-11-22T05:00:00Z', connection_id: 'conn_h', data: { status: 'online' } })).status).toBe(200);
     await waitFor(async () => (await json(stack!, 'health')).connections.total === 1);
-    expect(await json(stack, 'health')).toMatchObject({ target: 'local stack', queue: { visible: 0, inFlight: 0, oldestAgeSeconds: null }, deadLetterQueue: 0, connections: { total: 1, online: 1 }, lastWebhookAt: expect.any(String), lastPolledAt: null, alarmsInAlarm: null });
+    expect(await json(stack, 'health')).toMatchObject({ target: 'local stack', queue: { visible: 0, inFlight: 0, oldestAgeSeconds: null }, deadLetterQueue: 0, connections: { total: 1, online: 1 }, lastWebhookAt: expect.any(String), lastPolledAt: null, alarmsInAlarm: expect.any(Array) });
     expect((await run(stack, 'health')).stdout).toMatch(/connections {5}1 \(1 online\)/);
   });
 });

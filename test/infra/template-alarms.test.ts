@@ -14,6 +14,7 @@ import { CONSUMER_METRICS } from '../../lambdas/consumer/consumer';
 import { POLLER_METRICS } from '../../lambdas/poller/poller';
 import { createReceiverHandler, METRICS as RECEIVER_METRICS } from '../../lambdas/receiver/receiver';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
+import { resolveIntrinsics } from '../../local/aws/cfn-intrinsics';
 import { AlarmEvaluator, alarmFromTemplate, alarmMetrics, alarmNotification, type AlarmDefinition } from '../../local/aws/cloudwatch-alarms';
 import { MetricStore, parseEmf, type MetricId } from '../../local/aws/cloudwatch-metrics';
 import { apiGatewayEvent } from '../support/api-gateway-event';
@@ -23,30 +24,21 @@ import { cdkApp } from '../support/cdk-app';
 const STACK = 'AlarmStack';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
-const PSEUDO: Record<string, string> = { 'AWS::AccountId': ACCOUNT, 'AWS::Region': REGION, 'AWS::Partition': 'aws', 'AWS::StackName': STACK, 'AWS::URLSuffix': 'amazonaws.com' };
 
 // The source allowlist on, so that the template holds every alarm the construct can create.
 const config = { allowedSourceIps: ['makini'] };
 const template = Template.fromStack(new MakiniWebhookStack(cdkApp({ bundle: false }), STACK, { config })).toJSON() as { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
 const resources = template.Resources;
 
-/** Sample values for the intrinsics alarms use (the lead's cfn-intrinsics.ts does this for real). */
-function resolve(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(resolve);
-  if (typeof value !== 'object' || value === null) return value;
-  const [key, arg] = Object.entries(value)[0] ?? [];
-  if (key === 'Ref') {
-    const id = arg as string;
-    if (PSEUDO[id]) return PSEUDO[id];
-    if (resources[id]?.Type === 'AWS::SNS::Topic') return `arn:aws:sns:${REGION}:${ACCOUNT}:${id}`;
-    if (!resources[id]) throw new Error(`Ref to unknown ${id}`);
-    return `${id}-name`;
-  }
-  if (key === 'Fn::GetAtt') return `${(arg as string[])[0]}-${(arg as string[])[1]}`;
-  if (key === 'Fn::Join') return ((arg as [string, unknown[]])[1].map(resolve) as string[]).join((arg as [string])[0]);
-  if (key?.startsWith('Fn::')) throw new Error(`intrinsic ${key} is not resolved by this test`);
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
-}
+/** The template's intrinsics resolved as CloudFormation would, with sample names for the resources. */
+const resolve = (value: unknown): unknown =>
+  resolveIntrinsics(value, {
+    accountId: ACCOUNT,
+    region: REGION,
+    stackName: STACK,
+    ref: (id) => (resources[id]?.Type === 'AWS::SNS::Topic' ? `arn:aws:sns:${REGION}:${ACCOUNT}:${id}` : resources[id] ? `${id}-name` : undefined),
+    getAtt: (id, attribute) => (resources[id] ? `${id}-${attribute}` : undefined),
+  });
 
 const alarmIds = Object.keys(resources).filter((id) => resources[id].Type === 'AWS::CloudWatch::Alarm');
 const definitions = new Map(alarmIds.map((id) => [id, alarmFromTemplate(id, resolve(resources[id].Properties), { stackName: STACK })]));

@@ -135,6 +135,26 @@ describe('local SQS endpoint (through the AWS SDK, checksum validation on)', () 
     expect(bodies.sort()).toEqual([...Array.from({ length: 40 }, (_, i) => `burst-${i}`), 'batched'].sort());
   });
 
+  it('drops messages older than the retention period (4 days by default), counted from the first send even in the DLQ', async () => {
+    await client.send(new SendMessageCommand({ QueueUrl: url(), MessageBody: 'old' }));
+    clock += 2 * 86_400_000;
+    await client.send(new SendMessageCommand({ QueueUrl: url(), MessageBody: 'young' }));
+    // 'old' goes to the DLQ after two receives, keeping its first send time.
+    for (let i = 0; i < 3; i++) {
+      await receive();
+      clock += 30_001;
+    }
+    const dlq = sqs.queueUrl('webhooks-dlq');
+    const attributes = async (queueUrl: string) => (await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }))).Attributes!;
+    expect((await attributes(url())).MessageRetentionPeriod).toBe('345600');
+    expect(Number((await attributes(dlq)).ApproximateNumberOfMessages)).toBe(2);
+    clock += 2 * 86_400_000 - 3 * 30_001; // 'old' is now exactly 4 days old; 'young' 2 days
+    expect(Number((await attributes(dlq)).ApproximateNumberOfMessages)).toBe(1);
+    const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 10 }));
+    expect(Messages.map((m) => m.Body)).toEqual(['young']);
+    expect(sqs.depth('webhooks-dlq')).toBe(1);
+  });
+
   it('answers AWS-style errors for unknown queues and unsupported operations', async () => {
     await expect(client.send(new GetQueueUrlCommand({ QueueName: 'nope' }))).rejects.toMatchObject({ name: 'QueueDoesNotExist' });
     await expect(client.send(new PurgeQueueCommand({ QueueUrl: url() }))).rejects.toMatchObject({ name: 'UnknownOperationException' });

@@ -1,15 +1,17 @@
 /** `makini-webhooks health`: a one-screen summary of a stack, local or deployed. */
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { addJsonOption, addTargetOptions, json, noExtraArguments, resolveTarget, storeFor, subcommand, type CommandContext, type TargetOptions } from '../shared';
+import type { AlarmStatus } from '../../../local/aws/cloudwatch-alarms';
+import { addJsonOption, addTargetOptions, json, noExtraArguments, resolveTarget, storeFor, subcommand, UsageError, type CommandContext, type TargetOptions } from '../shared';
 
 export function register(program: Command, { io, exit }: CommandContext): void {
   addTargetOptions(
     addJsonOption(
       subcommand(program, 'health', 'a one-screen summary: queue, DLQ, connections, last webhook and poll, alarms')
         .usage('[--json] [--stack NAME | --local-dir D]')
-        .description("Queue depth (and, on AWS, age), DLQ size, connections by status, the last webhook, the last poll, and on AWS the stack's alarms in ALARM."),
+        .description("Queue depth (and, on AWS, age), DLQ size, connections by status, the last webhook, the last poll, and the stack's alarms in ALARM (the local stack evaluates the template's alarms itself)."),
       'print the summary as one JSON object',
     ),
   ).action(async (values: TargetOptions & { json?: boolean }, cmd: Command) => {
@@ -30,7 +32,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
         connections: { total: connections.length, ...byStatus },
         lastWebhookAt: latest(connections.map((c) => c.state?.lastWebhookAt)),
         lastPolledAt: latest(connections.map((c) => c.poll?.lastPolledAt)),
-        alarmsInAlarm: target.aws ? await alarmsInAlarm(target.name) : null,
+        alarmsInAlarm: target.aws ? await alarmsInAlarm(target.name) : localAlarmsInAlarm(target.localAlarmsFile),
       };
       if (values.json) io.stdout.write(json(summary));
       else {
@@ -43,7 +45,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
             `  connections     ${connections.length} (${Object.entries(byStatus).map(([s, n]) => `${n} ${s}`).join(', ') || 'none'})`,
             `  last webhook    ${summary.lastWebhookAt ?? '-'}`,
             `  last poll       ${summary.lastPolledAt ?? '-'}`,
-            `  alarms          ${summary.alarmsInAlarm === null ? '(AWS only)' : summary.alarmsInAlarm.length === 0 ? 'none in ALARM' : summary.alarmsInAlarm.join(', ')}`,
+            `  alarms          ${summary.alarmsInAlarm === null ? '(unknown: no alarm states yet)' : summary.alarmsInAlarm.length === 0 ? 'none in ALARM' : summary.alarmsInAlarm.join(', ')}`,
             '',
           ].join('\n'),
         );
@@ -69,6 +71,18 @@ export async function queueAge(queueUrl: string): Promise<number | null> {
   } finally {
     cloudwatch.destroy();
   }
+}
+
+/** The local stack's alarms in ALARM, from the states file it rewrites on each change (null before its first evaluation). */
+function localAlarmsInAlarm(file: string | undefined): string[] | null {
+  if (file === undefined || !existsSync(file)) return null;
+  let states: AlarmStatus[];
+  try {
+    states = JSON.parse(readFileSync(file, 'utf8')) as AlarmStatus[];
+  } catch {
+    throw new UsageError(`${file} is not valid JSON: is the local state directory corrupt?`);
+  }
+  return states.filter((a) => a.state === 'ALARM').map((a) => a.alarmName);
 }
 
 /** The stack's alarms in ALARM: CloudFormation names them after the stack. */
