@@ -75,14 +75,17 @@ export async function queueAge(queueUrl: string): Promise<number | null> {
 
 /** The local stack's alarms in ALARM, from the states file it rewrites on each change (null before its first evaluation). */
 function localAlarmsInAlarm(file: string | undefined): string[] | null {
+  return localAlarmStates(file)?.filter((a) => a.state === 'ALARM').map((a) => a.alarmName) ?? null;
+}
+
+/** Every alarm's state as the local stack last wrote it (`health`, the console); null before its first evaluation. */
+export function localAlarmStates(file: string | undefined): AlarmStatus[] | null {
   if (file === undefined || !existsSync(file)) return null;
-  let states: AlarmStatus[];
   try {
-    states = JSON.parse(readFileSync(file, 'utf8')) as AlarmStatus[];
+    return JSON.parse(readFileSync(file, 'utf8')) as AlarmStatus[];
   } catch {
     throw new UsageError(`${file} is not valid JSON: is the local state directory corrupt?`);
   }
-  return states.filter((a) => a.state === 'ALARM').map((a) => a.alarmName);
 }
 
 /** The stack's alarms in ALARM: CloudFormation names them after the stack. */

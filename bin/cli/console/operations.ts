@@ -3,8 +3,7 @@
  * CLI's own (events, status, dlq, replay, health, send), through the same adapters, answering plain
  * JSON-ready objects. No HTTP here (see ./server.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -18,7 +17,7 @@ import { SecretsManagerConnectionTokens } from '../../../lambdas/adapters/secret
 import { readBusLog } from '../../../local/aws/eventbridge';
 import type { LocalStackInfo } from '../../../local/stack';
 import { listDeadLetters, redrive, redriveMessages } from '../commands/dlq';
-import { alarmsInAlarm, queueAge } from '../commands/health';
+import { alarmsInAlarm, localAlarmStates, queueAge } from '../commands/health';
 import { replayEvents } from '../commands/replay';
 import { notificationWebhook, postSigned } from '../commands/send';
 import { localDir, localStack, stackOutputs, storedEvent, storeFor, UsageError, type Target, type TargetOptions } from '../shared';
@@ -76,7 +75,6 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
   const config = configFromEnv(process.env);
   let local: LocalStackInfo | undefined;
   let sender: Sender;
-  let stateDir: string | undefined;
   if (target.aws) {
     const outputs = await stackOutputs(values.stack!);
     sender = {
@@ -93,8 +91,7 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
       },
     };
   } else {
-    stateDir = localDir(values.localDir);
-    local = localStack(stateDir);
+    local = localStack(localDir(values.localDir));
     const info = local;
     sender = { webhookUrl: info.webhookUrl, secret: async () => process.env.MAKINI_WEBHOOK_SECRET ?? readFileSync(info.secretFile, 'utf8').trim() };
   }
@@ -212,7 +209,9 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
           target: target.name,
           queue: { visible: Number(queue.ApproximateNumberOfMessages ?? 0), inFlight: Number(queue.ApproximateNumberOfMessagesNotVisible ?? 0), oldestAgeSeconds: target.aws ? await queueAge(target.queueUrl) : null },
           deadLetterQueue: { visible: Number(dlq.ApproximateNumberOfMessages ?? 0), inFlight: Number(dlq.ApproximateNumberOfMessagesNotVisible ?? 0) },
-          alarms: target.aws ? (await alarmsInAlarm(target.name)).map((alarmName) => ({ alarmName, state: 'ALARM', reason: null, since: null })) : localAlarms(stateDir!),
+          alarms: target.aws
+            ? (await alarmsInAlarm(target.name)).map((alarmName) => ({ alarmName, state: 'ALARM', reason: null, since: null }))
+            : (localAlarmStates(target.localAlarmsFile) ?? []).filter((a) => a.state === 'ALARM').map((a) => ({ alarmName: a.alarmName, state: a.state, reason: a.reason, since: new Date(a.since).toISOString() })),
         };
       } finally {
         sqs.destroy();
@@ -243,16 +242,4 @@ function time(name: string, text: string | undefined): string | undefined {
   const parsed = parseEventTime(text.trim());
   if (parsed === undefined) throw new UsageError(`${name} must be an ISO-8601 time`);
   return parsed;
-}
-
-/** The local stack's alarms in ALARM, from the `alarms.json` its CloudWatch writes. */
-function localAlarms(dir: string): { alarmName: string; state: string; reason: string | null; since: string | null }[] {
-  const file = path.join(dir, 'alarms.json');
-  if (!existsSync(file)) return [];
-  try {
-    const states = JSON.parse(readFileSync(file, 'utf8')) as { alarmName: string; state: string; reason: string; since: number }[];
-    return states.filter((s) => s.state === 'ALARM').map((s) => ({ alarmName: s.alarmName, state: s.state, reason: s.reason, since: new Date(s.since).toISOString() }));
-  } catch {
-    return []; // half-written: the next refresh reads it
-  }
 }
