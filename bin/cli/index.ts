@@ -15,6 +15,7 @@ import { Command, CommanderError, type Help } from 'commander';
 import { ConfigError } from '../../lambdas/config/config';
 import * as bus from './commands/bus';
 import * as connections from './commands/connections';
+import * as consoleCommand from './commands/console';
 import * as dlq from './commands/dlq';
 import * as events from './commands/events';
 import * as health from './commands/health';
@@ -31,7 +32,7 @@ export type { CliIo } from './shared';
 const NAME = 'makini-webhooks';
 
 /** In the order `--help` lists them. */
-const COMMANDS = [sign, send, simulate, connections, poll, dlq, replay, health, status, events, bus];
+const COMMANDS = [sign, send, simulate, connections, poll, dlq, replay, health, status, events, bus, consoleCommand];
 
 /** The package's version, for `--version`. */
 export function version(): string {

@@ -1,5 +1,5 @@
 /** `makini-webhooks dlq list | redrive`: what is in the dead-letter queue and why, and moving it back. */
-import { GetQueueAttributesCommand, ListMessageMoveTasksCommand, ReceiveMessageCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueAttributesCommand, ListMessageMoveTasksCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { messageEventId } from '../../../lambdas/core/consume';
 import { decodeEnvelope } from '../../../lambdas/core/envelope';
@@ -36,7 +36,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     noExtraArguments(cmd.args);
     const target = await resolveTarget(values);
     const limit = wholeNumber('limit', values.limit, 50, 1, 1000);
-    const rows = await list(target, limit);
+    const rows = await listDeadLetters(target, limit);
     io.stdout.write(values.json ? json(rows) : table(rows));
     exit(0);
   });
@@ -57,7 +57,8 @@ export function register(program: Command, { io, exit }: CommandContext): void {
   });
 }
 
-async function list(target: Target, limit: number): Promise<Record<string, unknown>[]> {
+/** The dead letters with their webhook and last error (`dlq list`, the console's DLQ view). Looking counts as a receive. */
+export async function listDeadLetters(target: Target, limit: number): Promise<Record<string, unknown>[]> {
   const sqs = new SQSClient(target.client('sqs'));
   const seen = new Map<string, Record<string, unknown>>();
   const { store, close } = storeFor(target);
@@ -95,7 +96,44 @@ async function list(target: Target, limit: number): Promise<Record<string, unkno
   return [...seen.values()];
 }
 
-async function redrive(target: Target, rate: number | undefined, values: { json?: boolean; progress: boolean }, io: CommandContext['io']): Promise<number> {
+/**
+ * Moves the named dead letters (by SQS message id) back to the webhook queue: each is sent to the
+ * queue, then deleted from the DLQ, as the message-move task does for all of them. The copy is
+ * sent before the delete, so a failure in between duplicates a message (the consumer
+ * deduplicates it) rather than losing it. Answers the ids moved.
+ */
+export async function redriveMessages(target: Target, messageIds: readonly string[]): Promise<string[]> {
+  const wanted = new Set(messageIds);
+  const moved: string[] = [];
+  const sqs = new SQSClient(target.client('sqs'));
+  try {
+    const seen = new Set<string>();
+    const others: string[] = [];
+    for (let round = 0; round < 50 && moved.length < wanted.size; round++) {
+      // Hidden for a while, so the next receive sees other messages; those not wanted reappear.
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: target.deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 5, MessageAttributeNames: ['All'] }));
+      const fresh = Messages.filter((m) => !seen.has(m.MessageId ?? ''));
+      if (fresh.length === 0) break;
+      for (const m of fresh) {
+        seen.add(m.MessageId ?? '');
+        if (!wanted.has(m.MessageId ?? '')) {
+          others.push(m.ReceiptHandle ?? '');
+          continue;
+        }
+        await sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: m.Body ?? '', ...(m.MessageAttributes && Object.keys(m.MessageAttributes).length > 0 && { MessageAttributes: m.MessageAttributes }) }));
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: target.deadLetterQueueUrl, ReceiptHandle: m.ReceiptHandle }));
+        moved.push(m.MessageId ?? '');
+      }
+    }
+    // The others were only looked at: visible again at once.
+    for (const handle of others) await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: target.deadLetterQueueUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }));
+  } finally {
+    sqs.destroy();
+  }
+  return moved;
+}
+
+export async function redrive(target: Target, rate: number | undefined, values: { json?: boolean; progress: boolean }, io: CommandContext['io']): Promise<number> {
   const sqs = new SQSClient(target.client('sqs'));
   const bar = progressBar(io, 'redrive', { enabled: values.progress });
   // Without --json: one line per look at the task, as before; the bar (on a terminal) keeps clear of them.

@@ -59,7 +59,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
 }
 
 /** The queue's ApproximateAgeOfOldestMessage over the last 5 minutes (a CloudWatch metric, not a queue attribute). */
-async function queueAge(queueUrl: string): Promise<number | null> {
+export async function queueAge(queueUrl: string): Promise<number | null> {
   const cloudwatch = new CloudWatchClient({});
   try {
     const now = Date.now();
@@ -75,18 +75,21 @@ async function queueAge(queueUrl: string): Promise<number | null> {
 
 /** The local stack's alarms in ALARM, from the states file it rewrites on each change (null before its first evaluation). */
 function localAlarmsInAlarm(file: string | undefined): string[] | null {
+  return localAlarmStates(file)?.filter((a) => a.state === 'ALARM').map((a) => a.alarmName) ?? null;
+}
+
+/** Every alarm's state as the local stack last wrote it (`health`, the console); null before its first evaluation. */
+export function localAlarmStates(file: string | undefined): AlarmStatus[] | null {
   if (file === undefined || !existsSync(file)) return null;
-  let states: AlarmStatus[];
   try {
-    states = JSON.parse(readFileSync(file, 'utf8')) as AlarmStatus[];
+    return JSON.parse(readFileSync(file, 'utf8')) as AlarmStatus[];
   } catch {
     throw new UsageError(`${file} is not valid JSON: is the local state directory corrupt?`);
   }
-  return states.filter((a) => a.state === 'ALARM').map((a) => a.alarmName);
 }
 
 /** The stack's alarms in ALARM: CloudFormation names them after the stack. */
-async function alarmsInAlarm(stackName: string): Promise<string[]> {
+export async function alarmsInAlarm(stackName: string): Promise<string[]> {
   const cloudwatch = new CloudWatchClient({});
   try {
     const { MetricAlarms = [] } = await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: stackName, StateValue: 'ALARM' }));

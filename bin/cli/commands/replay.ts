@@ -6,7 +6,7 @@ import { EventBridgePublisher } from '../../../lambdas/adapters/eventbridge-publ
 import type { BusMessage } from '../../../lambdas/core/consume';
 import { parseEventTime } from '../../../lambdas/core/event-time';
 import { progressBar } from '../progress';
-import { addJsonOption, addProgressOption, addTargetOptions, json, noExtraArguments, resolveTarget, storedEvent, storeFor, subcommand, UsageError, type CommandContext, type TargetOptions } from '../shared';
+import { addJsonOption, addProgressOption, addTargetOptions, json, noExtraArguments, resolveTarget, storedEvent, storeFor, subcommand, UsageError, type CommandContext, type Target, type TargetOptions } from '../shared';
 
 /** Messages per publish call: one PutEvents call's worth, so the bar moves as the bus answers. */
 const BATCH = 10;
@@ -36,36 +36,53 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     const target = await resolveTarget(values);
     if ((webhookId === undefined) === (values.connection === undefined)) throw new UsageError('replay takes a webhook id, or --connection C --since ISO');
     if (values.connection !== undefined && (values.since === undefined || parseEventTime(values.since) === undefined)) throw new UsageError('--since must be an ISO-8601 time');
-    const { store, close } = storeFor(target);
-    const bus = new EventBridgeClient(target.client('eventBridge'));
+    const since = values.since === undefined ? undefined : parseEventTime(values.since);
     const bar = progressBar(io, 'replay', { enabled: values.progress });
     try {
-      const since = values.since === undefined ? undefined : parseEventTime(values.since);
-      const stored = webhookId !== undefined ? [await store.getWebhook(webhookId)].filter((w) => w !== undefined) : (await store.listEvents(values.connection!, 10_000)).filter((w) => (w.occurredAt ?? '') >= since!).reverse();
-      if (webhookId !== undefined && stored.length === 0) throw new UsageError(`no stored webhook ${webhookId}`);
-      const messages: BusMessage[] = [];
-      for (const [i, w] of stored.entries()) {
-        bar.update(i, stored.length, 'read');
-        if (w.status !== 'DONE' || w.unprocessableReason !== undefined) continue; // unprocessable or unfinished: nothing was published for it
-        const event = storedEvent(w, configFromEnv(process.env));
-        if (!event) continue;
-        const state = event.connectionId === undefined ? undefined : ((await store.getConnection(event.connectionId)) ?? { connectionId: event.connectionId, status: 'unknown' as const });
-        messages.push({ event, ...(state && { state }), stale: w.stale ?? false });
-      }
-      const publisher = new EventBridgePublisher(bus, target.eventBusName);
-      let failed = 0;
-      for (let i = 0; i < messages.length; i += BATCH) {
-        bar.update(i, messages.length, 'published');
-        failed += (await publisher.publish(messages.slice(i, i + BATCH))).filter((accepted) => !accepted).length;
-      }
+      const { replayed, rejected } = await replayEvents(target, webhookId !== undefined ? { webhookId } : { connection: values.connection!, since: since! }, (done, total, label) => bar.update(done, total, label));
       bar.finish();
-      const replayed = messages.length - failed;
-      io.stdout.write(values.json ? json({ eventBusName: target.eventBusName, replayed, rejected: failed }) : `replayed ${replayed} event(s) to ${target.eventBusName}${failed ? `; ${failed} rejected by the bus` : ''}\n`);
-      exit(failed === 0 ? 0 : 1);
+      io.stdout.write(values.json ? json({ eventBusName: target.eventBusName, replayed, rejected }) : `replayed ${replayed} event(s) to ${target.eventBusName}${rejected ? `; ${rejected} rejected by the bus` : ''}\n`);
+      exit(rejected === 0 ? 0 : 1);
     } finally {
       bar.finish();
-      close();
-      bus.destroy();
     }
   });
+}
+
+/** What to replay: one stored webhook, or a connection's events from `since` (up to `until`, both event times). */
+export type ReplaySelection = { webhookId: string } | { connection: string; since: string; until?: string };
+
+/**
+ * Publishes stored events to the bus again with their connection's current state (`replay`, the
+ * console's replay view). Unprocessable or unfinished events are skipped: nothing was published for them.
+ */
+export async function replayEvents(target: Target, selection: ReplaySelection, progress: (done: number, total: number, label: string) => void = () => undefined): Promise<{ replayed: number; rejected: number }> {
+  const { store, close } = storeFor(target);
+  const bus = new EventBridgeClient(target.client('eventBridge'));
+  try {
+    const stored =
+      'webhookId' in selection
+        ? [await store.getWebhook(selection.webhookId)].filter((w) => w !== undefined)
+        : (await store.listEvents(selection.connection, 10_000)).filter((w) => (w.occurredAt ?? '') >= selection.since && (selection.until === undefined || (w.occurredAt ?? '') <= selection.until)).reverse();
+    if ('webhookId' in selection && stored.length === 0) throw new UsageError(`no stored webhook ${selection.webhookId}`);
+    const messages: BusMessage[] = [];
+    for (const [i, w] of stored.entries()) {
+      progress(i, stored.length, 'read');
+      if (w.status !== 'DONE' || w.unprocessableReason !== undefined) continue; // unprocessable or unfinished: nothing was published for it
+      const event = storedEvent(w, configFromEnv(process.env));
+      if (!event) continue;
+      const state = event.connectionId === undefined ? undefined : ((await store.getConnection(event.connectionId)) ?? { connectionId: event.connectionId, status: 'unknown' as const });
+      messages.push({ event, ...(state && { state }), stale: w.stale ?? false });
+    }
+    const publisher = new EventBridgePublisher(bus, target.eventBusName);
+    let rejected = 0;
+    for (let i = 0; i < messages.length; i += BATCH) {
+      progress(i, messages.length, 'published');
+      rejected += (await publisher.publish(messages.slice(i, i + BATCH))).filter((accepted) => !accepted).length;
+    }
+    return { replayed: messages.length - rejected, rejected };
+  } finally {
+    close();
+    bus.destroy();
+  }
 }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { MAKINI_EVENT_TYPES } from '../../../lambdas/core/event-types';
 import { parseEventTime } from '../../../lambdas/core/event-time';
-import { createSignatureScheme } from '../../../lambdas/core/signature';
+import { createSignatureScheme, type SignatureScheme } from '../../../lambdas/core/signature';
 import { NOTIFICATION_EVENTS, sampleEvent, sampleNotification } from '../../../local/sample-events';
 import { addSigningOptions, eventTypes, json, noExtraArguments, parseUrl, requireSecret, signingConfig, subcommand, UsageError, type CommandContext, type SigningOptions } from '../shared';
 
@@ -67,13 +67,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
         }
         if (values.id !== undefined && values.type === 'all') throw new UsageError('--id cannot be combined with --type all: each webhook needs its own id');
         const names = values.type === 'all' ? [...NOTIFICATION_EVENTS] : [values.type ?? 'assets.updated'];
-        if (!names.every((n) => /^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_-]*$/.test(n))) throw new UsageError('--type must be <entity>.<action>, e.g. assets.updated, or all');
-        const ids = values.ids?.split(',').map((id) => id.trim()).filter((id) => id !== '');
-        if (ids !== undefined && ids.length === 0) throw new UsageError('--ids must list at least one id');
-        for (const name of names) {
-          const notification = sampleNotification(name, ids);
-          webhooks.push({ label: name, id: values.id ?? `msg_${randomUUID()}`, body: Buffer.from(JSON.stringify(notification)) });
-        }
+        for (const name of names) webhooks.push(notificationWebhook(name, values.ids, values.id));
       }
 
       let failures = 0;
@@ -81,16 +75,9 @@ export function register(program: Command, { io, exit }: CommandContext): void {
       for (const webhook of webhooks) {
         for (let attempt = 1; attempt <= repeat; attempt++) {
           // Signed anew for every delivery, as a sender does: same id and body, fresh timestamp.
-          const headers = scheme.sign(webhook.body, secret, { id: webhook.id });
           const label = `${webhook.label}${repeat > 1 ? ` (${attempt}/${repeat})` : ''}`;
           try {
-            const response = await fetch(url, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', 'user-agent': 'makini-webhooks-cli', ...headers },
-              body: webhook.body,
-              signal: AbortSignal.timeout(15_000),
-            });
-            const text = await response.text();
+            const { response, text } = await postSigned(url, webhook, scheme, secret);
             if (values.json) results.push({ webhook: webhook.label, attempt, status: response.status, body: parseBody(text) });
             else io.stdout.write(`${label} -> ${response.status} ${text}\n`);
             if (!response.ok) failures++;
@@ -105,6 +92,29 @@ export function register(program: Command, { io, exit }: CommandContext): void {
       if (values.json) io.stdout.write(json(results));
       exit(failures === 0 ? 0 : 1);
     });
+}
+
+/**
+ * A Makini notification as Makini sends it, {"event": name, "body": ids}: `ids` is a comma
+ * separated list (default: two random UUIDs). Used by `send` and the console's test webhook.
+ */
+export function notificationWebhook(name: string, ids: string | undefined, id?: string): { label: string; id: string; body: Buffer } {
+  if (!/^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_-]*$/.test(name)) throw new UsageError('--type must be <entity>.<action>, e.g. assets.updated, or all');
+  const list = ids?.split(',').map((i) => i.trim()).filter((i) => i !== '');
+  if (list !== undefined && list.length === 0) throw new UsageError('--ids must list at least one id');
+  return { label: name, id: id ?? `msg_${randomUUID()}`, body: Buffer.from(JSON.stringify(sampleNotification(name, list))) };
+}
+
+/** POSTs one webhook, signed anew (same id and body, fresh timestamp) as a sender does for every delivery. */
+export async function postSigned(url: URL, webhook: { id: string; body: Buffer }, scheme: SignatureScheme, secret: string): Promise<{ response: Response; text: string }> {
+  const headers = scheme.sign(webhook.body, secret, { id: webhook.id });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': 'makini-webhooks-cli', ...headers },
+    body: webhook.body,
+    signal: AbortSignal.timeout(15_000),
+  });
+  return { response, text: await response.text() };
 }
 
 /** A response body for --json: parsed when it is JSON, else the text. */
