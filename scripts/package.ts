@@ -1,0 +1,63 @@
+/**
+ * `npm run package` (and `npm pack`, through `prepack`): builds what the npm package ships into dist/.
+ *
+ *   dist/lib/, dist/lambdas/   compiled JS and type declarations of the two entries (lib/index.ts and
+ *                              lambdas/runtime.ts) and what they import
+ *   dist/assets/<name>/        each Lambda's bundle, exactly as `cdk synth` bundles it from source, so
+ *                              an installed package synthesizes without esbuild
+ *   dist/cli.cjs               the `makini-webhooks` CLI, one file with its dependencies
+ *
+ * Prints what it built and how long each step took.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { buildSync } from 'esbuild';
+import { synthLambdaBundles } from '../test/support/lambda-bundles';
+
+const ROOT = path.join(__dirname, '..');
+const DIST = path.join(ROOT, 'dist');
+
+function step(name: string, run: () => string): void {
+  const started = process.hrtime.bigint();
+  const what = run();
+  console.log(`${name.padEnd(16)} ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1).padStart(5)} s  ${what}`);
+}
+
+const kib = (file: string) => `${Math.round(statSync(file).size / 1024)} KiB`;
+
+rmSync(DIST, { recursive: true, force: true });
+
+step('compile', () => {
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.package.json')], { stdio: 'inherit' });
+  return 'dist/lib, dist/lambdas (JS + .d.ts)';
+});
+
+step('lambda bundles', () => {
+  const bundles = synthLambdaBundles();
+  return Object.entries(bundles)
+    .map(([name, bundle]) => {
+      const target = path.join(DIST, 'assets', name);
+      mkdirSync(target, { recursive: true });
+      cpSync(path.dirname(bundle.file), target, { recursive: true });
+      return `${name} ${kib(path.join(target, 'index.mjs'))}`;
+    })
+    .join(', ');
+});
+
+step('cli bundle', () => {
+  const outfile = path.join(DIST, 'cli.cjs');
+  buildSync({
+    entryPoints: [path.join(ROOT, 'bin', 'cli.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    // Ships the version it was built as: the bundle has no package.json at a fixed path to read.
+    define: { MAKINI_PACKAGE_VERSION: JSON.stringify((JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version) },
+    legalComments: 'external',
+    logLevel: 'warning',
+  });
+  return `dist/cli.cjs ${kib(outfile)}`;
+});
