@@ -21,16 +21,18 @@ import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
 import { BUS_SOURCE } from '../lambdas/core/consume';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { MakiniWebhookMonitoring } from './monitoring';
-import { ConfigError, DLQ_RETENTION_SECONDS, functionEnvironment, QUEUE_RETENTION_SECONDS, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from '../lambdas/config/config';
+import { configOf, settingsOf, type MakiniWebhookSettings } from './settings';
+import { ConfigError, DLQ_RETENTION_SECONDS, functionEnvironment, QUEUE_RETENTION_SECONDS, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from '../lambdas/config/config';
 
 export interface MakiniWebhookIngestionProps {
   /**
    * Settings over the defaults. Every key, its default and its bounds are in `lambdas/config/config.ts` and
-   * the README's config reference.
+   * the README's config reference. A resolved `MakiniWebhookConfig` (from `makini-webhook-ingestion/config`)
+   * works too, through `settingsOf`.
    *
    * @default - the defaults of `lambdas/config/config.ts`
    */
-  readonly config?: Partial<MakiniWebhookConfig>;
+  readonly config?: MakiniWebhookSettings;
   /**
    * A signing secret managed elsewhere. Alternatively name one with `config.signingSecret`.
    *
@@ -78,8 +80,8 @@ const LAMBDA_RUNTIME_ACKNOWLEDGMENTS = [
  * new CfnOutput(this, 'WebhookUrl', { value: ingestion.webhookUrl });
  */
 export class MakiniWebhookIngestion extends Construct {
-  /** The resolved, validated configuration. */
-  public readonly config: MakiniWebhookConfig;
+  /** The resolved, validated settings: every key, defaults filled in. */
+  public readonly settings: MakiniWebhookSettings;
   /** The URL to paste into the Makini dashboard. */
   public readonly webhookUrl: string;
   /** The per-connection URL: `{connection}` replaced by a connection id, for one Makini webhook per connection. */
@@ -112,8 +114,8 @@ export class MakiniWebhookIngestion extends Construct {
 
   constructor(scope: Construct, id: string, props: MakiniWebhookIngestionProps = {}) {
     super(scope, id);
-    this.config = validateProps(props);
-    const config = this.config;
+    const config = validateProps(props);
+    this.settings = settingsOf(config);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps());
     Validations.of(this.deadLetterQueue).acknowledge({
@@ -291,7 +293,7 @@ export class MakiniWebhookIngestion extends Construct {
     this.webhookUrlTemplate = `${this.api.apiEndpoint}${WEBHOOK_ROUTES.perConnection}`;
 
     this.monitoring = new MakiniWebhookMonitoring(this, 'Monitoring', {
-      config,
+      config: this.settings,
       api: this.api,
       receiver: this.receiver,
       consumer: this.consumer,
@@ -387,7 +389,7 @@ function validateProps(props: MakiniWebhookIngestionProps): MakiniWebhookConfig 
   const problems: string[] = [];
   let config: MakiniWebhookConfig | undefined;
   try {
-    config = resolveConfig(props.config ?? {});
+    config = configOf(props.config);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
