@@ -1,8 +1,9 @@
 /**
  * `npm run package` (and `npm pack`, through `prepack`): builds what the npm package ships into dist/.
  *
- *   dist/lib/, dist/lambdas/   compiled JS and type declarations of the two entries (lib/index.ts and
- *                              lambdas/runtime.ts) and what they import
+ *   dist/lib/, dist/lambdas/   compiled JS and type declarations of the entries (lib/index.ts,
+ *                              lib/config.ts, lambdas/runtime.ts) and what they import, by jsii;
+ *                              .jsii, the assembly for Construct Hub and jsii-pacmak
  *   dist/assets/<name>/        each Lambda's bundle, exactly as `cdk synth` bundles it from source, so
  *                              an installed package synthesizes without esbuild
  *   dist/cli.cjs               the `makini-webhooks` CLI, one file with its dependencies
@@ -27,10 +28,12 @@ function step(name: string, run: () => string): void {
 const kib = (file: string) => `${Math.round(statSync(file).size / 1024)} KiB`;
 
 rmSync(DIST, { recursive: true, force: true });
+rmSync(path.join(ROOT, '.jsii'), { force: true });
 
-step('compile', () => {
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.package.json')], { stdio: 'inherit' });
-  return 'dist/lib, dist/lambdas (JS + .d.ts)';
+step('jsii', () => {
+  // jsii compiles the entries (tsconfig.jsii.json) and checks the public API works in every jsii language.
+  execFileSync(process.execPath, [require.resolve('jsii/bin/jsii')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  return 'dist/lib, dist/lambdas (JS + .d.ts), .jsii';
 });
 
 step('lambda bundles', () => {
