@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -8,10 +9,10 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing, type FunctionProps } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat, type BundlingOptions, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -20,16 +21,18 @@ import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
 import { BUS_SOURCE } from '../lambdas/core/consume';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { MakiniWebhookMonitoring } from './monitoring';
-import { ConfigError, DLQ_RETENTION_SECONDS, functionEnvironment, QUEUE_RETENTION_SECONDS, resolveConfig, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from '../lambdas/config/config';
+import { configOf, settingsOf, type MakiniWebhookSettings } from './settings';
+import { ConfigError, DLQ_RETENTION_SECONDS, functionEnvironment, QUEUE_RETENTION_SECONDS, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from '../lambdas/config/config';
 
 export interface MakiniWebhookIngestionProps {
   /**
    * Settings over the defaults. Every key, its default and its bounds are in `lambdas/config/config.ts` and
-   * the README's config reference.
+   * the README's config reference. A resolved `MakiniWebhookConfig` (from `makini-webhook-ingestion/config`)
+   * works too, through `settingsOf`.
    *
    * @default - the defaults of `lambdas/config/config.ts`
    */
-  readonly config?: Partial<MakiniWebhookConfig>;
+  readonly config?: MakiniWebhookSettings;
   /**
    * A signing secret managed elsewhere. Alternatively name one with `config.signingSecret`.
    *
@@ -47,6 +50,11 @@ export interface MakiniWebhookIngestionProps {
 }
 
 const LAMBDAS_DIR = path.join(__dirname, '..', 'lambdas');
+/**
+ * The prebuilt bundles of the installed package (`npm run package` writes them): `dist/assets/<name>/`
+ * beside `dist/lib/`. A source checkout has none and bundles with esbuild at synthesis instead.
+ */
+export const PREBUILT_ASSETS_DIR = path.join(__dirname, '..', 'assets');
 const LAMBDA_CREDENTIALS = path.join(LAMBDAS_DIR, 'adapters', 'lambda-credentials.ts');
 /**
  * Dead-letter queues keep messages for SQS's longest, 14 days. A message keeps its first enqueue time
@@ -72,8 +80,8 @@ const LAMBDA_RUNTIME_ACKNOWLEDGMENTS = [
  * new CfnOutput(this, 'WebhookUrl', { value: ingestion.webhookUrl });
  */
 export class MakiniWebhookIngestion extends Construct {
-  /** The resolved, validated configuration. */
-  public readonly config: MakiniWebhookConfig;
+  /** The resolved, validated settings: every key, defaults filled in. */
+  public readonly settings: MakiniWebhookSettings;
   /** The URL to paste into the Makini dashboard. */
   public readonly webhookUrl: string;
   /** The per-connection URL: `{connection}` replaced by a connection id, for one Makini webhook per connection. */
@@ -81,7 +89,7 @@ export class MakiniWebhookIngestion extends Construct {
   public readonly api: HttpApi;
   public readonly stage: HttpStage;
   public readonly accessLogGroup: logs.LogGroup;
-  public readonly receiver: NodejsFunction;
+  public readonly receiver: LambdaFunction;
   public readonly receiverLogGroup: logs.LogGroup;
   /** Verified webhooks, waiting for the consumer. */
   public readonly queue: sqs.Queue;
@@ -93,10 +101,10 @@ export class MakiniWebhookIngestion extends Construct {
   /** Every newly processed event, for customer rules: `source` is `makini.webhooks`. */
   public readonly eventBus: events.EventBus;
   public readonly eventArchive: events.Archive;
-  public readonly consumer: NodejsFunction;
+  public readonly consumer: LambdaFunction;
   public readonly consumerLogGroup: logs.LogGroup;
   /** Polls Makini for what webhooks missed, on `pollSchedule`. */
-  public readonly poller: NodejsFunction;
+  public readonly poller: LambdaFunction;
   public readonly pollerLogGroup: logs.LogGroup;
   public readonly pollSchedule: events.Rule;
   /** Poll runs that could not be delivered or failed after retries. */
@@ -106,8 +114,8 @@ export class MakiniWebhookIngestion extends Construct {
 
   constructor(scope: Construct, id: string, props: MakiniWebhookIngestionProps = {}) {
     super(scope, id);
-    this.config = validateProps(props);
-    const config = this.config;
+    const config = validateProps(props);
+    this.settings = settingsOf(config);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', secureQueueProps());
     Validations.of(this.deadLetterQueue).acknowledge({
@@ -285,7 +293,7 @@ export class MakiniWebhookIngestion extends Construct {
     this.webhookUrlTemplate = `${this.api.apiEndpoint}${WEBHOOK_ROUTES.perConnection}`;
 
     this.monitoring = new MakiniWebhookMonitoring(this, 'Monitoring', {
-      config,
+      config: this.settings,
       api: this.api,
       receiver: this.receiver,
       consumer: this.consumer,
@@ -307,7 +315,7 @@ interface LambdaOptions {
   readonly description: string;
   readonly environment: Record<string, string>;
   /** Further function props, e.g. asynchronous-invocation settings. */
-  readonly extra?: Partial<NodejsFunctionProps>;
+  readonly extra?: Partial<FunctionProps>;
 }
 
 /** How every Lambda is bundled (exported so `npm run bench` can build variants the same way). */
@@ -333,15 +341,17 @@ export const LAMBDA_BUNDLING: BundlingOptions = {
 /**
  * A bundled Node.js Lambda with the project's secure defaults: arm64, nodejs22.x, its own log group
  * with retention, and a role that starts with nothing but the right to write that log group.
+ *
+ * From a source checkout (`lambdas/<entry>/handler.ts` exists) esbuild bundles the handler at
+ * synthesis; from the installed package, whose bundles were built the same way by `npm run package`,
+ * the prebuilt bundle is the asset and nothing is bundled.
  */
-function lambdaFunction(scope: Construct, id: string, config: MakiniWebhookConfig, options: LambdaOptions): { fn: NodejsFunction; logGroup: logs.LogGroup } {
+function lambdaFunction(scope: Construct, id: string, config: MakiniWebhookConfig, options: LambdaOptions): { fn: LambdaFunction; logGroup: logs.LogGroup } {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: config.logRetentionDays });
   const role = new iam.Role(scope, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: options.description });
   logGroup.grantWrite(role);
-  const fn = new NodejsFunction(scope, id, {
+  const props = {
     ...options.extra,
-    entry: path.join(LAMBDAS_DIR, options.entry, 'handler.ts'),
-    handler: 'handler',
     runtime: Runtime.NODEJS_22_X,
     architecture: Architecture.ARM_64,
     memorySize: options.memoryMB,
@@ -351,8 +361,11 @@ function lambdaFunction(scope: Construct, id: string, config: MakiniWebhookConfi
     tracing: config.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
     description: options.description,
     environment: { ...options.environment, POWERTOOLS_SERVICE_NAME: options.entry, NODE_OPTIONS: '--enable-source-maps' },
-    bundling: LAMBDA_BUNDLING,
-  });
+  };
+  const source = path.join(LAMBDAS_DIR, options.entry, 'handler.ts');
+  const fn = existsSync(source)
+    ? new NodejsFunction(scope, id, { ...props, entry: source, handler: 'handler', bundling: LAMBDA_BUNDLING })
+    : new LambdaFunction(scope, id, { ...props, code: Code.fromAsset(prebuiltAsset(options.entry)), handler: 'index.handler' });
   if (config.tracing) {
     Validations.of(role).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.' });
   } else {
@@ -362,12 +375,21 @@ function lambdaFunction(scope: Construct, id: string, config: MakiniWebhookConfi
   return { fn, logGroup };
 }
 
+/** The prebuilt bundle directory of one Lambda, or a clear error when the package was built without it. */
+function prebuiltAsset(entry: string): string {
+  const dir = path.join(PREBUILT_ASSETS_DIR, entry);
+  if (!existsSync(path.join(dir, 'index.mjs'))) {
+    throw new Error(`makini-webhook-ingestion: neither lambdas/${entry}/handler.ts nor the prebuilt bundle ${dir}/index.mjs exists; build the package with \`npm run package\``);
+  }
+  return dir;
+}
+
 /** Validates everything up front and reports every problem in one error. */
 function validateProps(props: MakiniWebhookIngestionProps): MakiniWebhookConfig {
   const problems: string[] = [];
   let config: MakiniWebhookConfig | undefined;
   try {
-    config = resolveConfig(props.config ?? {});
+    config = configOf(props.config);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);

@@ -1,11 +1,11 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { MakiniWebhookConfig } from '../lambdas/config/config';
 import { MakiniWebhookIngestion } from './makini-webhook-ingestion';
+import type { MakiniWebhookSettings } from './settings';
 
 export interface MakiniWebhookStackProps extends StackProps {
   /** @default - the defaults of `lambdas/config/config.ts` */
-  readonly config?: Partial<MakiniWebhookConfig>;
+  readonly config?: MakiniWebhookSettings;
 }
 
 /**

@@ -14,10 +14,15 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { BUS_SOURCE } from '../lambdas/core/consume';
-import type { MakiniWebhookConfig } from '../lambdas/config/config';
+import { configOf, type MakiniWebhookSettings } from './settings';
 
 export interface MakiniWebhookMonitoringProps {
-  readonly config: MakiniWebhookConfig;
+  /**
+   * The settings the alarms and notifications follow (thresholds, alarm email, metrics namespace).
+   *
+   * @default - the defaults of `lambdas/config/config.ts`
+   */
+  readonly config?: MakiniWebhookSettings;
   readonly api: HttpApi;
   readonly receiver: IFunction;
   readonly consumer: IFunction;
@@ -26,8 +31,12 @@ export interface MakiniWebhookMonitoringProps {
   readonly deadLetterQueue: IQueue;
   readonly pollDeadLetterQueue: IQueue;
   readonly eventBus: events.IEventBus;
-  /** Secure defaults for the notification rule's dead-letter queue. */
-  readonly queueProps: sqs.QueueProps;
+  /**
+   * Secure defaults for the notification rule's dead-letter queue.
+   *
+   * @default - SQS-managed encryption, TLS only
+   */
+  readonly queueProps?: sqs.QueueProps;
 }
 
 /** Where each alarm's runbook section lives. */
@@ -51,12 +60,12 @@ export class MakiniWebhookMonitoring extends Construct {
   /** Notifications EventBridge could not deliver to the topic. */
   public readonly notificationDeadLetterQueue: sqs.Queue;
   /** Every alarm, by a stable name. */
-  public readonly alarms: Record<string, cloudwatch.Alarm> = {};
+  public readonly alarms: { [name: string]: cloudwatch.Alarm } = {};
   public readonly dashboardUrl: string;
 
   constructor(scope: Construct, id: string, props: MakiniWebhookMonitoringProps) {
     super(scope, id);
-    const { config } = props;
+    const config = configOf(props.config);
 
     // A customer-managed key: CloudWatch and EventBridge cannot publish to topics encrypted with the
     // AWS-managed SNS key.

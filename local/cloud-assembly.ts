@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import type { MakiniWebhookConfig } from '../lambdas/config/config';
 import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
+import { settingsOf } from '../lib/settings';
 
 const ROOT = path.join(__dirname, '..');
 /** What the synthesized template depends on, besides the config. */
@@ -56,7 +57,7 @@ export function cloudAssemblyFor(config: MakiniWebhookConfig): CloudAssembly {
     const context = (JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> }).context ?? {};
     // Asset and path metadata, as the CDK CLI asks for them: they map functions to bundles and sources.
     const app = new App({ outdir: tmp, context: { ...context, 'aws:cdk:enable-asset-metadata': true, 'aws:cdk:enable-path-metadata': true } });
-    new MakiniWebhookStack(app, LOCAL_STACK_NAME, { config });
+    new MakiniWebhookStack(app, LOCAL_STACK_NAME, { config: settingsOf(config) });
     app.synth();
     try {
       renameSync(tmp, dir);

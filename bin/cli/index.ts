@@ -34,8 +34,12 @@ const NAME = 'makini-webhooks';
 /** In the order `--help` lists them. */
 const COMMANDS = [sign, send, simulate, connections, poll, dlq, replay, health, status, events, bus, consoleCommand];
 
+/** Set by `npm run package` in the bundled CLI (dist/cli.cjs), which has no package.json at a fixed path. */
+declare const MAKINI_PACKAGE_VERSION: string | undefined;
+
 /** The package's version, for `--version`. */
 export function version(): string {
+  if (typeof MAKINI_PACKAGE_VERSION === 'string') return MAKINI_PACKAGE_VERSION;
   return (JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
 }
 

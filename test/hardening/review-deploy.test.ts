@@ -14,10 +14,11 @@ import type { BusMessage } from '../../lambdas/core/consume';
 import { createConsumerHandler } from '../../lambdas/consumer/consumer';
 import { cdkApp } from '../support/cdk-app';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { settingsOf } from '../../lib/settings';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
 const resourcesOf = (config: Partial<MakiniWebhookConfig>, id = 'ReviewDeploy'): Resources =>
-  Template.fromStack(new MakiniWebhookStack(cdkApp({ bundle: false }), id, { config })).toJSON().Resources as Resources;
+  Template.fromStack(new MakiniWebhookStack(cdkApp({ bundle: false }), id, { config: settingsOf(config) })).toJSON().Resources as Resources;
 
 // ---------------------------------------------------------------------------------------------
 // Deployment

@@ -8,6 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { MakiniWebhookConfig } from '../../lambdas/config/config';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { cdkApp } from '../support/cdk-app';
+import { settingsOf } from '../../lib/settings';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown> }>;
 interface Statement {
@@ -19,7 +20,7 @@ interface Statement {
 }
 
 function resourcesOf(config: Partial<MakiniWebhookConfig> = {}): Resources {
-  const stack = new MakiniWebhookStack(cdkApp({ bundle: false }), 'DeliveryStack', { config });
+  const stack = new MakiniWebhookStack(cdkApp({ bundle: false }), 'DeliveryStack', { config: settingsOf(config) });
   return Template.fromStack(stack).toJSON().Resources as Resources;
 }
 

@@ -8,6 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { CONFIG_KEYS, CONFIG_SPEC, configFromEnv, ConfigError, resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { cdkApp } from '../support/cdk-app';
+import { settingsOf } from '../../lib/settings';
 
 const CONFIGS: [string, Partial<MakiniWebhookConfig>][] = [
   ['the defaults', {}],
@@ -39,7 +40,7 @@ const CONFIGS: [string, Partial<MakiniWebhookConfig>][] = [
 describe('function environments', () => {
   it.each(CONFIGS)('%s: every function boots the synthesized configuration', (_name, input) => {
     const config = resolveConfig(input);
-    const stack = new MakiniWebhookStack(cdkApp({ bundle: false }), 'EnvStack', { config: input });
+    const stack = new MakiniWebhookStack(cdkApp({ bundle: false }), 'EnvStack', { config: settingsOf(input) });
     const functions = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function')).filter((f) => f.Properties.Handler === 'index.handler');
     expect(functions.length).toBe(3);
     for (const fn of functions) {

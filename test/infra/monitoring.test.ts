@@ -4,9 +4,10 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import type { MakiniWebhookConfig } from '../../lambdas/config/config';
 import { cdkApp } from '../support/cdk-app';
+import { settingsOf } from '../../lib/settings';
 
 function synth(config: Partial<MakiniWebhookConfig> = {}) {
-  const stack = new MakiniWebhookStack(cdkApp({ bundle: false }), 'MonitoredStack', { config });
+  const stack = new MakiniWebhookStack(cdkApp({ bundle: false }), 'MonitoredStack', { config: settingsOf(config) });
   return { stack, template: Template.fromStack(stack) };
 }
 const { stack, template } = synth();

@@ -11,11 +11,12 @@ import { ConfigError, type MakiniWebhookConfig } from '../../lambdas/config/conf
 import { MakiniWebhookIngestion } from '../../lib/makini-webhook-ingestion';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { cdkApp } from '../support/cdk-app';
+import { settingsOf } from '../../lib/settings';
 
 /** Bundling is proven once, in its own test; elsewhere the template is what is under test. */
 function synth(config: Partial<MakiniWebhookConfig> = {}, bundle = false) {
   const app = cdkApp({ bundle });
-  const stack = new MakiniWebhookStack(app, 'TestStack', { config });
+  const stack = new MakiniWebhookStack(app, 'TestStack', { config: settingsOf(config) });
   return { app, stack, template: Template.fromStack(stack) };
 }
 

@@ -13,7 +13,7 @@
  * Every Host header must name the console (127.0.0.1 or localhost on its port): DNS rebinding.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -38,16 +38,31 @@ export interface ConsoleServer {
   close(): Promise<void>;
 }
 
-const ASSETS = path.join(__dirname, 'assets');
+/**
+ * Where the page's files are. In the repository: the sources beside this file, and preact, its hooks
+ * and htm from node_modules. In the npm package (this file bundled into dist/cli.cjs, with no
+ * node_modules of ours): the copies scripts/package.ts puts in dist/console/.
+ */
+const PACKAGED = path.join(__dirname, 'console');
+const packaged = existsSync(path.join(PACKAGED, 'app.js'));
+const ASSETS = packaged ? PACKAGED : path.join(__dirname, 'assets');
 /** Largest JSON request body the API reads. */
 const MAX_BODY = 64 * 1024;
 
 /** The ES modules the page imports, by the bare names it imports them by. */
 const VENDOR: Record<string, { url: string; file: string }> = {
-  preact: { url: '/vendor/preact.mjs', file: require.resolve('preact') },
-  'preact/hooks': { url: '/vendor/preact-hooks.mjs', file: require.resolve('preact/hooks') },
-  htm: { url: '/vendor/htm.mjs', file: path.join(path.dirname(require.resolve('htm')), 'htm.mjs') },
+  preact: { url: '/vendor/preact.mjs', file: packaged ? path.join(PACKAGED, 'vendor', 'preact.mjs') : require.resolve('preact') },
+  'preact/hooks': { url: '/vendor/preact-hooks.mjs', file: packaged ? path.join(PACKAGED, 'vendor', 'preact-hooks.mjs') : require.resolve('preact/hooks') },
+  htm: { url: '/vendor/htm.mjs', file: packaged ? path.join(PACKAGED, 'vendor', 'htm.mjs') : path.join(path.dirname(require.resolve('htm')), 'htm.mjs') },
 };
+
+/** The console's files, by where the npm package keeps them (for scripts/package.ts). */
+export function consoleFilesToPackage(): Record<string, string> {
+  return {
+    ...Object.fromEntries(['index.html', 'app.js', 'style.css'].map((f) => [f, path.join(ASSETS, f)])),
+    ...Object.fromEntries(Object.values(VENDOR).map((v) => [path.join('vendor', path.basename(v.url)), v.file])),
+  };
+}
 
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
   const token = randomBytes(32).toString('base64url');

@@ -1,0 +1,59 @@
+/**
+ * The package's runtime entry, `makini-webhook-ingestion/runtime`: what your own code needs to check
+ * a Makini webhook's signature and to read the events this project puts on the EventBridge bus.
+ * Pure Node.js (no AWS SDK, no CDK), so it fits in any Lambda or server.
+ *
+ * @example
+ * import { verifyWebhook, BUS_SOURCE, type BusMessage } from 'makini-webhook-ingestion/runtime';
+ * const result = verifyWebhook({ body: rawBody, headers: req.headers, secrets: [process.env.MAKINI_SECRET!] });
+ * if (!result.ok) return res.status(401).send(result.reason);
+ */
+import { resolveConfig, type MakiniWebhookConfig } from './config/config';
+import { createSignatureScheme, type SignatureFailureCode, type SignatureMatch } from './core/signature';
+
+export { createSignatureScheme, makiniScheme, standardWebhooksScheme } from './core/signature';
+export type { Headers, ParsedSignature, SchemeSettings, SignatureFailureCode, SignatureMatch, SignatureScheme, SignedForm, SignedRequest, SignOptions } from './core/signature';
+export { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from './core/event-types';
+export type { EventSource, MakiniEvent } from './core/event';
+export { BUS_SOURCE, busDetailType, type BusMessage } from './core/consume';
+export { CONNECTION_STATUSES, type ConnectionState, type ConnectionStatus } from './core/connection-state';
+export type { HmacAlgorithm, SignatureSchemeName, SignedBytes } from './config/config';
+
+/** Settings of {@link verifyWebhook}: the secrets, and the signature settings when they differ from the defaults. */
+export interface VerifyWebhookOptions {
+  /** The request body exactly as received. */
+  readonly body: string | Uint8Array;
+  /** The request headers, in any letter case (Node's `req.headers` works as is). */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  /** The signing secret, or several during a rotation: any one of them may have signed the webhook. */
+  readonly secrets: string | readonly string[];
+  /**
+   * The signature settings of the deployed construct, when not its defaults (Makini's own scheme).
+   *
+   * @default - the construct's defaults: `makini`, `X-Webhook-Signature`, sha256, raw body or `JSON.stringify` of it
+   */
+  readonly settings?: Partial<Pick<MakiniWebhookConfig, 'signatureScheme' | 'signatureHeaders' | 'signatureAlgorithm' | 'signedBytes' | 'timestampToleranceSeconds'>>;
+  /** The time to check `standard-webhooks` timestamps against, in Unix seconds. @default - now */
+  readonly nowSeconds?: number;
+}
+
+export type VerifyWebhookResult = ({ readonly ok: true } & SignatureMatch) | { readonly ok: false; readonly code: SignatureFailureCode; readonly reason: string };
+
+/**
+ * Checks a webhook's signature as the receiver does, comparing in constant time. Invalid settings
+ * throw the construct's `ConfigError`.
+ *
+ * @example
+ * verifyWebhook({ body: '{"event":"assets.updated","body":["1"]}', headers: { 'x-webhook-signature': sig }, secrets: 'S' });
+ * // { ok: true, form: 'raw', body: Uint8Array } or { ok: false, code: 'INVALID_SIGNATURE', reason: '…' }
+ */
+export function verifyWebhook(options: VerifyWebhookOptions): VerifyWebhookResult {
+  const scheme = createSignatureScheme(resolveConfig(options.settings ?? {}));
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(options.headers)) headers[name.toLowerCase()] = typeof value === 'string' ? value : value?.join(', ');
+  const body = typeof options.body === 'string' ? new TextEncoder().encode(options.body) : options.body;
+  const parsed = scheme.parse({ headers, body }, options.nowSeconds ?? Date.now() / 1000);
+  if (!parsed.ok) return parsed;
+  const match = parsed.match(typeof options.secrets === 'string' ? [options.secrets] : options.secrets);
+  return match ? { ok: true, ...match } : { ok: false, code: 'INVALID_SIGNATURE', reason: 'The signature matches none of the secrets.' };
+}
