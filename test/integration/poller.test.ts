@@ -357,29 +357,34 @@ describe('poller handler built from the environment', () => {
     await setUp();
     await systemCredentials();
     makini.upsertConnection('conn_env', { status: 'inactive', sync_status: 'done' });
-    const { startFakeAws } = await import('../support/fake-aws');
-    const aws = await startFakeAws();
+    // The project's local SQS (local/aws/sqs.ts), as `npm start` runs it.
+    const { startLocalSqs } = await import('../../local/aws/sqs');
+    const { SQSClient, ReceiveMessageCommand } = await import('@aws-sdk/client-sqs');
+    const sqs = await startLocalSqs({ queues: [{ name: 'webhooks', visibilityTimeoutSeconds: 30 }] });
     try {
       process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = sm.url;
       process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
-      process.env.AWS_ENDPOINT_URL_SQS = aws.url;
+      process.env.AWS_ENDPOINT_URL_SQS = sqs.url;
       const { createPollerHandlerFromEnv } = await import('../../lambdas/poller/poller');
       const handler = createPollerHandlerFromEnv({
         ...process.env,
         MAKINI_EVENT_TABLE: dynamo.tableName,
-        MAKINI_WEBHOOK_QUEUE_URL: `${aws.url}/000000000000/webhooks`,
+        MAKINI_WEBHOOK_QUEUE_URL: sqs.queueUrl('webhooks'),
         MAKINI_MAKINI_API_URL: makini.url,
         MAKINI_METRICS_NAMESPACE: 'PollerEnvTest',
       });
       const context = { functionName: 'poller', awsRequestId: 'req', getRemainingTimeInMillis: () => 120_000 } as never;
       const { result, output } = await captureOutput(() => handler({}, context));
       expect(result).toMatchObject({ mode: 'system', connections: 1, polled: 1, recovered: 2 });
-      expect(aws.messages.map((m) => JSON.parse(decodeEnvelope(m).body.toString()).type).sort()).toEqual(['connection.status_changed', 'sync.completed']);
+      const client = new SQSClient({ endpoint: sqs.url });
+      const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl('webhooks'), MaxNumberOfMessages: 10 }));
+      client.destroy();
+      expect(Messages.map((m) => JSON.parse(decodeEnvelope(m.Body ?? '').body.toString()).type).sort()).toEqual(['connection.status_changed', 'sync.completed']);
       expect(output).toContain('"Namespace":"PollerEnvTest"');
       expect(output).toContain('"MissedEventRecovered"');
       expect(output).not.toContain(makini.clientSecret);
     } finally {
-      await aws.close();
+      await sqs.close();
     }
   });
 });

@@ -9,24 +9,17 @@ import { EventBridgePublisher } from '../../lambdas/adapters/eventbridge-publish
 import { encodeEnvelope } from '../../lambdas/core/envelope';
 import { createConsumerHandler } from '../../lambdas/consumer/consumer';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
-import { startFakeAws, type FakeAws } from '../support/fake-aws';
-
-/** EventBridge's matching for the pattern forms the rule uses: arrays of exact values, nested objects. */
-function matches(pattern: Record<string, unknown>, event: Record<string, unknown>): boolean {
-  return Object.entries(pattern).every(([key, expected]) =>
-    Array.isArray(expected)
-      ? expected.includes(event[key])
-      : typeof event[key] === 'object' && event[key] !== null && matches(expected as Record<string, unknown>, event[key] as Record<string, unknown>),
-  );
-}
+import { startLocalEventBridge, type LocalEventBridge } from '../../local/aws/eventbridge';
+import { matchesEventPattern } from '../../local/aws/event-pattern';
 
 let dynamo: LocalDynamo;
-let aws: FakeAws;
+// The project's local EventBridge (local/aws/eventbridge.ts), as `npm start` runs it.
+let bus: LocalEventBridge;
 beforeEach(async () => {
-  [dynamo, aws] = await Promise.all([startDynalite(), startFakeAws()]);
+  [dynamo, bus] = await Promise.all([startDynalite(), startLocalEventBridge()]);
 });
 afterEach(async () => {
-  await Promise.all([dynamo.close(), aws.close()]);
+  await Promise.all([dynamo.close(), bus.close()]);
 });
 
 let n = 0;
@@ -40,7 +33,7 @@ describe('reauthorization notification rule', () => {
     const consume = createConsumerHandler({
       fields: DEFAULT_CONFIG,
       store: new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 3600, leaseMs: 30_000 }),
-      publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'bus'),
+      publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 }), 'bus'),
       logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }),
       metrics: new Metrics({ namespace: 'Test', serviceName: 'consumer' }),
     });
@@ -55,9 +48,11 @@ describe('reauthorization notification rule', () => {
     await deliver(record(status('e3', 'online', '2026-11-22T05:30:00Z'))); // reconnected
     await deliver(record(reauth('e4', '2026-11-22T05:40:00Z'))); // needs it again: notify
 
-    const published = aws.busEvents.map((e) => ({ source: e.Source, 'detail-type': e.DetailType, detail: JSON.parse(e.Detail) }));
+    // As EventBridge hands them to a rule: source, detail-type, detail.
+    const published = bus.events() as unknown as { source: string; 'detail-type': string; 'event-bus-name': string; detail: { event: { webhookId: string } } }[];
+    expect(new Set(published.map((e) => e['event-bus-name']))).toEqual(new Set(['bus']));
     expect(published).toHaveLength(6);
-    const notified = published.filter((e) => matches(REAUTH_TRANSITION_PATTERN as unknown as Record<string, unknown>, e));
+    const notified = published.filter((e) => matchesEventPattern(REAUTH_TRANSITION_PATTERN as unknown as Record<string, unknown>, e));
     expect(notified.map((e) => e.detail.event.webhookId)).toEqual(['e2', 'e4']);
     expect(notified[0].detail).toMatchObject({ event: { connectionId: 'conn_n', receivedAt: '2026-11-22T06:00:00.000Z' }, transition: { from: 'online', to: 'reauthorization_required' } });
   });

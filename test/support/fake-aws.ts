@@ -3,7 +3,9 @@
  * Secrets Manager GetSecretValue, EventBridge PutEvents), with scriptable faults. The real SDK talks to
  * it through AWS_ENDPOINT_URL_*, so client timeouts, retries and checksums are exercised for real.
  *
- * A test double for the receiver's tests only; the local stack's endpoints replace it later.
+ * Kept only where the local endpoints (local/aws/) lack what a test needs: a call that hangs
+ * (receiver-aws: the client's timeout), and a PutEvents entry refused on its own while the others
+ * are accepted (consumer.test.ts). Everything else runs on the local endpoints.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
