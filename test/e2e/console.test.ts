@@ -94,7 +94,9 @@ describe('the web console in chromium', () => {
 
     await page.click('nav >> text=Event stream');
     // Live: the row appears, then turns to done once the consumer has processed it.
-    const row = await page.waitForSelector('[data-test=events] tr:has-text("console-id-1"):has-text("done")');
+    // Locators, not element handles: the live view re-renders its rows every 2 s.
+    const row = page.locator('[data-test=events] tr:has-text("console-id-1"):has-text("done")').first();
+    await row.waitFor();
     expect(await row.innerText()).toMatch(/assets\.updated\s+conn_console\s+webhook\s+1\s+done/);
     await shot('events');
 
@@ -110,9 +112,7 @@ describe('the web console in chromium', () => {
     await page.waitForSelector('[data-test=no-events]');
     await page.fill('input[name=type]', '');
     await page.fill('input[name=connection]', '');
-    const opened = await page.waitForSelector('[data-test=events] tr:has-text("console-id-1")');
-
-    await opened.click();
+    await page.locator('[data-test=events] tr:has-text("console-id-1")').first().click();
     await page.waitForSelector('[data-test=event-detail] [data-test=bus]');
     expect(await page.innerText('[data-test=body]')).toContain('"console-id-1"');
     expect(await page.innerText('[data-test=outcome]')).toBe('done');
@@ -124,8 +124,7 @@ describe('the web console in chromium', () => {
     const hostile = '<script>window.__pwned=1</script>,<img src=x onerror="window.__pwned=2">';
     await sendFromPage({ ids: hostile });
     await page.click('nav >> text=Event stream');
-    const row = await page.waitForSelector('[data-test=events] tr:has-text("window.__pwned")');
-    await row.click();
+    await page.locator('[data-test=events] tr:has-text("window.__pwned")').first().click();
     const body = await page.waitForSelector('[data-test=body]');
     expect(await body.innerText()).toContain('<script>window.__pwned=1</script>');
     expect(await body.innerText()).toContain('<img src=x onerror=\\"window.__pwned=2\\">');
@@ -139,8 +138,9 @@ describe('the web console in chromium', () => {
       expect(await sendFromPage({ ids: 'poison-1', connection: 'conn_dlq' })).toMatch(/answered 200/);
       await page.click('nav >> text=Dead-letter queue');
       // The view refreshes itself; the message arrives after two failed receives.
-      const row = await page.waitForSelector('[data-test=dlq] tr:has-text("conn_dlq")', { timeout: 120_000 });
-      expect(await (await row.$('[data-test=reason]'))!.innerText()).toMatch(/event bus did not accept/);
+      const row = page.locator('[data-test=dlq] tr:has-text("conn_dlq")').first();
+      await row.waitFor({ timeout: 120_000 });
+      expect(await row.locator('[data-test=reason]').innerText()).toMatch(/event bus did not accept/);
       await shot('dlq');
     } finally {
       rmSync(path.join(stack.dir, 'faults.json'), { force: true }); // the fix
@@ -154,7 +154,8 @@ describe('the web console in chromium', () => {
 
     await waitFor(() => readBusLog(stack.info.busLog).length > busBefore, 60_000, () => 'the redriven message to be processed');
     await page.click('nav >> text=Event stream');
-    const processed = await page.waitForSelector('[data-test=events] tr:has-text("poison-1"):has-text("done")');
+    const processed = page.locator('[data-test=events] tr:has-text("poison-1"):has-text("done")').first();
+    await processed.waitFor();
     expect(await processed.innerText()).toMatch(/conn_dlq.*done/s);
   });
 
