@@ -49,11 +49,17 @@ export type VerifyWebhookResult = ({ readonly ok: true } & SignatureMatch) | { r
  */
 export function verifyWebhook(options: VerifyWebhookOptions): VerifyWebhookResult {
   const scheme = createSignatureScheme(resolveConfig(options.settings ?? {}));
+  // As the receiver: at least one secret, none blank (anyone can sign with an empty key).
+  const secrets = (typeof options.secrets === 'string' ? [options.secrets] : Array.isArray(options.secrets) ? options.secrets : []).filter((s): s is string => typeof s === 'string').map((s) => s.trim());
+  if (secrets.length === 0 || secrets.some((s) => s === '')) return { ok: false, code: 'INVALID_SIGNATURE', reason: 'No usable signing secret: give at least one, and no empty one (an empty key signs for anyone).' };
+  if (typeof options.body !== 'string' && !(options.body instanceof Uint8Array)) {
+    return { ok: false, code: 'INVALID_SIGNATURE', reason: 'The body must be the raw request body (a string or bytes) exactly as received, not parsed JSON.' };
+  }
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(options.headers)) headers[name.toLowerCase()] = typeof value === 'string' ? value : value?.join(', ');
   const body = typeof options.body === 'string' ? new TextEncoder().encode(options.body) : options.body;
   const parsed = scheme.parse({ headers, body }, options.nowSeconds ?? Date.now() / 1000);
   if (!parsed.ok) return parsed;
-  const match = parsed.match(typeof options.secrets === 'string' ? [options.secrets] : options.secrets);
+  const match = parsed.match(secrets);
   return match ? { ok: true, ...match } : { ok: false, code: 'INVALID_SIGNATURE', reason: 'The signature matches none of the secrets.' };
 }

@@ -119,7 +119,7 @@ export function makiniScheme(headers: string | readonly string[], algorithm: Hma
       if (!headerName) return fail('MISSING_SIGNATURE', `None of the signature headers (${headerNames.join(', ')}) is present.`);
       const received = decodeDigest(stripAlgorithmPrefix(request.headers[headerName]!.trim(), algorithm), size);
       if (!received) return fail('INVALID_SIGNATURE', `The ${headerName} header is not a ${algorithm} digest in hex or base64.`);
-      const digests = (secrets: readonly string[], body: Uint8Array) => secrets.map((secret) => hmac(algorithm, Buffer.from(secret, 'utf8'), [body]));
+      const digests = (secrets: readonly string[], body: Uint8Array) => usableKeys(secrets, (secret) => Buffer.from(secret, 'utf8')).map((key) => hmac(algorithm, key, [body]));
       return {
         ok: true,
         match(secrets) {
@@ -174,7 +174,8 @@ export function standardWebhooksScheme(toleranceSeconds: number): SignatureSchem
         return fail('MISSING_SIGNATURE', 'The webhook-id, webhook-timestamp and webhook-signature headers are required.');
       }
       if (!/^\d{1,12}$/.test(timestamp)) return fail('INVALID_SIGNATURE', 'webhook-timestamp is not Unix seconds.');
-      if (Math.abs(nowSeconds - Number(timestamp)) > toleranceSeconds) {
+      // `!(… <= …)` so that an unusable clock (NaN) refuses rather than accepts.
+      if (!(Math.abs(nowSeconds - Number(timestamp)) <= toleranceSeconds)) {
         return fail('TIMESTAMP_OUT_OF_TOLERANCE', `webhook-timestamp is more than ${toleranceSeconds} s from now.`);
       }
       const candidates = signatures
@@ -187,7 +188,7 @@ export function standardWebhooksScheme(toleranceSeconds: number): SignatureSchem
       return {
         ok: true,
         match(secrets) {
-          const expected = secrets.map((secret) => hmac('sha256', standardWebhooksKey(secret), signed));
+          const expected = usableKeys(secrets, standardWebhooksKey).map((key) => hmac('sha256', key, signed));
           return matchesAny(expected, candidates) ? { form: 'raw', body: request.body } : undefined;
         },
       };
@@ -199,6 +200,14 @@ export function standardWebhooksScheme(toleranceSeconds: number): SignatureSchem
       return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${digest.toString('base64')}` };
     },
   };
+}
+
+/**
+ * The HMAC keys of the secrets, without any that is empty: anyone can sign with an empty key, so a
+ * blank secret (or a Standard Webhooks secret whose base64 decodes to nothing) must match nothing.
+ */
+function usableKeys(secrets: readonly string[], keyOf: (secret: string) => Buffer): Buffer[] {
+  return secrets.filter((secret) => typeof secret === 'string' && secret.trim() !== '').map((secret) => keyOf(secret.trim())).filter((key) => key.length > 0);
 }
 
 /** A Standard Webhooks secret is `whsec_` followed by the base64 key; the prefix is optional. */
