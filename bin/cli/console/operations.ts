@@ -221,7 +221,8 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
     async sendTest(request) {
       if (!sender.webhookUrl) throw new UsageError('the stack has no WebhookUrl output');
       const connection = request.connection?.trim();
-      if (connection && !/^[A-Za-z0-9_.-]{1,128}$/.test(connection)) throw new UsageError('the connection id may hold letters, digits, _ . - (up to 128)');
+      // Not '.' or '..': a URL would resolve them out of the webhook path, signed with the stack's secret.
+      if (connection && (!/^[A-Za-z0-9_.-]{1,128}$/.test(connection) || /^\.+$/.test(connection))) throw new UsageError('the connection id may hold letters, digits, _ . - (up to 128), and is not only dots');
       const url = new URL(connection ? `${sender.webhookUrl.replace(/\/$/, '')}/${connection}` : sender.webhookUrl);
       const webhook = notificationWebhook(request.type?.trim() || 'assets.updated', request.ids?.trim() || undefined);
       const { response, text } = await postSigned(url, webhook, createSignatureScheme(config), await sender.secret());
