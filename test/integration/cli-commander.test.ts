@@ -163,7 +163,9 @@ describe('--json on the read commands, and progress bars only on a terminal', ()
   it('status, events, health, bus, dlq list, connections list and poll print JSON with --json', async () => {
     const sent = await run(['send', '--lifecycle', '--url', stack.info.webhookUrl, '--secret', stack.webhookSecret, '--type', 'connection.status_changed', '--connection', 'conn_json', '--id', 'evt_json_1']);
     expect(sent.code).toBe(0);
-    await waitFor(async () => JSON.parse((await run(['events', '--json', '--local-dir', dir])).stdout).length > 0);
+    // The bus is the pipeline's last step (history is claimed first, then the connection's state is
+    // written, then the event published): once it is on the bus, every read below sees it.
+    await waitFor(async () => JSON.parse((await run(['bus', '--json', '--local-dir', dir])).stdout).length > 0);
 
     const read = async (...args: string[]) => {
       const { code, stdout, stderr } = await run([...args, '--json', '--local-dir', dir]);
