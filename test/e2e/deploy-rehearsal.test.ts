@@ -7,35 +7,22 @@
  * changed the way an earlier defect changed it, and shows the failure; the unchanged template is
  * the control.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createSignatureScheme } from '../../lambdas/core/signature';
 import { readTopicLog } from '../../local/aws/sns';
 import type { CfnTemplate } from '../../local/cloud-assembly';
-import { startLocalStack, type LocalStack } from '../../local/stack';
+import type { LocalStack } from '../../local/stack';
 import { resourcesOfType } from '../../local/template';
 import { waitFor } from '../support/local-stack-process';
+import { templateStackPerTest } from '../support/template-stack';
 import { cli } from '../support/run-cli';
 
 jest.setTimeout(120_000);
 
-let stack: LocalStack | undefined;
-let dir: string;
-const lines: string[] = [];
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'makini-rehearsal-'));
-  lines.length = 0;
-});
-afterEach(async () => {
-  await stack?.close();
-  stack = undefined;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const start = (options: { editTemplate?: (t: CfnTemplate) => void; alarmTimeScale?: number } = {}) =>
-  startLocalStack({ dir, port: 0, env: { MAKINI_LOG_LEVEL: 'WARN' }, log: (line) => lines.push(line), ...options });
+const local = templateStackPerTest('makini-rehearsal-');
+const { lines, start } = local;
+let stack: LocalStack;
 
 /** Posts a webhook in Makini's documented format, signed (or forged) with the stack's scheme. */
 async function postWebhook(s: LocalStack, options: { forged?: boolean } = {}): Promise<number> {
@@ -54,7 +41,7 @@ function rolePolicyStatements(t: CfnTemplate, fn: string): { Action: string | st
 
 const alarmState = (s: LocalStack, logicalIdPrefix: string) => s.cloudwatch.states().find((a) => a.logicalId.startsWith(logicalIdPrefix))?.state;
 const alarmMessages = (logicalIdPrefix: string, state: string) =>
-  readTopicLog(path.join(dir, 'topics.jsonl')).filter((m) => m.publishedBy === 'cloudwatch.amazonaws.com' && (JSON.parse(m.message) as { AlarmName: string; NewStateValue: string }).AlarmName.includes(logicalIdPrefix) && (JSON.parse(m.message) as { NewStateValue: string }).NewStateValue === state);
+  readTopicLog(path.join(local.dir, 'topics.jsonl')).filter((m) => m.publishedBy === 'cloudwatch.amazonaws.com' && (JSON.parse(m.message) as { AlarmName: string; NewStateValue: string }).AlarmName.includes(logicalIdPrefix) && (JSON.parse(m.message) as { NewStateValue: string }).NewStateValue === state);
 
 describe('IAM from the template is enforced locally', () => {
   it('control: the template as synthesized takes a webhook end to end', async () => {
@@ -122,7 +109,7 @@ describe('alarms from the template are evaluated locally and notify through the 
       await sqs.send(new SendMessageCommand({ QueueUrl: stack.info.deadLetterQueueUrl, MessageBody: '{"poison":true}' }));
       await waitFor(async () => alarmState(stack!, 'WebhooksMonitoringDeadLetterQueueNotEmpty') === 'ALARM');
       // `health` shows what the local CloudWatch evaluated, as it shows a deployed stack's alarms.
-      const health = await cli(['health', '--json', '--local-dir', dir]);
+      const health = await cli(['health', '--json', '--local-dir', local.dir]);
       // (WebhookSilence may be in ALARM too: no webhook has arrived, and periods are 300 times shorter.)
       expect(JSON.parse(health.stdout).alarmsInAlarm).toEqual(expect.arrayContaining([expect.stringMatching(/DeadLetterQueueNotEmpty/)]));
       const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.info.deadLetterQueueUrl, WaitTimeSeconds: 1 }));

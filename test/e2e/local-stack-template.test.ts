@@ -3,35 +3,22 @@
  * starts the local stack in this process on the synthesized template (changed the way a plausible
  * edit would change it) and expects what AWS does.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { createSignatureScheme } from '../../lambdas/core/signature';
 import { readTopicLog } from '../../local/aws/sns';
 import type { CfnTemplate } from '../../local/cloud-assembly';
-import { roleAccessKey, startLocalStack, type LocalStack } from '../../local/stack';
+import { roleAccessKey, type LocalStack } from '../../local/stack';
 import { resourcesOfType } from '../../local/template';
 import { waitFor } from '../support/local-stack-process';
+import { templateStackPerTest } from '../support/template-stack';
 
 jest.setTimeout(120_000);
 
-let stack: LocalStack | undefined;
-let dir: string;
-const lines: string[] = [];
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'makini-review-'));
-  lines.length = 0;
-});
-afterEach(async () => {
-  await stack?.close();
-  stack = undefined;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const start = (options: { editTemplate?: (t: CfnTemplate) => void; alarmTimeScale?: number } = {}) =>
-  startLocalStack({ dir, port: 0, env: { MAKINI_LOG_LEVEL: 'WARN' }, log: (line) => lines.push(line), ...options });
+const local = templateStackPerTest('makini-review-');
+const { start } = local;
+let stack: LocalStack;
 
 /** The access key the local stack signs a role's calls with (local/stack.ts). */
 const roleKey = (t: CfnTemplate, roleIdPrefix: string) => {
@@ -92,7 +79,7 @@ describe('EventBridge targets as the template defines them', () => {
     } finally {
       bus.destroy();
     }
-    const topicLog = path.join(dir, 'topics.jsonl');
+    const topicLog = path.join(local.dir, 'topics.jsonl');
     await waitFor(async () => readTopicLog(topicLog).some((m) => m.publishedBy === 'events.amazonaws.com'), 10_000, () => 'the rule to publish');
     const message = readTopicLog(topicLog).find((m) => m.publishedBy === 'events.amazonaws.com')!.message;
     expect(JSON.parse(message)).toEqual(detail);
@@ -114,7 +101,7 @@ describe('a bus named by its ARN', () => {
     } finally {
       bus.destroy();
     }
-    const topicLog = path.join(dir, 'topics.jsonl');
+    const topicLog = path.join(local.dir, 'topics.jsonl');
     await waitFor(async () => readTopicLog(topicLog).some((m) => m.message.includes('c-arn')), 10_000, () => 'the reauthorization rule to notify');
   });
 });
@@ -141,7 +128,7 @@ describe('alarm topics encrypted with a key CloudWatch cannot use', () => {
       await (await fetch(stack.info.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })).text();
     }
     await waitFor(async () => stack!.cloudwatch.states().find((a) => a.logicalId.startsWith('WebhooksMonitoringSignatureRejectedSpike'))?.state === 'ALARM');
-    const published = readTopicLog(path.join(dir, 'topics.jsonl')).filter((m) => m.publishedBy === 'cloudwatch.amazonaws.com' && m.message.includes('SignatureRejectedSpike'));
+    const published = readTopicLog(path.join(local.dir, 'topics.jsonl')).filter((m) => m.publishedBy === 'cloudwatch.amazonaws.com' && m.message.includes('SignatureRejectedSpike'));
     expect(published).toEqual([]);
   });
 });

@@ -2,29 +2,12 @@
  * A bad setting or a corrupt state directory is one line and exit 2, no stack trace, and quotes
  * nothing from the state files (they hold secrets).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { startExpectingExit } from '../support/local-stack-process';
 
 jest.setTimeout(120_000);
-
-const ROOT = path.join(__dirname, '../..');
-
-/** Runs `npm start`'s entry point until it exits (as test/e2e/start-up.test.ts does). */
-function startExpectingExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts'], { cwd: ROOT, env: { ...process.env, PORT: '0', DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
 
 const freshDir = () => mkdtempSync(path.join(tmpdir(), 'makini-review-start-'));
 

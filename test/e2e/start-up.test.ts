@@ -3,7 +3,6 @@
  * exit code (no stack trace unless DEBUG), one stack per state directory, and messages a crashed
  * process held become visible again at once.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -11,32 +10,16 @@ import * as path from 'node:path';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { listenOnLoopback } from '../../local/loopback-server';
 import { makiniScheme } from '../../lambdas/core/signature';
-import { startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
+import { startExpectingExit, startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
 import { cli } from '../support/run-cli';
 
 jest.setTimeout(120_000);
 
-const ROOT = path.join(__dirname, '../..');
 let stacks: StackProcess[] = [];
 afterEach(async () => {
   await Promise.all(stacks.map((s) => s.stop()));
   stacks = [];
 });
-
-/** Runs `npm start`'s entry point until it exits (it must, for these cases). */
-function startExpectingExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts'], { cwd: ROOT, env: { ...process.env, PORT: '0', DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
 
 const oneLine = (output: string) => output.trim().split('\n');
 

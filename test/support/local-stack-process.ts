@@ -62,6 +62,21 @@ export async function startStackProcess(options: { dir?: string; env?: Record<st
 }
 
 /** Waits for a condition (not for an amount of time), checking every 100 ms, up to `timeoutMs`. */
+/** Runs `npm start`'s entry point until it exits (for the cases where it must), with its output. */
+export function startExpectingExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts'], { cwd: ROOT, env: { ...process.env, PORT: '0', DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
 export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 30_000, describe: () => string = () => 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
