@@ -8,7 +8,7 @@
  * const result = verifyWebhook({ body: rawBody, headers: req.headers, secrets: [process.env.MAKINI_SECRET!] });
  * if (!result.ok) return res.status(401).send(result.reason);
  */
-import { resolveConfig, type MakiniWebhookConfig } from './config/config';
+import { resolveConfig } from './config/config';
 import { createSignatureScheme, type SignatureFailureCode, type SignatureMatch } from './core/signature';
 
 export { createSignatureScheme, makiniScheme, standardWebhooksScheme } from './core/signature';
@@ -18,6 +18,22 @@ export type { EventSource, MakiniEvent } from './core/event';
 export { BUS_SOURCE, busDetailType, type BusMessage } from './core/consume';
 export { CONNECTION_STATUSES, type ConnectionState, type ConnectionStatus } from './core/connection-state';
 export type { HmacAlgorithm, SignatureSchemeName, SignedBytes } from './config/config';
+
+/** The signature keys of the construct's settings, as the construct takes them (values are checked at run time). */
+const SIGNATURE_KEYS = ['signatureScheme', 'signatureHeaders', 'signatureAlgorithm', 'signedBytes', 'timestampToleranceSeconds'] as const satisfies readonly (keyof VerifySettings)[];
+
+/**
+ * The signature settings {@link verifyWebhook} reads. Either form of the construct's settings fits: the
+ * `config` given to `MakiniWebhookIngestion` (`MakiniWebhookSettings`) or a resolved `MakiniWebhookConfig`;
+ * their other keys are ignored.
+ */
+export interface VerifySettings {
+  readonly signatureScheme?: string;
+  readonly signatureHeaders?: readonly string[];
+  readonly signatureAlgorithm?: string;
+  readonly signedBytes?: string;
+  readonly timestampToleranceSeconds?: number;
+}
 
 /** Settings of {@link verifyWebhook}: the secrets, and the signature settings when they differ from the defaults. */
 export interface VerifyWebhookOptions {
@@ -32,7 +48,7 @@ export interface VerifyWebhookOptions {
    *
    * @default - the construct's defaults: `makini`, `X-Webhook-Signature`, sha256, raw body or `JSON.stringify` of it
    */
-  readonly settings?: Partial<Pick<MakiniWebhookConfig, 'signatureScheme' | 'signatureHeaders' | 'signatureAlgorithm' | 'signedBytes' | 'timestampToleranceSeconds'>>;
+  readonly settings?: VerifySettings;
   /** The time to check `standard-webhooks` timestamps against, in Unix seconds. @default - now */
   readonly nowSeconds?: number;
 }
@@ -48,7 +64,8 @@ export type VerifyWebhookResult = ({ readonly ok: true } & SignatureMatch) | { r
  * // { ok: true, form: 'raw', body: Uint8Array } or { ok: false, code: 'INVALID_SIGNATURE', reason: '…' }
  */
 export function verifyWebhook(options: VerifyWebhookOptions): VerifyWebhookResult {
-  const scheme = createSignatureScheme(resolveConfig(options.settings ?? {}));
+  const settings = options.settings ?? {};
+  const scheme = createSignatureScheme(resolveConfig(Object.fromEntries(SIGNATURE_KEYS.filter((k) => settings[k] !== undefined).map((k) => [k, settings[k]]))));
   // As the receiver: at least one secret, none blank (anyone can sign with an empty key).
   const secrets = (typeof options.secrets === 'string' ? [options.secrets] : Array.isArray(options.secrets) ? options.secrets : []).filter((s): s is string => typeof s === 'string').map((s) => s.trim());
   if (secrets.length === 0 || secrets.some((s) => s === '')) return { ok: false, code: 'INVALID_SIGNATURE', reason: 'No usable signing secret: give at least one, and no empty one (an empty key signs for anyone).' };

@@ -12,7 +12,8 @@ export interface MakiniWebhookStackProps extends StackProps {
  * The deployable stack: the ingestion construct and the outputs a user needs after `cdk deploy`.
  *
  * @example
- * new MakiniWebhookStack(app, 'MakiniWebhooks', { config: configFromContext((k) => app.node.tryGetContext(k)) });
+ * // configFromContext and settingsOf come from 'makini-webhook-ingestion/config'.
+ * new MakiniWebhookStack(app, 'MakiniWebhooks', { config: settingsOf(configFromContext((k) => app.node.tryGetContext(k))) });
  */
 export class MakiniWebhookStack extends Stack {
   public readonly ingestion: MakiniWebhookIngestion;

@@ -160,10 +160,16 @@ export function localDir(flag: string | undefined): string {
   return flag ?? process.env.MAKINI_LOCAL_DIR ?? '.local';
 }
 
+/**
+ * How to start the local stack, for error messages. It lives in a clone of the repository: the npm
+ * package (this file bundled into dist/cli.cjs) has the CLI but no local stack.
+ */
+export const START_LOCAL_STACK = path.basename(__filename) === 'cli.cjs' ? "'npm start' in a clone of makini-webhook-ingestion (the npm package has no local stack)" : "'npm start'";
+
 /** The running local stack, from the stack.json that `npm start` writes. */
 export function localStack(dir = localDir(undefined)): LocalStackInfo {
   const file = path.join(dir, 'stack.json');
-  if (!existsSync(file)) throw new UsageError(`no local stack in ${dir}/ (start one with 'npm start', or pass --local-dir)`);
+  if (!existsSync(file)) throw new UsageError(`no local stack in ${dir}/ (start one with ${START_LOCAL_STACK}, or pass --local-dir)`);
   return JSON.parse(readFileSync(file, 'utf8')) as LocalStackInfo;
 }
 

@@ -78,7 +78,7 @@ app.synth();
 
   it('ships compiled JS, type declarations and the prebuilt bundles, and no TypeScript sources', () => {
     const files = packed.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lambdas/runtime.js', 'dist/lambdas/runtime.d.ts', 'dist/cli.cjs', 'bin/makini-webhooks.cjs', 'CHANGELOG.md', 'API.md', '.jsii', 'dist/lib/config.d.ts']));
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lambdas/runtime.js', 'dist/lambdas/runtime.d.ts', 'dist/cli.cjs', 'bin/makini-webhooks.cjs', 'CHANGELOG.md', 'API.md', '.jsii', 'dist/lib/config.d.ts']));
     for (const name of ['receiver', 'consumer', 'poller']) expect(files).toContain(`dist/assets/${name}/index.mjs`);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
   });
@@ -122,6 +122,9 @@ app.synth();
     const signed = execFileSync(bin, ['sign', '--secret', 'S'], { input: '{"event":"assets.updated","body":["1"]}', encoding: 'utf8' });
     expect(signed).toContain(createHmac('sha256', 'S').update('{"event":"assets.updated","body":["1"]}').digest('base64'));
     expect(readFileSync(path.join(app, 'node_modules', NAME, 'dist', 'cli.cjs'), 'utf8')).not.toMatch(/require\(["']tsx/);
+    // The package has no local stack: the installed CLI says where one comes from.
+    const missing = spawnSync(bin, ['status', '--local-dir', path.join(work, 'none')], { encoding: 'utf8' });
+    expect({ code: missing.status, stderr: missing.stderr }).toEqual({ code: 2, stderr: expect.stringContaining("start one with 'npm start' in a clone of makini-webhook-ingestion") });
   });
 
   it('serves the web console from the package (its page and preact/htm, without our node_modules)', async () => {
@@ -175,17 +178,20 @@ const scheme: MakiniWebhookConfig['signatureScheme'] = 'makini';
 const ingestion = new MakiniWebhookIngestion(new Stack(new App(), 'S'), 'W', props);
 new MakiniWebhookStack(new App(), 'T', { config: settingsOf(resolveConfig({ signatureScheme: scheme })) });
 const url: string = ingestion.webhookUrl;
-const ok: boolean = verifyWebhook({ body: '', headers: {}, secrets: 's' }).ok;
+const ok: boolean = verifyWebhook({ body: '', headers: {}, secrets: 's', settings: props.config }).ok;
 const detail = (m: BusMessage): string => m.event.type;
 export { scheme, url, ok, detail, MakiniWebhookStack };
 `,
     );
-    writeFileSync(
-      path.join(app, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: 'node16', moduleResolution: 'node16', target: 'ES2022', skipLibCheck: true, types: [] }, files: ['typed.ts'] }),
-    );
-    const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
-    expect(tsc.stdout + tsc.stderr).toBe('');
-    expect(tsc.status).toBe(0);
+    // node16 resolves the subpaths through `exports`; `cdk init`'s tsconfig (module commonjs, so the
+    // node10 resolution) through `typesVersions`.
+    for (const resolution of [{ module: 'node16', moduleResolution: 'node16' }, { module: 'commonjs' }]) {
+      writeFileSync(
+        path.join(app, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions: { strict: true, noEmit: true, ...resolution, target: 'ES2022', skipLibCheck: true, types: [] }, files: ['typed.ts'] }),
+      );
+      const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+      expect({ resolution, output: tsc.stdout + tsc.stderr, status: tsc.status }).toEqual({ resolution, output: '', status: 0 });
+    }
   });
 });

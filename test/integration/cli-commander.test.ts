@@ -76,6 +76,8 @@ describe('usage errors: one line, exit 2', () => {
     [['frobnicate'], /^makini-webhooks: unknown command 'frobnicate' \(see 'makini-webhooks --help'\)\n$/],
     [['stauts'], /unknown command 'stauts' \(Did you mean status\?\)/],
     [['send', '--url'], /^makini-webhooks: option '--url <URL>' argument missing/],
+    [['send', '--secret', 's'], /^makini-webhooks: required option '--url <URL>' not specified \(see 'makini-webhooks send --help'\)\n$/],
+    [['simulate', '--secret', 's'], /^makini-webhooks: required option '--url <URL>' not specified \(see 'makini-webhooks simulate --help'\)\n$/],
     [['poll', 'now'], /^makini-webhooks: unexpected arguments: now\n$/],
     [['dlq', 'purge'], /^makini-webhooks: use dlq list or dlq redrive\n$/],
     [['connections', 'rename', 'c1'], /unknown connections action 'rename'/],

@@ -4,7 +4,9 @@
  * these tests hold it to that.
  */
 import { createHmac } from 'node:crypto';
+import { ConfigError, resolveConfig } from '../../lambdas/config/config';
 import { verifyWebhook } from '../../lambdas/runtime';
+import type { MakiniWebhookSettings } from '../../lib/settings';
 
 const BODY = '{"event":"assets.updated","body":["1"]}';
 const hmacB64 = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest('base64');
@@ -94,5 +96,22 @@ describe('verifyWebhook refuses what the receiver refuses', () => {
       result = undefined; // refusing the bad clock loudly is fine
     }
     expect(result?.ok ?? false).toBe(false);
+  });
+});
+
+describe('verifyWebhook takes the construct’s own settings', () => {
+  const signed = (settings: Parameters<typeof verifyWebhook>[0]['settings'], header: string) =>
+    verifyWebhook({ body: BODY, headers: { [header]: createHmac('sha512', 'S').update(BODY).digest('base64') }, secrets: 'S', settings });
+
+  it('the settings given to MakiniWebhookIngestion, with their other keys ignored', () => {
+    // What a user passes as `config` to the construct, reused as is (a MakiniWebhookSettings).
+    const construct: MakiniWebhookSettings = { signatureHeaders: ['X-Signature'], signatureAlgorithm: 'sha512', receiverMemoryMB: 512, pollIntervalMinutes: 5 };
+    expect(signed(construct, 'x-signature')).toMatchObject({ ok: true, form: 'raw' });
+    expect(signed({ ...construct, signatureAlgorithm: 'sha256' }, 'x-signature').ok).toBe(false);
+  });
+
+  it('a resolved config, and an invalid signature setting is still the construct’s ConfigError', () => {
+    expect(signed(resolveConfig({ signatureHeaders: ['X-Signature'], signatureAlgorithm: 'sha512' }), 'x-signature').ok).toBe(true);
+    expect(() => signed({ signatureAlgorithm: 'md5' }, 'x-signature')).toThrow(ConfigError);
   });
 });

@@ -5,7 +5,7 @@ import { CloudFormationClient, ListStackResourcesCommand } from '@aws-sdk/client
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { Command } from 'commander';
 import type { PollRunSummary } from '../../../lambdas/poller/poller';
-import { addJsonOption, addTargetOptions, json, localDir, localStack, noExtraArguments, rejectBothTargets, stackOutputs, subcommand, UsageError, type CommandContext, type TargetOptions } from '../shared';
+import { addJsonOption, addTargetOptions, json, localDir, localStack, noExtraArguments, rejectBothTargets, stackOutputs, START_LOCAL_STACK, subcommand, UsageError, type CommandContext, type TargetOptions } from '../shared';
 
 /** How long `poll` waits for a run: Lambda's longest timeout, and a little more. */
 const POLL_WAIT_MS = 16 * 60_000;
@@ -63,15 +63,15 @@ async function poll(values: TargetOptions & { json?: boolean }, io: CommandConte
   }
 
   const dir = localDir(values.localDir);
-  if (!existsSync(path.join(dir, 'stack.json'))) return fail(`no local stack in ${dir}/: start one with 'npm start' (or pass --local-dir, or --stack NAME for a deployed stack)`);
+  if (!existsSync(path.join(dir, 'stack.json'))) return fail(`no local stack in ${dir}/: start one with ${START_LOCAL_STACK} (or pass --local-dir, or --stack NAME for a deployed stack)`);
   const info = localStack(dir);
-  if (!info.pollUrl) return fail(`the local stack in ${dir}/ predates 'poll': restart it with 'npm start'`);
+  if (!info.pollUrl) return fail(`the local stack in ${dir}/ predates 'poll': restart it with ${START_LOCAL_STACK}`);
   let response: Response;
   try {
     response = await fetch(info.pollUrl, { method: 'POST', headers: { 'user-agent': 'makini-webhooks-cli' }, signal: AbortSignal.timeout(POLL_WAIT_MS) });
   } catch (error) {
     const cause = (error as Error & { cause?: { code?: string } }).cause;
-    if (cause?.code === 'ECONNREFUSED') return fail(`the local stack in ${dir}/ is not running (nothing answers at ${new URL(info.pollUrl).origin}): start it with 'npm start'`);
+    if (cause?.code === 'ECONNREFUSED') return fail(`the local stack in ${dir}/ is not running (nothing answers at ${new URL(info.pollUrl).origin}): start it with ${START_LOCAL_STACK}`);
     return fail(`could not reach the local stack at ${info.pollUrl}: ${cause?.code ?? (error as Error).message}`);
   }
   const text = await response.text();

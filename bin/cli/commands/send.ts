@@ -8,7 +8,7 @@ import { NOTIFICATION_EVENTS, sampleEvent, sampleNotification } from '../../../l
 import { addSigningOptions, eventTypes, json, noExtraArguments, parseUrl, requireSecret, signingConfig, subcommand, UsageError, type CommandContext, type SigningOptions } from '../shared';
 
 interface SendOptions extends SigningOptions {
-  url?: string;
+  url: string;
   type?: string;
   ids?: string;
   repeat?: string;
@@ -28,7 +28,8 @@ export function register(program: Command, { io, exit }: CommandContext): void {
         'For a per-connection URL, post to <url>/<connection>, e.g. http://127.0.0.1:3000/webhooks/conn_42.',
       ].join('\n\n'),
     )
-    .option('--url <URL>', "the receiver's webhook URL (required)");
+    // Commander refuses a missing --url itself (exit 2), and the generated synopsis shows it as required.
+    .requiredOption('--url <URL>', "the receiver's webhook URL");
   addSigningOptions(command)
     .option('--type <T>', `<entity>.<action>, e.g. ${NOTIFICATION_EVENTS.slice(0, 3).join(', ')} … | all (default: assets.updated); with --lifecycle: ${MAKINI_EVENT_TYPES.join(' | ')} | all (default: sync.completed)`)
     .option('--ids <A,B>', 'ids of the changed records (default: two random UUIDs)')
@@ -40,8 +41,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     .option('--json', 'print the responses as a JSON array ({webhook, attempt, status, body} or {webhook, attempt, error})')
     .action(async (values: SendOptions, cmd: Command) => {
       noExtraArguments(cmd.args, { secret: true });
-      if (!values.url) throw new UsageError('--url is required');
-      const url = parseUrl(values.url);
+        const url = parseUrl(values.url);
       const config = signingConfig(values);
       const secret = requireSecret(values.secret);
       const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
