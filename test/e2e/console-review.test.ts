@@ -1,0 +1,153 @@
+/**
+ * Review findings on the web console, each against a real local stack, the console as a child
+ * process and, where a browser decides what is sent, Debian's chromium:
+ * - the auth cookie, which every page on 127.0.0.1 (any port) is sent and may set (cookie tossing);
+ * - API GETs from another local page (same-site: it is sent the cookie).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Browser, BrowserContext } from 'playwright-core';
+import { encodeEnvelope } from '../../lambdas/core/envelope';
+import { launchChromium, startConsoleProcess, type ConsoleProcess } from '../support/console-process';
+import { startStackProcess, type StackProcess } from '../support/local-stack-process';
+
+jest.setTimeout(240_000);
+
+let stack: StackProcess;
+let console_: ConsoleProcess;
+let browser: Browser;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  stack = await startStackProcess({ env: { MAKINI_CONSUMER_TIMEOUT_SECONDS: '1', MAKINI_MAX_RECEIVE_COUNT: '2' } });
+  console_ = await startConsoleProcess(['--local-dir', stack.dir]);
+  browser = await launchChromium();
+  sqs = new SQSClient({ endpoint: stack.info.endpoints.sqs, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+});
+
+afterAll(async () => {
+  sqs?.destroy();
+  await browser?.close();
+  await console_?.stop();
+  await stack?.stop();
+});
+
+/** One request on 127.0.0.1 with exactly these headers (no client adds its own): status and body. */
+function raw(origin: string, pathname: string, headers: Record<string, string>, method = 'GET', body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const r = request({ host: '127.0.0.1', port: new URL(origin).port, path: pathname, method, headers }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+const bearer = (c: ConsoleProcess) => ({ authorization: `Bearer ${c.token}` });
+
+/** A page on another port of 127.0.0.1: same-site to the console, not same-origin. */
+async function foreignServer(): Promise<{ origin: string; server: Server }> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><title>another local service</title><p>foreign</p>');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+/** A message as the receiver writes it (an envelope of a Makini webhook), put straight into a queue. */
+function envelope(webhookId: string, connectionId: string, type = 'assets.updated', receivedAt = new Date().toISOString()): string {
+  return encodeEnvelope({ webhookId, connectionId, receivedAt, scheme: 'makini', requestId: `review-${webhookId}` }, Buffer.from(JSON.stringify({ event: type, body: [webhookId] })));
+}
+
+async function putDeadLetter(body: string): Promise<string> {
+  return (await sqs.send(new SendMessageCommand({ QueueUrl: stack.info.deadLetterQueueUrl, MessageBody: body }))).MessageId!;
+}
+
+describe('the auth cookie and cross-site requests', () => {
+  let context: BrowserContext;
+  let foreign: { origin: string; server: Server };
+
+  beforeAll(async () => {
+    foreign = await foreignServer();
+    context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(console_.url);
+    await page.waitForSelector('header');
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await new Promise((resolve) => foreign?.server.close(resolve));
+  });
+
+  /** The console's cookie name (never its value: that is the token). */
+  async function cookieName(): Promise<string> {
+    const names = (await context.cookies(console_.origin)).map((c) => c.name).filter((n) => n.startsWith('makini_console_'));
+    expect(names).toHaveLength(1);
+    return names[0];
+  }
+
+  it('the cookie is named for this console instance: only that name opens it, and a same-named cookie tossed by another local page does not lock the user out', async () => {
+    const name = await cookieName();
+    const { port } = new URL(console_.origin);
+    // The port and a random id: no other page can guess it, no other console answers to it.
+    expect(name).toMatch(new RegExp(`^makini_console_${port}_[0-9a-f]{16}$`));
+    // The right token under a name that is not this console's: refused.
+    expect((await raw(console_.origin, '/api/info', { cookie: `makini_console_${port}=${console_.token}` })).status).toBe(401);
+
+    // Another service on 127.0.0.1 sets cookies of that very name (cookies ignore ports). The one
+    // for /api is more specific: the browser sends it first.
+    const attacker = await context.newPage();
+    await attacker.goto(foreign.origin);
+    await attacker.evaluate((n) => {
+      const doc = (globalThis as unknown as { document: { cookie: string } }).document;
+      doc.cookie = `${n}=forged; Path=/api`;
+      doc.cookie = `${n}=forged-too; Path=/api/dlq`;
+    }, name);
+    await attacker.close();
+    const tossed = (await context.cookies()).filter((c) => c.name === name);
+    expect(tossed.length).toBeGreaterThan(1); // the toss took: the browser now sends several
+
+    const page = await context.newPage();
+    await page.goto(`${console_.origin}/#/dlq`);
+    expect(await page.evaluate(async () => Promise.all(['/api/info', '/api/dlq'].map(async (p) => (await fetch(p)).status)))).toEqual([200, 200]);
+    await page.waitForSelector('[data-test=dlq], [data-test=dlq-empty]');
+    expect(await page.locator('main [role=alert]').count()).toBe(0);
+    await page.close();
+
+    // A forged value alone (the token unknown) opens nothing.
+    expect((await raw(console_.origin, '/api/info', { cookie: `${name}=forged` })).status).toBe(401);
+  });
+
+  it('refuses API GETs from another local page (same-site, sent the cookie), yet answers its own page and bearer clients', async () => {
+    await putDeadLetter(envelope(`xsite-${randomUUID()}`, 'conn_xsite'));
+    // A navigation from the other page carries the cookie (same-site): the DLQ's bodies must not be shown.
+    const attacker = await context.newPage();
+    await attacker.goto(foreign.origin);
+    const [response] = await Promise.all([attacker.waitForNavigation(), attacker.evaluate((u) => ((globalThis as unknown as { location: { href: string } }).location.href = u), `${console_.origin}/api/dlq`)]);
+    expect(response?.status()).toBe(403);
+    expect(await attacker.content()).not.toContain('conn_xsite');
+    await attacker.close();
+
+    const name = await cookieName();
+    const cookie = (await context.cookies(console_.origin)).find((c) => c.name === name && c.path === '/')!;
+    const withCookie = { cookie: `${name}=${cookie.value}` };
+    for (const pathname of ['/api/dlq', '/api/events', '/api/info']) {
+      expect([pathname, (await raw(console_.origin, pathname, { ...withCookie, 'sec-fetch-site': 'same-site' })).status]).toEqual([pathname, 403]);
+      expect([pathname, (await raw(console_.origin, pathname, { ...withCookie, 'sec-fetch-site': 'cross-site' })).status]).toEqual([pathname, 403]);
+      // Typed into the address bar: the API is for the page, not for browsing.
+      expect([pathname, (await raw(console_.origin, pathname, { ...withCookie, 'sec-fetch-site': 'none' })).status]).toEqual([pathname, 403]);
+      expect([pathname, (await raw(console_.origin, pathname, { ...bearer(console_), origin: foreign.origin })).status]).toEqual([pathname, 403]);
+      // The console's own page, and a client that is no browser: answered.
+      expect([pathname, (await raw(console_.origin, pathname, { ...withCookie, 'sec-fetch-site': 'same-origin' })).status]).toEqual([pathname, 200]);
+      expect([pathname, (await raw(console_.origin, pathname, bearer(console_))).status]).toEqual([pathname, 200]);
+    }
+    // The page itself may still be opened from the address bar.
+    expect((await raw(console_.origin, '/', { ...withCookie, 'sec-fetch-site': 'none' })).status).toBe(200);
+  });
+});
