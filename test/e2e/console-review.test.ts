@@ -2,16 +2,23 @@
  * Review findings on the web console, each against a real local stack, the console as a child
  * process and, where a browser decides what is sent, Debian's chromium:
  * - the auth cookie, which every page on 127.0.0.1 (any port) is sent and may set (cookie tossing);
- * - API GETs from another local page (same-site: it is sent the cookie).
+ * - API GETs from another local page (same-site: it is sent the cookie);
+ * - a selection redrive over a slow SQS, while the DLQ view keeps looking (stale receipts);
+ * - a message named twice in a redrive selection.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
+import { redriveMessages } from '../../bin/cli/commands/dlq';
+import { resolveTarget, storeFor } from '../../bin/cli/shared';
 import { launchChromium, startConsoleProcess, type ConsoleProcess } from '../support/console-process';
-import { startStackProcess, type StackProcess } from '../support/local-stack-process';
+import { startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
 
 jest.setTimeout(240_000);
 
@@ -66,6 +73,27 @@ function envelope(webhookId: string, connectionId: string, type = 'assets.update
 
 async function putDeadLetter(body: string): Promise<string> {
   return (await sqs.send(new SendMessageCommand({ QueueUrl: stack.info.deadLetterQueueUrl, MessageBody: body }))).MessageId!;
+}
+
+/** The ids in the DLQ now, visible or not yet (looked at without hiding anything). */
+async function deadLetterIds(): Promise<string[]> {
+  const ids = new Set<string>();
+  for (let round = 0; round < 20; round++) {
+    const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.info.deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }));
+    const fresh = Messages.filter((m) => !ids.has(m.MessageId!));
+    if (fresh.length === 0) break;
+    fresh.forEach((m) => ids.add(m.MessageId!));
+  }
+  return [...ids];
+}
+
+async function processed(webhookId: string): Promise<boolean> {
+  const { store, close } = storeFor(await resolveTarget({ localDir: stack.dir }));
+  try {
+    return (await store.getWebhook(webhookId))?.status === 'DONE';
+  } finally {
+    close();
+  }
 }
 
 describe('the auth cookie and cross-site requests', () => {
@@ -149,5 +177,129 @@ describe('the auth cookie and cross-site requests', () => {
     }
     // The page itself may still be opened from the address bar.
     expect((await raw(console_.origin, '/', { ...withCookie, 'sec-fetch-site': 'none' })).status).toBe(200);
+  });
+});
+
+/**
+ * An HTTP proxy in front of the local SQS that delays every SendMessage by `delayMs`: a slow
+ * network, as a redrive over a distant region meets it. Counts the sends per message body, and the
+ * visibility changes SQS refused (a stale receipt).
+ */
+async function slowSqs(delayMs: number): Promise<{ url: string; sends: Map<string, number>; refusedVisibilityChanges(): number; close(): Promise<void> }> {
+  const upstream = new URL(stack.info.endpoints.sqs);
+  const sends = new Map<string, number>();
+  let refused = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const slow = req.headers['x-amz-target'] === 'AmazonSQS.SendMessage';
+      if (slow) {
+        const key = String((JSON.parse(body.toString('utf8')) as { MessageBody?: string }).MessageBody);
+        sends.set(key, (sends.get(key) ?? 0) + 1);
+      }
+      setTimeout(
+        () => {
+          const headers: IncomingHttpHeaders = { ...req.headers, host: upstream.host };
+          const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, (up) => {
+            if (req.headers['x-amz-target'] === 'AmazonSQS.ChangeMessageVisibility' && up.statusCode !== 200) refused++;
+            res.writeHead(up.statusCode ?? 502, up.headers);
+            up.pipe(res);
+          });
+          out.on('error', () => res.destroy());
+          out.end(body);
+        },
+        slow ? delayMs : 0,
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    sends,
+    refusedVisibilityChanges: () => refused,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A state directory naming the same local stack, but reaching its SQS through `sqsUrl`. */
+function localDirVia(sqsUrl: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'console-slow-sqs-'));
+  const info = JSON.parse(readFileSync(path.join(stack.dir, 'stack.json'), 'utf8')) as { endpoints: Record<string, string> };
+  writeFileSync(path.join(dir, 'stack.json'), JSON.stringify({ ...info, endpoints: { ...info.endpoints, sqs: sqsUrl } }));
+  return dir;
+}
+
+/** What the console's DLQ view does while it is open: look at the DLQ every second (each look is a receive). */
+function keepLooking(): () => Promise<void> {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await raw(console_.origin, '/api/dlq', bearer(console_));
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+  };
+}
+
+describe('redrive of a selection', () => {
+  it('over a slow SQS, with the DLQ view open: what is reported moved is gone from the DLQ and processed, and the rest stays', async () => {
+    const proxy = await slowSqs(7000); // longer than the 5 s the redrive once hid its messages for
+    const slowConsole = await startConsoleProcess(['--local-dir', localDirVia(proxy.url)]);
+    const webhooks = [`slow-a-${randomUUID()}`, `slow-b-${randomUUID()}`];
+    const selected = [await putDeadLetter(envelope(webhooks[0], 'conn_slow')), await putDeadLetter(envelope(webhooks[1], 'conn_slow'))];
+    const left = await putDeadLetter(envelope(`slow-left-${randomUUID()}`, 'conn_slow'));
+    const stopLooking = keepLooking();
+    try {
+      const answer = await raw(slowConsole.origin, '/api/dlq/redrive', { ...bearer(slowConsole), 'content-type': 'application/json' }, 'POST', JSON.stringify({ messageIds: selected }));
+      await stopLooking();
+      expect(answer).toEqual({ status: 200, body: JSON.stringify({ moved: 2, status: 'COMPLETED' }) });
+      const remaining = await deadLetterIds();
+      expect(selected.filter((id) => remaining.includes(id))).toEqual([]);
+      expect(remaining).toContain(left);
+      await waitFor(async () => (await processed(webhooks[0])) && (await processed(webhooks[1])), 60_000, () => 'the moved messages to be processed');
+    } finally {
+      await stopLooking();
+      await slowConsole.stop();
+      await proxy.close();
+    }
+  });
+
+  it('a receipt that went stale (the DLQ view received the message meanwhile) is not trusted: the message is received again and deleted, its copy sent once', async () => {
+    const proxy = await slowSqs(4000);
+    const webhookId = `stale-${randomUUID()}`;
+    const body = envelope(webhookId, 'conn_stale');
+    const messageId = await putDeadLetter(body);
+    const stopLooking = keepLooking();
+    try {
+      // Hidden for 2 s only, with a send taking 4 s: the view receives it in between, and the receipt held is stale.
+      const moved = await redriveMessages(await resolveTarget({ localDir: localDirVia(proxy.url) }), [messageId], { visibilitySeconds: 2 });
+      await stopLooking();
+      expect(moved).toEqual([messageId]);
+      expect(await deadLetterIds()).not.toContain(messageId);
+      expect(proxy.sends.get(body)).toBe(1);
+      expect(proxy.refusedVisibilityChanges()).toBeGreaterThan(0); // the stale receipt was found out, not trusted
+      await waitFor(() => processed(webhookId), 60_000, () => 'the moved message to be processed');
+    } finally {
+      await stopLooking();
+      await proxy.close();
+    }
+  });
+
+  it('a message named twice in the selection is moved once, and the redrive is COMPLETED', async () => {
+    const webhookId = `twice-${randomUUID()}`;
+    const messageId = await putDeadLetter(envelope(webhookId, 'conn_twice'));
+    const answer = await raw(console_.origin, '/api/dlq/redrive', { ...bearer(console_), 'content-type': 'application/json' }, 'POST', JSON.stringify({ messageIds: [messageId, messageId] }));
+    expect(answer).toEqual({ status: 200, body: JSON.stringify({ moved: 1, status: 'COMPLETED' }) });
+    expect(await deadLetterIds()).not.toContain(messageId);
+    await waitFor(() => processed(webhookId), 60_000, () => 'the moved message to be processed');
   });
 });

@@ -181,9 +181,11 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
 
     async redrive(selection) {
       if ('messageIds' in selection) {
-        if (selection.messageIds.length === 0) throw new UsageError('select at least one message');
-        const moved = await redriveMessages(target, selection.messageIds);
-        return { moved: moved.length, status: moved.length === selection.messageIds.length ? 'COMPLETED' : 'PARTIAL' };
+        // A message named twice is moved once: counted once, or the outcome would read PARTIAL.
+        const messageIds = [...new Set(selection.messageIds)];
+        if (messageIds.length === 0) throw new UsageError('select at least one message');
+        const moved = await redriveMessages(target, messageIds);
+        return { moved: moved.length, status: moved.length === messageIds.length ? 'COMPLETED' : 'PARTIAL' };
       }
       // All: the CLI's `dlq redrive --json`, SQS's message-move task; its one JSON line is the outcome.
       let out = '';
