@@ -4,6 +4,7 @@
  * - the auth cookie, which every page on 127.0.0.1 (any port) is sent and may set (cookie tossing);
  * - API GETs from another local page (same-site: it is sent the cookie);
  * - a selection redrive over a slow SQS, while the DLQ view keeps looking (stale receipts);
+ * - event filters applied before the 200-event limit;
  * - a message named twice in a redrive selection.
  */
 import { randomUUID } from 'node:crypto';
@@ -12,7 +13,7 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
 import { redriveMessages } from '../../bin/cli/commands/dlq';
@@ -301,5 +302,36 @@ describe('redrive of a selection', () => {
     expect(answer).toEqual({ status: 200, body: JSON.stringify({ moved: 1, status: 'COMPLETED' }) });
     expect(await deadLetterIds()).not.toContain(messageId);
     await waitFor(() => processed(webhookId), 60_000, () => 'the moved message to be processed');
+  });
+});
+
+describe('event filters', () => {
+  it('find a match older than the newest 200 events of all (by type, by time, by connection and type)', async () => {
+    // One old event of its own type, then 205 newer ones of the same connection: all processed.
+    const old = `old-${randomUUID()}`;
+    const newer = Array.from({ length: 205 }, (_, i) => `newer-${i}-${randomUUID()}`);
+    await sqs.send(new SendMessageCommand({ QueueUrl: stack.info.queueUrl, MessageBody: envelope(old, 'conn_many', 'sites.inserted', '2021-01-01T00:00:00.000Z') }));
+    for (let i = 0; i < newer.length; i += 10) {
+      await sqs.send(new SendMessageBatchCommand({ QueueUrl: stack.info.queueUrl, Entries: newer.slice(i, i + 10).map((id, j) => ({ Id: String(j), MessageBody: envelope(id, 'conn_many') })) }));
+    }
+    const { store, close } = storeFor(await resolveTarget({ localDir: stack.dir }));
+    try {
+      await waitFor(async () => (await store.listEvents('conn_many', Number.POSITIVE_INFINITY)).length >= 206, 180_000, () => 'the 206 events to be processed');
+    } finally {
+      close();
+    }
+
+    const events = async (query: string) => {
+      const { status, body } = await raw(console_.origin, `/api/events?${query}`, bearer(console_));
+      expect(status).toBe(200);
+      return (JSON.parse(body) as { webhookId: string }[]).map((e) => e.webhookId);
+    };
+    expect(await events('type=sites.inserted')).toEqual([old]);
+    expect(await events('until=2021-06-01T00:00:00Z')).toEqual([old]);
+    expect(await events('connection=conn_many&type=sites.inserted')).toEqual([old]);
+    expect(await events('connection=conn_many&since=2020-01-01T00:00:00Z&until=2021-06-01T00:00:00Z')).toEqual([old]);
+    // The limit still holds, after the filter.
+    expect(await events('connection=conn_many')).toHaveLength(200);
+    expect(await events('type=assets.updated')).toHaveLength(200);
   });
 });
