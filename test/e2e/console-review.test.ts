@@ -181,12 +181,14 @@ describe('the auth cookie and cross-site requests', () => {
   });
 });
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
- * An HTTP proxy in front of the local SQS that delays every SendMessage by `delayMs`: a slow
+ * An HTTP proxy in front of the local SQS that holds every SendMessage until `hold` settles: a slow
  * network, as a redrive over a distant region meets it. Counts the sends per message body, and the
  * visibility changes SQS refused (a stale receipt).
  */
-async function slowSqs(delayMs: number): Promise<{ url: string; sends: Map<string, number>; refusedVisibilityChanges(): number; close(): Promise<void> }> {
+async function slowSqs(hold: () => Promise<unknown>): Promise<{ url: string; sends: Map<string, number>; refusedVisibilityChanges(): number; close(): Promise<void> }> {
   const upstream = new URL(stack.info.endpoints.sqs);
   const sends = new Map<string, number>();
   let refused = 0;
@@ -200,19 +202,16 @@ async function slowSqs(delayMs: number): Promise<{ url: string; sends: Map<strin
         const key = String((JSON.parse(body.toString('utf8')) as { MessageBody?: string }).MessageBody);
         sends.set(key, (sends.get(key) ?? 0) + 1);
       }
-      setTimeout(
-        () => {
-          const headers: IncomingHttpHeaders = { ...req.headers, host: upstream.host };
-          const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, (up) => {
-            if (req.headers['x-amz-target'] === 'AmazonSQS.ChangeMessageVisibility' && up.statusCode !== 200) refused++;
-            res.writeHead(up.statusCode ?? 502, up.headers);
-            up.pipe(res);
-          });
-          out.on('error', () => res.destroy());
-          out.end(body);
-        },
-        slow ? delayMs : 0,
-      );
+      void (slow ? hold() : Promise.resolve()).then(() => {
+        const headers: IncomingHttpHeaders = { ...req.headers, host: upstream.host };
+        const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, (up) => {
+          if (req.headers['x-amz-target'] === 'AmazonSQS.ChangeMessageVisibility' && up.statusCode !== 200) refused++;
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        });
+        out.on('error', () => res.destroy());
+        out.end(body);
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -236,13 +235,16 @@ function localDirVia(sqsUrl: string): string {
   return dir;
 }
 
-/** What the console's DLQ view does while it is open: look at the DLQ every second (each look is a receive). */
+/** What the console's DLQ view does when it refreshes: each look is a receive, and gives the messages visible new receipts. */
+const lookAtDeadLetters = () => raw(console_.origin, '/api/dlq', bearer(console_));
+
+/** The DLQ view left open: a look every second. */
 function keepLooking(): () => Promise<void> {
   let running = true;
   const loop = (async () => {
     while (running) {
-      await raw(console_.origin, '/api/dlq', bearer(console_));
-      await new Promise((r) => setTimeout(r, 1000));
+      await lookAtDeadLetters();
+      await sleep(1000);
     }
   })();
   return async () => {
@@ -253,7 +255,7 @@ function keepLooking(): () => Promise<void> {
 
 describe('redrive of a selection', () => {
   it('over a slow SQS, with the DLQ view open: what is reported moved is gone from the DLQ and processed, and the rest stays', async () => {
-    const proxy = await slowSqs(7000); // longer than the 5 s the redrive once hid its messages for
+    const proxy = await slowSqs(() => sleep(7000)); // longer than the 5 s the redrive once hid its messages for
     const slowConsole = await startConsoleProcess(['--local-dir', localDirVia(proxy.url)]);
     const webhooks = [`slow-a-${randomUUID()}`, `slow-b-${randomUUID()}`];
     const selected = [await putDeadLetter(envelope(webhooks[0], 'conn_slow')), await putDeadLetter(envelope(webhooks[1], 'conn_slow'))];
@@ -275,22 +277,23 @@ describe('redrive of a selection', () => {
   });
 
   it('a receipt that went stale (the DLQ view received the message meanwhile) is not trusted: the message is received again and deleted, its copy sent once', async () => {
-    const proxy = await slowSqs(4000);
+    // Hidden for 2 s only, with a send that takes longer: the view looks once the 2 s are out (and
+    // receives the message), then the send goes through; the receipt the redrive holds is stale.
+    const proxy = await slowSqs(async () => {
+      await sleep(2500);
+      await lookAtDeadLetters();
+    });
     const webhookId = `stale-${randomUUID()}`;
     const body = envelope(webhookId, 'conn_stale');
     const messageId = await putDeadLetter(body);
-    const stopLooking = keepLooking();
     try {
-      // Hidden for 2 s only, with a send taking 4 s: the view receives it in between, and the receipt held is stale.
       const moved = await redriveMessages(await resolveTarget({ localDir: localDirVia(proxy.url) }), [messageId], { visibilitySeconds: 2 });
-      await stopLooking();
       expect(moved).toEqual([messageId]);
       expect(await deadLetterIds()).not.toContain(messageId);
       expect(proxy.sends.get(body)).toBe(1);
       expect(proxy.refusedVisibilityChanges()).toBeGreaterThan(0); // the stale receipt was found out, not trusted
       await waitFor(() => processed(webhookId), 60_000, () => 'the moved message to be processed');
     } finally {
-      await stopLooking();
       await proxy.close();
     }
   });
