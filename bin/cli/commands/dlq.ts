@@ -97,40 +97,75 @@ export async function listDeadLetters(target: Target, limit: number): Promise<Re
 }
 
 /**
+ * How long a selection redrive hides the dead letters it receives: far longer than sending a copy
+ * and deleting take. A message visible again may be received by someone else (the console's DLQ
+ * view looks every 5 s), and then the receipt held here is stale: deleting with it succeeds and
+ * deletes nothing. (Others are made visible again at the end; only a crash leaves them hidden this long.)
+ */
+const REDRIVE_VISIBILITY_SECONDS = 60;
+
+/**
  * Moves the named dead letters (by SQS message id) back to the webhook queue: each is sent to the
  * queue, then deleted from the DLQ, as the message-move task does for all of them. The copy is
  * sent before the delete, so a failure in between duplicates a message (the consumer
- * deduplicates it) rather than losing it. Answers the ids moved.
+ * deduplicates it) rather than losing it. Answers the ids moved: sent, and deleted with the
+ * message's latest receipt. A message whose receipt went stale is received again and deleted then
+ * (its copy is not sent twice); one that is not received again is not reported moved.
  */
-export async function redriveMessages(target: Target, messageIds: readonly string[]): Promise<string[]> {
+export async function redriveMessages(target: Target, messageIds: readonly string[], options: { visibilitySeconds?: number } = {}): Promise<string[]> {
+  const visibility = options.visibilitySeconds ?? REDRIVE_VISIBILITY_SECONDS;
   const wanted = new Set(messageIds);
-  const moved: string[] = [];
+  const sent = new Set<string>();
+  const moved = new Set<string>();
   const sqs = new SQSClient(target.client('sqs'));
+  /** Those not wanted, by id, with their latest receipt: only looked at. */
+  const others = new Map<string, string>();
   try {
-    const seen = new Set<string>();
-    const others: string[] = [];
-    for (let round = 0; round < 50 && moved.length < wanted.size; round++) {
-      // Hidden for a while, so the next receive sees other messages; those not wanted reappear.
-      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: target.deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 5, MessageAttributeNames: ['All'] }));
-      const fresh = Messages.filter((m) => !seen.has(m.MessageId ?? ''));
-      if (fresh.length === 0) break;
-      for (const m of fresh) {
-        seen.add(m.MessageId ?? '');
-        if (!wanted.has(m.MessageId ?? '')) {
-          others.push(m.ReceiptHandle ?? '');
+    for (let round = 0; round < 50 && moved.size < wanted.size; round++) {
+      // Hidden while the redrive runs, so the next receive sees other messages.
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: target.deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: visibility, MessageAttributeNames: ['All'] }));
+      const pending = (id: string) => wanted.has(id) && !moved.has(id);
+      // Nothing left to move, nor anything not seen yet: what is wanted and not received is not there.
+      if (!Messages.some((m) => pending(m.MessageId ?? '') || !others.has(m.MessageId ?? ''))) {
+        for (const m of Messages) others.set(m.MessageId ?? '', m.ReceiptHandle ?? '');
+        break;
+      }
+      for (const m of Messages) {
+        const id = m.MessageId ?? '';
+        if (!pending(id)) {
+          others.set(id, m.ReceiptHandle ?? '');
           continue;
         }
-        await sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: m.Body ?? '', ...(m.MessageAttributes && Object.keys(m.MessageAttributes).length > 0 && { MessageAttributes: m.MessageAttributes }) }));
+        if (!sent.has(id)) {
+          await sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: m.Body ?? '', ...(m.MessageAttributes && Object.keys(m.MessageAttributes).length > 0 && { MessageAttributes: m.MessageAttributes }) }));
+          sent.add(id);
+        }
+        // Visibility changes only for the latest receipt of a message still hidden, and keeps it
+        // hidden: the delete right after it is sure to act. Refused, the receipt is stale: the
+        // message is received again in a later round.
+        if (!(await changeVisibility(sqs, target.deadLetterQueueUrl, m.ReceiptHandle ?? '', visibility))) continue;
         await sqs.send(new DeleteMessageCommand({ QueueUrl: target.deadLetterQueueUrl, ReceiptHandle: m.ReceiptHandle }));
-        moved.push(m.MessageId ?? '');
+        moved.add(id);
       }
     }
-    // The others were only looked at: visible again at once.
-    for (const handle of others) await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: target.deadLetterQueueUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }));
+    // The others were only looked at: visible again at once (a stale one is visible already).
+    for (const handle of others.values()) await changeVisibility(sqs, target.deadLetterQueueUrl, handle, 0);
   } finally {
     sqs.destroy();
   }
-  return moved;
+  return [...moved];
+}
+
+/** Sets a received message's visibility; false when the receipt is stale (the message was visible again, or received since). */
+async function changeVisibility(sqs: SQSClient, queueUrl: string, receiptHandle: string, seconds: number): Promise<boolean> {
+  try {
+    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
+    return true;
+  } catch (error) {
+    // AWS answers InvalidParameterValue ("Message does not exist or is not available for visibility timeout change").
+    if (['MessageNotInflight', 'ReceiptHandleIsInvalid', 'InvalidParameterValue'].includes((error as Error).name)) return false;
+    throw error;
+  }
 }
 
 export async function redrive(target: Target, rate: number | undefined, values: { json?: boolean; progress: boolean }, io: CommandContext['io']): Promise<number> {

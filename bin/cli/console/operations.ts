@@ -131,9 +131,14 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
       const since = time('since', filter.since);
       const until = time('until', filter.until);
       const limit = filter.limit ?? 200;
-      const stored = await withStore((store) => (filter.connection ? store.listEvents(filter.connection, limit) : store.listAllEvents(limit)));
+      const matches = (w: StoredWebhook) => (!filter.type || w.type === filter.type) && (since === undefined || (w.occurredAt ?? '') >= since) && (until === undefined || (w.occurredAt ?? '') <= until);
+      // Filtered before the limit: the newest `limit` of all could hold none of an older match. Only
+      // a connection's own index query may stop at the limit, and only when nothing else filters.
+      const narrowed = Boolean(filter.type) || since !== undefined || until !== undefined;
+      const stored = await withStore((store) => (filter.connection ? store.listEvents(filter.connection, narrowed ? Number.POSITIVE_INFINITY : limit) : store.listAllEvents(Number.POSITIVE_INFINITY)));
       return stored
-        .filter((w) => (!filter.type || w.type === filter.type) && (since === undefined || (w.occurredAt ?? '') >= since) && (until === undefined || (w.occurredAt ?? '') <= until))
+        .filter(matches)
+        .slice(0, limit)
         .map((w) => {
           const { event: _event, ...rest } = row(w);
           return rest;
@@ -181,9 +186,11 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
 
     async redrive(selection) {
       if ('messageIds' in selection) {
-        if (selection.messageIds.length === 0) throw new UsageError('select at least one message');
-        const moved = await redriveMessages(target, selection.messageIds);
-        return { moved: moved.length, status: moved.length === selection.messageIds.length ? 'COMPLETED' : 'PARTIAL' };
+        // A message named twice is moved once: counted once, or the outcome would read PARTIAL.
+        const messageIds = [...new Set(selection.messageIds)];
+        if (messageIds.length === 0) throw new UsageError('select at least one message');
+        const moved = await redriveMessages(target, messageIds);
+        return { moved: moved.length, status: moved.length === messageIds.length ? 'COMPLETED' : 'PARTIAL' };
       }
       // All: the CLI's `dlq redrive --json`, SQS's message-move task; its one JSON line is the outcome.
       let out = '';

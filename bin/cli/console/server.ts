@@ -8,9 +8,17 @@
  * an HttpOnly, SameSite=Strict cookie and redirects to `/`, so the token leaves the address bar.
  * API clients may send it as `Authorization: Bearer <token>` instead.
  *
- * Mutating requests (POST) must also come from the console's own origin (a foreign Origin is
- * refused), carry JSON (so no HTML form can forge one) and are refused outright with --read-only.
- * Every Host header must name the console (127.0.0.1 or localhost on its port): DNS rebinding.
+ * Cookies ignore ports: every page served on 127.0.0.1, whatever its port, is same-site to the
+ * console, is sent its cookie, and may set one of the same name. So the cookie's name holds a random
+ * id of this console (no other page knows it, no other console answers to it), any of the values
+ * sent under that name may match (a tossed copy cannot shadow the real one), and API calls (GET
+ * too) must come from the console's own page: Sec-Fetch-Site, when the browser sends it, is
+ * `same-origin`, and Origin, when sent, is the console's. Clients that are no browser (curl, a script
+ * with the bearer token) send neither.
+ *
+ * Mutating requests (POST) must also carry JSON (so no HTML form can forge one) and are refused
+ * outright with --read-only. Every Host header must name the console (127.0.0.1 or localhost on its
+ * port): DNS rebinding.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -90,7 +98,9 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   ]);
 
   let port = 0;
-  const cookieName = () => `makini_console_${port}`;
+  // Not derived from the token: the name travels to every service on 127.0.0.1 along with the cookie.
+  const instance = randomBytes(8).toString('hex');
+  const cookieName = () => `makini_console_${port}_${instance}`;
   const hosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   const origins = () => new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
   const tokenMatches = (candidate: string | undefined) => candidate !== undefined && constantTime.equal(Buffer.from(candidate), tokenBytes);
@@ -115,11 +125,13 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     if (!hosts().has(req.headers.host ?? '')) return send(res, 403, { error: 'foreign Host header' });
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
     const mutating = req.method !== 'GET' && req.method !== 'HEAD';
-    if (mutating) {
+    // The API answers the console's own page only. The page and its files hold no data: they may
+    // still be opened from the address bar (`none`) or a link in another local tool.
+    if (mutating || url.pathname.startsWith('/api/')) {
       const origin = req.headers.origin;
       if (origin !== undefined && !origins().has(origin)) return send(res, 403, { error: 'foreign Origin header' });
       const fetchSite = req.headers['sec-fetch-site'];
-      if (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none') return send(res, 403, { error: 'cross-site request' });
+      if (fetchSite !== undefined && fetchSite !== 'same-origin') return send(res, 403, { error: 'cross-site request' });
     }
 
     // The token: once in the query (then a cookie), or on every request as a bearer token.
@@ -132,7 +144,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       return;
     }
     const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
-    if (!tokenMatches(bearer ?? cookie(req, cookieName()))) return send(res, 401, { error: 'no valid token: open the URL the console printed (it ends in ?token=…)' });
+    if (!(bearer !== undefined ? tokenMatches(bearer) : cookies(req, cookieName()).some(tokenMatches))) return send(res, 401, { error: 'no valid token: open the URL the console printed (it ends in ?token=…)' });
 
     if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html')) {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
@@ -223,12 +235,12 @@ function send(res: ServerResponse, status: number, value: unknown): void {
   res.end(JSON.stringify(value));
 }
 
-function cookie(req: IncomingMessage, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
+/** Every value sent under `name`: a browser sends one per path and domain that set it, in no order to rely on. */
+function cookies(req: IncomingMessage, name: string): string[] {
+  return (req.headers.cookie ?? '').split(';').flatMap((part) => {
     const [key, ...value] = part.trim().split('=');
-    if (key === name) return value.join('=');
-  }
-  return undefined;
+    return key === name ? [value.join('=')] : [];
+  });
 }
 
 function text(body: Record<string, unknown>, key: string): string | undefined {
