@@ -194,4 +194,40 @@ export { scheme, url, ok, detail, MakiniWebhookStack };
       expect({ resolution, output: tsc.stdout + tsc.stderr, status: tsc.status }).toEqual({ resolution, output: '', status: 0 });
     }
   });
+
+  // jsii-pacmak's full Python build pip-installs its build tools, and PyPI cannot be reached here, so
+  // this generates the code only (`--code-only`), from the jsii assembly the package ships, and has
+  // Python compile it and check that the README's Python example uses names the binding has.
+  it('generates the Python binding from the packed jsii assembly; it compiles and has every name the README example uses', () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'makini-python-'));
+    try {
+      const pkg = path.join(out, 'pkg');
+      execFileSync('mkdir', ['-p', pkg]);
+      execFileSync('tar', ['-xzf', path.join(work, packed.filename), '-C', pkg, '--strip-components', '1']);
+      // jsii-pacmak runs `npm pack` on it again, and `prepack` builds from sources the package does not ship.
+      const manifest = path.join(pkg, 'package.json');
+      writeFileSync(manifest, JSON.stringify({ ...(JSON.parse(readFileSync(manifest, 'utf8')) as object), scripts: {} }));
+      // Its jsii dependencies (aws-cdk-lib, constructs) resolve from this repository's node_modules.
+      execFileSync('ln', ['-s', path.join(ROOT, 'node_modules'), path.join(pkg, 'node_modules')]);
+      execFileSync(process.execPath, [require.resolve('jsii-pacmak/bin/jsii-pacmak'), '--targets', 'python', '--code-only', '-o', path.join(out, 'out'), pkg], { stdio: 'pipe' });
+      const module = path.join(out, 'out', 'python', 'src', 'makini_webhook_ingestion', '__init__.py');
+      execFileSync('python3', ['-m', 'py_compile', module]);
+
+      const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+      const example = readme.slice(readme.indexOf('```python') + 9, readme.indexOf('```', readme.indexOf('```python') + 9));
+      const generated = readFileSync(module, 'utf8');
+      const imported = example.match(/from makini_webhook_ingestion import (.+)/)![1]!.split(',').map((s) => s.trim());
+      const keywords = [...example.matchAll(/\b([a-z][a-z0-9_]*)=/g)].map((m) => m[1]!).filter((k) => k !== 'value');
+      const attributes = [...example.matchAll(/webhooks\.([a-z_]+)/g)].map((m) => m[1]!);
+      expect(imported.length + keywords.length + attributes.length).toBeGreaterThan(4);
+      const missing = [
+        ...imported.filter((name) => !new RegExp(`^class ${name}[(:]`, 'm').test(generated)),
+        ...keywords.filter((name) => !new RegExp(`^\\s+${name}: `, 'm').test(generated)),
+        ...attributes.filter((name) => !new RegExp(`def ${name}\\(self\\)`).test(generated)),
+      ];
+      expect(missing).toEqual([]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 600_000);
 });

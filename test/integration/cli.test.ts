@@ -181,7 +181,7 @@ describe('makini-webhooks send', () => {
   });
 
   it.each([
-    [['send', '--secret', 's'], /--url is required/],
+    [['send', '--secret', 's'], /required option '--url <URL>' not specified/],
     [['send', '--url', 'ftp://x', '--secret', 's'], /--url must be an http\(s\) URL/],
     [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--type', 'nope'], /--type must be <entity>.<action>/],
     [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--lifecycle', '--type', 'nope'], /--type must be one of/],
