@@ -9,21 +9,45 @@
 import type { Row } from './rows';
 
 export const PRICES = {
-  apiGatewayHttpPerMillion: { usd: 1.0, since: '2020-03-12', page: 'aws.amazon.com/api-gateway/pricing (HTTP APIs, first 300 M requests/month, per 512 KB)' },
-  lambdaRequestsPerMillion: { usd: 0.2, since: '2021-09-29', page: 'aws.amazon.com/lambda/pricing (requests)' },
-  lambdaArmGbSecond: { usd: 0.0000133334, since: '2021-09-29', page: 'aws.amazon.com/lambda/pricing (Arm, first 7.5 B GB-s/month)' },
-  sqsStandardPerMillion: { usd: 0.4, since: '2020-01-01', page: 'aws.amazon.com/sqs/pricing (standard queue, per 64 KB chunk)' },
-  dynamoWruPerMillion: { usd: 0.625, since: '2024-11-01', page: 'aws.amazon.com/dynamodb/pricing/on-demand (write request units)' },
-  dynamoRruPerMillion: { usd: 0.125, since: '2024-11-01', page: 'aws.amazon.com/dynamodb/pricing/on-demand (read request units)' },
-  dynamoStorageGbMonth: { usd: 0.25, since: '2018-11-28', page: 'aws.amazon.com/dynamodb/pricing/on-demand (storage, standard table class)' },
-  dynamoPitrGbMonth: { usd: 0.2, since: '2018-11-28', page: 'aws.amazon.com/dynamodb/pricing/on-demand (continuous backups)' },
-  eventBridgeEventsPerMillion: { usd: 1.0, since: '2019-07-11', page: 'aws.amazon.com/eventbridge/pricing (custom events, per 64 KB)' },
-  eventBridgeArchiveGb: { usd: 0.1, since: '2020-11-05', page: 'aws.amazon.com/eventbridge/pricing (archive, events processed)' },
-  eventBridgeArchiveGbMonth: { usd: 0.023, since: '2020-11-05', page: 'aws.amazon.com/eventbridge/pricing (archive storage)' },
-  logsIngestGb: { usd: 0.5, since: '2017-01-01', page: 'aws.amazon.com/cloudwatch/pricing (Logs, standard class ingestion)' },
-  logsStorageGbMonth: { usd: 0.03, since: '2017-01-01', page: 'aws.amazon.com/cloudwatch/pricing (Logs storage, compressed)' },
-  xrayTracesPerMillion: { usd: 5.0, since: '2017-04-19', page: 'aws.amazon.com/xray/pricing (traces recorded)' },
+  apiGatewayHttpPerMillion: { usd: 1.0, label: 'API Gateway HTTP API, per million requests (first 300 M/month, per 512 KB)', since: '2020-03-12', page: 'aws.amazon.com/api-gateway/pricing' },
+  lambdaRequestsPerMillion: { usd: 0.2, label: 'Lambda requests, per million', since: '2021-09-29', page: 'aws.amazon.com/lambda/pricing' },
+  lambdaArmGbSecond: { usd: 0.0000133334, label: 'Lambda duration, Arm, per GB-second (first 7.5 B GB-s/month)', since: '2021-09-29', page: 'aws.amazon.com/lambda/pricing' },
+  sqsStandardPerMillion: { usd: 0.4, label: 'SQS standard, per million requests (per 64 KB)', since: '2020-01-01', page: 'aws.amazon.com/sqs/pricing' },
+  dynamoWruPerMillion: { usd: 0.625, label: 'DynamoDB on-demand, per million write request units', since: '2024-11-01', page: 'aws.amazon.com/dynamodb/pricing/on-demand' },
+  dynamoRruPerMillion: { usd: 0.125, label: 'DynamoDB on-demand, per million read request units', since: '2024-11-01', page: 'aws.amazon.com/dynamodb/pricing/on-demand' },
+  dynamoStorageGbMonth: { usd: 0.25, label: 'DynamoDB storage, per GB-month (standard table class)', since: '2018-11-28', page: 'aws.amazon.com/dynamodb/pricing/on-demand' },
+  dynamoPitrGbMonth: { usd: 0.2, label: 'DynamoDB continuous backups (PITR), per GB-month', since: '2018-11-28', page: 'aws.amazon.com/dynamodb/pricing/on-demand' },
+  eventBridgeEventsPerMillion: { usd: 1.0, label: 'EventBridge custom events, per million (per 64 KB)', since: '2019-07-11', page: 'aws.amazon.com/eventbridge/pricing' },
+  eventBridgeArchiveGb: { usd: 0.1, label: 'EventBridge archive, per GB processed', since: '2020-11-05', page: 'aws.amazon.com/eventbridge/pricing' },
+  eventBridgeArchiveGbMonth: { usd: 0.023, label: 'EventBridge archive storage, per GB-month', since: '2020-11-05', page: 'aws.amazon.com/eventbridge/pricing' },
+  logsIngestGb: { usd: 0.5, label: 'CloudWatch Logs ingestion (standard class), per GB', since: '2017-01-01', page: 'aws.amazon.com/cloudwatch/pricing' },
+  logsStorageGbMonth: { usd: 0.03, label: 'CloudWatch Logs storage, per GB-month (compressed)', since: '2017-01-01', page: 'aws.amazon.com/cloudwatch/pricing' },
+  xrayTracesPerMillion: { usd: 5.0, label: 'X-Ray traces recorded, per million', since: '2017-04-19', page: 'aws.amazon.com/xray/pricing' },
+  // Monthly prices of what the stack keeps whether or not a webhook arrives.
+  kmsKeyMonth: { usd: 1.0, label: 'KMS customer managed key, per month', since: '2014-11-12', page: 'aws.amazon.com/kms/pricing' },
+  alarmMetricMonth: { usd: 0.1, label: 'CloudWatch standard-resolution alarm, per metric it evaluates, per month', since: '2017-01-01', page: 'aws.amazon.com/cloudwatch/pricing' },
+  dashboardMonth: { usd: 3.0, label: 'CloudWatch dashboard, per month (beyond the three free per account)', since: '2017-01-01', page: 'aws.amazon.com/cloudwatch/pricing' },
+  customMetricMonth: { usd: 0.3, label: 'CloudWatch custom metric, per month (first 10,000; prorated by the hour, billed only for hours with data)', since: '2017-01-01', page: 'aws.amazon.com/cloudwatch/pricing' },
+  secretMonth: { usd: 0.4, label: 'Secrets Manager secret, per month', since: '2018-04-04', page: 'aws.amazon.com/secrets-manager/pricing' },
+  secretsApiPer10k: { usd: 0.05, label: 'Secrets Manager API calls, per 10,000', since: '2018-04-04', page: 'aws.amazon.com/secrets-manager/pricing' },
 } as const;
+
+const PRICES_START = '<!-- prices:start (generated by `npm run docs` from bench/cost.ts; do not edit) -->';
+const PRICES_END = '<!-- prices:end -->';
+
+/** docs/cost.md's price table, from {@link PRICES}: the bench and the page cannot quote different prices. */
+export function pricesTable(): string {
+  const rows = Object.values(PRICES).map((p) => `| ${p.label} | ${p.usd} | ${p.since} | ${p.page} |`);
+  return [PRICES_START, '| price | USD | since | page |', '|---|---|---|---|', ...rows, PRICES_END].join('\n');
+}
+
+/** `page` with its price table replaced by {@link pricesTable}. */
+export function withPricesTable(page: string): string {
+  const start = page.indexOf(PRICES_START);
+  const end = page.indexOf(PRICES_END);
+  if (start < 0 || end < start) throw new Error(`docs/cost.md has no ${PRICES_START} … ${PRICES_END} block`);
+  return page.slice(0, start) + pricesTable() + page.slice(end + PRICES_END.length);
+}
 
 /** Published prices of the two hosted alternatives, as transcribed from their pricing pages on 2026-09-20. */
 export const ALTERNATIVES = {
@@ -62,7 +86,8 @@ export interface CostInputs {
 
 export interface CostLine {
   readonly item: string;
-  readonly usdPerMillion: number;
+  /** USD per million webhooks (the per-webhook lines), or per month (the fixed and per-connection lines). */
+  readonly usd: number;
   readonly basis: string;
 }
 
@@ -75,48 +100,50 @@ export function costPerMillion(inputs: CostInputs, options: { tracing: boolean }
   const logBytes = inputs.receiverLogBytes + inputs.consumerLogBytes + inputs.accessLogBytes + ASSUMPTIONS.lambdaPlatformLogBytes * (1 + inputs.consumerInvocations);
   const storedMonths = ASSUMPTIONS.retentionDays / 30;
   const lines: CostLine[] = [
-    { item: 'API Gateway HTTP API', usdPerMillion: PRICES.apiGatewayHttpPerMillion.usd, basis: '1 request per webhook' },
-    { item: 'Lambda requests', usdPerMillion: PRICES.lambdaRequestsPerMillion.usd * (1 + inputs.consumerInvocations), basis: `1 receiver + ${round3(inputs.consumerInvocations)} consumer invocations` },
+    { item: 'API Gateway HTTP API', usd: PRICES.apiGatewayHttpPerMillion.usd, basis: '1 request per webhook' },
+    { item: 'Lambda requests', usd: PRICES.lambdaRequestsPerMillion.usd * (1 + inputs.consumerInvocations), basis: `1 receiver + ${round3(inputs.consumerInvocations)} consumer invocations` },
     {
       item: 'Lambda duration (arm64)',
-      usdPerMillion: (M * (receiverBilledMs * ASSUMPTIONS.receiverGb + inputs.consumerInvocations * consumerBilledMsPerInvocation * ASSUMPTIONS.consumerGb) * PRICES.lambdaArmGbSecond.usd) / 1000,
+      usd: (M * (receiverBilledMs * ASSUMPTIONS.receiverGb + inputs.consumerInvocations * consumerBilledMsPerInvocation * ASSUMPTIONS.consumerGb) * PRICES.lambdaArmGbSecond.usd) / 1000,
       basis: `receiver ${receiverBilledMs} ms, consumer ${consumerBilledMsPerInvocation} ms per batch, 512 MB each`,
     },
-    { item: 'SQS', usdPerMillion: PRICES.sqsStandardPerMillion.usd * inputs.sqsRequests, basis: `${round3(inputs.sqsRequests)} requests per webhook` },
-    { item: 'DynamoDB writes', usdPerMillion: PRICES.dynamoWruPerMillion.usd * inputs.wru, basis: `${round3(inputs.wru)} WRU per webhook` },
-    { item: 'DynamoDB reads', usdPerMillion: PRICES.dynamoRruPerMillion.usd * inputs.rru, basis: `${round3(inputs.rru)} RRU per webhook` },
+    { item: 'SQS', usd: PRICES.sqsStandardPerMillion.usd * inputs.sqsRequests, basis: `${round3(inputs.sqsRequests)} requests per webhook` },
+    { item: 'DynamoDB writes', usd: PRICES.dynamoWruPerMillion.usd * inputs.wru, basis: `${round3(inputs.wru)} WRU per webhook` },
+    { item: 'DynamoDB reads', usd: PRICES.dynamoRruPerMillion.usd * inputs.rru, basis: `${round3(inputs.rru)} RRU per webhook` },
     {
       item: 'DynamoDB storage + PITR',
-      usdPerMillion: ((M * inputs.webhookItemBytes) / GB) * (PRICES.dynamoStorageGbMonth.usd + PRICES.dynamoPitrGbMonth.usd) * storedMonths,
+      usd: ((M * inputs.webhookItemBytes) / GB) * (PRICES.dynamoStorageGbMonth.usd + PRICES.dynamoPitrGbMonth.usd) * storedMonths,
       basis: `${Math.round(inputs.webhookItemBytes)} B per item, kept ${ASSUMPTIONS.retentionDays} days`,
     },
-    { item: 'EventBridge events', usdPerMillion: PRICES.eventBridgeEventsPerMillion.usd * inputs.busEvents, basis: `${inputs.busEvents} event per webhook` },
+    { item: 'EventBridge events', usd: PRICES.eventBridgeEventsPerMillion.usd * inputs.busEvents, basis: `${inputs.busEvents} event per webhook` },
     {
       item: 'EventBridge archive',
-      usdPerMillion: ((M * ASSUMPTIONS.busEventBytes) / GB) * (PRICES.eventBridgeArchiveGb.usd + PRICES.eventBridgeArchiveGbMonth.usd * storedMonths),
+      usd: ((M * ASSUMPTIONS.busEventBytes) / GB) * (PRICES.eventBridgeArchiveGb.usd + PRICES.eventBridgeArchiveGbMonth.usd * storedMonths),
       basis: `${ASSUMPTIONS.busEventBytes} B per event, kept ${ASSUMPTIONS.retentionDays} days`,
     },
     {
       item: 'CloudWatch Logs',
-      usdPerMillion: ((M * logBytes) / GB) * (PRICES.logsIngestGb.usd + PRICES.logsStorageGbMonth.usd * storedMonths),
+      usd: ((M * logBytes) / GB) * (PRICES.logsIngestGb.usd + PRICES.logsStorageGbMonth.usd * storedMonths),
       basis: `${Math.round(logBytes)} B per webhook at INFO (receiver ${Math.round(inputs.receiverLogBytes)}, consumer ${Math.round(inputs.consumerLogBytes)}, access log ${Math.round(inputs.accessLogBytes)}, platform lines)`,
     },
   ];
   if (options.tracing) {
-    lines.push({ item: 'X-Ray (tracing on, upper bound)', usdPerMillion: PRICES.xrayTracesPerMillion.usd * (1 + inputs.consumerInvocations), basis: 'every invocation sampled: true below ~1 webhook/s, where the 1/s reservoir covers all' });
+    lines.push({ item: 'X-Ray (tracing on, upper bound)', usd: PRICES.xrayTracesPerMillion.usd * (1 + inputs.consumerInvocations), basis: 'every invocation sampled: true below ~1 webhook/s, where the 1/s reservoir covers all' });
   }
   return lines;
 }
 
+/** `Namespace/Name{dims}` → `Name`, listed. */
+const names = (metrics: readonly string[]) => (metrics.length === 0 ? 'none' : metrics.map((m) => m.slice(m.indexOf('/') + 1, m.indexOf('{'))).join(', '));
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 const dollars = (n: number) => `$${n.toFixed(n < 0.1 ? 3 : 2)}`;
 
 /** The cost rows: each line, then the total as deployed by default (tracing off), and with tracing on. */
 export function costRows(rows: Row[], inputs: CostInputs): void {
   const lines = costPerMillion(inputs, { tracing: false });
-  for (const line of lines) rows.push({ metric: `cost per million: ${line.item}`, value: round3(line.usdPerMillion), unit: 'USD', baseline: line.basis });
-  const total = lines.reduce((n, l) => n + l.usdPerMillion, 0);
-  const xray = costPerMillion(inputs, { tracing: true }).reduce((n, l) => n + l.usdPerMillion, 0);
+  for (const line of lines) rows.push({ metric: `cost per million: ${line.item}`, value: round3(line.usd), unit: 'USD', baseline: line.basis });
+  const total = lines.reduce((n, l) => n + l.usd, 0);
+  const xray = costPerMillion(inputs, { tracing: true }).reduce((n, l) => n + l.usd, 0);
   rows.push({
     metric: 'cost per million webhooks, us-east-1, all-in (default configuration: tracing off)',
     value: round3(total),
@@ -148,3 +175,122 @@ export function accessLogLineBytes(format: string): number {
   return Buffer.byteLength(format.replace(/\$context\.[A-Za-z.]+/g, (v) => typical[v] ?? '-'));
 }
 
+
+/**
+ * The custom metrics in EMF output (one JSON document per line), each as `Name{dimension=value,…}`:
+ * CloudWatch bills each name and dimension set as one metric, for every hour it has data.
+ */
+export function emfMetrics(output: string): string[] {
+  const found = new Set<string>();
+  for (const line of output.split('\n')) {
+    if (!line.includes('"_aws"')) continue;
+    let doc: { _aws?: { CloudWatchMetrics?: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] } } & Record<string, unknown>;
+    try {
+      doc = JSON.parse(line) as typeof doc;
+    } catch {
+      continue;
+    }
+    for (const directive of doc._aws?.CloudWatchMetrics ?? []) {
+      for (const dimensions of directive.Dimensions.length > 0 ? directive.Dimensions : [[]]) {
+        const dims = dimensions.map((d) => `${d}=${String(doc[d])}`).join(',');
+        for (const metric of directive.Metrics) found.add(`${directive.Namespace}/${metric.Name}{${dims}}`);
+      }
+    }
+  }
+  return [...found].sort();
+}
+
+/** What the stack keeps whether or not a webhook arrives: counted in the synthesized template, or measured. */
+export interface FixedInputs {
+  /** Alarms in the template, and the metrics they evaluate (CloudWatch bills alarms per metric). */
+  readonly alarms: number;
+  readonly alarmMetrics: number;
+  readonly dashboards: number;
+  readonly kmsKeys: number;
+  /** Secrets the template creates (the signing secret). */
+  readonly stackSecrets: number;
+  /** Custom metrics every poll run emits, whatever it finds (so they have data every hour). */
+  readonly pollRunMetrics: readonly string[];
+  /** Custom metrics a new webhook makes the receiver and the consumer emit (data every hour with steady traffic). */
+  readonly webhookMetrics: readonly string[];
+  /** `ColdStart` metrics: one per function, counted as if each had a cold start every hour. */
+  readonly coldStartMetrics: number;
+  readonly pollIntervalMinutes: number;
+  readonly pollerMemoryGb: number;
+  /** Poller run time per connection polled, seconds (measured in the poller section). */
+  readonly pollerSecondsPerConnection: number;
+}
+
+/** Not measured here; docs/cost.md says why each is what it is. */
+export const FIXED_ASSUMPTIONS = {
+  /** An empty poll run (lease, one page of connections, nothing due), billed seconds. */
+  emptyPollRunSeconds: 0.3,
+  /** ReceiveMessage long polls of the event-source mapping on an idle queue: 5 pollers, one 20 s poll each at a time. */
+  idleQueuePollsPerMonth: 5 * 3 * 60 * 24 * 30,
+  /** Per connection and poll run: its state and poll record in one BatchGetItem (eventually consistent, ≤ 4 KB each: 0.5 RRU each). */
+  rruPerConnectionRun: 1,
+  /** Per connection polled: its poll record (≤ 1 KB; its index keys never change, so the keys-only index is not written again). */
+  wruPerConnectionPoll: 1,
+  /** Per-connection mode: token secrets read with BatchGetSecretValue, 20 per call, every run. */
+  secretsPerBatchRead: 20,
+} as const;
+
+/** The fixed monthly lines, system mode, no connection yet. */
+export function fixedMonthly(inputs: FixedInputs): CostLine[] {
+  const runs = (30 * 24 * 60) / inputs.pollIntervalMinutes;
+  const metrics = inputs.pollRunMetrics.length + inputs.webhookMetrics.length + inputs.coldStartMetrics;
+  return [
+    { item: 'KMS key (alarm and notification topics)', usd: inputs.kmsKeys * PRICES.kmsKeyMonth.usd, basis: `${inputs.kmsKeys} customer managed key` },
+    { item: 'alarms', usd: inputs.alarmMetrics * PRICES.alarmMetricMonth.usd, basis: `${inputs.alarms} alarms evaluating ${inputs.alarmMetrics} metrics` },
+    { item: 'dashboard', usd: inputs.dashboards * PRICES.dashboardMonth.usd, basis: `${inputs.dashboards} dashboard (free only if the account has fewer than 3)` },
+    { item: 'secrets', usd: (inputs.stackSecrets + 1) * PRICES.secretMonth.usd, basis: `the signing secret, and system mode's client credentials` },
+    {
+      item: 'custom metrics',
+      usd: metrics * PRICES.customMetricMonth.usd,
+      basis: `${metrics} with data every hour: from every poll run ${names(inputs.pollRunMetrics)}, from every webhook ${names(inputs.webhookMetrics)}, ${inputs.coldStartMetrics} ColdStart (metrics only emitted on failures cost nothing until they are)`,
+    },
+    {
+      item: 'poller schedule',
+      usd: runs * (PRICES.lambdaRequestsPerMillion.usd / 1e6 + FIXED_ASSUMPTIONS.emptyPollRunSeconds * inputs.pollerMemoryGb * PRICES.lambdaArmGbSecond.usd),
+      basis: `${Math.round(runs).toLocaleString('en')} runs of ${FIXED_ASSUMPTIONS.emptyPollRunSeconds} s (assumed, no connection due)`,
+    },
+    { item: 'idle queue polling', usd: (FIXED_ASSUMPTIONS.idleQueuePollsPerMonth * PRICES.sqsStandardPerMillion.usd) / 1e6, basis: `${FIXED_ASSUMPTIONS.idleQueuePollsPerMonth.toLocaleString('en')} empty ReceiveMessage long polls (assumed: 5 pollers)` },
+    { item: 'event archive', usd: 0, basis: 'nothing fixed: it is priced per event in the per-million rows' },
+  ];
+}
+
+/** What one more connection adds a month: system mode, and per-connection mode (its token secret). */
+export function perConnectionMonthly(inputs: FixedInputs): { system: CostLine[]; perConnection: CostLine[] } {
+  const runs = (30 * 24 * 60) / inputs.pollIntervalMinutes;
+  const system: CostLine[] = [
+    { item: 'DynamoDB reads', usd: (runs * FIXED_ASSUMPTIONS.rruPerConnectionRun * PRICES.dynamoRruPerMillion.usd) / 1e6, basis: `${FIXED_ASSUMPTIONS.rruPerConnectionRun} RRU per run` },
+    { item: 'DynamoDB writes', usd: (runs * FIXED_ASSUMPTIONS.wruPerConnectionPoll * PRICES.dynamoWruPerMillion.usd) / 1e6, basis: `${FIXED_ASSUMPTIONS.wruPerConnectionPoll} WRU per run, if polled every run (a silent connection)` },
+    { item: 'poller time', usd: runs * inputs.pollerSecondsPerConnection * inputs.pollerMemoryGb * PRICES.lambdaArmGbSecond.usd, basis: `${round3(inputs.pollerSecondsPerConnection * 1000)} ms per connection per run (measured)` },
+  ];
+  const perConnection: CostLine[] = [
+    ...system,
+    { item: 'token secret', usd: PRICES.secretMonth.usd, basis: 'one Secrets Manager secret per connection' },
+    { item: 'token secret reads', usd: (runs / FIXED_ASSUMPTIONS.secretsPerBatchRead) * (PRICES.secretsApiPer10k.usd / 10_000), basis: `BatchGetSecretValue, ${FIXED_ASSUMPTIONS.secretsPerBatchRead} per call, every run` },
+  ];
+  return { system, perConnection };
+}
+
+/** The fixed-cost rows: each line, the total beside its target, and the cost of one more connection in each mode. */
+export function fixedRows(rows: Row[], inputs: FixedInputs): void {
+  const lines = fixedMonthly(inputs);
+  for (const line of lines) rows.push({ metric: `fixed per month: ${line.item}`, value: round3(line.usd), unit: 'USD', baseline: line.basis });
+  const total = lines.reduce((n, l) => n + l.usd, 0);
+  rows.push({ metric: 'fixed cost per month, us-east-1 (default configuration, system mode, no connection)', value: round3(total), unit: 'USD', target: '≤ $5', baseline: lines.filter((l) => l.usd > 0).map((l) => `${l.item} ${dollars(l.usd)}`).join(', '), met: total <= 5 });
+  const { system, perConnection } = perConnectionMonthly(inputs);
+  for (const [mode, modeLines] of [['system mode', system], ['per-connection mode', perConnection]] as const) {
+    const sum = modeLines.reduce((n, l) => n + l.usd, 0);
+    rows.push({
+      metric: `cost per connection per month, ${mode}`,
+      value: Math.round(sum * 10_000) / 10_000,
+      unit: 'USD',
+      target: '≤ $0.01',
+      baseline: modeLines.map((l) => `${l.item} ${dollars(l.usd)} (${l.basis})`).join('; '),
+      met: sum <= 0.01,
+    });
+  }
+}

@@ -26,7 +26,7 @@ import { startMakiniApiSimulator } from '../local/makini-api-simulator';
 import { apiGatewayEvent } from '../test/support/api-gateway-event';
 import { BASELINE_BUNDLING, synthBundleOf, synthLambdaBundles } from '../test/support/lambda-bundles';
 import { endToEnd, type PipelineFigures } from './end-to-end';
-import { accessLogLineBytes, costRows } from './cost';
+import { accessLogLineBytes, costRows, emfMetrics, fixedRows } from './cost';
 import { accessLogFormat } from '../lib/makini-webhook-ingestion';
 import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
 import { encodeEnvelope } from '../lambdas/core/envelope';
@@ -35,6 +35,8 @@ import { sampleEvent } from '../local/sample-events';
 import { toRecord } from '../local/stack';
 import { startDynalite } from '../test/support/dynalite';
 import { iamPolicy } from './iam-policy';
+import { cdkApp } from '../test/support/cdk-app';
+import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
 import { median, round, type Row } from './rows';
 
 
@@ -121,13 +123,22 @@ async function warmHandler(secret: string) {
   };
 }
 
-/** Runs `fn` with stdout swallowed (log lines and EMF still formatted and written), counting bytes. */
-async function countingStdout<T>(fn: () => Promise<T>): Promise<{ result: T; bytes: number }> {
+/**
+ * Runs `fn` with stdout swallowed (log lines and EMF still formatted and written), counting bytes,
+ * and the custom metrics its EMF lines name.
+ */
+async function countingStdout<T>(fn: () => Promise<T>): Promise<{ result: T; bytes: number; metrics: string[] }> {
   const write = process.stdout.write.bind(process.stdout);
   let bytes = 0;
-  process.stdout.write = ((chunk: string | Uint8Array) => ((bytes += Buffer.byteLength(chunk)), true)) as typeof process.stdout.write;
+  const metrics = new Set<string>();
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    bytes += Buffer.byteLength(chunk);
+    const text = chunk.toString();
+    if (text.includes('"_aws"')) for (const metric of emfMetrics(text)) metrics.add(metric);
+    return true;
+  }) as typeof process.stdout.write;
   try {
-    return { result: await fn(), bytes };
+    return { result: await fn(), bytes, metrics: [...metrics] };
   } finally {
     process.stdout.write = write;
   }
@@ -150,7 +161,16 @@ interface Figures {
   receiverLogBytes?: number;
   consumerLogBytes?: number;
   pipeline?: PipelineFigures;
+  /** Custom metrics (EMF) a new webhook makes the receiver and the consumer emit, ColdStart aside. */
+  receiverMetrics?: string[];
+  consumerMetrics?: string[];
+  /** Custom metrics every system-mode poll run emits, and its time per connection (s). */
+  pollRunMetrics?: string[];
+  pollerSecondsPerConnection?: number;
 }
+
+/** ColdStart is counted apart: one per function, whenever that function starts an environment. */
+const steady = (metrics: readonly string[]) => metrics.filter((m) => !m.includes('/ColdStart{'));
 
 async function warmPath(rows: Row[], figures: Figures): Promise<void> {
   const secret = 'bench-signing-secret-value';
@@ -161,6 +181,7 @@ async function warmPath(rows: Row[], figures: Figures): Promise<void> {
       const event = apiGatewayEvent({ body, headers: { 'x-makini-signature': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` } });
       const { result: first } = await countingStdout(() => receiver.invoke(event));
       if (first.statusCode !== 200) throw new Error(`the receiver answered ${first.statusCode}: ${first.body}`);
+      if (kb === 1) figures.receiverMetrics = steady((await countingStdout(() => receiver.invoke(event))).metrics);
       const iterations = kb === 100 ? 300 : 1000;
       const floor = await cpuMicros(() => createHmac('sha256', secret).update(Buffer.from(body)).digest(), iterations);
       const { result: measured } = await countingStdout(() => cpuMicros(() => receiver.invoke(event), iterations));
@@ -192,7 +213,7 @@ async function warmPath(rows: Row[], figures: Figures): Promise<void> {
  * - per-connection mode: 1,000 connections whose access tokens expire in 3 days, so every one is
  *   refreshed (and written back) before its poll.
  */
-async function pollerScale(rows: Row[]): Promise<void> {
+async function pollerScale(rows: Row[], figures: Figures): Promise<void> {
   const config = resolveConfig({ pollAll: true, makiniPageSize: 1_000 });
   const makini = await startMakiniApiSimulator({ latencyMs: 50 });
   const common = {
@@ -212,8 +233,15 @@ async function pollerScale(rows: Row[]): Promise<void> {
       settings: { ...pollerSettings(config), budgetMs: 10 * 60_000 },
     });
     let started = performance.now();
-    const { result: summary } = await countingStdout(() => system({}));
+    // The handler's middleware flushes the metrics after each run; createPoller alone does not.
+    const { result: summary, metrics: pollRunMetrics } = await countingStdout(async () => {
+      const result = await system({});
+      common.metrics.publishStoredMetrics();
+      return result;
+    });
     let seconds = (performance.now() - started) / 1000;
+    figures.pollRunMetrics = steady(pollRunMetrics);
+    figures.pollerSecondsPerConnection = seconds / connections;
     rows.push({
       metric: `poller, system mode: ${connections.toLocaleString('en')} connections (${makini.stats.byRoute.connections} pages), 50 ms API latency, concurrency ${config.pollConcurrency}`,
       value: round(seconds),
@@ -308,10 +336,11 @@ async function consumerLogs(rows: Row[], figures: Figures): Promise<void> {
     });
     await countingStdout(() => consumer(batch(), context));
     const batches = 20;
-    const { bytes } = await countingStdout(async () => {
+    const { bytes, metrics } = await countingStdout(async () => {
       for (let b = 0; b < batches; b++) await consumer(batch(), context);
     });
     figures.consumerLogBytes = bytes / (batches * 10);
+    figures.consumerMetrics = steady(metrics);
     rows.push({ metric: 'consumer log + EMF bytes per webhook (batches of 10 new webhooks)', value: round(bytes / (batches * 10)), unit: 'B' });
   } finally {
     restoreEnv();
@@ -339,6 +368,36 @@ async function cost(rows: Row[], figures: Figures): Promise<void> {
     consumerLogBytes,
     accessLogBytes: accessLogLineBytes(accessLogFormat().toString()),
     webhookItemBytes: p.webhookItemBytes,
+  });
+}
+
+/**
+ * Fixed monthly costs and the cost of one more connection: the alarms, dashboards, keys and secrets
+ * of the synthesized default stack, and the custom metrics the other sections saw emitted.
+ */
+async function fixed(rows: Row[], figures: Figures): Promise<void> {
+  const { receiverMetrics, consumerMetrics, pollRunMetrics, pollerSecondsPerConnection } = figures;
+  if (!receiverMetrics || !consumerMetrics || !pollRunMetrics || pollerSecondsPerConnection === undefined) throw new Error('the fixed section needs the warm, consumer and poller sections');
+  const config = resolveConfig();
+  const app = cdkApp({ bundle: false });
+  const stack = new MakiniWebhookStack(app, 'BenchFixed');
+  const resources = Object.values(app.synth().getStackByName(stack.stackName).template.Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>);
+  const ofType = (type: string) => resources.filter((r) => r.Type === type);
+  const alarms = ofType('AWS::CloudWatch::Alarm');
+  // A metric-math alarm is billed for each metric it reads; a plain alarm reads one.
+  const alarmMetrics = alarms.reduce((n, a) => n + (Array.isArray(a.Properties?.Metrics) ? (a.Properties.Metrics as { MetricStat?: unknown }[]).filter((m) => m.MetricStat).length : 1), 0);
+  fixedRows(rows, {
+    alarms: alarms.length,
+    alarmMetrics,
+    dashboards: ofType('AWS::CloudWatch::Dashboard').length,
+    kmsKeys: ofType('AWS::KMS::Key').length,
+    stackSecrets: ofType('AWS::SecretsManager::Secret').length,
+    pollRunMetrics,
+    webhookMetrics: [...new Set([...receiverMetrics, ...consumerMetrics])],
+    coldStartMetrics: ofType('AWS::Lambda::Function').length,
+    pollIntervalMinutes: config.pollIntervalMinutes,
+    pollerMemoryGb: config.pollerMemoryMB / 1024,
+    pollerSecondsPerConnection,
   });
 }
 
@@ -372,9 +431,9 @@ async function startUp(rows: Row[]): Promise<void> {
   rows.push({ metric: 'npm start, later starts (median of 3)', value: round(median(later) / 1000), unit: 's', target: '≤ 10 s', baseline: `${later.map((ms) => round(ms / 1000)).join(', ')} s`, met: median(later) <= 10_000 });
 }
 
-const SECTIONS: Record<string, (rows: Row[], figures: Figures) => Promise<void>> = { cold: coldStart, warm: warmPath, consumer: consumerLogs, poller: pollerScale, e2e: pipeline, cost, start: startUp, iam: iamPolicy };
+const SECTIONS: Record<string, (rows: Row[], figures: Figures) => Promise<void>> = { cold: coldStart, warm: warmPath, consumer: consumerLogs, poller: pollerScale, e2e: pipeline, cost, fixed, start: startUp, iam: iamPolicy };
 /** Sections whose figures a section needs. */
-const NEEDS: Record<string, readonly string[]> = { cost: ['warm', 'consumer', 'e2e'] };
+const NEEDS: Record<string, readonly string[]> = { cost: ['warm', 'consumer', 'e2e'], fixed: ['warm', 'consumer', 'poller'] };
 
 /** `npm run bench` runs every section; `npm run bench -- e2e warm` only those (the JSON then holds only them). */
 async function main(): Promise<void> {

@@ -228,7 +228,11 @@ export function createPoller(deps: PollerDeps) {
       return finding === 'unauthorized' || c.state?.status === 'reauthorization_required';
     }).length;
     const stale = live.filter((c) => !c.state?.lastWebhookAt || started - Date.parse(c.state.lastWebhookAt) > settings.expectedWindowMs).length;
-    const metric = (name: string, value: number) => deps.metrics.addMetric(name, MetricUnit.Count, value);
+    // Counts that are zero are not emitted: CloudWatch bills a custom metric for every hour it has
+    // data, and a run every 5 minutes would give each one data every hour (10 metrics: $3 a month,
+    // docs/cost.md). The alarms on them treat missing data as not breaching, so a count back at zero
+    // ends its alarm as a zero would.
+    const metric = (name: string, value: number) => value !== 0 && deps.metrics.addMetric(name, MetricUnit.Count, value);
     metric(POLLER_METRICS.polled, counts.polled);
     metric(POLLER_METRICS.failed, counts.failed);
     metric(POLLER_METRICS.recovered, counts.recovered);

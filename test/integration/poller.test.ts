@@ -68,8 +68,17 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBa
     settings: { ...pollerSettings(DEFAULT_CONFIG), breakerFailureThreshold: 2, breakerCooldownMs: 10 * 60_000, concurrency: 4, budgetMs: 60_000, reserveMs: 40_000, ...settings },
     now: () => clock(),
   });
-  const gauge = (name: string) => addMetric.mock.calls.filter(([n]) => n === name).map(([, , v]) => v).at(-1);
-  return { run: () => captureOutput(() => run({})), gauge };
+  // A run emits only the counts that are not zero (a metric costs for each hour it has data), so a
+  // count the last run did not emit is 0.
+  let lastRunStart = 0;
+  const gauge = (name: string) => addMetric.mock.calls.slice(lastRunStart).filter(([n]) => n === name).map(([, , v]) => v).at(-1) ?? 0;
+  return {
+    run: () => {
+      lastRunStart = addMetric.mock.calls.length;
+      return captureOutput(() => run({}));
+    },
+    gauge,
+  };
 }
 
 /** Feeds everything the poller queued through the consumer, as the event source would. */
