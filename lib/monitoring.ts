@@ -219,7 +219,16 @@ export class MakiniWebhookMonitoring extends Construct {
         ...(config.allowedSourceIps.length > 0 ? [emf('receiver', 'SourceForbidden')] : []),
       ]),
       // Which bytes Makini's signatures cover in this account: the raw body, or only JSON.stringify of it.
-      graph('Ingress: signed form', [emf('receiver', 'SignatureMatchedRaw'), emf('receiver', 'SignatureMatchedCanonicalJson')]),
+      // (The receiver counts only the canonical matches: the raw ones are the rest of those received.)
+      graph('Ingress: signed form', [
+        new cloudwatch.MathExpression({
+          label: 'raw body',
+          expression: 'FILL(received, 0) - FILL(canonical, 0)',
+          usingMetrics: { received: emf('receiver', 'WebhookReceived'), canonical: emf('receiver', 'SignatureMatchedCanonicalJson') },
+          period: Duration.minutes(5),
+        }),
+        emf('receiver', 'SignatureMatchedCanonicalJson').with({ label: 'canonical JSON only' }),
+      ]),
       graph('Ingress: API latency', [props.api.metricLatency({ statistic: 'p50' }), props.api.metricLatency({ statistic: 'p99' })]),
       graph('Ingress: 4xx / 5xx', [props.api.metricClientError({ statistic: 'Sum' }), props.api.metricServerError({ statistic: 'Sum' })]),
     );
