@@ -211,10 +211,11 @@ export interface FixedInputs {
   readonly stackSecrets: number;
   /** Custom metrics every poll run emits, whatever it finds (so they have data every hour). */
   readonly pollRunMetrics: readonly string[];
-  /** Custom metrics a new webhook makes the receiver and the consumer emit (data every hour with steady traffic). */
+  /**
+   * Custom metrics a new webhook makes the receiver and the consumer emit, on a cold start or not:
+   * counted as having data every hour (steady traffic, and environments that come and go).
+   */
   readonly webhookMetrics: readonly string[];
-  /** `ColdStart` metrics: one per function, counted as if each had a cold start every hour. */
-  readonly coldStartMetrics: number;
   readonly pollIntervalMinutes: number;
   readonly pollerMemoryGb: number;
   /** Poller run time per connection polled, seconds (measured in the poller section). */
@@ -238,7 +239,7 @@ export const FIXED_ASSUMPTIONS = {
 /** The fixed monthly lines, system mode, no connection yet. */
 export function fixedMonthly(inputs: FixedInputs): CostLine[] {
   const runs = (30 * 24 * 60) / inputs.pollIntervalMinutes;
-  const metrics = inputs.pollRunMetrics.length + inputs.webhookMetrics.length + inputs.coldStartMetrics;
+  const metrics = inputs.pollRunMetrics.length + inputs.webhookMetrics.length;
   return [
     { item: 'KMS key (alarm and notification topics)', usd: inputs.kmsKeys * PRICES.kmsKeyMonth.usd, basis: `${inputs.kmsKeys} customer managed key` },
     { item: 'alarms', usd: inputs.alarmMetrics * PRICES.alarmMetricMonth.usd, basis: `${inputs.alarms} alarms evaluating ${inputs.alarmMetrics} metrics` },
@@ -247,7 +248,7 @@ export function fixedMonthly(inputs: FixedInputs): CostLine[] {
     {
       item: 'custom metrics',
       usd: metrics * PRICES.customMetricMonth.usd,
-      basis: `${metrics} with data every hour: from every poll run ${names(inputs.pollRunMetrics)}, from every webhook ${names(inputs.webhookMetrics)}, ${inputs.coldStartMetrics} ColdStart (metrics only emitted on failures cost nothing until they are)`,
+      basis: `${metrics} with data every hour: from every poll run ${names(inputs.pollRunMetrics)}, from every webhook ${names(inputs.webhookMetrics)} (metrics only emitted on failures cost nothing until they are)`,
     },
     {
       item: 'poller schedule',

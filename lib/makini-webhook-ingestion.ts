@@ -302,6 +302,7 @@ export class MakiniWebhookIngestion extends Construct {
       deadLetterQueue: this.deadLetterQueue,
       pollDeadLetterQueue: this.pollDeadLetterQueue,
       eventBus: this.eventBus,
+      functionLogGroups: [this.receiverLogGroup, this.consumerLogGroup, this.pollerLogGroup],
       queueProps: secureQueueProps(),
     });
   }

@@ -7,6 +7,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -31,6 +32,12 @@ export interface MakiniWebhookMonitoringProps {
   readonly deadLetterQueue: IQueue;
   readonly pollDeadLetterQueue: IQueue;
   readonly eventBus: events.IEventBus;
+  /**
+   * The functions' log groups, for the dashboard's cold starts (read from Lambda's REPORT lines).
+   *
+   * @default - no cold-start widget
+   */
+  readonly functionLogGroups?: logs.ILogGroup[];
   /**
    * Secure defaults for the notification rule's dead-letter queue.
    *
@@ -245,12 +252,22 @@ export class MakiniWebhookMonitoring extends Construct {
     this.dashboard.addWidgets(
       graph('Polling', ['ConnectionsPolled', 'MissedEventRecovered', 'PollFailed'].map((m) => emf('poller', m))),
       graph('Connections needing reauthorization', [emf('poller', 'ConnectionsNeedingReauth', 'Maximum'), emf('poller', 'StaleConnections', 'Maximum')]),
-      // Powertools emits ColdStart with `service` and `function_name`: a metric is found only by all its dimensions.
-      graph(
-        'Lambda cold starts',
-        Object.entries(fns).map(([service, fn]) => new cloudwatch.Metric({ namespace: config.metricsNamespace, metricName: 'ColdStart', dimensionsMap: { service, function_name: fn.functionName }, statistic: 'Sum', period: Duration.minutes(5) })),
-      ),
     );
+    // Cold starts from Lambda's own REPORT lines (those with an init duration), not Powertools'
+    // ColdStart metric: three custom metrics with data nearly every hour would cost $0.90 a month
+    // (docs/cost.md), and a Logs Insights query costs only when the dashboard is looked at.
+    if (props.functionLogGroups && props.functionLogGroups.length > 0) {
+      this.dashboard.addWidgets(
+        new cloudwatch.LogQueryWidget({
+          title: 'Lambda cold starts',
+          logGroupNames: props.functionLogGroups.map((g) => g.logGroupName),
+          view: cloudwatch.LogQueryVisualizationType.TABLE,
+          queryLines: ['filter @type = "REPORT" and ispresent(@initDuration)', 'stats count(*) as coldStarts, avg(@initDuration) as avgInitMs, max(@initDuration) as maxInitMs by @log'],
+          width: 24,
+          height: 4,
+        }),
+      );
+    }
     this.dashboard.addWidgets(graph('Lambda durations (p99)', Object.values(fns).map((fn) => fn.metricDuration({ statistic: 'p99' }))));
     this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }));
     this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;

@@ -7,11 +7,12 @@ import type { Context } from 'aws-lambda';
 
 /**
  * Wraps a handler so every log line carries the Lambda context and EMF metrics are flushed after
- * each invocation (with a ColdStart metric on the first).
+ * each invocation.
  *
  * @example
  * export const handler = withPowertools(createConsumerHandler(deps), logger, metrics);
  */
 export function withPowertools<E, R>(handler: (event: E, context: Context) => Promise<R>, logger: Logger, metrics: Metrics) {
-  return middy(handler).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
+  // No ColdStart metric: the dashboard counts cold starts from Lambda's REPORT lines (lib/monitoring.ts).
+  return middy(handler).use(injectLambdaContext(logger)).use(logMetrics(metrics));
 }
