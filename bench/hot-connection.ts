@@ -8,8 +8,9 @@
  * - correctness: acknowledged − processed = 0, none processed twice, and every connection's stored
  *   state is the model's (test/support/connection-model.ts): the status, sync and last event of the
  *   events with the greatest (occurredAt, id).
- * - why: DynamoDB calls per webhook (state reads are the GetItems: one per read-modify-write, so
- *   GetItem − PutItem counts lost optimistic-concurrency writes), and records the consumer failed.
+ * - why: DynamoDB calls per webhook (the GetItems and PutItems are the connection state's
+ *   read-modify-writes, one per connection per batch when coalescing works, plus one of each per
+ *   lost optimistic-concurrency write), and records whose state update failed (the consumer's warnings).
  */
 import { resolveConfig } from '../lambdas/config/config';
 import { createSignatureScheme } from '../lambdas/core/signature';
