@@ -18,14 +18,14 @@ import { LOCAL_CALLS_PATH } from '../local/stack';
 import { startStackProcess, waitFor, type StackProcess } from '../test/support/local-stack-process';
 import { median, percentile, round, type Row } from './rows';
 
-type Calls = Record<'sqs' | 'dynamodb' | 'secretsManager' | 'eventBridge', Record<string, number>>;
-type Invocations = Record<string, { invocations: number; ms: number }>;
-type Snapshot = Calls & { lambda: Invocations };
+export type Calls = Record<'sqs' | 'dynamodb' | 'secretsManager' | 'eventBridge', Record<string, number>>;
+export type Invocations = Record<string, { invocations: number; ms: number }>;
+export type Snapshot = Calls & { lambda: Invocations };
 
 const SERVICES = ['sqs', 'dynamodb', 'secretsManager', 'eventBridge'] as const;
 
 /** Per-operation difference of two call snapshots. */
-function delta(after: Calls, before: Calls): Calls {
+export function delta(after: Calls, before: Calls): Calls {
   const out = {} as Calls;
   for (const service of SERVICES) {
     out[service] = {};
@@ -34,8 +34,8 @@ function delta(after: Calls, before: Calls): Calls {
   return out;
 }
 
-const WRITES = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems'];
-const READS = ['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems'];
+export const WRITES = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems'];
+export const READS = ['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems'];
 const sum = (ops: Record<string, number>, names: readonly string[]) => names.reduce((n, op) => n + (ops[op] ?? 0), 0);
 const perWebhook = (n: number, webhooks: number) => round(n / webhooks, 3);
 
@@ -78,7 +78,7 @@ async function capacityUnitsOf(stack: StackProcess, webhookIds: ReadonlySet<stri
 }
 
 /** Every webhook id the consumer put on the bus, with how many times. */
-function processedIds(stack: StackProcess): Map<string, number> {
+export function processedIds(stack: StackProcess): Map<string, number> {
   const seen = new Map<string, number>();
   for (const event of readBusLog(stack.info.busLog)) {
     const id = (event.detail as { event?: { webhookId?: string } }).event?.webhookId;
@@ -324,7 +324,7 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
  * A GET on its own connection: a pooled keep-alive socket can be closed by the server while idle
  * (during a drain), and a counter read must not fail on that.
  */
-function getJson(url: string): Promise<unknown> {
+export function getJson(url: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     get(url, { agent: false }, (res) => {
       let text = '';

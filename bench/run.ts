@@ -34,9 +34,11 @@ import { startLocalEventBridge } from '../local/aws/eventbridge';
 import { sampleEvent } from '../local/sample-events';
 import { toRecord } from '../local/stack';
 import { startDynalite } from '../test/support/dynalite';
+import { hotConnection } from './hot-connection';
 import { iamPolicy } from './iam-policy';
 import { cdkApp } from '../test/support/cdk-app';
 import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
+import { pollerHundredThousand } from './poller-scale';
 import { median, round, type Row } from './rows';
 
 
@@ -435,7 +437,7 @@ async function startUp(rows: Row[]): Promise<void> {
   rows.push({ metric: 'npm start, later starts (median of 3)', value: round(median(later) / 1000), unit: 's', target: '≤ 10 s', baseline: `${later.map((ms) => round(ms / 1000)).join(', ')} s`, met: median(later) <= 10_000 });
 }
 
-const SECTIONS: Record<string, (rows: Row[], figures: Figures) => Promise<void>> = { cold: coldStart, warm: warmPath, consumer: consumerLogs, poller: pollerScale, e2e: pipeline, cost, fixed, start: startUp, iam: iamPolicy };
+const SECTIONS: Record<string, (rows: Row[], figures: Figures) => Promise<void>> = { cold: coldStart, warm: warmPath, consumer: consumerLogs, poller: pollerScale, e2e: pipeline, cost, fixed, start: startUp, iam: iamPolicy, hot: hotConnection, poller100k: pollerHundredThousand };
 /** Sections whose figures a section needs. */
 const NEEDS: Record<string, readonly string[]> = { cost: ['warm', 'consumer', 'e2e'], fixed: ['warm', 'consumer', 'poller'] };
 

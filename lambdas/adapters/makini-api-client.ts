@@ -55,6 +55,8 @@ const TOKEN_EXPIRY_MARGIN_MS = 60_000;
 const UNSTATED_TOKEN_LIFETIME_MS = 5 * 60_000;
 /** A list longer than this many pages is a paging loop, not a list. */
 const MAX_PAGES = 10_000;
+/** Pages of the connection list asked for at once, once the first page has said how many there are. */
+const LIST_PAGES_IN_FLIGHT = 8;
 
 interface RequestOptions {
   readonly token?: string;
@@ -117,8 +119,9 @@ export class MakiniApiClient {
   async listConnections(credentials: ClientCredentials): Promise<MakiniConnection[]> {
     const byKey = new Map<string, MakiniConnection>();
     const perPage = String(this.options.pageSize ?? 100);
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const body = await this.withSystemToken(credentials, (token) => this.request('GET', '/api/system/connections', { token, query: { page: String(page), per_page: perPage } }));
+    const fetchPage = (page: number) => this.withSystemToken(credentials, (token) => this.request('GET', '/api/system/connections', { token, query: { page: String(page), per_page: perPage } }));
+    /** Adds one page's connections, in page order; whether another page follows. */
+    const read = (body: unknown, page: number): boolean => {
       const data = (body as { data?: unknown }).data;
       if (!Array.isArray(data)) throw unexpected('/api/system/connections', 'the answer has no data list');
       const before = byKey.size;
@@ -128,9 +131,29 @@ export class MakiniApiClient {
       }
       // A server that ignores `page` (cursor paging) answers the same page again: stop, not loop.
       if (page > 1 && data.length > 0 && byKey.size === before) throw unexpected('/api/system/connections', `page ${page} repeats earlier connections: the server does not page by page number`);
-      if (!hasNextPage(body as Record<string, unknown>, page, data.length)) return [...byKey.values()];
+      return hasNextPage(body as Record<string, unknown>, page, data.length);
+    };
+    const first = await fetchPage(1);
+    let more = read(first, 1);
+    let page = 1;
+    // The first page says how many there are (`meta.last_page`): the others are asked for a few at
+    // a time and read in page order, as one after another would (100,000 connections are 1,000 pages).
+    const last = more ? announcedLastPage(first) : undefined;
+    if (last !== undefined) {
+      // Page 2 alone first: a server that ignores `page` is found out before it is asked for every page.
+      more = read(await fetchPage(++page), page);
+      const pages = more ? await inOrder(last - 2, LIST_PAGES_IN_FLIGHT, (i) => fetchPage(i + 3)) : [];
+      for (let i = 0; i < pages.length && more; i++) {
+        page = i + 3;
+        more = read(pages[i], page);
+      }
     }
-    throw unexpected('/api/system/connections', `more than ${MAX_PAGES} pages`);
+    // Without a page count, or when the list grew meanwhile: one page after another.
+    while (more) {
+      if (++page > MAX_PAGES) throw unexpected('/api/system/connections', `more than ${MAX_PAGES} pages`);
+      more = read(await fetchPage(page), page);
+    }
+    return [...byKey.values()];
   }
 
   /**
@@ -253,6 +276,35 @@ function hasNextPage(body: Record<string, unknown>, page: number, count: number)
   if (links && 'next' in links) return typeof links.next === 'string' && links.next !== '';
   if (meta && typeof meta.last_page === 'number') return (typeof meta.current_page === 'number' ? meta.current_page : page) < meta.last_page;
   return false;
+}
+
+/** `meta.last_page` of a first page, when it is a page count this client would follow (2 to MAX_PAGES). */
+function announcedLastPage(body: unknown): number | undefined {
+  const last = ((body as { meta?: { last_page?: unknown } } | null)?.meta ?? {}).last_page;
+  return typeof last === 'number' && Number.isInteger(last) && last >= 2 ? Math.min(last, MAX_PAGES) : undefined;
+}
+
+/**
+ * `fetch(0)` … `fetch(count - 1)`, at most `inFlight` at a time, their results in index order. The
+ * first failure fails the whole, and no further call is started after it.
+ */
+async function inOrder<T>(count: number, inFlight: number, fetch: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < count && !failed) {
+      const i = next++;
+      try {
+        results[i] = await fetch(i);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
+  return results;
 }
 
 function toConnection(item: unknown): MakiniConnection | undefined {

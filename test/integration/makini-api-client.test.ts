@@ -132,6 +132,64 @@ describe('MakiniApiClient paging edge cases', () => {
     }
   });
 
+  /** A list server that counts the pages asked for and how many were in flight at once (each answered after 20 ms). */
+  async function counted(pages: (page: number) => unknown) {
+    const asked: number[] = [];
+    let inFlight = 0;
+    let peak = 0;
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (url.pathname === '/link/token') return void res.end(JSON.stringify({ access_token: 't', expires_in: 3600 }));
+      const page = Number(url.searchParams.get('page'));
+      asked.push(page);
+      peak = Math.max(peak, ++inFlight);
+      setTimeout(() => {
+        inFlight--;
+        res.end(JSON.stringify(pages(page)));
+      }, 20);
+    });
+    const listening = await listenOnLoopback(server);
+    const list = () => new MakiniApiClient({ baseUrl: listening.url, timeoutMs: 2_000, maxAttempts: 1 }).listConnections({ clientId: 'a', clientSecret: 'b' });
+    return { asked, peak: () => peak, list, close: listening.close };
+  }
+
+  it('asks for the pages after the second a few at a time once meta.last_page says how many, and keeps them in page order', async () => {
+    const server = await counted((page) => ({ data: [{ key: `k${page}` }], meta: { current_page: page, last_page: 30 }, links: { next: page < 30 ? `/api/system/connections?page=${page + 1}` : null } }));
+    try {
+      expect((await server.list()).map((c) => c.key)).toEqual(Array.from({ length: 30 }, (_, i) => `k${i + 1}`));
+      expect([...server.asked].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      expect(server.asked.slice(0, 2)).toEqual([1, 2]);
+      expect(server.peak()).toBeGreaterThan(1);
+      expect(server.peak()).toBeLessThanOrEqual(8);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('stops at a page that says no more follow, and goes on one page at a time past a list that grew', async () => {
+    // Announced 6 pages, but the list shrank to 3 by the time they were read.
+    const shrunk = await counted((page) => ({ data: page <= 3 ? [{ key: `k${page}` }] : [], meta: { current_page: page, last_page: page === 1 ? 6 : 3 } }));
+    // Announced 3 pages, but 5 by the time the third was read.
+    const grown = await counted((page) => ({ data: page <= 5 ? [{ key: `k${page}` }] : [], meta: { current_page: page, last_page: page < 3 ? 3 : 5 } }));
+    try {
+      expect((await shrunk.list()).map((c) => c.key)).toEqual(['k1', 'k2', 'k3']);
+      expect((await grown.list()).map((c) => c.key)).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
+    } finally {
+      await Promise.all([shrunk.close(), grown.close()]);
+    }
+  });
+
+  it('finds a server that ignores page at the second page, before asking for the others it announced', async () => {
+    const ignoring = await counted(() => ({ data: [{ key: 'same' }], meta: { current_page: 1, last_page: 100 } }));
+    try {
+      await expect(ignoring.list()).rejects.toThrow(/page 2 repeats earlier connections/);
+      expect(ignoring.asked).toEqual([1, 2]);
+    } finally {
+      await ignoring.close();
+    }
+  });
+
   it('rejects an answer without a data list rather than reading it as no connections', async () => {
     const broken = await serve(() => ({ items: [] }));
     try {
