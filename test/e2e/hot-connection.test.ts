@@ -5,9 +5,10 @@ import { buildStream, simulate, simulatedConnectionId, type SimulateOptions } fr
 import { expectedStates, NO_POLLS, stateMismatches } from '../support/final-states';
 import { queueDepth, startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
 
-// Minutes, not seconds: a copy that arrives while its twin is being processed is `busy`, and SQS
-// gives it back only after the visibility timeout (6 x the consumer's 30 s).
+// A copy that arrives while its twin is being processed is `busy`, and SQS gives it back only after
+// the visibility timeout, 6 x the consumer's timeout: 10 s here (60 s of visibility, not 3 minutes).
 jest.setTimeout(600_000);
+const CONSUMER_TIMEOUT = { MAKINI_CONSUMER_TIMEOUT_SECONDS: '10' };
 
 let stack: StackProcess | undefined;
 afterEach(async () => {
@@ -27,7 +28,7 @@ function published(s: StackProcess): Map<string, number> {
 
 describe('a hot connection through the local stack (child process, loopback only)', () => {
   it('2,000 webhooks for one connection, shuffled, a tenth sent twice: none lost, none processed twice, the state of the newest events', async () => {
-    stack = await startStackProcess({ env: { MAKINI_LOG_LEVEL: 'WARN', ...NO_POLLS } });
+    stack = await startStackProcess({ env: { MAKINI_LOG_LEVEL: 'WARN', ...NO_POLLS, ...CONSUMER_TIMEOUT } });
     const options: SimulateOptions = {
       url: stack.info.webhookUrl,
       secret: stack.secret,
