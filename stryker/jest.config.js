@@ -24,6 +24,7 @@ const TESTS = [
   'integration/consumer-properties',
   'integration/consumer-store-faults',
   'integration/event-store',
+  'integration/event-store-edges',
   'hardening/failure-paths',
   'hardening/review-content-dedup',
   'hardening/review-event',
