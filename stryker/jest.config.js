@@ -11,6 +11,7 @@ const TESTS = [
   'unit/connection-state',
   'unit/connection-state.oracle',
   'unit/constant-time',
+  'unit/consume',
   'unit/content-dedup',
   'unit/envelope',
   'unit/event',

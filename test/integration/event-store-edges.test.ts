@@ -9,7 +9,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbEventStore, eventStoreOptions, type DynamoDbEventStoreOptions } from '../../lambdas/adapters/dynamodb-event-store';
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
-import { finishProcessed, processMessage } from '../../lambdas/core/consume';
+import { finishProcessed, messageEventId, processMessage } from '../../lambdas/core/consume';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
 
@@ -296,5 +296,35 @@ describe('operator listings', () => {
     const store = storeWith();
     for (let i = 0; i < 3; i++) await consume(store, statusEvent(`evt_${i}`, `2026-11-22T05:0${i}:00Z`));
     expect((await store.listEvents('conn_1', 2)).map((e) => e.webhookId)).toEqual(['evt_2', 'evt_1']);
+  });
+});
+
+describe('consume.ts against the store', () => {
+  const contentCopy = (receivedAt: string) => ({
+    deliveryId: `msg-${++deliveryCounter}`,
+    body: encodeEnvelope({ webhookId: 'sha256:ck', dedup: 'content', receivedAt, scheme: 'makini', requestId: 'r' }, Buffer.from('{"event":"assets.updated","body":["a"]}')),
+  });
+
+  it('completes an unprocessable webhook as not stale', async () => {
+    const store = storeWith();
+    const message = { deliveryId: 'msg-bad', body: encodeEnvelope({ webhookId: 'evt_bad', receivedAt: new Date(clock).toISOString(), scheme: 'makini', requestId: 'r' }, Buffer.from('[]')) };
+    expect(await processMessage(message, store, DEFAULT_CONFIG)).toMatchObject({ kind: 'unprocessable' });
+    expect(await store.getWebhook('evt_bad')).toMatchObject({ status: 'DONE', stale: false });
+  });
+
+  it('names a message by its webhook id, or for a copy deduplicated by content by its event’s id', async () => {
+    const store = storeWith();
+    await store.resolveContentId('sha256:ck', '2026-11-22T06:00:00.000Z');
+    expect(await messageEventId(delivery(statusEvent('evt_1', '2026-11-22T05:00:00Z')), store)).toBe('evt_1');
+    expect(await messageEventId(contentCopy('2026-11-22T06:05:00.000Z'), store)).toBe('sha256:ck@2026-11-22T06:00:00.000Z');
+    expect(sent.filter((c) => c instanceof GetCommand)).toHaveLength(2); // the id-keyed message needed no read
+  });
+
+  it('falls back to the content key without a store that can find it, or when the lookup fails', async () => {
+    expect(await messageEventId(contentCopy('2026-11-22T06:05:00.000Z'), {})).toBe('sha256:ck');
+    hook = async () => {
+      throw new Error('throttled');
+    };
+    expect(await messageEventId(contentCopy('2026-11-22T06:05:00.000Z'), storeWith())).toBe('sha256:ck');
   });
 });
