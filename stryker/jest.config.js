@@ -16,6 +16,7 @@ const TESTS = [
   'unit/envelope',
   'unit/event',
   'unit/event-time',
+  'unit/json-body',
   'unit/poll',
   'unit/receiver-handler',
   'unit/signature',
