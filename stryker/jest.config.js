@@ -14,6 +14,7 @@ const TESTS = [
   'unit/consume',
   'unit/content-dedup',
   'unit/envelope',
+  'unit/errors',
   'unit/event',
   'unit/event-time',
   'unit/json-body',
