@@ -22,6 +22,7 @@ const TESTS = [
   'unit/receiver-handler',
   'unit/signature',
   'unit/signing-secrets',
+  'unit/source-allowlist',
   'unit/webhook-id',
   'integration/consumer',
   'integration/consumer-properties',
