@@ -6,7 +6,7 @@
  * documented answers (an error, keys left unprocessed).
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbEventStore, eventStoreOptions, type DynamoDbEventStoreOptions } from '../../lambdas/adapters/dynamodb-event-store';
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { finishProcessed, messageEventId, processMessage } from '../../lambdas/core/consume';
@@ -291,6 +291,16 @@ describe('operator listings', () => {
     const pad = 'x'.repeat(300_000); // five items of about 300 KB: more than one Scan page
     for (let i = 0; i < 5; i++) await consume(store, statusEvent(`evt_big_${i}`, `2026-11-22T05:0${i}:00Z`, 'conn_1', { pad }));
     expect((await store.listAllEvents()).map((e) => e.webhookId)).toEqual(['evt_big_4', 'evt_big_3', 'evt_big_2', 'evt_big_1', 'evt_big_0']);
+  });
+
+  it('leaves out an event whose item expired between the index query and the read', async () => {
+    const store = storeWith();
+    for (let i = 0; i < 2; i++) await consume(store, statusEvent(`evt_${i}`, `2026-11-22T05:0${i}:00Z`));
+    hook = async (command, send) => {
+      if (command instanceof BatchGetCommand) await send(new DeleteCommand({ TableName: dynamo.tableName, Key: { pk: 'WEBHOOK#evt_1', sk: 'WEBHOOK' } }));
+      return send(command);
+    };
+    expect((await store.listEvents('conn_1')).map((e) => e.webhookId)).toEqual(['evt_0']);
   });
 
   it('stops reading a connection’s events at the limit, though more are stored', async () => {
