@@ -218,6 +218,14 @@ describe('poll requests and candidates', () => {
     expect(throttle.calls()).toBe(2);
   });
 
+  it('takes an answer that completes on the 9th and last attempt', async () => {
+    const store = storeWith();
+    await store.requestPolls(['conn_a', 'conn_b'], '2026-11-22T06:00:00.000Z');
+    const throttle = throttleBatchGets(8);
+    expect((await store.loadCandidates(['conn_a', 'conn_b'])).map((c) => c.poll?.pollRequestedAt)).toEqual(['2026-11-22T06:00:00.000Z', '2026-11-22T06:00:00.000Z']);
+    expect(throttle.calls()).toBe(9);
+  }, 20_000);
+
   it('backs off between retries and gives up after 9 attempts', async () => {
     const store = storeWith();
     const throttle = throttleBatchGets(Number.POSITIVE_INFINITY);
