@@ -29,6 +29,12 @@ describe('parseMessage', () => {
     expect(parsed.unprocessableReason).toBe(`the body is larger than one history item holds (body truncated: first ${UNREADABLE_KEPT_BYTES} of ${body.length} bytes kept)`);
   });
 
+  it('reads an enveloped body of exactly the storable size as usual', () => {
+    const parsed = parseMessage({ deliveryId: 'd1', body: envelope(Buffer.alloc(MAX_STORABLE_BODY_BYTES, 'x')) }, DEFAULT_CONFIG);
+    expect(parsed.body.length).toBe(MAX_STORABLE_BODY_BYTES);
+    expect(parsed.unprocessableReason).not.toMatch(/larger than one history item/);
+  });
+
   it('keeps an unreadable message of exactly the kept size whole, without a truncation note', () => {
     const parsed = parseMessage({ deliveryId: 'd1', body: 'x'.repeat(UNREADABLE_KEPT_BYTES) }, DEFAULT_CONFIG);
     expect(parsed.body.length).toBe(UNREADABLE_KEPT_BYTES);

@@ -32,6 +32,10 @@ describe('webhook envelope', () => {
     },
   );
 
+  it('reads an envelope deduplicated by id or by content', () => {
+    for (const dedup of ['id', 'content'] as const) expect(decodeEnvelope(encodeEnvelope({ ...meta, dedup }, Buffer.from('{}'))).envelope.dedup).toBe(dedup);
+  });
+
   it.each([
     ['not JSON', 'not json', 'not JSON'],
     ['another version', JSON.stringify({ v: 2, ...meta, body: 'x', bodyEncoding: 'utf8' }), 'unknown version'],

@@ -6,6 +6,7 @@ describe('bodyText', () => {
   });
 
   it.each([
+    ['first', [0x41, 0xbb, 0xbf, 0x42]],
     ['second', [0xef, 0x41, 0xbf, 0x42]],
     ['third', [0xef, 0xbb, 0x41, 0x42]],
   ])('keeps bytes that only look like a byte-order mark (the %s byte differs)', (_label, bytes) => {

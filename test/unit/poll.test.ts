@@ -215,9 +215,11 @@ describe('recordPoll, field by field', () => {
     expect(recordPoll(previous, 'c', { outcome: 'ok', reportedStatus: 'inactive', reportedSyncStatus: 'error' }, NOW, settings)).toMatchObject({ reportedStatus: 'inactive', reportedSyncStatus: 'error' });
     expect(recordPoll(previous, 'c', { outcome: 'ok' }, NOW, settings)).toMatchObject({ reportedStatus: 'active', reportedSyncStatus: 'done' });
     expect(recordPoll(undefined, 'c', { outcome: 'ok', reportedStatus: 'active', reportedSyncStatus: 'done' }, NOW, settings)).toMatchObject({ reportedStatus: 'active', reportedSyncStatus: 'done' });
-    const none = recordPoll(record('c'), 'c', { outcome: 'ok' }, NOW, settings);
-    expect(Object.keys(none)).not.toContain('reportedStatus');
-    expect(Object.keys(none)).not.toContain('reportedSyncStatus');
+    for (const previous of [record('c'), undefined]) {
+      const none = recordPoll(previous, 'c', { outcome: 'ok' }, NOW, settings);
+      expect(Object.keys(none)).not.toContain('reportedStatus');
+      expect(Object.keys(none)).not.toContain('reportedSyncStatus');
+    }
   });
 });
 
