@@ -73,6 +73,7 @@ export function eventEffect(event: MakiniEvent): { status: ConnectionStatus } | 
       return { sync: 'completed' };
     case 'sync.failed':
       return { sync: 'failed' };
+    // Stryker disable next-line ConditionalExpression: equivalent because without the default case the function ends and returns undefined all the same
     default:
       return undefined;
   }

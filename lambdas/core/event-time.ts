@@ -20,6 +20,7 @@ const DECIMAL = /^(\d+)(?:\.(\d+))?$/;
  * parseEventTime(1764569456);                          // '2025-12-01T06:10:56.000000000Z'
  */
 export function parseEventTime(value: unknown): string | undefined {
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent because the guard only saves work: a negative or non-finite number's text (`-5`, `NaN`, `Infinity`) fails DECIMAL in fromEpoch, which then answers undefined too
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? fromEpoch(decimalText(value)) : undefined;
   if (typeof value !== 'string') return undefined;
   const text = value.trim();
@@ -52,11 +53,14 @@ function fromIso(text: string): string | undefined {
 function fromEpoch(text: string): string | undefined {
   const m = DECIMAL.exec(text);
   if (!m) return undefined;
+  // Stryker disable next-line Regex: equivalent because the integer part is read only through Number() and its last unitDigits digits, which leading zeros change neither of (the unanchored variant, which drops inner zeros, is killed but hidden with them)
   const integer = m[1].replace(/^0+(?=\d)/, '');
   const value = Number(integer);
   const unitDigits = value < 1e11 ? 0 : value < 1e14 ? 3 : value < 1e17 ? 6 : 9;
   // Shift the decimal point left by unitDigits on the text, not in floating point, to keep every digit.
+  // Stryker disable next-line ArithmeticOperator: equivalent because padStart never pads here: integer has at least one digit, and at least 12 when unitDigits is 3 or more (hidden with it: the killed `-` for `+` between the two strings)
   const digits = integer.padStart(unitDigits + 1, '0') + (m[2] ?? '');
+  // Stryker disable next-line ArithmeticOperator: equivalent because padStart never pads here (see above) (hidden with it: the killed `+ unitDigits`)
   const split = integer.padStart(unitDigits + 1, '0').length - unitDigits;
   return format(Number(digits.slice(0, split)), digits.slice(split));
 }

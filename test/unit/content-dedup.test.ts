@@ -60,3 +60,22 @@ describe('contentEventId', () => {
     expect(contentEventId('sha256:ab', at(0))).toBe('sha256:ab@2026-12-01T10:00:00.000Z');
   });
 });
+
+describe('content generations at their edges', () => {
+  it('joins a copy received at the very start of a window', () => {
+    expect(contentGeneration(at(0), [gen(0)], WINDOW)).toEqual({ kind: 'join', start: at(0), extendFrom: false });
+  });
+
+  it('joins the latest of several windows holding a copy, whatever order they are stored in', () => {
+    for (const generations of [[gen(0), gen(10)], [gen(10), gen(0)]]) expect(contentGeneration(at(12), generations, WINDOW)).toEqual({ kind: 'join', start: at(10), extendFrom: false });
+  });
+
+  it('joins the earliest of several later events a copy precedes, whatever order they are stored in', () => {
+    for (const generations of [[gen(5), gen(10)], [gen(10), gen(5)]]) expect(contentGeneration(at(0), generations, WINDOW)).toEqual({ kind: 'join', start: at(5), extendFrom: true });
+  });
+
+  it('moves back only the window of the event joined, and keeps events in start order', () => {
+    expect(nextGenerations([gen(20), gen(0)], { kind: 'join', start: at(20), extendFrom: true }, at(18))).toEqual([gen(0), gen(20, 18)]);
+    expect(nextGenerations([gen(20), gen(0)], { kind: 'start' }, at(40))).toEqual([gen(0), gen(20), gen(40)]);
+  });
+});

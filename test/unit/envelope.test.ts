@@ -31,4 +31,19 @@ describe('webhook envelope', () => {
       expect(() => decodeEnvelope(message)).toThrow(InvalidEnvelopeError);
     },
   );
+
+  it('reads an envelope deduplicated by id or by content', () => {
+    for (const dedup of ['id', 'content'] as const) expect(decodeEnvelope(encodeEnvelope({ ...meta, dedup }, Buffer.from('{}'))).envelope.dedup).toBe(dedup);
+  });
+
+  it.each([
+    ['not JSON', 'not json', 'not JSON'],
+    ['another version', JSON.stringify({ v: 2, ...meta, body: 'x', bodyEncoding: 'utf8' }), 'unknown version'],
+    ['null', 'null', 'unknown version'],
+    ['no requestId', JSON.stringify({ v: 1, ...meta, requestId: undefined, body: 'x', bodyEncoding: 'utf8' }), 'requestId is missing'],
+    ['an unknown dedup', JSON.stringify({ v: 1, ...meta, dedup: 'hash', body: 'x', bodyEncoding: 'utf8' }), 'unknown dedup'],
+    ['a connectionId that is not a string', JSON.stringify({ v: 1, ...meta, connectionId: 5, body: 'x', bodyEncoding: 'utf8' }), 'connectionId is not a string'],
+  ])('says why it rejects a message with %s', (_label, message, reason) => {
+    expect(() => decodeEnvelope(message)).toThrow(new InvalidEnvelopeError(reason));
+  });
 });

@@ -24,4 +24,18 @@ describe('parseEventTime', () => {
     expect(eventTimeFromMs(Date.UTC(2026, 0, 1, 0, 0, 0, 7))).toBe('2026-01-01T00:00:00.007000000Z');
     expect(eventTimeFromMs(Date.UTC(2026, 0, 1))).toBe(parseEventTime('2026-01-01T00:00:00Z'));
   });
+
+  it('tells epoch units apart at exactly 10^11, 10^14 and 10^17 (the same instant in ms, µs and ns)', () => {
+    expect(parseEventTime(99_999_999_999)).toBe('5138-11-16T09:46:39.000000000Z');
+    for (const input of [1e11, 1e14, '100000000000000000']) expect(parseEventTime(input)).toBe('1973-03-03T09:46:40.000000000Z');
+  });
+
+  it('reads the epoch itself, with or without leading zeros', () => {
+    expect(parseEventTime(0)).toBe('1970-01-01T00:00:00.000000000Z');
+    expect(parseEventTime('0001764569456')).toBe('2025-12-01T06:10:56.000000000Z');
+  });
+
+  it('rejects a number too large to have decimal digits', () => {
+    expect(parseEventTime(1e21)).toBeUndefined();
+  });
 });

@@ -1,6 +1,6 @@
 import type { ConnectionState } from '../../lambdas/core/connection-state';
 import { DEFAULT_CONNECTION_STATUS_MAP } from '../../lambdas/config/config';
-import { breakerState, mapConnectionStatus, mapSyncStatus, recordPoll, selectConnections, synthesizeEvents, tokenExpiringEvent, type Observation, type PollRecord, type PollSettings } from '../../lambdas/core/poll';
+import { breakerState, mapConnectionStatus, mapSyncStatus, recordDeleted, recordPoll, selectConnections, synthesizeEvents, tokenExpiringEvent, type Observation, type PollRecord, type PollSettings } from '../../lambdas/core/poll';
 
 const NOW = Date.parse('2026-11-22T06:00:00Z');
 const iso = (msAgo: number) => new Date(NOW - msAgo).toISOString();
@@ -170,5 +170,112 @@ describe('breaker without openedAt (threshold lowered after the record was writt
 
   it('skips deleted connections', () => {
     expect(selectConnections([{ connectionId: 'gone', poll: record('gone', { deletedAt: iso(0) }) }], NOW, { ...settings, pollAll: true })).toEqual([]);
+  });
+});
+
+describe('selectConnections at its boundaries', () => {
+  const ids = (candidates: Parameters<typeof selectConnections>[0]) => selectConnections(candidates, NOW, settings);
+
+  it('polls a healthy connection only once it has been silent for longer than the expected window', () => {
+    expect(ids([{ connectionId: 'edge', state: healthy('edge', 30 * 60_000) }])).toEqual([]);
+    expect(ids([{ connectionId: 'past', state: healthy('past', 30 * 60_000 + 1) }])).toEqual([{ connectionId: 'past', probe: false }]);
+  });
+
+  it('polls a healthy connection whose last poll was not ok, and not one whose last poll was', () => {
+    expect(ids([{ connectionId: 'ok', state: healthy('ok'), poll: record('ok', { lastPolledAt: iso(60_000), lastOutcome: 'ok' }) }])).toEqual([]);
+    for (const lastOutcome of ['failed', 'unauthorized'] as const) {
+      expect(ids([{ connectionId: 'c', state: healthy('c'), poll: record('c', { lastPolledAt: iso(60_000), lastOutcome }) }])).toEqual([{ connectionId: 'c', probe: false }]);
+    }
+  });
+
+  it('does not count a request made at the very time of the last poll', () => {
+    expect(ids([{ connectionId: 'same', state: healthy('same'), poll: record('same', { lastPolledAt: iso(60_000), pollRequestedAt: iso(60_000) }) }])).toEqual([]);
+  });
+
+  it('probes a half-open connection even when it is otherwise not due', () => {
+    const halfOpen = record('h', { lastPolledAt: iso(11 * 60_000), openedAt: iso(11 * 60_000), consecutiveFailures: 3 });
+    expect(ids([{ connectionId: 'h', state: healthy('h'), poll: halfOpen }])).toEqual([{ connectionId: 'h', probe: true }]);
+  });
+});
+
+describe('recordPoll, field by field', () => {
+  it('keeps lastError only when the poll had one', () => {
+    expect(recordPoll(undefined, 'c', { outcome: 'failed', error: 'boom' }, NOW, settings)).toStrictEqual({ connectionId: 'c', lastPolledAt: iso(0), lastOutcome: 'failed', lastError: 'boom', consecutiveFailures: 1, pending: {} });
+    expect(recordPoll(record('c', { lastError: 'boom' }), 'c', { outcome: 'ok' }, NOW, settings)).toStrictEqual({ connectionId: 'c', lastPolledAt: iso(0), lastOutcome: 'ok', consecutiveFailures: 0, pending: {} });
+  });
+
+  it('takes pending events from the poll, else from the previous record', () => {
+    const previous = record('c', { pending: { old: 'body' } });
+    expect(recordPoll(previous, 'c', { outcome: 'ok', pending: { fresh: 'body' } }, NOW, settings).pending).toEqual({ fresh: 'body' });
+    expect(recordPoll(previous, 'c', { outcome: 'ok' }, NOW, settings).pending).toEqual({ old: 'body' });
+  });
+
+  it('takes the reported statuses from the poll, else keeps the previous ones, else has none', () => {
+    const previous = record('c', { reportedStatus: 'active', reportedSyncStatus: 'done' });
+    expect(recordPoll(previous, 'c', { outcome: 'ok', reportedStatus: 'inactive', reportedSyncStatus: 'error' }, NOW, settings)).toMatchObject({ reportedStatus: 'inactive', reportedSyncStatus: 'error' });
+    expect(recordPoll(previous, 'c', { outcome: 'ok' }, NOW, settings)).toMatchObject({ reportedStatus: 'active', reportedSyncStatus: 'done' });
+    expect(recordPoll(undefined, 'c', { outcome: 'ok', reportedStatus: 'active', reportedSyncStatus: 'done' }, NOW, settings)).toMatchObject({ reportedStatus: 'active', reportedSyncStatus: 'done' });
+    for (const previous of [record('c'), undefined]) {
+      const none = recordPoll(previous, 'c', { outcome: 'ok' }, NOW, settings);
+      expect(Object.keys(none)).not.toContain('reportedStatus');
+      expect(Object.keys(none)).not.toContain('reportedSyncStatus');
+    }
+  });
+});
+
+describe('recordDeleted', () => {
+  it('marks a connection never polled as deleted, with an empty record', () => {
+    expect(recordDeleted(undefined, 'c', NOW)).toStrictEqual({ pending: {}, consecutiveFailures: 0, connectionId: 'c', deletedAt: iso(0), openedAt: undefined });
+  });
+
+  it('keeps the history and pending events of a polled one, and closes its breaker', () => {
+    const previous = record('c', { lastPolledAt: iso(60_000), lastOutcome: 'failed', consecutiveFailures: 4, openedAt: iso(60_000), pending: { p: 'body' } });
+    expect(recordDeleted(previous, 'c', NOW)).toStrictEqual({ ...previous, deletedAt: iso(0), consecutiveFailures: 0, openedAt: undefined });
+  });
+});
+
+describe('Makini’s answers, mapped', () => {
+  it('maps a sync status only from a string it knows, trimmed', () => {
+    expect(mapSyncStatus(5, '2026-11-22T05:00:00Z')).toBeUndefined();
+    expect(mapSyncStatus('unheard_of', '2026-11-22T05:00:00Z')).toBeUndefined();
+    expect(mapSyncStatus(' Done ', '2026-11-22T05:00:00Z')).toEqual({ status: 'completed', at: '2026-11-22T05:00:00.000000000Z', reported: ' Done ' });
+  });
+
+  it('matches a connection status and the table’s values with the spaces around them ignored', () => {
+    expect(mapConnectionStatus(' Active ', [' active =online', 'inactive=offline'])).toBe('online');
+  });
+});
+
+describe('synthesized events, field by field', () => {
+  const parse = (e: { body: string }) => JSON.parse(e.body);
+  const reauth: Observation = { connection: { status: 'reauthorization_required' } };
+
+  it('names the reason a reauthorization was found, with Makini’s status only when it gave one', () => {
+    const [event] = synthesizeEvents('c', undefined, reauth, iso(0), {});
+    expect(parse(event).data).toStrictEqual({ reason: 'reported_by_connection_status', observed_by: 'poll' });
+    const [withStatus] = synthesizeEvents('c', undefined, { ...reauth, reportedStatus: 'expired' }, iso(0), {});
+    expect(parse(withStatus).data).toStrictEqual({ reason: 'reported_by_connection_status', makini_status: 'expired', observed_by: 'poll' });
+  });
+
+  it('gives a status change Makini’s status only when it gave one', () => {
+    const offline: Observation = { connection: { status: 'offline' } };
+    expect(parse(synthesizeEvents('c', healthy('c'), offline, iso(0), {})[0]).data).toStrictEqual({ status: 'offline', previous_status: 'online', observed_by: 'poll' });
+    expect(parse(synthesizeEvents('c', healthy('c'), { ...offline, reportedStatus: 'inactive' }, iso(0), {})[0]).data).toStrictEqual({ status: 'offline', previous_status: 'online', makini_status: 'inactive', observed_by: 'poll' });
+  });
+
+  it('bases an id on the state event it corrects, as a 32-digit hash', () => {
+    for (const observation of [reauth, { connection: { status: 'offline' } } as Observation]) {
+      const [a] = synthesizeEvents('c', { ...healthy('c'), statusEventId: 'evt_1' }, observation, iso(0), {});
+      const [b] = synthesizeEvents('c', { ...healthy('c'), statusEventId: 'evt_2' }, observation, iso(0), {});
+      expect(a.id).toMatch(/^poll_[0-9a-f]{32}$/);
+      expect(a.id).not.toBe(b.id);
+    }
+  });
+
+  it('gives connection.token_expiring another id per refresh token expiry, and the error only when there was one', () => {
+    const a = tokenExpiringEvent('c', { reason: 'refresh_token_expiring', refreshExpiresAt: 'R1' }, iso(0), {});
+    expect(tokenExpiringEvent('c', { reason: 'refresh_token_expiring', refreshExpiresAt: 'R2' }, iso(0), {}).id).not.toBe(a.id);
+    expect(parse(a).data).toStrictEqual({ reason: 'refresh_token_expiring', refresh_token_expires_at: 'R1', observed_by: 'poll' });
+    expect(parse(tokenExpiringEvent('c', { reason: 'refresh_failed', error: 'HTTP 500' }, iso(0), {})).data).toStrictEqual({ reason: 'refresh_failed', error: 'HTTP 500', observed_by: 'poll' });
   });
 });

@@ -142,6 +142,18 @@ describe('receiver handler', () => {
     expect(res.json.error.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
+  it('answers PAYLOAD_TOO_LARGE (413) when only the canonical JSON was signed and it outgrows the limit', async () => {
+    const { call, queue } = setup({ maxBodyBytes: 1024 });
+    const raw = `[${Array(200).fill('1e9').join(',')}]`; // 801 bytes; its canonical form spells out 1000000000
+    const canonical = JSON.stringify(JSON.parse(raw));
+    expect(raw.length).toBeLessThanOrEqual(1024);
+    expect(canonical.length).toBeGreaterThan(1024);
+    const res = await call(apiGatewayEvent({ body: raw, headers: { 'x-makini-signature': sign(canonical) } }));
+    expect(res.statusCode).toBe(413);
+    expect(res.json.error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(queue.messages).toEqual([]);
+  });
+
   it('answers METHOD_NOT_ALLOWED (405) with an Allow header', async () => {
     const { call } = setup();
     const res = await call(apiGatewayEvent({ method: 'GET' }));

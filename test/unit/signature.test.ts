@@ -300,3 +300,47 @@ describe('constant-time comparison', () => {
     expect(equal).toHaveBeenCalledTimes(1);
   });
 });
+
+describe('signature header values at their edges', () => {
+  const scheme = makiniScheme('x-makini-signature', 'sha256');
+  const withSig = (value: string, b: Uint8Array = body): SignedRequest => ({ headers: { 'x-makini-signature': value }, body: b });
+
+  it('ignores whitespace around a prefixed makini signature', () => {
+    expect(verifies(withSig(`  sha256=${hexSig(secret, body)}  `), [secret], scheme)).toBe(true);
+  });
+
+  it('accepts a makini base64url signature that uses the url-safe characters', () => {
+    // The first of these bodies whose digest has a `+` or `/` in base64, so its base64url differs.
+    const signedBody = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => Buffer.from(`{"id":"evt_${i}"}`)).find((b) => /[+/]/.test(createHmac('sha256', secret).update(b).digest('base64')))!;
+    const url = createHmac('sha256', secret).update(signedBody).digest('base64url');
+    expect(url).toMatch(/[-_]/);
+    expect(verifies(withSig(url, signedBody), [secret], scheme)).toBe(true);
+  });
+
+  const vector = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', id: 'msg_p5jXN8AQM9LWM0D4loKWxJek', timestamp: 1614265330, body: Buffer.from('{"test": 2432232314}'), signature: 'g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' };
+  const standard = standardWebhooksScheme(300);
+  const request = (signature: string, timestamp = String(vector.timestamp)): SignedRequest => ({ headers: { 'webhook-id': vector.id, 'webhook-timestamp': timestamp, 'webhook-signature': signature }, body: vector.body });
+
+  it('takes a standard-webhooks signature in standard base64 only, not base64url', () => {
+    expect(verifies(request(`v1,${vector.signature}`), [vector.secret], standard, vector.timestamp)).toBe(true);
+    expect(verifies(request(`v1,${vector.signature.replace('+', '-').replace('/', '_')}`), [vector.secret], standard, vector.timestamp)).toBe('INVALID_SIGNATURE');
+  });
+
+  it('takes only v1 signatures, even one whose digest would match', () => {
+    expect(verifies(request(`v2,${vector.signature}`), [vector.secret], standard, vector.timestamp)).toBe('INVALID_SIGNATURE');
+  });
+
+  it('refuses a webhook-timestamp with anything before its digits as not Unix seconds', () => {
+    expect(verifies(request(`v1,${vector.signature}`, `t${vector.timestamp}`), [vector.secret], standard, vector.timestamp)).toBe('INVALID_SIGNATURE');
+  });
+
+  it('signs with the current time and a fresh msg_ id when none is given', () => {
+    const before = Math.floor(Date.now() / 1000);
+    const headers = standard.sign(vector.body, vector.secret);
+    const after = Math.floor(Date.now() / 1000);
+    expect(Number(headers['webhook-timestamp'])).toBeGreaterThanOrEqual(before);
+    expect(Number(headers['webhook-timestamp'])).toBeLessThanOrEqual(after);
+    expect(headers['webhook-id']).toMatch(/^msg_[0-9a-f]{24}$/);
+    expect(verifies({ headers, body: vector.body }, [vector.secret], standard, after)).toBe(true);
+  });
+});

@@ -26,4 +26,18 @@ describe('parseSigningSecrets', () => {
       expect(() => parseSigningSecrets(value)).toThrow(InvalidSigningSecretError);
     },
   );
+
+  it('says why a JSON value is refused: the wrong shape, or a listed secret that is not a non-blank string', () => {
+    for (const value of ['{}', '{"previous":"x"}']) expect(() => parseSigningSecrets(value)).toThrow(/JSON must be an array, or an object with "current"/);
+    for (const value of ['["  "]', '{"current":" "}']) expect(() => parseSigningSecrets(value)).toThrow(/every listed secret must be a non-empty string/);
+  });
+
+  it('trims each listed secret', () => {
+    expect(parseSigningSecrets('[" new ", "old\\n"]')).toEqual(['new', 'old']);
+  });
+
+  it('takes JSON that is neither an array nor an object as a plain string', () => {
+    expect(parseSigningSecrets('"quoted"')).toEqual(['"quoted"']);
+    expect(parseSigningSecrets('12345')).toEqual(['12345']);
+  });
 });

@@ -52,3 +52,9 @@ describe('resolveDedupKey', () => {
     expect(key(body({ id: 'x'.repeat(256) })).dedup).toBe('id');
   });
 });
+
+describe('resolveDedupKey with white space around an id', () => {
+  it('takes the id without it', () => {
+    expect(key(body({ id: ' evt_1 ' }))).toEqual({ webhookId: 'evt_1', dedup: 'id' });
+  });
+});
