@@ -6,6 +6,7 @@
  * each was recorded from the AWS pricing page named beside it; `since` is the date from which that
  * price applies (the last price change we know of). Check them before quoting the result.
  */
+import { parseEmf } from '../local/aws/cloudwatch-metrics';
 import type { Row } from './rows';
 
 export const PRICES = {
@@ -177,24 +178,15 @@ export function accessLogLineBytes(format: string): number {
 
 
 /**
- * The custom metrics in EMF output (one JSON document per line), each as `Name{dimension=value,…}`:
- * CloudWatch bills each name and dimension set as one metric, for every hour it has data.
+ * The custom metrics in EMF output (one JSON document per line), each as `Namespace/Name{dimension=value,…}`,
+ * read by the local CloudWatch's own EMF parser: CloudWatch bills each name and dimension set as one
+ * metric, for every hour it has data.
  */
 export function emfMetrics(output: string): string[] {
   const found = new Set<string>();
   for (const line of output.split('\n')) {
-    if (!line.includes('"_aws"')) continue;
-    let doc: { _aws?: { CloudWatchMetrics?: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] } } & Record<string, unknown>;
-    try {
-      doc = JSON.parse(line) as typeof doc;
-    } catch {
-      continue;
-    }
-    for (const directive of doc._aws?.CloudWatchMetrics ?? []) {
-      for (const dimensions of directive.Dimensions.length > 0 ? directive.Dimensions : [[]]) {
-        const dims = dimensions.map((d) => `${d}=${String(doc[d])}`).join(',');
-        for (const metric of directive.Metrics) found.add(`${directive.Namespace}/${metric.Name}{${dims}}`);
-      }
+    for (const datum of parseEmf(line)) {
+      found.add(`${datum.namespace}/${datum.name}{${Object.entries(datum.dimensions).map(([k, v]) => `${k}=${v}`).join(',')}}`);
     }
   }
   return [...found].sort();

@@ -1,0 +1,43 @@
+/** The fixed-cost model of `npm run bench -- fixed` (bench/cost.ts): its inputs are counted, its arithmetic is checked here. */
+import { emfMetrics, fixedMonthly, perConnectionMonthly, PRICES, type FixedInputs } from '../../bench/cost';
+
+const emfLine = (metrics: Record<string, number>, dimensions: Record<string, string>) =>
+  JSON.stringify({ _aws: { Timestamp: 1, CloudWatchMetrics: [{ Namespace: 'MakiniWebhooks', Dimensions: [Object.keys(dimensions)], Metrics: Object.keys(metrics).map((Name) => ({ Name, Unit: 'Count' })) }] }, ...dimensions, ...metrics });
+
+const inputs: FixedInputs = {
+  alarms: 19,
+  alarmMetrics: 21,
+  dashboards: 1,
+  kmsKeys: 1,
+  stackSecrets: 1,
+  pollRunMetrics: ['MakiniWebhooks/ConnectionsPolled{service=poller}'],
+  webhookMetrics: ['MakiniWebhooks/WebhookReceived{service=receiver}', 'MakiniWebhooks/WebhookProcessed{service=consumer}'],
+  pollIntervalMinutes: 5,
+  pollerMemoryGb: 0.5,
+  pollerSecondsPerConnection: 0.003,
+};
+
+describe('the fixed-cost model', () => {
+  it('counts each metric name and dimension set once, however often it is emitted, and ignores lines that are not EMF', () => {
+    const output = [emfLine({ WebhookReceived: 1 }, { service: 'receiver' }), 'a log line', emfLine({ WebhookReceived: 1 }, { service: 'receiver' }), emfLine({ WebhookProcessed: 3, StaleEvent: 1 }, { service: 'consumer' })].join('\n');
+    expect(emfMetrics(output)).toEqual(['MakiniWebhooks/StaleEvent{service=consumer}', 'MakiniWebhooks/WebhookProcessed{service=consumer}', 'MakiniWebhooks/WebhookReceived{service=receiver}']);
+  });
+
+  it('prices alarms per metric they evaluate, metrics per name, secrets with the system credentials', () => {
+    const lines = Object.fromEntries(fixedMonthly(inputs).map((l) => [l.item, l.usd]));
+    expect(lines.alarms).toBeCloseTo(21 * PRICES.alarmMetricMonth.usd);
+    expect(lines['custom metrics']).toBeCloseTo(3 * PRICES.customMetricMonth.usd);
+    expect(lines.secrets).toBeCloseTo(2 * PRICES.secretMonth.usd);
+    expect(lines.dashboard).toBe(PRICES.dashboardMonth.usd);
+    expect(lines['KMS key (alarm and notification topics)']).toBe(PRICES.kmsKeyMonth.usd);
+    expect(lines['event archive']).toBe(0);
+  });
+
+  it('adds the token secret per connection in per-connection mode only', () => {
+    const { system, perConnection } = perConnectionMonthly(inputs);
+    const sum = (lines: { usd: number }[]) => lines.reduce((n, l) => n + l.usd, 0);
+    // 8,640 runs a month: 1 RRU and 1 WRU per run, and 3 ms at 512 MB.
+    expect(sum(system)).toBeCloseTo(8_640 * (0.125 + 0.625) / 1e6 + 8_640 * 0.003 * 0.5 * PRICES.lambdaArmGbSecond.usd, 6);
+    expect(sum(perConnection) - sum(system)).toBeCloseTo(PRICES.secretMonth.usd + (8_640 / 20) * (PRICES.secretsApiPer10k.usd / 10_000), 6);
+  });
+});
