@@ -197,15 +197,17 @@ describe("makini scheme, as Makini's docs describe it", () => {
   });
 });
 
+/** The Standard Webhooks specification's published test vector (`digest`: the signature without its `v1,`). */
+const STANDARD_WEBHOOKS_VECTOR = {
+  secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+  id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+  timestamp: 1614265330,
+  body: Buffer.from('{"test": 2432232314}'),
+  digest: 'g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+};
+
 describe('standard-webhooks scheme', () => {
-  // The Standard Webhooks specification's published test vector.
-  const vector = {
-    secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
-    id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
-    timestamp: 1614265330,
-    body: Buffer.from('{"test": 2432232314}'),
-    signature: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
-  };
+  const vector = { ...STANDARD_WEBHOOKS_VECTOR, signature: `v1,${STANDARD_WEBHOOKS_VECTOR.digest}` };
   const scheme = standardWebhooksScheme(300);
   const request = (overrides: Record<string, string | undefined> = {}, b = vector.body): SignedRequest => ({
     headers: { 'webhook-id': vector.id, 'webhook-timestamp': String(vector.timestamp), 'webhook-signature': vector.signature, ...overrides },
@@ -317,7 +319,7 @@ describe('signature header values at their edges', () => {
     expect(verifies(withSig(url, signedBody), [secret], scheme)).toBe(true);
   });
 
-  const vector = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', id: 'msg_p5jXN8AQM9LWM0D4loKWxJek', timestamp: 1614265330, body: Buffer.from('{"test": 2432232314}'), signature: 'g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' };
+  const vector = { ...STANDARD_WEBHOOKS_VECTOR, signature: STANDARD_WEBHOOKS_VECTOR.digest };
   const standard = standardWebhooksScheme(300);
   const request = (signature: string, timestamp = String(vector.timestamp)): SignedRequest => ({ headers: { 'webhook-id': vector.id, 'webhook-timestamp': timestamp, 'webhook-signature': signature }, body: vector.body });
 
