@@ -17,8 +17,7 @@ import { createSignatureScheme } from '../lambdas/core/signature';
 import { buildStream, simulate, type SimulateOptions } from '../local/simulator';
 import { LOCAL_CALLS_PATH } from '../local/stack';
 import { expectedStates, NO_POLLS, stateMismatches } from '../test/support/final-states';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { startStackProcess, waitFor } from '../test/support/local-stack-process';
+import { queueDepth, startStackProcess, waitFor } from '../test/support/local-stack-process';
 import { delta, getJson, processedIds, type Snapshot } from './end-to-end';
 import { round, type Row } from './rows';
 
@@ -46,12 +45,6 @@ export async function hotConnection(rows: Row[]): Promise<void> {
   // WARN: the stack's one line per processed webhook would be most of its work otherwise; failed
   // records are still logged (at WARN), and counted below.
   const stack = await startStackProcess({ env: { MAKINI_LOG_LEVEL: 'WARN', ...NO_POLLS } });
-  const sqs = new SQSClient({ endpoint: stack.info.endpoints.sqs, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
-  /** Messages waiting or in flight. */
-  const queueDepth = async () => {
-    const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: stack.info.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-    return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);
-  };
   try {
     const callsUrl = `${new URL(stack.info.webhookUrl).origin}${LOCAL_CALLS_PATH}`;
     const calls = () => getJson(callsUrl) as Promise<Snapshot>;
@@ -69,7 +62,7 @@ export async function hotConnection(rows: Row[]): Promise<void> {
       timeScale: 0.001,
       seed: c.seed,
     });
-    const drained = () => waitFor(async () => (await queueDepth()) === 0, 900_000, () => 'the consumer to drain');
+    const drained = () => waitFor(async () => (await queueDepth(stack)) === 0, 900_000, () => 'the consumer to drain');
     const acknowledged = new Set<string>();
     const streams = [] as ReturnType<typeof buildStream>[];
 
@@ -146,7 +139,6 @@ export async function hotConnection(rows: Row[]): Promise<void> {
     process.stderr.write(`bench hot: the local stack printed:\n${stack.output().slice(-3000)}\n`);
     throw error;
   } finally {
-    sqs.destroy();
     await stack.stop();
   }
 }

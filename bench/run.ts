@@ -133,21 +133,22 @@ async function warmHandler(secret: string) {
 }
 
 /**
- * Runs `fn` with stdout swallowed (log lines and EMF still formatted and written), counting bytes,
- * and the custom metrics its EMF lines name.
+ * Runs `fn` with stdout swallowed (log lines and EMF still formatted and written), counting bytes.
+ * With `metrics`, it also keeps the output and lists the custom metrics its EMF lines name, after
+ * `fn` (never while a timed loop writes).
  */
-async function countingStdout<T>(fn: () => Promise<T>): Promise<{ result: T; bytes: number; metrics: string[] }> {
+async function countingStdout<T>(fn: () => Promise<T>, options: { metrics?: boolean } = {}): Promise<{ result: T; bytes: number; metrics: string[] }> {
   const write = process.stdout.write.bind(process.stdout);
   let bytes = 0;
-  const metrics = new Set<string>();
+  const kept: string[] = [];
   process.stdout.write = ((chunk: string | Uint8Array) => {
     bytes += Buffer.byteLength(chunk);
-    const text = chunk.toString();
-    if (text.includes('"_aws"')) for (const metric of emfMetrics(text)) metrics.add(metric);
+    if (options.metrics) kept.push(chunk.toString());
     return true;
   }) as typeof process.stdout.write;
   try {
-    return { result: await fn(), bytes, metrics: [...metrics] };
+    const result = await fn();
+    return { result, bytes, metrics: options.metrics ? emfMetrics(kept.join('')) : [] };
   } finally {
     process.stdout.write = write;
   }
@@ -186,9 +187,9 @@ async function warmPath(rows: Row[], figures: Figures): Promise<void> {
     for (const kb of [1, 10, 100]) {
       const body = JSON.stringify({ id: 'evt_bench', type: 'sync.completed', connection_id: 'conn_1', data: { pad: 'x'.repeat(kb * 1024 - 80) } });
       const event = apiGatewayEvent({ body, headers: { 'x-makini-signature': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` } });
-      const { result: first, metrics: coldMetrics } = await countingStdout(() => receiver.invoke(event));
+      const { result: first, metrics: coldMetrics } = await countingStdout(() => receiver.invoke(event), { metrics: true });
       if (first.statusCode !== 200) throw new Error(`the receiver answered ${first.statusCode}: ${first.body}`);
-      if (kb === 1) figures.receiverMetrics = [...new Set([...coldMetrics, ...(await countingStdout(() => receiver.invoke(event))).metrics])];
+      if (kb === 1) figures.receiverMetrics = [...new Set([...coldMetrics, ...(await countingStdout(() => receiver.invoke(event), { metrics: true })).metrics])];
       const iterations = kb === 100 ? 300 : 1000;
       const floor = await cpuMicros(() => createHmac('sha256', secret).update(Buffer.from(body)).digest(), iterations);
       const { result: measured } = await countingStdout(() => cpuMicros(() => receiver.invoke(event), iterations));
@@ -240,13 +241,17 @@ async function pollerScale(rows: Row[], figures: Figures): Promise<void> {
       settings: { ...pollerSettings(config), budgetMs: 10 * 60_000 },
     });
     let started = performance.now();
+    let seconds = 0;
     // The handler's middleware flushes the metrics after each run; createPoller alone does not.
-    const { result: summary, metrics: pollRunMetrics } = await countingStdout(async () => {
-      const result = await system({});
-      common.metrics.publishStoredMetrics();
-      return result;
-    });
-    let seconds = (performance.now() - started) / 1000;
+    const { result: summary, metrics: pollRunMetrics } = await countingStdout(
+      async () => {
+        const result = await system({});
+        seconds = (performance.now() - started) / 1000;
+        common.metrics.publishStoredMetrics();
+        return result;
+      },
+      { metrics: true },
+    );
     figures.pollRunMetrics = pollRunMetrics;
     figures.pollerSecondsPerConnection = seconds / connections;
     rows.push({
@@ -341,11 +346,14 @@ async function consumerLogs(rows: Row[], figures: Figures): Promise<void> {
         return toRecord(message, 'arn:aws:sqs:us-east-1:000000000000:bench');
       }),
     });
-    const { metrics: coldMetrics } = await countingStdout(() => consumer(batch(), context));
+    const { metrics: coldMetrics } = await countingStdout(() => consumer(batch(), context), { metrics: true });
     const batches = 20;
-    const { bytes, metrics } = await countingStdout(async () => {
-      for (let b = 0; b < batches; b++) await consumer(batch(), context);
-    });
+    const { bytes, metrics } = await countingStdout(
+      async () => {
+        for (let b = 0; b < batches; b++) await consumer(batch(), context);
+      },
+      { metrics: true },
+    );
     figures.consumerLogBytes = bytes / (batches * 10);
     figures.consumerMetrics = [...new Set([...coldMetrics, ...metrics])];
     rows.push({ metric: 'consumer log + EMF bytes per webhook (batches of 10 new webhooks)', value: round(bytes / (batches * 10)), unit: 'B' });

@@ -87,7 +87,7 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
 
 /** Messages in the stack's webhook queue, visible or in flight. */
 export async function queueDepth(s: StackProcess): Promise<number> {
-  const sqs = new SQSClient({ endpoint: s.info.endpoints.sqs });
+  const sqs = new SQSClient({ endpoint: s.info.endpoints.sqs, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   try {
     const { Attributes = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: s.info.queueUrl, AttributeNames: ['All'] }));
     return Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);

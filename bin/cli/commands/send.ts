@@ -41,7 +41,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     .option('--json', 'print the responses as a JSON array ({webhook, attempt, status, body} or {webhook, attempt, error})')
     .action(async (values: SendOptions, cmd: Command) => {
       noExtraArguments(cmd.args, { secret: true });
-        const url = parseUrl(values.url);
+      const url = parseUrl(values.url);
       const config = signingConfig(values);
       const secret = requireSecret(values.secret);
       const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
