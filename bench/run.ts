@@ -26,7 +26,7 @@ import { startMakiniApiSimulator } from '../local/makini-api-simulator';
 import { apiGatewayEvent } from '../test/support/api-gateway-event';
 import { BASELINE_BUNDLING, synthBundleOf, synthLambdaBundles } from '../test/support/lambda-bundles';
 import { endToEnd, type PipelineFigures } from './end-to-end';
-import { accessLogLineBytes, costRows, emfMetrics, fixedRows } from './cost';
+import { accessLogLineBytes, costRows, emfMetrics, fixedRows, platformLogBytes } from './cost';
 import { accessLogFormat } from '../lib/makini-webhook-ingestion';
 import { createConsumerHandlerFromEnv } from '../lambdas/consumer/consumer';
 import { encodeEnvelope } from '../lambdas/core/envelope';
@@ -382,6 +382,7 @@ async function cost(rows: Row[], figures: Figures): Promise<void> {
     receiverLogBytes,
     consumerLogBytes,
     accessLogBytes: accessLogLineBytes(accessLogFormat().toString()),
+    platformLogBytes: platformLogBytes(resolveConfig().platformLogLevel),
     webhookItemBytes: p.webhookItemBytes,
   });
 }

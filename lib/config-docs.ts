@@ -65,7 +65,8 @@ export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } 
   silenceAlarmHours: 'Alarm when no webhook arrives for this many hours (missing data counts as silence); 0 turns it off.',
   reauthNotificationTemplate: 'Text of the reauthorization notification; `{connectionId}` and `{detectedAt}` are filled in.',
   logRetentionDays: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).',
-  logLevel: 'Log level of the Lambdas.',
+  logLevel: 'Log level of the Lambdas. At `INFO` a webhook that goes well writes no line of its own (those are `DEBUG`); failures keep their full context at `WARN` and `ERROR`.',
+  platformLogLevel: "Level of Lambda's own lines (the function logs are JSON). `WARN` drops the `START`/`END`/`REPORT` lines of every invocation (330 bytes each, more than the rest of a webhook's logs: docs/cost.md); `INFO` keeps them, with each invocation's memory use.",
   metricsNamespace: 'CloudWatch namespace of the EMF metrics.',
   tracing: 'X-Ray active tracing on the Lambdas. Off by default: at low volume it would double the cost per webhook (docs/cost.md); logs and metrics carry the webhook id end to end.',
 };

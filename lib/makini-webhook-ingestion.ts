@@ -9,7 +9,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { Architecture, Code, Function as LambdaFunction, Runtime, Tracing, type FunctionProps } from 'aws-cdk-lib/aws-lambda';
+import { ApplicationLogLevel, Architecture, Code, Function as LambdaFunction, LoggingFormat, Runtime, SystemLogLevel, Tracing, type FunctionProps } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -362,6 +362,13 @@ function lambdaFunction(scope: Construct, id: string, config: MakiniWebhookConfi
     timeout: Duration.seconds(options.timeoutSeconds),
     role,
     logGroup,
+    // JSON logs let Lambda drop its own START/END/REPORT lines below `platformLogLevel` (330 B per
+    // invocation, docs/cost.md). Application lines are filtered by Powertools at `logLevel`; Lambda's
+    // filter stays at INFO (DEBUG when asked for), because EMF lines carry no level and Lambda reads
+    // a line without one as INFO.
+    loggingFormat: LoggingFormat.JSON,
+    systemLogLevelV2: SystemLogLevel[config.platformLogLevel],
+    applicationLogLevelV2: config.logLevel === 'DEBUG' ? ApplicationLogLevel.DEBUG : ApplicationLogLevel.INFO,
     tracing: config.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
     description: options.description,
     environment: { ...options.environment, POWERTOOLS_SERVICE_NAME: options.entry, NODE_OPTIONS: '--enable-source-maps' },
@@ -438,25 +445,23 @@ function importOrCreateSecret(scope: Construct, config: MakiniWebhookConfig): se
   return secret;
 }
 
-/** One JSON object per request, with the fields an on-call engineer filters by. */
-/** The API's JSON access log line (exported for the cost model in `npm run bench`). */
+/**
+ * The API's JSON access log line (exported for the cost model in `npm run bench`): one object per
+ * request with what an on-call engineer filters by, and nothing else, because every webhook pays for
+ * its bytes (about 145 of the 200 a webhook may log, docs/cost.md). The event's own timestamp is the
+ * request time; `requestId` is also the receiver's `x-request-id` and the `requestId` of its error
+ * bodies; `lambdaError` is the integration's error (a timeout, a throttle), `error` API Gateway's.
+ */
 export function accessLogFormat(): AccessLogFormat {
   return AccessLogFormat.custom(
     JSON.stringify({
       requestId: '$context.requestId',
-      requestTime: '$context.requestTime',
       sourceIp: '$context.identity.sourceIp',
-      userAgent: '$context.identity.userAgent',
-      method: '$context.httpMethod',
-      routeKey: '$context.routeKey',
+      route: '$context.routeKey',
       status: '$context.status',
-      protocol: '$context.protocol',
-      responseLength: '$context.responseLength',
-      responseLatencyMs: '$context.responseLatency',
-      integrationStatus: '$context.integration.status',
-      integrationLatencyMs: '$context.integration.latency',
-      integrationError: '$context.integration.error',
-      errorMessage: '$context.error.message',
+      latencyMs: '$context.responseLatency',
+      error: '$context.error.message',
+      lambdaError: '$context.integration.error',
     }),
   );
 }

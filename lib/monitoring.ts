@@ -15,6 +15,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { BUS_SOURCE } from '../lambdas/core/consume';
+import { COLD_START_MESSAGE } from '../lambdas/core/log-lines';
 import { configOf, type MakiniWebhookSettings } from './settings';
 
 export interface MakiniWebhookMonitoringProps {
@@ -33,7 +34,7 @@ export interface MakiniWebhookMonitoringProps {
   readonly pollDeadLetterQueue: IQueue;
   readonly eventBus: events.IEventBus;
   /**
-   * The functions' log groups, for the dashboard's cold starts (read from Lambda's REPORT lines).
+   * The functions' log groups, for the dashboard's cold starts (read from each environment's `cold start` line).
    *
    * @default - no cold-start widget
    */
@@ -180,7 +181,7 @@ export class MakiniWebhookMonitoring extends Construct {
       section: 'refresh-token-expiring',
     });
     if (config.silenceAlarmHours > 0) {
-      alarm('WebhookSilence', emf('receiver', 'WebhookReceived').with({ period: Duration.hours(config.silenceAlarmHours) }), {
+      alarm('WebhookSilence', emf('consumer', 'WebhookReceived').with({ period: Duration.hours(config.silenceAlarmHours) }), {
         threshold: 1,
         comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         missing: cloudwatch.TreatMissingData.BREACHING,
@@ -220,18 +221,19 @@ export class MakiniWebhookMonitoring extends Construct {
     this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `# Makini webhooks\nAlarms and what to do: \`${RUNBOOK}\``, width: 24, height: 1 }));
     this.dashboard.addWidgets(
       graph('Ingress: received and rejected', [
-        emf('receiver', 'WebhookReceived'),
+        emf('consumer', 'WebhookReceived'),
         emf('receiver', 'SignatureRejected'),
         emf('receiver', 'EnqueueFailed'),
         ...(config.allowedSourceIps.length > 0 ? [emf('receiver', 'SourceForbidden')] : []),
       ]),
       // Which bytes Makini's signatures cover in this account: the raw body, or only JSON.stringify of it.
-      // (The receiver counts only the canonical matches: the raw ones are the rest of those received.)
+      // (The receiver counts only the canonical matches: the raw ones are the rest of those received,
+      // which the consumer counts.)
       graph('Ingress: signed form', [
         new cloudwatch.MathExpression({
           label: 'raw body',
           expression: 'FILL(received, 0) - FILL(canonical, 0)',
-          usingMetrics: { received: emf('receiver', 'WebhookReceived'), canonical: emf('receiver', 'SignatureMatchedCanonicalJson') },
+          usingMetrics: { received: emf('consumer', 'WebhookReceived'), canonical: emf('receiver', 'SignatureMatchedCanonicalJson') },
           period: Duration.minutes(5),
         }),
         emf('receiver', 'SignatureMatchedCanonicalJson').with({ label: 'canonical JSON only' }),
@@ -253,16 +255,17 @@ export class MakiniWebhookMonitoring extends Construct {
       graph('Polling', ['ConnectionsPolled', 'MissedEventRecovered', 'PollFailed'].map((m) => emf('poller', m))),
       graph('Connections needing reauthorization', [emf('poller', 'ConnectionsNeedingReauth', 'Maximum'), emf('poller', 'StaleConnections', 'Maximum')]),
     );
-    // Cold starts from Lambda's own REPORT lines (those with an init duration), not Powertools'
-    // ColdStart metric: three custom metrics with data nearly every hour would cost $0.90 a month
-    // (docs/cost.md), and a Logs Insights query costs only when the dashboard is looked at.
+    // Cold starts from the one `cold start` line each execution environment writes (withPowertools),
+    // not Powertools' ColdStart metric: three custom metrics with data nearly every hour would cost
+    // $0.90 a month (docs/cost.md), and a Logs Insights query costs only when the dashboard is looked
+    // at. Not Lambda's REPORT lines either: `platformLogLevel: WARN`, the default, drops them.
     if (props.functionLogGroups && props.functionLogGroups.length > 0) {
       this.dashboard.addWidgets(
         new cloudwatch.LogQueryWidget({
           title: 'Lambda cold starts',
           logGroupNames: props.functionLogGroups.map((g) => g.logGroupName),
           view: cloudwatch.LogQueryVisualizationType.TABLE,
-          queryLines: ['filter @type = "REPORT" and ispresent(@initDuration)', 'stats count(*) as coldStarts, avg(@initDuration) as avgInitMs, max(@initDuration) as maxInitMs by @log'],
+          queryLines: [`filter message = "${COLD_START_MESSAGE}" and ispresent(initMs)`, 'stats count(*) as coldStarts, avg(initMs) as avgInitMs, max(initMs) as maxInitMs by @log'],
           width: 24,
           height: 4,
         }),

@@ -356,11 +356,17 @@ export interface MakiniWebhookSettings {
    */
   readonly logRetentionDays?: number;
   /**
-   * Log level of the Lambdas.
+   * Log level of the Lambdas. At `INFO` a webhook that goes well writes no line of its own (those are `DEBUG`); failures keep their full context at `WARN` and `ERROR`.
    *
    * @default "INFO"
    */
   readonly logLevel?: string;
+  /**
+   * Level of Lambda's own lines (the function logs are JSON). `WARN` drops the `START`/`END`/`REPORT` lines of every invocation (330 bytes each, more than the rest of a webhook's logs: docs/cost.md); `INFO` keeps them, with each invocation's memory use.
+   *
+   * @default "WARN"
+   */
+  readonly platformLogLevel?: string;
   /**
    * CloudWatch namespace of the EMF metrics.
    *

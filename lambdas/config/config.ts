@@ -61,6 +61,9 @@ export const DEFAULT_CONNECTION_STATUS_MAP: readonly string[] = [
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** Lambda's system log levels (its platform lines), as its advanced logging controls name them. */
+export const PLATFORM_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN'] as const;
+export type PlatformLogLevel = (typeof PLATFORM_LOG_LEVELS)[number];
 
 /** SQS's largest message (1 MiB). The queue is created with exactly this limit. */
 export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
@@ -210,6 +213,8 @@ export interface MakiniWebhookConfig {
   readonly logRetentionDays: number;
   /** Powertools log level of the Lambdas. */
   readonly logLevel: LogLevel;
+  /** Level of Lambda's own platform lines (start, end, report) kept in the logs: `WARN` keeps only failures. */
+  readonly platformLogLevel: PlatformLogLevel;
   /** CloudWatch namespace of the EMF metrics. */
   readonly metricsNamespace: string;
   /** X-Ray active tracing on the Lambdas. Off by default: see docs/cost.md. */
@@ -313,6 +318,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   },
   logRetentionDays: { kind: 'int', default: 30, min: 1, max: 3_653, oneOf: LOG_RETENTION_DAYS },
   logLevel: { kind: 'enum', default: 'INFO', values: LOG_LEVELS },
+  platformLogLevel: { kind: 'enum', default: 'WARN', values: PLATFORM_LOG_LEVELS, deployOnly: true },
   metricsNamespace: { kind: 'string', default: 'MakiniWebhooks', pattern: /^[A-Za-z0-9._/#:-]{1,255}$/, hint: 'a CloudWatch namespace' },
   tracing: { kind: 'bool', default: false },
 };

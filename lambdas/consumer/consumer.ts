@@ -20,9 +20,15 @@ import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-even
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
 import { withPowertools } from '../adapters/powertools';
 import { coalesceConnectionUpdates } from '../core/coalesce';
-import { applyClaimed, claimMessage, finishProcessed, messageEventId, type ClaimedMessage, type EventStore, type RecordOutcome } from '../core/consume';
+import { applyClaimed, claimMessage, finishProcessed, messageEventId, messageOrigin, type ClaimedMessage, type EventStore, type RecordOutcome } from '../core/consume';
 
 export const CONSUMER_METRICS = {
+  /**
+   * Webhooks the receiver accepted, counted here at their first receive from the queue, one EMF
+   * line per batch: the receiver writes no metric for a webhook that goes well, which would cost a
+   * line of about 200 bytes per webhook (docs/cost.md). Also what the silence alarm watches.
+   */
+  received: 'WebhookReceived',
   processed: 'WebhookProcessed',
   duplicate: 'DuplicateSkipped',
   stale: 'StaleEvent',
@@ -57,6 +63,8 @@ export function createConsumerHandler(deps: ConsumerDeps) {
   };
 
   return async function consumeBatch(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
+    const received = event.Records.filter((r) => (r.attributes?.ApproximateReceiveCount ?? '1') === '1' && messageOrigin(r) === 'webhook').length;
+    if (received > 0) metrics.addMetric(CONSUMER_METRICS.received, MetricUnit.Count, received);
     // 1. Claim every record (in parallel): duplicates, mismatches and unprocessable ones end here.
     const claimed: { messageId: string; claim: ClaimedMessage }[] = [];
     const response = await processPartialResponse(
@@ -117,12 +125,14 @@ function recordOutcome(outcome: RecordOutcome, logger: Logger, metrics: Metrics)
       const { event, stale, transition } = outcome.message;
       metrics.addMetric(CONSUMER_METRICS.processed, MetricUnit.Count, 1);
       if (stale) metrics.addMetric(CONSUMER_METRICS.stale, MetricUnit.Count, 1);
-      logger.info('webhook processed', { webhookId: outcome.webhookId, ...(outcome.connectionId !== undefined && { connectionId: outcome.connectionId }), type: event.type, stale, ...(transition && { transition }) });
+      // A transition (a connection going offline, needing reauthorization, …) is worth a line at INFO;
+      // any other webhook that goes well writes none at the default level (its history item has it all).
+      (transition ? logger.info : logger.debug).call(logger, 'webhook processed', { webhookId: outcome.webhookId, ...(outcome.connectionId !== undefined && { connectionId: outcome.connectionId }), type: event.type, stale, ...(transition && { transition }) });
       return;
     }
     case 'duplicate':
       metrics.addMetric(CONSUMER_METRICS.duplicate, MetricUnit.Count, 1);
-      logger.info('duplicate skipped', { webhookId: outcome.webhookId, deliveries: outcome.deliveries });
+      logger.debug('duplicate skipped', { webhookId: outcome.webhookId, deliveries: outcome.deliveries });
       return;
     case 'unprocessable':
       metrics.addMetric(CONSUMER_METRICS.unprocessable, MetricUnit.Count, 1);

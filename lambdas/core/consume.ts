@@ -202,6 +202,16 @@ export async function messageEventId(message: QueuedMessage, store: Pick<EventSt
 }
 
 /**
+ * Whether a queued message is a webhook our receiver accepted (`webhook`), an event the poller
+ * synthesized (`poll`), or neither (a message none of ours wrote).
+ */
+export function messageOrigin(message: Pick<QueuedMessage, 'body'>): 'webhook' | 'poll' | undefined {
+  const { envelope } = readEnvelope({ deliveryId: '', body: message.body });
+  if (!envelope) return undefined;
+  return envelope.scheme === 'poll' ? 'poll' : 'webhook';
+}
+
+/**
  * Decodes the envelope and normalises the body (poll events with the poller's own fields). Never
  * throws: what it cannot read is unprocessable.
  */

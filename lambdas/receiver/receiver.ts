@@ -14,17 +14,21 @@ import { awsClientConfig } from '../adapters/aws-client-config';
 import { withPowertools } from '../adapters/powertools';
 import { SecretsManagerSigningSecrets, type SigningSecretsProvider } from '../adapters/secrets-manager-signing-secrets';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
-import { createReceiver, toHttpResponse, type ReceiveOutcome, type SigningSecretSource, type WebhookQueue } from '../core/receive';
+import { createReceiver, toHttpResponse, type IncomingWebhook, type ReceiveOutcome, type SigningSecretSource, type WebhookQueue } from '../core/receive';
 import { createSignatureScheme } from '../core/signature';
 import { sourceAllowlist } from '../core/source-allowlist';
 import { fromApiGatewayEvent, toApiGatewayResult } from './api-gateway';
 
+/**
+ * The receiver's metrics: only the unusual. A webhook that goes well writes no metric here (an EMF
+ * line per invocation would be about 200 bytes of logs per webhook, docs/cost.md); the consumer
+ * counts it as `WebhookReceived`, one line per batch.
+ */
 export const METRICS = {
-  received: 'WebhookReceived',
   /**
    * The signature covered `JSON.stringify(JSON.parse(body))` only (Makini's documented verifier).
-   * The raw body's matches are the rest of `received`: a metric of their own would have data every
-   * hour webhooks arrive, and cost $0.30 a month for a difference the dashboard computes.
+   * The raw body's matches are the rest of `WebhookReceived`: a metric of their own would have data
+   * every hour webhooks arrive, and cost $0.30 a month for a difference the dashboard computes.
    */
   signedCanonical: 'SignatureMatchedCanonicalJson',
   signatureRejected: 'SignatureRejected',
@@ -61,27 +65,29 @@ export function createReceiverHandler(deps: ReceiverHandlerDeps) {
   return async function receiveWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const request = fromApiGatewayEvent(event);
     const outcome = await receive(request);
-    record(outcome, deps.logger, deps.metrics);
+    record(outcome, request, deps.logger, deps.metrics);
     return toApiGatewayResult(toHttpResponse(outcome, request.requestId));
   };
 }
 
 /** One log line and the metrics of an outcome. Never the body, the signature or a secret. */
-function record(outcome: ReceiveOutcome, logger: Logger, metrics: Metrics): void {
+function record(outcome: ReceiveOutcome, request: IncomingWebhook, logger: Logger, metrics: Metrics): void {
+  // What the trimmed access log no longer has, on the lines that need it: who sent a refused request.
+  const caller = { requestId: request.requestId, sourceIp: request.sourceIp, ...(request.headers['user-agent'] !== undefined && { userAgent: request.headers['user-agent'].slice(0, 200) }) };
   switch (outcome.kind) {
     case 'accepted':
-      metrics.addMetric(METRICS.received, MetricUnit.Count, 1);
       if (outcome.signedForm !== 'raw') metrics.addMetric(METRICS.signedCanonical, MetricUnit.Count, 1);
-      logger.info('webhook accepted', { webhookId: outcome.webhookId, bytes: outcome.bytes, ...(outcome.signedForm !== 'raw' && { signedForm: outcome.signedForm }) });
+      // DEBUG: at the default level a webhook that goes well writes no line (the access log has the request).
+      logger.debug('webhook accepted', { webhookId: outcome.webhookId, bytes: outcome.bytes, ...(outcome.signedForm !== 'raw' && { signedForm: outcome.signedForm }) });
       return;
     case 'rejected':
       if (outcome.error.type === 'authentication_error') metrics.addMetric(METRICS.signatureRejected, MetricUnit.Count, 1);
       if (outcome.error.code === 'FORBIDDEN_SOURCE') metrics.addMetric(METRICS.sourceForbidden, MetricUnit.Count, 1);
-      logger.warn('webhook rejected', { code: outcome.error.code, reason: outcome.reason });
+      logger.warn('webhook rejected', { code: outcome.error.code, reason: outcome.reason, ...caller });
       return;
     case 'unavailable':
       metrics.addMetric(outcome.dependency === 'queue' ? METRICS.enqueueFailed : METRICS.secretUnavailable, MetricUnit.Count, 1);
-      logger.error('dependency unavailable, answered 503', { dependency: outcome.dependency, cause: describe(outcome.cause) });
+      logger.error('dependency unavailable, answered 503', { dependency: outcome.dependency, cause: describe(outcome.cause), requestId: request.requestId });
       return;
   }
 }

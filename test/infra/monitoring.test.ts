@@ -103,7 +103,7 @@ describe('dashboard and outputs', () => {
     const dashboard = JSON.parse(body) as { 'Fn::Join': [string, unknown[]] };
     const widgets = dashboard['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
     expect(widgets).not.toContain('ColdStart');
-    expect(widgets).toMatch(/filter @type = \\"REPORT\\" and ispresent\(@initDuration\)/);
+    expect(widgets).toMatch(/filter message = \\"cold start\\" and ispresent\(initMs\)/);
     for (const fn of ['Receiver', 'Consumer', 'Poller']) expect(widgets).toMatch(new RegExp(`SOURCE '\\{"Ref":"Webhooks${fn}Logs[0-9A-F]{8}"\\}'`));
     template.hasOutput('DashboardUrl', { Value: Match.anyValue() });
     template.hasOutput('AlarmTopicArn', {});

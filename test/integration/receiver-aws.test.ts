@@ -58,9 +58,10 @@ describe('receiver against AWS-compatible endpoints over loopback HTTP', () => {
 
   it('publishes EMF metrics through the middleware', async () => {
     const post = receiver({ metricsNamespace: 'IntegrationTest' });
-    const { output } = await post(body, { 'x-makini-signature': sign(body) });
+    // A webhook that goes well writes no metric here (the consumer counts it): a forged one does.
+    const { output } = await post(body, { 'x-makini-signature': sign(body, 'forged') });
     expect(output).toContain('"Namespace":"IntegrationTest"');
-    expect(output).toContain('"WebhookReceived"');
+    expect(output).toContain('"SignatureRejected"');
   });
 
   it('retries a transient SQS failure within the budget and answers 200', async () => {
