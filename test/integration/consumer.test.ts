@@ -50,6 +50,37 @@ function record(body: unknown, webhookId = (body as { id: string }).id): SQSReco
 const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
 const status = (id: string, s: 'online' | 'offline', at: string, connection = 'conn_1') => ({ id, type: 'connection.status_changed', timestamp: at, connection_id: connection, data: { status: s } });
 
+describe('WebhookReceived, counted by the consumer (the receiver writes no metric for a webhook that goes well)', () => {
+  const withReceiveCount = (r: SQSRecord, count: string): SQSRecord => ({ ...r, attributes: { ...r.attributes, ApproximateReceiveCount: count } });
+  const poll = (id: string): SQSRecord =>
+    ({
+      messageId: `msg-${++n}`,
+      body: encodeEnvelope({ webhookId: id, receivedAt: '2026-11-22T06:00:00.000Z', scheme: 'poll', requestId: 'r' }, Buffer.from(JSON.stringify({ id, type: 'sync.completed', timestamp: '2026-11-22T05:00:00Z', connection_id: 'conn_1' }))),
+      attributes: { ApproximateReceiveCount: '1' },
+    }) as unknown as SQSRecord;
+
+  it('counts each webhook at its first receive: not redeliveries, not poll events, not messages none of ours wrote', async () => {
+    const { handle, counts } = consumer();
+    const response = await handle(
+      batch(
+        withReceiveCount(record(status('evt_r1', 'online', '2026-11-22T05:10:00Z')), '1'),
+        withReceiveCount(record(status('evt_r2', 'online', '2026-11-22T05:11:00Z')), '1'),
+        withReceiveCount(record(status('evt_r3', 'online', '2026-11-22T05:12:00Z')), '2'),
+        poll('poll_1'),
+        withReceiveCount({ ...record(status('evt_r4', 'online', '2026-11-22T05:13:00Z')), body: '{"not":"an envelope"}' }, '1'),
+      ),
+    );
+    expect(response.batchItemFailures).toEqual([]);
+    expect(counts()[CONSUMER_METRICS.received]).toBe(2);
+  });
+
+  it('writes no count for a batch without a first receive of a webhook', async () => {
+    const { handle, counts } = consumer();
+    await handle(batch(poll('poll_2'), withReceiveCount(record(status('evt_r5', 'online', '2026-11-22T05:10:00Z')), '3')));
+    expect(counts()).not.toHaveProperty(CONSUMER_METRICS.received);
+  });
+});
+
 describe('consumer handler (Powertools batch, dynalite, EventBridge over loopback)', () => {
   it('processes a mixed batch and publishes new events in one PutEvents call', async () => {
     const { handle, counts } = consumer();

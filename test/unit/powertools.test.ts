@@ -1,0 +1,37 @@
+/** withPowertools: the one `cold start` line per execution environment, which the dashboard counts. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import { withPowertools } from '../../lambdas/adapters/powertools';
+import { COLD_START_MESSAGE } from '../../lambdas/core/log-lines';
+import { captureOutput } from '../support/capture-output';
+
+const context = { functionName: 'fn', functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fn', memoryLimitInMB: '512', awsRequestId: 'req', getRemainingTimeInMillis: () => 1000 } as unknown as Context;
+/** The cold start lines in some output (Powertools may indent its JSON in tests: POWERTOOLS_DEV). */
+const coldStarts = (output: string) => [...output.matchAll(/"message":\s*"cold start"[^}]*?"initMs":\s*(\d+)/g)].map((m) => Number(m[1]));
+
+describe('withPowertools', () => {
+  it('writes one cold start line, at the first invocation only, with the milliseconds since the process started', async () => {
+    const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
+    const handler = withPowertools(async (event: { n: number }) => event.n * 2, logger, new Metrics({ namespace: 'Test', serviceName: 'test' }));
+    const first = await captureOutput(() => handler({ n: 1 }, context));
+    const second = await captureOutput(() => handler({ n: 2 }, context));
+    expect([first.result, second.result]).toEqual([2, 4]);
+    expect(COLD_START_MESSAGE).toBe('cold start');
+    const cold = coldStarts(first.output);
+    expect(cold).toHaveLength(1);
+    expect(cold[0]).toBeGreaterThan(0);
+    expect(first.output).toMatch(/"level":\s*"INFO"/);
+    expect(first.output).toMatch(/"function_request_id":\s*"req"/);
+    expect(coldStarts(second.output)).toEqual([]);
+    expect(second.output).not.toContain('cold start');
+  });
+
+  it('writes no line at all for an invocation at WARN', async () => {
+    const logger = new Logger({ serviceName: 'test', logLevel: 'WARN' });
+    const handler = withPowertools(async () => 'ok', logger, new Metrics({ namespace: 'Test', serviceName: 'test' }));
+    const { output } = await captureOutput(() => handler({}, context));
+    expect(output).not.toContain('cold start');
+    expect(output).not.toMatch(/"level"/);
+  });
+});
