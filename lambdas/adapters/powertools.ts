@@ -1,7 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { COLD_START_MESSAGE } from '../core/log-lines';
@@ -14,7 +13,20 @@ import { COLD_START_MESSAGE } from '../core/log-lines';
  * export const handler = withPowertools(createConsumerHandler(deps), logger, metrics);
  */
 export function withPowertools<E, R>(handler: (event: E, context: Context) => Promise<R>, logger: Logger, metrics: Metrics) {
-  return middy(handler).use(injectLambdaContext(logger)).use(logColdStart(logger)).use(logMetrics(metrics));
+  return middy(handler).use(injectLambdaContext(logger)).use(logColdStart(logger)).use(flushMetrics(metrics));
+}
+
+/**
+ * Writes the invocation's EMF metrics when it stored any, after it returns or throws. Not Powertools'
+ * `logMetrics` middleware: its flush warns `No application metrics to publish` on every invocation
+ * without metrics, and the receiver deliberately writes none for a webhook that goes well; that
+ * warning would be a 230-byte line per webhook, more than the whole log budget (docs/cost.md).
+ */
+export function flushMetrics(metrics: Metrics): middy.MiddlewareObj {
+  const flush = () => {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  };
+  return { after: flush, onError: flush };
 }
 
 /**

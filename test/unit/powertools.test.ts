@@ -35,3 +35,31 @@ describe('withPowertools', () => {
     expect(output).not.toMatch(/"level"/);
   });
 });
+
+describe('flushMetrics (through withPowertools)', () => {
+  it('writes the stored metrics after the invocation, and nothing at all (no warning) when there are none', async () => {
+    const metrics = new Metrics({ namespace: 'Test', serviceName: 'test' });
+    const logger = new Logger({ serviceName: 'test', logLevel: 'WARN' });
+    const handler = withPowertools(async (event: { count: number }) => {
+      if (event.count > 0) metrics.addMetric('Things', 'Count', event.count);
+      return 'ok';
+    }, logger, metrics);
+    const withMetric = await captureOutput(() => handler({ count: 2 }, context));
+    expect(withMetric.output).toContain('"Things":2');
+    const without = await captureOutput(() => handler({ count: 0 }, context));
+    expect(without.output).toBe('');
+  });
+
+  it('writes them when the handler throws, too', async () => {
+    const metrics = new Metrics({ namespace: 'Test', serviceName: 'test' });
+    const handler = withPowertools(async () => {
+      metrics.addMetric('Failed', 'Count', 1);
+      throw new Error('boom');
+    }, new Logger({ serviceName: 'test', logLevel: 'WARN' }), metrics);
+    let output = '';
+    await captureOutput(async () => {
+      await expect(handler({}, context)).rejects.toThrow('boom');
+    }).then((r) => (output = r.output));
+    expect(output).toContain('"Failed":1');
+  });
+});
