@@ -1,8 +1,9 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import type { LogLevel } from '../config/config';
 import { COLD_START_MESSAGE } from '../core/log-lines';
 
 /**
@@ -44,4 +45,21 @@ export function logColdStart(logger: Logger): middy.MiddlewareObj {
       logger.info(COLD_START_MESSAGE, { initMs: Math.round(performance.now()) });
     },
   };
+}
+
+/**
+ * The function's Logger, filtering at the config's `logLevel`. The stack keeps Lambda's own
+ * application-log filter at INFO (DEBUG when `logLevel` is): EMF lines carry no level, so Lambda
+ * reads them as INFO and would drop them under a WARN filter. Powertools lets that filter's level
+ * (AWS_LAMBDA_LOG_LEVEL) win over the one it is given, which would turn `logLevel: WARN` back into
+ * INFO; so the Logger is built without seeing it. Lambda still applies its filter.
+ */
+export function createLogger(serviceName: string, logLevel: LogLevel): Logger {
+  const lambdaLevel = process.env.AWS_LAMBDA_LOG_LEVEL;
+  delete process.env.AWS_LAMBDA_LOG_LEVEL;
+  try {
+    return new Logger({ serviceName, logLevel });
+  } finally {
+    if (lambdaLevel !== undefined) process.env.AWS_LAMBDA_LOG_LEVEL = lambdaLevel;
+  }
 }

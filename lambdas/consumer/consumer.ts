@@ -18,7 +18,7 @@ import type { EventFields } from '../core/event';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
-import { withPowertools } from '../adapters/powertools';
+import { createLogger, withPowertools } from '../adapters/powertools';
 import { coalesceConnectionUpdates } from '../core/coalesce';
 import { applyClaimed, claimMessage, finishProcessed, messageEventId, messageOrigin, type ClaimedMessage, type EventStore, type RecordOutcome } from '../core/consume';
 
@@ -148,7 +148,7 @@ function recordOutcome(outcome: RecordOutcome, logger: Logger, metrics: Metrics)
 /** Builds the production handler from `process.env`, as Lambda and the local stack do. */
 export function createConsumerHandlerFromEnv(env: Readonly<Record<string, string | undefined>> = process.env) {
   const config = configFromEnv(env);
-  const logger = new Logger({ serviceName: 'consumer', logLevel: config.logLevel });
+  const logger = createLogger('consumer', config.logLevel);
   const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'consumer' });
   const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(BACKGROUND_CLIENT_CONFIG)), eventStoreOptions(config, requireEnv(env, RESOURCE_ENV.eventTable)));
   const publisher = new EventBridgePublisher(new EventBridgeClient(BACKGROUND_CLIENT_CONFIG), requireEnv(env, RESOURCE_ENV.eventBus));

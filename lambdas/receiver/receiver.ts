@@ -11,7 +11,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { configFromEnv, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../config/config';
 import { awsClientConfig } from '../adapters/aws-client-config';
-import { withPowertools } from '../adapters/powertools';
+import { createLogger, withPowertools } from '../adapters/powertools';
 import { SecretsManagerSigningSecrets, type SigningSecretsProvider } from '../adapters/secrets-manager-signing-secrets';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
 import { createReceiver, toHttpResponse, type IncomingWebhook, type ReceiveOutcome, type SigningSecretSource, type WebhookQueue } from '../core/receive';
@@ -106,7 +106,7 @@ function describe(error: unknown): string {
  */
 export function createReceiverHandlerFromEnv(env: Readonly<Record<string, string | undefined>>, secretsProvider: (clientConfig: ReturnType<typeof awsClientConfig>) => SigningSecretsProvider) {
   const config = configFromEnv(env);
-  const logger = new Logger({ serviceName: 'receiver', logLevel: config.logLevel });
+  const logger = createLogger('receiver', config.logLevel);
   const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'receiver' });
   const clientConfig = awsClientConfig(config);
   const secrets = new SecretsManagerSigningSecrets(secretsProvider(clientConfig), {

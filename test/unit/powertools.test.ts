@@ -2,7 +2,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { withPowertools } from '../../lambdas/adapters/powertools';
+import { createLogger, withPowertools } from '../../lambdas/adapters/powertools';
 import { COLD_START_MESSAGE } from '../../lambdas/core/log-lines';
 import { captureOutput } from '../support/capture-output';
 
@@ -61,5 +61,40 @@ describe('flushMetrics (through withPowertools)', () => {
       await expect(handler({}, context)).rejects.toThrow('boom');
     }).then((r) => (output = r.output));
     expect(output).toContain('"Failed":1');
+  });
+});
+
+describe('createLogger', () => {
+  afterEach(() => delete process.env.AWS_LAMBDA_LOG_LEVEL);
+
+  it("filters at the config's level although Lambda's filter (AWS_LAMBDA_LOG_LEVEL) is at INFO for the EMF lines", async () => {
+    process.env.AWS_LAMBDA_LOG_LEVEL = 'INFO';
+    const logger = createLogger('test', 'WARN');
+    const { output } = await captureOutput(async () => {
+      logger.info('an info line');
+      logger.warn('a warn line');
+    });
+    expect(output).not.toContain('an info line');
+    expect(output).toContain('a warn line');
+    expect(output).not.toContain('Advanced Logging Controls');
+    expect(process.env.AWS_LAMBDA_LOG_LEVEL).toBe('INFO'); // left as Lambda set it
+  });
+
+  it('logs DEBUG lines when the config asks for them (Lambda is then set to DEBUG too)', async () => {
+    process.env.AWS_LAMBDA_LOG_LEVEL = 'DEBUG';
+    const logger = createLogger('test', 'DEBUG');
+    const { output } = await captureOutput(async () => logger.debug('a debug line'));
+    expect(output).toContain('a debug line');
+  });
+
+  it('without Lambda\'s variable (the local stack, tests), filters at the level given', async () => {
+    const logger = createLogger('test', 'ERROR');
+    const { output } = await captureOutput(async () => {
+      logger.warn('a warn line');
+      logger.error('an error line');
+    });
+    expect(output).not.toContain('a warn line');
+    expect(output).toContain('an error line');
+    expect(process.env.AWS_LAMBDA_LOG_LEVEL).toBeUndefined();
   });
 });
