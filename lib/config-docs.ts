@@ -63,6 +63,7 @@ export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } 
   signatureRejectedAlarmThreshold: 'Alarm when more signatures than this are rejected in 5 minutes (a rotated secret, or an attack).',
   pollFailedAlarmPeriods: 'Alarm when polls fail in this many consecutive 5-minute periods.',
   silenceAlarmHours: 'Alarm when no webhook arrives for this many hours (missing data counts as silence); 0 turns it off.',
+  dashboard: 'Create the CloudWatch dashboard (`DashboardUrl` output). Off by default: a dashboard costs $3 a month beyond an account\'s first three (docs/cost.md), and the alarms reach the alarm topic (and `alarmEmail`) without it.',
   reauthNotificationTemplate: 'Text of the reauthorization notification; `{connectionId}` and `{detectedAt}` are filled in.',
   logRetentionDays: 'Retention of the API access logs and Lambda logs (a CloudWatch Logs retention value).',
   logLevel: 'Log level of the Lambdas.',

@@ -46,6 +46,11 @@ export interface MakiniWebhookMonitoringProps {
   readonly queueProps?: sqs.QueueProps;
 }
 
+/** A handler's EMF metric (dimension `service`), over 5 minutes. */
+function emfMetric(namespace: string, service: string, metricName: string, statistic = 'Sum'): cloudwatch.Metric {
+  return new cloudwatch.Metric({ namespace, metricName, dimensionsMap: { service }, statistic, period: Duration.minutes(5) });
+}
+
 /** Where each alarm's runbook section lives. */
 const RUNBOOK = 'docs/runbooks.md';
 
@@ -53,8 +58,9 @@ const RUNBOOK = 'docs/runbooks.md';
 export const REAUTH_TRANSITION_PATTERN = { source: [BUS_SOURCE], detail: { transition: { to: ['reauthorization_required'] } } } as const;
 
 /**
- * Alarms (to one SNS topic, with OK actions), one dashboard, and customer notifications when a
- * connection needs reauthorization (an EventBridge rule on the bus, not consumer code).
+ * Alarms (to one SNS topic, with OK actions), customer notifications when a connection needs
+ * reauthorization (an EventBridge rule on the bus, not consumer code), and a dashboard when the
+ * `dashboard` setting asks for one.
  *
  * @example
  * const monitoring = new MakiniWebhookMonitoring(this, 'Monitoring', { config, api, receiver, consumer, poller, queue, deadLetterQueue, pollDeadLetterQueue, eventBus });
@@ -62,13 +68,23 @@ export const REAUTH_TRANSITION_PATTERN = { source: [BUS_SOURCE], detail: { trans
 export class MakiniWebhookMonitoring extends Construct {
   public readonly alarmTopic: sns.Topic;
   public readonly notificationsTopic: sns.Topic;
-  public readonly dashboard: cloudwatch.Dashboard;
+  /**
+   * The dashboard, when the `dashboard` setting asks for one.
+   *
+   * @default - none: a dashboard costs $3 a month beyond an account's first three (docs/cost.md)
+   */
+  public readonly dashboard?: cloudwatch.Dashboard;
   public readonly reauthorizationRule: events.Rule;
   /** Notifications EventBridge could not deliver to the topic. */
   public readonly notificationDeadLetterQueue: sqs.Queue;
   /** Every alarm, by a stable name. */
   public readonly alarms: { [name: string]: cloudwatch.Alarm } = {};
-  public readonly dashboardUrl: string;
+  /**
+   * The dashboard's console URL, when there is a dashboard.
+   *
+   * @default - none
+   */
+  public readonly dashboardUrl?: string;
 
   constructor(scope: Construct, id: string, props: MakiniWebhookMonitoringProps) {
     super(scope, id);
@@ -96,8 +112,7 @@ export class MakiniWebhookMonitoring extends Construct {
     this.notificationsTopic = new sns.Topic(this, 'NotificationsTopic', { displayName: 'Makini connection notifications', masterKey: key, enforceSSL: true });
     if (config.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
 
-    const emf = (service: string, metricName: string, statistic = 'Sum') =>
-      new cloudwatch.Metric({ namespace: config.metricsNamespace, metricName, dimensionsMap: { service }, statistic, period: Duration.minutes(5) });
+    const emf = (service: string, metricName: string, statistic?: string) => emfMetric(config.metricsNamespace, service, metricName, statistic);
     const alarm = (
       name: string,
       metric: cloudwatch.IMetric,
@@ -214,16 +229,25 @@ export class MakiniWebhookMonitoring extends Construct {
       targets: [new targets.SnsTopic(this.notificationsTopic, { message: events.RuleTargetInput.fromText(message), deadLetterQueue: this.notificationDeadLetterQueue, retryAttempts: 8 })],
     });
 
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
+    if (config.dashboard) {
+      this.dashboard = this.createDashboard(props, config.metricsNamespace, config.allowedSourceIps.length > 0);
+      this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
+    }
+  }
+
+  /** Ingress, queue, processing, polling and Lambda graphs, cold starts, and every alarm's state. */
+  private createDashboard(props: MakiniWebhookMonitoringProps, namespace: string, sourceAllowlist: boolean): cloudwatch.Dashboard {
+    const emf = (service: string, metricName: string, statistic?: string) => emfMetric(namespace, service, metricName, statistic);
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
     const graph = (title: string, metrics: cloudwatch.IMetric[]) => new cloudwatch.GraphWidget({ title, left: metrics, width: 8, height: 6 });
     const fns = { receiver: props.receiver, consumer: props.consumer, poller: props.poller };
-    this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `# Makini webhooks\nAlarms and what to do: \`${RUNBOOK}\``, width: 24, height: 1 }));
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `# Makini webhooks\nAlarms and what to do: \`${RUNBOOK}\``, width: 24, height: 1 }));
+    dashboard.addWidgets(
       graph('Ingress: received and rejected', [
         emf('receiver', 'WebhookReceived'),
         emf('receiver', 'SignatureRejected'),
         emf('receiver', 'EnqueueFailed'),
-        ...(config.allowedSourceIps.length > 0 ? [emf('receiver', 'SourceForbidden')] : []),
+        ...(sourceAllowlist ? [emf('receiver', 'SourceForbidden')] : []),
       ]),
       // Which bytes Makini's signatures cover in this account: the raw body, or only JSON.stringify of it.
       // (The receiver counts only the canonical matches: the raw ones are the rest of those received.)
@@ -239,17 +263,17 @@ export class MakiniWebhookMonitoring extends Construct {
       graph('Ingress: API latency', [props.api.metricLatency({ statistic: 'p50' }), props.api.metricLatency({ statistic: 'p99' })]),
       graph('Ingress: 4xx / 5xx', [props.api.metricClientError({ statistic: 'Sum' }), props.api.metricServerError({ statistic: 'Sum' })]),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       graph('Queue: depth', [props.queue.metricApproximateNumberOfMessagesVisible(), props.queue.metricApproximateNumberOfMessagesNotVisible()]),
       graph('Queue: age of oldest (s)', [props.queue.metricApproximateAgeOfOldestMessage()]),
       graph('Dead-letter queues', [props.deadLetterQueue.metricApproximateNumberOfMessagesVisible(), props.pollDeadLetterQueue.metricApproximateNumberOfMessagesVisible()]),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       graph('Processing', ['WebhookProcessed', 'DuplicateSkipped', 'StaleEvent'].map((m) => emf('consumer', m))),
       graph('Processing failures', ['ProcessingFailed', 'Unprocessable', 'PayloadMismatch'].map((m) => emf('consumer', m))),
       graph('Consumer duration', [props.consumer.metricDuration({ statistic: 'p50' }), props.consumer.metricDuration({ statistic: 'p99' })]),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       graph('Polling', ['ConnectionsPolled', 'MissedEventRecovered', 'PollFailed'].map((m) => emf('poller', m))),
       graph('Connections needing reauthorization', [emf('poller', 'ConnectionsNeedingReauth', 'Maximum'), emf('poller', 'StaleConnections', 'Maximum')]),
     );
@@ -257,7 +281,7 @@ export class MakiniWebhookMonitoring extends Construct {
     // ColdStart metric: three custom metrics with data nearly every hour would cost $0.90 a month
     // (docs/cost.md), and a Logs Insights query costs only when the dashboard is looked at.
     if (props.functionLogGroups && props.functionLogGroups.length > 0) {
-      this.dashboard.addWidgets(
+      dashboard.addWidgets(
         new cloudwatch.LogQueryWidget({
           title: 'Lambda cold starts',
           logGroupNames: props.functionLogGroups.map((g) => g.logGroupName),
@@ -268,8 +292,8 @@ export class MakiniWebhookMonitoring extends Construct {
         }),
       );
     }
-    this.dashboard.addWidgets(graph('Lambda durations (p99)', Object.values(fns).map((fn) => fn.metricDuration({ statistic: 'p99' }))));
-    this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }));
-    this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
+    dashboard.addWidgets(graph('Lambda durations (p99)', Object.values(fns).map((fn) => fn.metricDuration({ statistic: 'p99' }))));
+    dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }));
+    return dashboard;
   }
 }

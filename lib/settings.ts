@@ -344,6 +344,12 @@ export interface MakiniWebhookSettings {
    */
   readonly silenceAlarmHours?: number;
   /**
+   * Create the CloudWatch dashboard (`DashboardUrl` output). Off by default: a dashboard costs $3 a month beyond an account's first three (docs/cost.md), and the alarms reach the alarm topic (and `alarmEmail`) without it.
+   *
+   * @default false
+   */
+  readonly dashboard?: boolean;
+  /**
    * Text of the reauthorization notification; `{connectionId}` and `{detectedAt}` are filled in.
    *
    * @default "Makini connection {connectionId} needs reauthorization (detected {detectedAt}). Ask the customer to reconnect it in the Makini dashboard."

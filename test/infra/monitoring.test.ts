@@ -10,7 +10,7 @@ function synth(config: Partial<MakiniWebhookConfig> = {}) {
   const stack = new MakiniWebhookStack(cdkApp({ bundle: false }), 'MonitoredStack', { config: settingsOf(config) });
   return { stack, template: Template.fromStack(stack) };
 }
-const { stack, template } = synth();
+const { template } = synth();
 const alarms = () => Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
 const alarmOn = (metricName: string, t = template) => Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties).find((a) => a.MetricName === metricName);
 
@@ -93,10 +93,20 @@ describe('alarms', () => {
 });
 
 describe('dashboard and outputs', () => {
-  it('creates one dashboard covering ingress, queue, processing, polling and Lambda, with its URL as an output', () => {
-    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    const body = JSON.stringify(stack.resolve(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody));
-    for (const title of ['Ingress: received and rejected', 'Ingress: API latency', 'Ingress: 4xx / 5xx', 'Queue: depth', 'Queue: age of oldest', 'Dead-letter queues', 'Processing', 'Processing failures', 'Consumer duration', 'Polling', 'Connections needing reauthorization', 'Lambda cold starts', 'Lambda durations']) {
+  it('creates no dashboard by default ($3 a month: the dashboard setting), while every alarm still notifies the alarm topic', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    expect(template.findOutputs('DashboardUrl')).toEqual({});
+    expect(alarms().length).toBeGreaterThan(0);
+    for (const alarm of alarms()) expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/AlarmTopic/) }]);
+    template.hasOutput('AlarmTopicArn', {});
+    template.hasOutput('NotificationsTopicArn', {});
+  });
+
+  it('creates, when asked, one dashboard covering ingress, queue, processing, polling and Lambda, with its URL as an output', () => {
+    const withDashboard = synth({ dashboard: true });
+    withDashboard.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(withDashboard.stack.resolve(Object.values(withDashboard.template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody));
+    for (const title of ['Ingress: received and rejected', 'Ingress: API latency', 'Ingress: 4xx / 5xx', 'Queue: depth', 'Queue: age of oldest', 'Dead-letter queues', 'Processing', 'Processing failures', 'Consumer duration', 'Polling', 'Connections needing reauthorization', 'Lambda cold starts', 'Lambda durations', 'Alarms']) {
       expect(body).toContain(title);
     }
     // Cold starts come from Lambda's REPORT lines in the three functions' log groups, not from a metric.
@@ -105,9 +115,9 @@ describe('dashboard and outputs', () => {
     expect(widgets).not.toContain('ColdStart');
     expect(widgets).toMatch(/filter @type = \\"REPORT\\" and ispresent\(@initDuration\)/);
     for (const fn of ['Receiver', 'Consumer', 'Poller']) expect(widgets).toMatch(new RegExp(`SOURCE '\\{"Ref":"Webhooks${fn}Logs[0-9A-F]{8}"\\}'`));
-    template.hasOutput('DashboardUrl', { Value: Match.anyValue() });
-    template.hasOutput('AlarmTopicArn', {});
-    template.hasOutput('NotificationsTopicArn', {});
+    withDashboard.template.hasOutput('DashboardUrl', { Value: Match.anyValue() });
+    // The alarms do not depend on it.
+    expect(Object.keys(withDashboard.template.findResources('AWS::CloudWatch::Alarm')).sort()).toEqual(Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort());
   });
 });
 
