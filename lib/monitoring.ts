@@ -144,10 +144,15 @@ export class MakiniWebhookMonitoring extends Construct {
       what: `The oldest queued webhook is older than ${config.queueAgeAlarmMinutes} minutes: the consumer is failing or falling behind.`,
       section: 'queue-backlog',
     });
-    alarm('ReceiverErrors', props.receiver.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The receiver Lambda failed (Makini got a 5xx and will retry).', section: 'receiver-errors' });
-    alarm('ReceiverThrottles', props.receiver.metricThrottles({ period: Duration.minutes(5) }), { threshold: 0, what: 'The receiver Lambda was throttled.', section: 'throttling' });
-    alarm('Api5xx', props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }), { threshold: 0, what: 'The webhook API answered 5xx.', section: 'receiver-errors' });
-    alarm('EnqueueFailed', emf('receiver', 'EnqueueFailed'), { threshold: 0, what: 'SQS refused verified webhooks; Makini got 503 and will retry.', section: 'enqueue-failed' });
+    // One alarm for every way a delivery can fail at the receiver: the API counts each answer that
+    // Makini saw as a 5xx, whether the receiver threw or timed out, Lambda throttled it (API Gateway
+    // turns Lambda's 429 into a 500), or SQS or Secrets Manager refused it (the receiver's 503). Alarms
+    // on the receiver's Lambda Errors and Throttles or on EnqueueFailed would watch the same failures.
+    alarm('Api5xx', props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }), {
+      threshold: 0,
+      what: 'The webhook API answered 5xx: the receiver failed, timed out or was throttled, or SQS or Secrets Manager refused it (503). Makini will retry.',
+      section: 'receiver-errors',
+    });
     alarm('SignatureRejectedSpike', emf('receiver', 'SignatureRejected'), {
       threshold: config.signatureRejectedAlarmThreshold,
       what: `More than ${config.signatureRejectedAlarmThreshold} signatures rejected in 5 minutes: a rotated secret not updated here, or an attack.`,
@@ -160,7 +165,9 @@ export class MakiniWebhookMonitoring extends Construct {
         section: 'forbidden-source',
       });
     }
-    alarm('ConsumerErrors', props.consumer.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The consumer Lambda failed whole batches.', section: 'processing-failed' });
+    // A consumer invocation that fails as a whole (a crash, a timeout) leaves its batch on the queue:
+    // QueueBacklog and DeadLetterQueueNotEmpty reach a person, so there is no alarm on the consumer's
+    // Lambda Errors. ProcessingFailed counts the records that fail inside an invocation.
     alarm('ProcessingFailed', emf('consumer', 'ProcessingFailed'), { threshold: 0, what: 'Queued webhooks failed processing and will be retried.', section: 'processing-failed' });
     alarm('Unprocessable', emf('consumer', 'Unprocessable'), { threshold: 0, what: 'Verified webhooks could not be read as Makini events; they are stored raw.', section: 'unprocessable' });
     alarm('PayloadMismatch', emf('consumer', 'PayloadMismatch'), { threshold: 0, what: 'A webhook id arrived again with a different body; the copy was kept aside, not applied.', section: 'payload-mismatch' });
@@ -170,10 +177,12 @@ export class MakiniWebhookMonitoring extends Construct {
       what: `Polls of the Makini API failed in ${config.pollFailedAlarmPeriods} consecutive 5-minute periods.`,
       section: 'poll-failed',
     });
-    alarm('PollerErrors', props.poller.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The poller Lambda failed.', section: 'poll-failed' });
+    // A failed poller invocation (an error or a timeout) is retried once, then lands in the poll
+    // dead-letter queue: that alarm, not one on the poller's Lambda Errors, reaches a person (a run
+    // whose retry succeeds has polled).
     alarm('PollScheduleDeadLetters', props.pollDeadLetterQueue.metricApproximateNumberOfMessagesVisible(oneMinute), {
       threshold: 0,
-      what: 'Poll runs could not be delivered or failed after retries.',
+      what: 'Poll runs could not be delivered, or the poller failed (an error or a timeout) on a run and on its retry.',
       section: 'poll-failed',
     });
     // Poller metrics come once per run: alarms on them look at one poll interval (at least 5 minutes),

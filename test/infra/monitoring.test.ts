@@ -17,7 +17,7 @@ const alarmOn = (metricName: string, t = template) => Object.values(t.findResour
 describe('alarms', () => {
   it('raises every alarm of the runbook, each with alarm and OK actions on the one alarm topic', () => {
     const topic = { Ref: expect.stringMatching(/AlarmTopic/) };
-    expect(alarms().length).toBe(19);
+    expect(alarms().length).toBe(14);
     for (const alarm of alarms()) {
       expect(alarm.AlarmActions).toEqual([topic]);
       expect(alarm.OKActions).toEqual([topic]);
@@ -27,7 +27,6 @@ describe('alarms', () => {
   it.each([
     ['ApproximateNumberOfMessagesVisible', 'GreaterThanThreshold', 0, 60, 'notBreaching'],
     ['ApproximateAgeOfOldestMessage', 'GreaterThanThreshold', 900, 60, 'notBreaching'],
-    ['EnqueueFailed', 'GreaterThanThreshold', 0, 300, 'notBreaching'],
     ['SignatureRejected', 'GreaterThanThreshold', 10, 300, 'notBreaching'],
     ['ProcessingFailed', 'GreaterThanThreshold', 0, 300, 'notBreaching'],
     ['Unprocessable', 'GreaterThanThreshold', 0, 300, 'notBreaching'],
@@ -55,11 +54,40 @@ describe('alarms', () => {
     expect(readFileSync(path.join(__dirname, '../../docs/runbooks.md'), 'utf8')).toContain('<a id="forbidden-source"></a>');
   });
 
-  it('alarms on sustained poll failures, and on Lambda errors and throttles', () => {
+  it('alarms on sustained poll failures', () => {
     expect(alarmOn('PollFailed')).toMatchObject({ EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: 0 });
-    const lambdaAlarms = alarms().filter((a) => a.Namespace === 'AWS/Lambda');
-    expect(lambdaAlarms.map((a) => a.MetricName).sort()).toEqual(['Errors', 'Errors', 'Errors', 'Throttles']);
-    for (const a of lambdaAlarms) expect(a).toMatchObject({ Threshold: 0, Period: 300, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
+  });
+
+  describe('each function failing as a whole reaches an alarm, without one on its Lambda Errors (docs/cost.md)', () => {
+    const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, any> }>;
+    const idOf = (prefix: string, type: string) => Object.keys(resources).find((id) => id.startsWith(prefix) && resources[id].Type === type)!;
+    const alarmsOnQueue = (queueId: string) => alarms().filter((a) => a.Namespace === 'AWS/SQS' && JSON.stringify(a.Dimensions).includes(`"Fn::GetAtt":["${queueId}","QueueName"]`));
+
+    it('watches no Lambda metric at all', () => {
+      expect(alarms().filter((a) => a.Namespace === 'AWS/Lambda')).toEqual([]);
+    });
+
+    it('receiver: a throw, a timeout, a throttle or a refused dependency is an API 5xx, alarmed at the first one', () => {
+      expect(alarmOn('5xx')).toMatchObject({ Namespace: 'AWS/ApiGateway', Statistic: 'Sum', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Period: 300 });
+      const route = Object.values(resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Integration');
+      expect(route?.Properties.IntegrationType).toBe('AWS_PROXY');
+    });
+
+    it("consumer: a failed invocation leaves its batch on the queue, whose age is alarmed, and repeated failures reach the alarmed dead-letter queue", () => {
+      const mapping = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!;
+      const queueId = (mapping.Properties.EventSourceArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(alarmsOnQueue(queueId).map((a) => a.MetricName)).toEqual(['ApproximateAgeOfOldestMessage']);
+      const dlqId = (resources[queueId].Properties.RedrivePolicy.deadLetterTargetArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(alarmsOnQueue(dlqId).map((a) => a.MetricName)).toEqual(['ApproximateNumberOfMessagesVisible']);
+    });
+
+    it('poller: a run that fails on its retry too goes to the poll dead-letter queue, which is alarmed', () => {
+      const invokeConfig = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::EventInvokeConfig')!;
+      expect(invokeConfig.Properties.MaximumRetryAttempts).toBe(1);
+      const dlqId = (invokeConfig.Properties.DestinationConfig.OnFailure.Destination as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(dlqId).toBe(idOf('WebhooksPollDeadLetterQueue', 'AWS::SQS::Queue'));
+      expect(alarmsOnQueue(dlqId).map((a) => a.MetricName)).toEqual(['ApproximateNumberOfMessagesVisible']);
+    });
   });
 
   it('takes thresholds from configuration, and can turn the silence alarm off', () => {
