@@ -47,7 +47,7 @@ export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } 
   connectionTokenSeconds: 'System mode: lifetime asked for the connection token issued for each poll.',
   connectionStatusMap: 'Makini connection `status` values and their meaning, `value=online\\|offline\\|reauthorization_required`; other values are kept verbatim and change no state.',
   tokenRefreshMarginDays: 'Per-connection mode: refresh an access token (and write the new pair back) when it expires within this many days.',
-  refreshTokenWarningDays: 'Per-connection mode: alarm and `connection.token_expiring` when a refresh token expires within this many days.',
+  refreshTokenWarningDays: 'Per-connection mode: a `connection.token_expiring` event, sent to the alarm topic, when a refresh token expires within this many days.',
   makiniRequestTimeoutMs: 'Per-request timeout of Makini API calls.',
   makiniMaxAttempts: 'Attempts per Makini API call; 429 (honouring Retry-After), 5xx and timeouts are retried with jittered backoff.',
   pollIntervalMinutes: 'Minutes between poller runs (EventBridge schedule).',

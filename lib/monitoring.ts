@@ -10,11 +10,9 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
-import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { BUS_SOURCE } from '../lambdas/core/consume';
+import { BUS_SOURCE, busDetailType } from '../lambdas/core/consume';
 import { configOf, type MakiniWebhookSettings } from './settings';
 
 export interface MakiniWebhookMonitoringProps {
@@ -30,6 +28,7 @@ export interface MakiniWebhookMonitoringProps {
   readonly poller: IFunction;
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
+  /** The poll schedule's and the poller's dead-letter queue; the notification rules dead-letter into it too (one alarm watches it). */
   readonly pollDeadLetterQueue: IQueue;
   readonly eventBus: events.IEventBus;
   /**
@@ -38,12 +37,6 @@ export interface MakiniWebhookMonitoringProps {
    * @default - no cold-start widget
    */
   readonly functionLogGroups?: logs.ILogGroup[];
-  /**
-   * Secure defaults for the notification rule's dead-letter queue.
-   *
-   * @default - SQS-managed encryption, TLS only
-   */
-  readonly queueProps?: sqs.QueueProps;
 }
 
 /** A handler's EMF metric (dimension `service`), over 5 minutes. */
@@ -54,13 +47,19 @@ function emfMetric(namespace: string, service: string, metricName: string, stati
 /** Where each alarm's runbook section lives. */
 const RUNBOOK = 'docs/runbooks.md';
 
+/**
+ * The event pattern of the poller's `connection.token_expiring` notices (a failed refresh, a refresh
+ * token about to expire): one event per reason and token pair, sent to the alarm topic.
+ */
+export const TOKEN_EXPIRING_PATTERN = { source: [BUS_SOURCE], 'detail-type': [busDetailType('connection.token_expiring')] } as const;
+
 /** The event pattern of a transition into reauthorization_required, whatever found it (webhook or poll). */
 export const REAUTH_TRANSITION_PATTERN = { source: [BUS_SOURCE], detail: { transition: { to: ['reauthorization_required'] } } } as const;
 
 /**
- * Alarms (to one SNS topic, with OK actions), customer notifications when a connection needs
- * reauthorization (an EventBridge rule on the bus, not consumer code), and a dashboard when the
- * `dashboard` setting asks for one.
+ * Alarms (to one SNS topic, with OK actions), connection token notices to the same topic, customer
+ * notifications when a connection needs reauthorization (EventBridge rules on the bus, not consumer
+ * code), and a dashboard when the `dashboard` setting asks for one.
  *
  * @example
  * const monitoring = new MakiniWebhookMonitoring(this, 'Monitoring', { config, api, receiver, consumer, poller, queue, deadLetterQueue, pollDeadLetterQueue, eventBus });
@@ -75,8 +74,10 @@ export class MakiniWebhookMonitoring extends Construct {
    */
   public readonly dashboard?: cloudwatch.Dashboard;
   public readonly reauthorizationRule: events.Rule;
-  /** Notifications EventBridge could not deliver to the topic. */
-  public readonly notificationDeadLetterQueue: sqs.Queue;
+  /** Sends each `connection.token_expiring` event to the alarm topic, naming the connection and the reason. */
+  public readonly tokenExpiringRule: events.Rule;
+  /** Where notifications EventBridge could not deliver to a topic go: the poll dead-letter queue, so that one alarm watches both. */
+  public readonly notificationDeadLetterQueue: IQueue;
   /** Every alarm, by a stable name. */
   public readonly alarms: { [name: string]: cloudwatch.Alarm } = {};
   /**
@@ -178,11 +179,11 @@ export class MakiniWebhookMonitoring extends Construct {
       section: 'poll-failed',
     });
     // A failed poller invocation (an error or a timeout) is retried once, then lands in the poll
-    // dead-letter queue: that alarm, not one on the poller's Lambda Errors, reaches a person (a run
-    // whose retry succeeds has polled).
+    // dead-letter queue: this alarm, not one on the poller's Lambda Errors, reaches a person (a run
+    // whose retry succeeds has polled). The notification rules below dead-letter into the same queue.
     alarm('PollScheduleDeadLetters', props.pollDeadLetterQueue.metricApproximateNumberOfMessagesVisible(oneMinute), {
       threshold: 0,
-      what: 'Poll runs could not be delivered, or the poller failed (an error or a timeout) on a run and on its retry.',
+      what: 'Poll runs could not be delivered, or the poller failed (an error or a timeout) on a run and on its retry, or a reauthorization or token notice could not be delivered to its topic.',
       section: 'poll-failed',
     });
     // Poller metrics come once per run: alarms on them look at one poll interval (at least 5 minutes),
@@ -192,16 +193,6 @@ export class MakiniWebhookMonitoring extends Construct {
       threshold: 0,
       what: 'At least one connection needs reauthorization, or its token was refused.',
       section: 'connections-needing-reauthorization',
-    });
-    alarm('TokenRefreshFailed', emf('poller', 'TokenRefreshFailed').with(perRun), {
-      threshold: 0,
-      what: 'A connection token could not be refreshed, or the refreshed pair could not be written back; a connection.token_expiring event was published.',
-      section: 'token-refresh-failed',
-    });
-    alarm('RefreshTokenExpiring', emf('poller', 'RefreshTokenExpiring', 'Maximum').with(perRun), {
-      threshold: 0,
-      what: `A connection's refresh token expires within ${config.refreshTokenWarningDays} days (or its access token, with no way to refresh it); a connection.token_expiring event was published.`,
-      section: 'refresh-token-expiring',
     });
     if (config.silenceAlarmHours > 0) {
       alarm('WebhookSilence', emf('receiver', 'WebhookReceived').with({ period: Duration.hours(config.silenceAlarmHours) }), {
@@ -221,21 +212,33 @@ export class MakiniWebhookMonitoring extends Construct {
       .join(events.EventField.fromPath('$.detail.event.connectionId'))
       .split('{detectedAt}')
       .join(events.EventField.fromPath('$.detail.event.receivedAt'));
-    this.notificationDeadLetterQueue = new sqs.Queue(this, 'NotificationDeadLetterQueue', props.queueProps);
-    Validations.of(this.notificationDeadLetterQueue).acknowledge(
-      { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the reauthorization notification rule.' },
-      { id: 'Serverless-SQSRedrivePolicy', reason: 'This queue is the dead-letter queue of the reauthorization notification rule.' },
-    );
-    alarm('NotificationDeadLetters', this.notificationDeadLetterQueue.metricApproximateNumberOfMessagesVisible(oneMinute), {
-      threshold: 0,
-      what: 'Reauthorization notifications could not be delivered to the notifications topic.',
-      section: 'connections-needing-reauthorization',
-    });
+    this.notificationDeadLetterQueue = props.pollDeadLetterQueue;
     this.reauthorizationRule = new events.Rule(this, 'ReauthorizationRule', {
       description: 'Notifies when a Makini connection needs reauthorization.',
       eventBus: props.eventBus,
       eventPattern: { source: [...REAUTH_TRANSITION_PATTERN.source], detail: { transition: { to: [...REAUTH_TRANSITION_PATTERN.detail.transition.to] } } },
       targets: [new targets.SnsTopic(this.notificationsTopic, { message: events.RuleTargetInput.fromText(message), deadLetterQueue: this.notificationDeadLetterQueue, retryAttempts: 8 })],
+    });
+
+    // Per-connection tokens: a failed refresh (or write-back) and a refresh token about to expire each
+    // put one connection.token_expiring event per reason and pair on the bus. Sent to the alarm topic,
+    // they reach on-call naming the connection, at no monthly cost: two alarms on TokenRefreshFailed
+    // and RefreshTokenExpiring would watch the same notices for $0.20 a month (docs/cost.md).
+    const field = (path: string) => events.EventField.fromPath(path);
+    this.tokenExpiringRule = new events.Rule(this, 'TokenExpiringRule', {
+      description: "Tells on-call when a Makini connection's tokens need a person (a failed refresh, or a refresh token about to expire).",
+      eventBus: props.eventBus,
+      eventPattern: { source: [...TOKEN_EXPIRING_PATTERN.source], detailType: [...TOKEN_EXPIRING_PATTERN['detail-type']] },
+      targets: [
+        new targets.SnsTopic(this.alarmTopic, {
+          message: events.RuleTargetInput.fromText(
+            `Makini connection ${field('$.detail.event.connectionId')}: its tokens need a person (connection.token_expiring, reason ${field('$.detail.event.data.reason')}, detected ${field('$.detail.event.receivedAt')}). ` +
+              `Runbook: ${RUNBOOK}#token-refresh-failed (refresh_failed) or ${RUNBOOK}#refresh-token-expiring.`,
+          ),
+          deadLetterQueue: this.notificationDeadLetterQueue,
+          retryAttempts: 8,
+        }),
+      ],
     });
 
     if (config.dashboard) {

@@ -248,7 +248,7 @@ export interface MakiniWebhookSettings {
    */
   readonly tokenRefreshMarginDays?: number;
   /**
-   * Per-connection mode: alarm and `connection.token_expiring` when a refresh token expires within this many days.
+   * Per-connection mode: a `connection.token_expiring` event, sent to the alarm topic, when a refresh token expires within this many days.
    *
    * @default 3
    */

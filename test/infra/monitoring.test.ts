@@ -17,7 +17,7 @@ const alarmOn = (metricName: string, t = template) => Object.values(t.findResour
 describe('alarms', () => {
   it('raises every alarm of the runbook, each with alarm and OK actions on the one alarm topic', () => {
     const topic = { Ref: expect.stringMatching(/AlarmTopic/) };
-    expect(alarms().length).toBe(14);
+    expect(alarms().length).toBe(11);
     for (const alarm of alarms()) {
       expect(alarm.AlarmActions).toEqual([topic]);
       expect(alarm.OKActions).toEqual([topic]);
@@ -146,6 +146,38 @@ describe('dashboard and outputs', () => {
     withDashboard.template.hasOutput('DashboardUrl', { Value: Match.anyValue() });
     // The alarms do not depend on it.
     expect(Object.keys(withDashboard.template.findResources('AWS::CloudWatch::Alarm')).sort()).toEqual(Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort());
+  });
+});
+
+describe('connection token notices', () => {
+  it('sends each connection.token_expiring event on the bus to the alarm topic, naming the connection, the reason and the runbook, instead of two alarms', () => {
+    expect(alarmOn('TokenRefreshFailed')).toBeUndefined();
+    expect(alarmOn('RefreshTokenExpiring')).toBeUndefined();
+    const rule = Object.values(template.findResources('AWS::Events::Rule')).find((r) => JSON.stringify(r.Properties.EventPattern ?? {}).includes('token_expiring'));
+    expect(rule?.Properties.EventPattern).toEqual({ source: ['makini.webhooks'], 'detail-type': ['connection.token_expiring'] });
+    expect(rule?.Properties.EventBusName).toEqual({ Ref: expect.stringMatching(/^WebhooksEventBus/) });
+    const [target] = rule?.Properties.Targets;
+    expect(target).toMatchObject({ Arn: { Ref: expect.stringMatching(/AlarmTopic/) }, DeadLetterConfig: { Arn: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksPollDeadLetterQueue/), 'Arn'] } }, RetryPolicy: { MaximumRetryAttempts: 8 } });
+    expect(target.InputTransformer.InputPathsMap).toEqual({ 'detail-event-connectionId': '$.detail.event.connectionId', 'detail-event-data-reason': '$.detail.event.data.reason', 'detail-event-receivedAt': '$.detail.event.receivedAt' });
+    expect(target.InputTransformer.InputTemplate).toMatch(/runbooks\.md#token-refresh-failed .*runbooks\.md#refresh-token-expiring/);
+  });
+
+  it('lets EventBridge publish to the alarm topic (its key and its policy)', () => {
+    const policies = Object.values(template.findResources('AWS::SNS::TopicPolicy')).filter((p) => JSON.stringify(p.Properties.Topics).includes('AlarmTopic'));
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as { Effect: string; Principal?: { Service?: string }; Action: string }[]);
+    expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sns:Publish' }));
+    const key = Object.values(template.findResources('AWS::KMS::Key'))[0];
+    expect(JSON.stringify(key.Properties.KeyPolicy)).toContain('events.amazonaws.com');
+  });
+});
+
+describe('notification dead letters', () => {
+  it('dead-letters both notification rules into the poll dead-letter queue, which one alarm watches', () => {
+    const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r) => r.Properties.EventPattern);
+    expect(rules).toHaveLength(2);
+    for (const rule of rules) expect(rule.Properties.Targets[0].DeadLetterConfig.Arn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^WebhooksPollDeadLetterQueue/), 'Arn'] });
+    const watched = alarms().filter((a) => a.Namespace === 'AWS/SQS' && JSON.stringify(a.Dimensions).includes('WebhooksPollDeadLetterQueue'));
+    expect(watched.map((a) => a.AlarmDescription)).toEqual([expect.stringMatching(/notice could not be delivered.*runbooks\.md#poll-failed$/)]);
   });
 });
 
