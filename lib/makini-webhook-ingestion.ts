@@ -208,8 +208,8 @@ export class MakiniWebhookIngestion extends Construct {
 
     this.pollDeadLetterQueue = new sqs.Queue(this, 'PollDeadLetterQueue', secureQueueProps());
     Validations.of(this.pollDeadLetterQueue).acknowledge(
-      { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the poll schedule and of the poller.' },
-      { id: 'Serverless-SQSRedrivePolicy', reason: 'This queue is the dead-letter queue of the poll schedule and of the poller.' },
+      { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the poll schedule, of the poller and of the notification rules.' },
+      { id: 'Serverless-SQSRedrivePolicy', reason: 'This queue is the dead-letter queue of the poll schedule, of the poller and of the notification rules.' },
     );
     ({ fn: this.poller, logGroup: this.pollerLogGroup } = lambdaFunction(this, 'Poller', config, {
       entry: 'poller',
@@ -303,7 +303,6 @@ export class MakiniWebhookIngestion extends Construct {
       pollDeadLetterQueue: this.pollDeadLetterQueue,
       eventBus: this.eventBus,
       functionLogGroups: [this.receiverLogGroup, this.consumerLogGroup, this.pollerLogGroup],
-      queueProps: secureQueueProps(),
     });
   }
 }

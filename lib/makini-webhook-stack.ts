@@ -32,7 +32,8 @@ export class MakiniWebhookStack extends Stack {
     new CfnOutput(this, 'EventBusName', { value: this.ingestion.eventBus.eventBusName, description: 'Add rules on this bus (source makini.webhooks) to act on events.' });
     new CfnOutput(this, 'PollerFunctionName', { value: this.ingestion.poller.functionName, description: 'The poller; `makini-webhooks poll --stack <stack>` invokes it now.' });
     new CfnOutput(this, 'EventTableName', { value: this.ingestion.table.tableName, description: 'Connection state and event history.' });
-    new CfnOutput(this, 'DashboardUrl', { value: this.ingestion.monitoring.dashboardUrl, description: 'The CloudWatch dashboard.' });
+    const dashboardUrl = this.ingestion.monitoring.dashboardUrl;
+    if (dashboardUrl) new CfnOutput(this, 'DashboardUrl', { value: dashboardUrl, description: 'The CloudWatch dashboard (the dashboard setting).' });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.ingestion.monitoring.alarmTopic.topicArn, description: 'Subscribe on-call here (or set alarmEmail).' });
     new CfnOutput(this, 'NotificationsTopicArn', { value: this.ingestion.monitoring.notificationsTopic.topicArn, description: 'Reauthorization notifications for your customers.' });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.ingestion.deadLetterQueue.queueUrl, description: 'Webhooks that failed processing repeatedly.' });

@@ -10,11 +10,9 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
-import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { BUS_SOURCE } from '../lambdas/core/consume';
+import { BUS_SOURCE, busDetailType } from '../lambdas/core/consume';
 import { COLD_START_MESSAGE } from '../lambdas/core/log-lines';
 import { configOf, type MakiniWebhookSettings } from './settings';
 
@@ -31,6 +29,7 @@ export interface MakiniWebhookMonitoringProps {
   readonly poller: IFunction;
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
+  /** The poll schedule's and the poller's dead-letter queue; the notification rules dead-letter into it too (one alarm watches it). */
   readonly pollDeadLetterQueue: IQueue;
   readonly eventBus: events.IEventBus;
   /**
@@ -39,23 +38,29 @@ export interface MakiniWebhookMonitoringProps {
    * @default - no cold-start widget
    */
   readonly functionLogGroups?: logs.ILogGroup[];
-  /**
-   * Secure defaults for the notification rule's dead-letter queue.
-   *
-   * @default - SQS-managed encryption, TLS only
-   */
-  readonly queueProps?: sqs.QueueProps;
+}
+
+/** A handler's EMF metric (dimension `service`), over 5 minutes. */
+function emfMetric(namespace: string, service: string, metricName: string, statistic = 'Sum'): cloudwatch.Metric {
+  return new cloudwatch.Metric({ namespace, metricName, dimensionsMap: { service }, statistic, period: Duration.minutes(5) });
 }
 
 /** Where each alarm's runbook section lives. */
 const RUNBOOK = 'docs/runbooks.md';
 
+/**
+ * The event pattern of the poller's `connection.token_expiring` notices (a failed refresh, a refresh
+ * token about to expire): one event per reason and token pair, sent to the alarm topic.
+ */
+export const TOKEN_EXPIRING_PATTERN = { source: [BUS_SOURCE], 'detail-type': [busDetailType('connection.token_expiring')] } as const;
+
 /** The event pattern of a transition into reauthorization_required, whatever found it (webhook or poll). */
 export const REAUTH_TRANSITION_PATTERN = { source: [BUS_SOURCE], detail: { transition: { to: ['reauthorization_required'] } } } as const;
 
 /**
- * Alarms (to one SNS topic, with OK actions), one dashboard, and customer notifications when a
- * connection needs reauthorization (an EventBridge rule on the bus, not consumer code).
+ * Alarms (to one SNS topic, with OK actions), connection token notices to the same topic, customer
+ * notifications when a connection needs reauthorization (EventBridge rules on the bus, not consumer
+ * code), and a dashboard when the `dashboard` setting asks for one.
  *
  * @example
  * const monitoring = new MakiniWebhookMonitoring(this, 'Monitoring', { config, api, receiver, consumer, poller, queue, deadLetterQueue, pollDeadLetterQueue, eventBus });
@@ -63,13 +68,25 @@ export const REAUTH_TRANSITION_PATTERN = { source: [BUS_SOURCE], detail: { trans
 export class MakiniWebhookMonitoring extends Construct {
   public readonly alarmTopic: sns.Topic;
   public readonly notificationsTopic: sns.Topic;
-  public readonly dashboard: cloudwatch.Dashboard;
+  /**
+   * The dashboard, when the `dashboard` setting asks for one.
+   *
+   * @default - none: a dashboard costs $3 a month beyond an account's first three (docs/cost.md)
+   */
+  public readonly dashboard?: cloudwatch.Dashboard;
   public readonly reauthorizationRule: events.Rule;
-  /** Notifications EventBridge could not deliver to the topic. */
-  public readonly notificationDeadLetterQueue: sqs.Queue;
+  /** Sends each `connection.token_expiring` event to the alarm topic, naming the connection and the reason. */
+  public readonly tokenExpiringRule: events.Rule;
+  /** Where notifications EventBridge could not deliver to a topic go: the poll dead-letter queue, so that one alarm watches both. */
+  public readonly notificationDeadLetterQueue: IQueue;
   /** Every alarm, by a stable name. */
   public readonly alarms: { [name: string]: cloudwatch.Alarm } = {};
-  public readonly dashboardUrl: string;
+  /**
+   * The dashboard's console URL, when there is a dashboard.
+   *
+   * @default - none
+   */
+  public readonly dashboardUrl?: string;
 
   constructor(scope: Construct, id: string, props: MakiniWebhookMonitoringProps) {
     super(scope, id);
@@ -97,8 +114,7 @@ export class MakiniWebhookMonitoring extends Construct {
     this.notificationsTopic = new sns.Topic(this, 'NotificationsTopic', { displayName: 'Makini connection notifications', masterKey: key, enforceSSL: true });
     if (config.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
 
-    const emf = (service: string, metricName: string, statistic = 'Sum') =>
-      new cloudwatch.Metric({ namespace: config.metricsNamespace, metricName, dimensionsMap: { service }, statistic, period: Duration.minutes(5) });
+    const emf = (service: string, metricName: string, statistic?: string) => emfMetric(config.metricsNamespace, service, metricName, statistic);
     const alarm = (
       name: string,
       metric: cloudwatch.IMetric,
@@ -130,10 +146,15 @@ export class MakiniWebhookMonitoring extends Construct {
       what: `The oldest queued webhook is older than ${config.queueAgeAlarmMinutes} minutes: the consumer is failing or falling behind.`,
       section: 'queue-backlog',
     });
-    alarm('ReceiverErrors', props.receiver.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The receiver Lambda failed (Makini got a 5xx and will retry).', section: 'receiver-errors' });
-    alarm('ReceiverThrottles', props.receiver.metricThrottles({ period: Duration.minutes(5) }), { threshold: 0, what: 'The receiver Lambda was throttled.', section: 'throttling' });
-    alarm('Api5xx', props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }), { threshold: 0, what: 'The webhook API answered 5xx.', section: 'receiver-errors' });
-    alarm('EnqueueFailed', emf('receiver', 'EnqueueFailed'), { threshold: 0, what: 'SQS refused verified webhooks; Makini got 503 and will retry.', section: 'enqueue-failed' });
+    // One alarm for every way a delivery can fail at the receiver: the API counts each answer that
+    // Makini saw as a 5xx, whether the receiver threw or timed out, Lambda throttled it (API Gateway
+    // turns Lambda's 429 into a 500), or SQS or Secrets Manager refused it (the receiver's 503). Alarms
+    // on the receiver's Lambda Errors and Throttles or on EnqueueFailed would watch the same failures.
+    alarm('Api5xx', props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }), {
+      threshold: 0,
+      what: 'The webhook API answered 5xx: the receiver failed, timed out or was throttled, or SQS or Secrets Manager refused it (503). Makini will retry.',
+      section: 'receiver-errors',
+    });
     alarm('SignatureRejectedSpike', emf('receiver', 'SignatureRejected'), {
       threshold: config.signatureRejectedAlarmThreshold,
       what: `More than ${config.signatureRejectedAlarmThreshold} signatures rejected in 5 minutes: a rotated secret not updated here, or an attack.`,
@@ -146,7 +167,9 @@ export class MakiniWebhookMonitoring extends Construct {
         section: 'forbidden-source',
       });
     }
-    alarm('ConsumerErrors', props.consumer.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The consumer Lambda failed whole batches.', section: 'processing-failed' });
+    // A consumer invocation that fails as a whole (a crash, a timeout) leaves its batch on the queue:
+    // QueueBacklog and DeadLetterQueueNotEmpty reach a person, so there is no alarm on the consumer's
+    // Lambda Errors. ProcessingFailed counts the records that fail inside an invocation.
     alarm('ProcessingFailed', emf('consumer', 'ProcessingFailed'), { threshold: 0, what: 'Queued webhooks failed processing and will be retried.', section: 'processing-failed' });
     alarm('Unprocessable', emf('consumer', 'Unprocessable'), { threshold: 0, what: 'Verified webhooks could not be read as Makini events; they are stored raw.', section: 'unprocessable' });
     alarm('PayloadMismatch', emf('consumer', 'PayloadMismatch'), { threshold: 0, what: 'A webhook id arrived again with a different body; the copy was kept aside, not applied.', section: 'payload-mismatch' });
@@ -156,10 +179,12 @@ export class MakiniWebhookMonitoring extends Construct {
       what: `Polls of the Makini API failed in ${config.pollFailedAlarmPeriods} consecutive 5-minute periods.`,
       section: 'poll-failed',
     });
-    alarm('PollerErrors', props.poller.metricErrors({ period: Duration.minutes(5) }), { threshold: 0, what: 'The poller Lambda failed.', section: 'poll-failed' });
+    // A failed poller invocation (an error or a timeout) is retried once, then lands in the poll
+    // dead-letter queue: this alarm, not one on the poller's Lambda Errors, reaches a person (a run
+    // whose retry succeeds has polled). The notification rules below dead-letter into the same queue.
     alarm('PollScheduleDeadLetters', props.pollDeadLetterQueue.metricApproximateNumberOfMessagesVisible(oneMinute), {
       threshold: 0,
-      what: 'Poll runs could not be delivered or failed after retries.',
+      what: 'Poll runs could not be delivered, or the poller failed (an error or a timeout) on a run and on its retry, or a reauthorization or token notice could not be delivered to its topic.',
       section: 'poll-failed',
     });
     // Poller metrics come once per run: alarms on them look at one poll interval (at least 5 minutes),
@@ -169,16 +194,6 @@ export class MakiniWebhookMonitoring extends Construct {
       threshold: 0,
       what: 'At least one connection needs reauthorization, or its token was refused.',
       section: 'connections-needing-reauthorization',
-    });
-    alarm('TokenRefreshFailed', emf('poller', 'TokenRefreshFailed').with(perRun), {
-      threshold: 0,
-      what: 'A connection token could not be refreshed, or the refreshed pair could not be written back; a connection.token_expiring event was published.',
-      section: 'token-refresh-failed',
-    });
-    alarm('RefreshTokenExpiring', emf('poller', 'RefreshTokenExpiring', 'Maximum').with(perRun), {
-      threshold: 0,
-      what: `A connection's refresh token expires within ${config.refreshTokenWarningDays} days (or its access token, with no way to refresh it); a connection.token_expiring event was published.`,
-      section: 'refresh-token-expiring',
     });
     if (config.silenceAlarmHours > 0) {
       alarm('WebhookSilence', emf('consumer', 'WebhookReceived').with({ period: Duration.hours(config.silenceAlarmHours) }), {
@@ -198,16 +213,7 @@ export class MakiniWebhookMonitoring extends Construct {
       .join(events.EventField.fromPath('$.detail.event.connectionId'))
       .split('{detectedAt}')
       .join(events.EventField.fromPath('$.detail.event.receivedAt'));
-    this.notificationDeadLetterQueue = new sqs.Queue(this, 'NotificationDeadLetterQueue', props.queueProps);
-    Validations.of(this.notificationDeadLetterQueue).acknowledge(
-      { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the reauthorization notification rule.' },
-      { id: 'Serverless-SQSRedrivePolicy', reason: 'This queue is the dead-letter queue of the reauthorization notification rule.' },
-    );
-    alarm('NotificationDeadLetters', this.notificationDeadLetterQueue.metricApproximateNumberOfMessagesVisible(oneMinute), {
-      threshold: 0,
-      what: 'Reauthorization notifications could not be delivered to the notifications topic.',
-      section: 'connections-needing-reauthorization',
-    });
+    this.notificationDeadLetterQueue = props.pollDeadLetterQueue;
     this.reauthorizationRule = new events.Rule(this, 'ReauthorizationRule', {
       description: 'Notifies when a Makini connection needs reauthorization.',
       eventBus: props.eventBus,
@@ -215,16 +221,46 @@ export class MakiniWebhookMonitoring extends Construct {
       targets: [new targets.SnsTopic(this.notificationsTopic, { message: events.RuleTargetInput.fromText(message), deadLetterQueue: this.notificationDeadLetterQueue, retryAttempts: 8 })],
     });
 
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
+    // Per-connection tokens: a failed refresh (or write-back) and a refresh token about to expire each
+    // put one connection.token_expiring event per reason and pair on the bus. Sent to the alarm topic,
+    // they reach on-call naming the connection, at no monthly cost: two alarms on TokenRefreshFailed
+    // and RefreshTokenExpiring would watch the same notices for $0.20 a month (docs/cost.md).
+    const field = (path: string) => events.EventField.fromPath(path);
+    this.tokenExpiringRule = new events.Rule(this, 'TokenExpiringRule', {
+      description: "Tells on-call when a Makini connection's tokens need a person (a failed refresh, or a refresh token about to expire).",
+      eventBus: props.eventBus,
+      eventPattern: { source: [...TOKEN_EXPIRING_PATTERN.source], detailType: [...TOKEN_EXPIRING_PATTERN['detail-type']] },
+      targets: [
+        new targets.SnsTopic(this.alarmTopic, {
+          message: events.RuleTargetInput.fromText(
+            `Makini connection ${field('$.detail.event.connectionId')}: its tokens need a person (connection.token_expiring, reason ${field('$.detail.event.data.reason')}, detected ${field('$.detail.event.receivedAt')}). ` +
+              `Runbook: ${RUNBOOK}#token-refresh-failed (refresh_failed) or ${RUNBOOK}#refresh-token-expiring.`,
+          ),
+          deadLetterQueue: this.notificationDeadLetterQueue,
+          retryAttempts: 8,
+        }),
+      ],
+    });
+
+    if (config.dashboard) {
+      this.dashboard = this.createDashboard(props, config.metricsNamespace, config.allowedSourceIps.length > 0);
+      this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
+    }
+  }
+
+  /** Ingress, queue, processing, polling and Lambda graphs, cold starts, and every alarm's state. */
+  private createDashboard(props: MakiniWebhookMonitoringProps, namespace: string, sourceAllowlist: boolean): cloudwatch.Dashboard {
+    const emf = (service: string, metricName: string, statistic?: string) => emfMetric(namespace, service, metricName, statistic);
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
     const graph = (title: string, metrics: cloudwatch.IMetric[]) => new cloudwatch.GraphWidget({ title, left: metrics, width: 8, height: 6 });
     const fns = { receiver: props.receiver, consumer: props.consumer, poller: props.poller };
-    this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `# Makini webhooks\nAlarms and what to do: \`${RUNBOOK}\``, width: 24, height: 1 }));
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `# Makini webhooks\nAlarms and what to do: \`${RUNBOOK}\``, width: 24, height: 1 }));
+    dashboard.addWidgets(
       graph('Ingress: received and rejected', [
         emf('consumer', 'WebhookReceived'),
         emf('receiver', 'SignatureRejected'),
         emf('receiver', 'EnqueueFailed'),
-        ...(config.allowedSourceIps.length > 0 ? [emf('receiver', 'SourceForbidden')] : []),
+        ...(sourceAllowlist ? [emf('receiver', 'SourceForbidden')] : []),
       ]),
       // Which bytes Makini's signatures cover in this account: the raw body, or only JSON.stringify of it.
       // (The receiver counts only the canonical matches: the raw ones are the rest of those received,
@@ -241,17 +277,17 @@ export class MakiniWebhookMonitoring extends Construct {
       graph('Ingress: API latency', [props.api.metricLatency({ statistic: 'p50' }), props.api.metricLatency({ statistic: 'p99' })]),
       graph('Ingress: 4xx / 5xx', [props.api.metricClientError({ statistic: 'Sum' }), props.api.metricServerError({ statistic: 'Sum' })]),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       graph('Queue: depth', [props.queue.metricApproximateNumberOfMessagesVisible(), props.queue.metricApproximateNumberOfMessagesNotVisible()]),
       graph('Queue: age of oldest (s)', [props.queue.metricApproximateAgeOfOldestMessage()]),
       graph('Dead-letter queues', [props.deadLetterQueue.metricApproximateNumberOfMessagesVisible(), props.pollDeadLetterQueue.metricApproximateNumberOfMessagesVisible()]),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       graph('Processing', ['WebhookProcessed', 'DuplicateSkipped', 'StaleEvent'].map((m) => emf('consumer', m))),
       graph('Processing failures', ['ProcessingFailed', 'Unprocessable', 'PayloadMismatch'].map((m) => emf('consumer', m))),
       graph('Consumer duration', [props.consumer.metricDuration({ statistic: 'p50' }), props.consumer.metricDuration({ statistic: 'p99' })]),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       graph('Polling', ['ConnectionsPolled', 'MissedEventRecovered', 'PollFailed'].map((m) => emf('poller', m))),
       graph('Connections needing reauthorization', [emf('poller', 'ConnectionsNeedingReauth', 'Maximum'), emf('poller', 'StaleConnections', 'Maximum')]),
     );
@@ -260,7 +296,7 @@ export class MakiniWebhookMonitoring extends Construct {
     // $0.90 a month (docs/cost.md), and a Logs Insights query costs only when the dashboard is looked
     // at. Not Lambda's REPORT lines either: `platformLogLevel: WARN`, the default, drops them.
     if (props.functionLogGroups && props.functionLogGroups.length > 0) {
-      this.dashboard.addWidgets(
+      dashboard.addWidgets(
         new cloudwatch.LogQueryWidget({
           title: 'Lambda cold starts',
           logGroupNames: props.functionLogGroups.map((g) => g.logGroupName),
@@ -271,8 +307,8 @@ export class MakiniWebhookMonitoring extends Construct {
         }),
       );
     }
-    this.dashboard.addWidgets(graph('Lambda durations (p99)', Object.values(fns).map((fn) => fn.metricDuration({ statistic: 'p99' }))));
-    this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }));
-    this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
+    dashboard.addWidgets(graph('Lambda durations (p99)', Object.values(fns).map((fn) => fn.metricDuration({ statistic: 'p99' }))));
+    dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }));
+    return dashboard;
   }
 }

@@ -248,7 +248,7 @@ export interface MakiniWebhookSettings {
    */
   readonly tokenRefreshMarginDays?: number;
   /**
-   * Per-connection mode: alarm and `connection.token_expiring` when a refresh token expires within this many days.
+   * Per-connection mode: a `connection.token_expiring` event, sent to the alarm topic, when a refresh token expires within this many days.
    *
    * @default 3
    */
@@ -343,6 +343,12 @@ export interface MakiniWebhookSettings {
    * @default 24
    */
   readonly silenceAlarmHours?: number;
+  /**
+   * Create the CloudWatch dashboard (`DashboardUrl` output). Off by default: a dashboard costs $3 a month beyond an account's first three (docs/cost.md), and the alarms reach the alarm topic (and `alarmEmail`) without it.
+   *
+   * @default false
+   */
+  readonly dashboard?: boolean;
   /**
    * Text of the reauthorization notification; `{connectionId}` and `{detectedAt}` are filled in.
    *

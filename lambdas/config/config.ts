@@ -207,6 +207,8 @@ export interface MakiniWebhookConfig {
   readonly pollFailedAlarmPeriods: number;
   /** Alarm when no webhook arrives for this many hours; 0 turns the alarm off. */
   readonly silenceAlarmHours: number;
+  /** Create the CloudWatch dashboard (billed beyond an account's first three). Off by default: the alarms reach the alarm topic without it. */
+  readonly dashboard: boolean;
   /** Text of the reauthorization notification; {connectionId} and {detectedAt} are filled in. */
   readonly reauthNotificationTemplate: string;
   /** Retention of every log group the stack creates (API access logs and Lambda logs). */
@@ -309,6 +311,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   signatureRejectedAlarmThreshold: { kind: 'int', default: 10, min: 0, max: 1_000_000 },
   pollFailedAlarmPeriods: { kind: 'int', default: 3, min: 1, max: 288 },
   silenceAlarmHours: { kind: 'int', default: 24, min: 0, max: 24 },
+  dashboard: { kind: 'bool', default: false, deployOnly: true },
   reauthNotificationTemplate: {
     deployOnly: true,
     kind: 'string',

@@ -114,8 +114,10 @@ describe('every delivery is admitted by its target', () => {
   ])('%s', (_name, config) => {
     const resources = resourcesOf(config as Partial<MakiniWebhookConfig>);
     const all = deliveries(resources);
-    expect(all.filter((d) => d.from.startsWith('alarm')).length).toBeGreaterThanOrEqual(17 * 2);
+    expect(all.filter((d) => d.from.startsWith('alarm')).length).toBeGreaterThanOrEqual(10 * 2);
     expect(all.some((d) => d.from.startsWith('rule'))).toBe(true);
+    // The token notice rule publishes to the alarm topic (its key and its policy must admit EventBridge).
+    expect(all.some((d) => d.from.startsWith('rule') && d.from.includes('TokenExpiringRule'))).toBe(true);
     expect(all.flatMap((d) => checkDelivery(resources, d.service, d.id, d.from))).toEqual([]);
   });
 

@@ -10,14 +10,14 @@ function synth(config: Partial<MakiniWebhookConfig> = {}) {
   const stack = new MakiniWebhookStack(cdkApp({ bundle: false }), 'MonitoredStack', { config: settingsOf(config) });
   return { stack, template: Template.fromStack(stack) };
 }
-const { stack, template } = synth();
+const { template } = synth();
 const alarms = () => Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
 const alarmOn = (metricName: string, t = template) => Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties).find((a) => a.MetricName === metricName);
 
 describe('alarms', () => {
   it('raises every alarm of the runbook, each with alarm and OK actions on the one alarm topic', () => {
     const topic = { Ref: expect.stringMatching(/AlarmTopic/) };
-    expect(alarms().length).toBe(19);
+    expect(alarms().length).toBe(11);
     for (const alarm of alarms()) {
       expect(alarm.AlarmActions).toEqual([topic]);
       expect(alarm.OKActions).toEqual([topic]);
@@ -27,7 +27,6 @@ describe('alarms', () => {
   it.each([
     ['ApproximateNumberOfMessagesVisible', 'GreaterThanThreshold', 0, 60, 'notBreaching'],
     ['ApproximateAgeOfOldestMessage', 'GreaterThanThreshold', 900, 60, 'notBreaching'],
-    ['EnqueueFailed', 'GreaterThanThreshold', 0, 300, 'notBreaching'],
     ['SignatureRejected', 'GreaterThanThreshold', 10, 300, 'notBreaching'],
     ['ProcessingFailed', 'GreaterThanThreshold', 0, 300, 'notBreaching'],
     ['Unprocessable', 'GreaterThanThreshold', 0, 300, 'notBreaching'],
@@ -55,11 +54,40 @@ describe('alarms', () => {
     expect(readFileSync(path.join(__dirname, '../../docs/runbooks.md'), 'utf8')).toContain('<a id="forbidden-source"></a>');
   });
 
-  it('alarms on sustained poll failures, and on Lambda errors and throttles', () => {
+  it('alarms on sustained poll failures', () => {
     expect(alarmOn('PollFailed')).toMatchObject({ EvaluationPeriods: 3, DatapointsToAlarm: 3, Threshold: 0 });
-    const lambdaAlarms = alarms().filter((a) => a.Namespace === 'AWS/Lambda');
-    expect(lambdaAlarms.map((a) => a.MetricName).sort()).toEqual(['Errors', 'Errors', 'Errors', 'Throttles']);
-    for (const a of lambdaAlarms) expect(a).toMatchObject({ Threshold: 0, Period: 300, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
+  });
+
+  describe('each function failing as a whole reaches an alarm, without one on its Lambda Errors (docs/cost.md)', () => {
+    const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, any> }>;
+    const idOf = (prefix: string, type: string) => Object.keys(resources).find((id) => id.startsWith(prefix) && resources[id].Type === type)!;
+    const alarmsOnQueue = (queueId: string) => alarms().filter((a) => a.Namespace === 'AWS/SQS' && JSON.stringify(a.Dimensions).includes(`"Fn::GetAtt":["${queueId}","QueueName"]`));
+
+    it('watches no Lambda metric at all', () => {
+      expect(alarms().filter((a) => a.Namespace === 'AWS/Lambda')).toEqual([]);
+    });
+
+    it('receiver: a throw, a timeout, a throttle or a refused dependency is an API 5xx, alarmed at the first one', () => {
+      expect(alarmOn('5xx')).toMatchObject({ Namespace: 'AWS/ApiGateway', Statistic: 'Sum', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Period: 300 });
+      const route = Object.values(resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Integration');
+      expect(route?.Properties.IntegrationType).toBe('AWS_PROXY');
+    });
+
+    it("consumer: a failed invocation leaves its batch on the queue, whose age is alarmed, and repeated failures reach the alarmed dead-letter queue", () => {
+      const mapping = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!;
+      const queueId = (mapping.Properties.EventSourceArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(alarmsOnQueue(queueId).map((a) => a.MetricName)).toEqual(['ApproximateAgeOfOldestMessage']);
+      const dlqId = (resources[queueId].Properties.RedrivePolicy.deadLetterTargetArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(alarmsOnQueue(dlqId).map((a) => a.MetricName)).toEqual(['ApproximateNumberOfMessagesVisible']);
+    });
+
+    it('poller: a run that fails on its retry too goes to the poll dead-letter queue, which is alarmed', () => {
+      const invokeConfig = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::EventInvokeConfig')!;
+      expect(invokeConfig.Properties.MaximumRetryAttempts).toBe(1);
+      const dlqId = (invokeConfig.Properties.DestinationConfig.OnFailure.Destination as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      expect(dlqId).toBe(idOf('WebhooksPollDeadLetterQueue', 'AWS::SQS::Queue'));
+      expect(alarmsOnQueue(dlqId).map((a) => a.MetricName)).toEqual(['ApproximateNumberOfMessagesVisible']);
+    });
   });
 
   it('takes thresholds from configuration, and can turn the silence alarm off', () => {
@@ -93,10 +121,20 @@ describe('alarms', () => {
 });
 
 describe('dashboard and outputs', () => {
-  it('creates one dashboard covering ingress, queue, processing, polling and Lambda, with its URL as an output', () => {
-    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    const body = JSON.stringify(stack.resolve(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody));
-    for (const title of ['Ingress: received and rejected', 'Ingress: API latency', 'Ingress: 4xx / 5xx', 'Queue: depth', 'Queue: age of oldest', 'Dead-letter queues', 'Processing', 'Processing failures', 'Consumer duration', 'Polling', 'Connections needing reauthorization', 'Lambda cold starts', 'Lambda durations']) {
+  it('creates no dashboard by default ($3 a month: the dashboard setting), while every alarm still notifies the alarm topic', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    expect(template.findOutputs('DashboardUrl')).toEqual({});
+    expect(alarms().length).toBeGreaterThan(0);
+    for (const alarm of alarms()) expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/AlarmTopic/) }]);
+    template.hasOutput('AlarmTopicArn', {});
+    template.hasOutput('NotificationsTopicArn', {});
+  });
+
+  it('creates, when asked, one dashboard covering ingress, queue, processing, polling and Lambda, with its URL as an output', () => {
+    const withDashboard = synth({ dashboard: true });
+    withDashboard.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(withDashboard.stack.resolve(Object.values(withDashboard.template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody));
+    for (const title of ['Ingress: received and rejected', 'Ingress: API latency', 'Ingress: 4xx / 5xx', 'Queue: depth', 'Queue: age of oldest', 'Dead-letter queues', 'Processing', 'Processing failures', 'Consumer duration', 'Polling', 'Connections needing reauthorization', 'Lambda cold starts', 'Lambda durations', 'Alarms']) {
       expect(body).toContain(title);
     }
     // Cold starts come from Lambda's REPORT lines in the three functions' log groups, not from a metric.
@@ -105,9 +143,41 @@ describe('dashboard and outputs', () => {
     expect(widgets).not.toContain('ColdStart');
     expect(widgets).toMatch(/filter message = \\"cold start\\" and ispresent\(initMs\)/);
     for (const fn of ['Receiver', 'Consumer', 'Poller']) expect(widgets).toMatch(new RegExp(`SOURCE '\\{"Ref":"Webhooks${fn}Logs[0-9A-F]{8}"\\}'`));
-    template.hasOutput('DashboardUrl', { Value: Match.anyValue() });
-    template.hasOutput('AlarmTopicArn', {});
-    template.hasOutput('NotificationsTopicArn', {});
+    withDashboard.template.hasOutput('DashboardUrl', { Value: Match.anyValue() });
+    // The alarms do not depend on it.
+    expect(Object.keys(withDashboard.template.findResources('AWS::CloudWatch::Alarm')).sort()).toEqual(Object.keys(template.findResources('AWS::CloudWatch::Alarm')).sort());
+  });
+});
+
+describe('connection token notices', () => {
+  it('sends each connection.token_expiring event on the bus to the alarm topic, naming the connection, the reason and the runbook, instead of two alarms', () => {
+    expect(alarmOn('TokenRefreshFailed')).toBeUndefined();
+    expect(alarmOn('RefreshTokenExpiring')).toBeUndefined();
+    const rule = Object.values(template.findResources('AWS::Events::Rule')).find((r) => JSON.stringify(r.Properties.EventPattern ?? {}).includes('token_expiring'));
+    expect(rule?.Properties.EventPattern).toEqual({ source: ['makini.webhooks'], 'detail-type': ['connection.token_expiring'] });
+    expect(rule?.Properties.EventBusName).toEqual({ Ref: expect.stringMatching(/^WebhooksEventBus/) });
+    const [target] = rule?.Properties.Targets;
+    expect(target).toMatchObject({ Arn: { Ref: expect.stringMatching(/AlarmTopic/) }, DeadLetterConfig: { Arn: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksPollDeadLetterQueue/), 'Arn'] } }, RetryPolicy: { MaximumRetryAttempts: 8 } });
+    expect(target.InputTransformer.InputPathsMap).toEqual({ 'detail-event-connectionId': '$.detail.event.connectionId', 'detail-event-data-reason': '$.detail.event.data.reason', 'detail-event-receivedAt': '$.detail.event.receivedAt' });
+    expect(target.InputTransformer.InputTemplate).toMatch(/runbooks\.md#token-refresh-failed .*runbooks\.md#refresh-token-expiring/);
+  });
+
+  it('lets EventBridge publish to the alarm topic (its key and its policy)', () => {
+    const policies = Object.values(template.findResources('AWS::SNS::TopicPolicy')).filter((p) => JSON.stringify(p.Properties.Topics).includes('AlarmTopic'));
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as { Effect: string; Principal?: { Service?: string }; Action: string }[]);
+    expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sns:Publish' }));
+    const key = Object.values(template.findResources('AWS::KMS::Key'))[0];
+    expect(JSON.stringify(key.Properties.KeyPolicy)).toContain('events.amazonaws.com');
+  });
+});
+
+describe('notification dead letters', () => {
+  it('dead-letters both notification rules into the poll dead-letter queue, which one alarm watches', () => {
+    const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r) => r.Properties.EventPattern);
+    expect(rules).toHaveLength(2);
+    for (const rule of rules) expect(rule.Properties.Targets[0].DeadLetterConfig.Arn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^WebhooksPollDeadLetterQueue/), 'Arn'] });
+    const watched = alarms().filter((a) => a.Namespace === 'AWS/SQS' && JSON.stringify(a.Dimensions).includes('WebhooksPollDeadLetterQueue'));
+    expect(watched.map((a) => a.AlarmDescription)).toEqual([expect.stringMatching(/notice could not be delivered.*runbooks\.md#poll-failed$/)]);
   });
 });
 

@@ -3,7 +3,8 @@ import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSRecord } from 'aws-lambda';
-import { REAUTH_TRANSITION_PATTERN } from '../../lib/monitoring';
+import { REAUTH_TRANSITION_PATTERN, TOKEN_EXPIRING_PATTERN } from '../../lib/monitoring';
+import { tokenExpiringEvent } from '../../lambdas/core/poll';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { EventBridgePublisher } from '../../lambdas/adapters/eventbridge-publisher';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
@@ -55,5 +56,32 @@ describe('reauthorization notification rule', () => {
     const notified = published.filter((e) => matchesEventPattern(REAUTH_TRANSITION_PATTERN as unknown as Record<string, unknown>, e));
     expect(notified.map((e) => e.detail.event.webhookId)).toEqual(['e2', 'e4']);
     expect(notified[0].detail).toMatchObject({ event: { connectionId: 'conn_n', receivedAt: '2026-11-22T06:00:00.000Z' }, transition: { from: 'online', to: 'reauthorization_required' } });
+  });
+});
+
+describe('token notice rule', () => {
+  it("matches the bus event of each connection.token_expiring notice the poller queues, and no other event", async () => {
+    const consume = createConsumerHandler({
+      fields: DEFAULT_CONFIG,
+      store: new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 3600, leaseMs: 30_000 }),
+      publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 }), 'bus'),
+      logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }),
+      metrics: new Metrics({ namespace: 'Test', serviceName: 'consumer' }),
+    });
+    // As the poller queues them (lambdas/core/poll.ts), beside an ordinary status change.
+    const notices = [
+      tokenExpiringEvent('conn_t', { reason: 'refresh_failed', expiresAt: '2026-11-29T00:00:00Z', error: 'invalid_grant' }, '2026-11-22T05:00:00.000Z', {}),
+      tokenExpiringEvent('conn_t', { reason: 'refresh_token_expiring', refreshExpiresAt: '2026-11-24T00:00:00Z' }, '2026-11-22T05:05:00.000Z', {}),
+    ];
+    const records = notices.map((notice) => record(JSON.parse(notice.body) as object, 'poll'));
+    expect((await consume({ Records: [...records, record(status('e9', 'online', '2026-11-22T05:10:00Z'))] })).batchItemFailures).toEqual([]);
+
+    const published = bus.events() as unknown as { detail: { event: { webhookId: string; connectionId: string; data: { reason: string } } } }[];
+    expect(published).toHaveLength(3);
+    const matched = published.filter((e) => matchesEventPattern(TOKEN_EXPIRING_PATTERN as unknown as Record<string, unknown>, e));
+    expect(matched.map((e) => [e.detail.event.webhookId, e.detail.event.connectionId, e.detail.event.data.reason])).toEqual([
+      [notices[0].id, 'conn_t', 'refresh_failed'],
+      [notices[1].id, 'conn_t', 'refresh_token_expiring'],
+    ]);
   });
 });

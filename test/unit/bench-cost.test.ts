@@ -1,5 +1,6 @@
 /** The fixed-cost model of `npm run bench -- fixed` (bench/cost.ts): its inputs are counted, its arithmetic is checked here. */
-import { emfMetrics, fixedMonthly, perConnectionMonthly, PRICES, type FixedInputs } from '../../bench/cost';
+import { emfMetrics, FIXED_BUDGET_USD, FIXED_TARGET_USD, fixedMonthly, fixedRows, perConnectionMonthly, PRICES, type FixedInputs } from '../../bench/cost';
+import type { Row } from '../../bench/rows';
 
 const emfLine = (metrics: Record<string, number>, dimensions: Record<string, string>) =>
   JSON.stringify({ _aws: { Timestamp: 1, CloudWatchMetrics: [{ Namespace: 'MakiniWebhooks', Dimensions: [Object.keys(dimensions)], Metrics: Object.keys(metrics).map((Name) => ({ Name, Unit: 'Count' })) }] }, ...dimensions, ...metrics });
@@ -39,5 +40,29 @@ describe('the fixed-cost model', () => {
     // 8,640 runs a month: 1 RRU and 1 WRU per run, and 3 ms at 512 MB.
     expect(sum(system)).toBeCloseTo(8_640 * (0.125 + 0.625) / 1e6 + 8_640 * 0.003 * 0.5 * PRICES.lambdaArmGbSecond.usd, 6);
     expect(sum(perConnection) - sum(system)).toBeCloseTo(PRICES.secretMonth.usd + (8_640 / 20) * (PRICES.secretsApiPer10k.usd / 10_000), 6);
+  });
+
+  it('gives every fixed line a budget, and the budgets add up to no more than the $5 target', () => {
+    expect(fixedMonthly(inputs).map((l) => l.item).sort()).toEqual(Object.keys(FIXED_BUDGET_USD).sort());
+    expect(Object.values(FIXED_BUDGET_USD).reduce((n, b) => n + b, 0)).toBeLessThanOrEqual(FIXED_TARGET_USD + 1e-9);
+  });
+
+  it('shows each fixed line beside its budget, and the total beside $5', () => {
+    const rowsOf = (overrides: Partial<FixedInputs>) => {
+      const rows: Row[] = [];
+      fixedRows(rows, { ...inputs, ...overrides });
+      return Object.fromEntries(rows.map((r) => [r.metric, r]));
+    };
+    const withDashboard = rowsOf({ dashboards: 1, alarmMetrics: 11 });
+    expect(withDashboard['fixed per month: dashboard']).toMatchObject({ value: 3, target: '≤ $0.00', met: false });
+    expect(withDashboard['fixed per month: alarms']).toMatchObject({ value: 1.1, target: '≤ $1.10', met: true });
+    const lean = rowsOf({ dashboards: 0, alarmMetrics: 11, webhookMetrics: [...inputs.webhookMetrics, 'a', 'b', 'c'] });
+    expect(lean['fixed per month: dashboard']).toMatchObject({ value: 0, met: true, baseline: expect.stringContaining('opt-in') });
+    expect(lean['fixed per month: alarms']).toMatchObject({ met: true });
+    expect(lean['fixed per month: custom metrics']).toMatchObject({ value: 1.8, target: '≤ $1.80', met: true });
+    const total = lean['fixed cost per month, us-east-1 (default configuration, system mode, no connection)'];
+    expect(total).toMatchObject({ target: '≤ $5', met: true });
+    expect(total.value).toBeCloseTo(1 + 1.1 + 0.8 + 1.8 + 0.02 + 0.26, 2);
+    expect(rowsOf({ dashboards: 0, alarmMetrics: 12 })['fixed per month: alarms']).toMatchObject({ value: 1.2, met: false });
   });
 });

@@ -464,7 +464,7 @@ describe('evaluateAccess over the synthesized stack', () => {
       if (r.Type === 'AWS::KMS::Key') return [[id, 'resource', r.Properties?.KeyPolicy]];
       return [];
     });
-    expect(documents.length).toBe(3 + 2 + 4 + 1);
+    expect(documents.length).toBe(3 + 2 + 3 + 1);
     for (const [, kind, raw] of documents) {
       const doc = resolveIntrinsics<PolicyDocument>(raw, refs);
       const policies: AccessPolicies = kind === 'identity' ? { accountId: ACCOUNT, identity: [doc] } : { accountId: ACCOUNT, resource: doc };
