@@ -18,6 +18,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDbEventStore } from '../lambdas/adapters/dynamodb-event-store';
 import { MakiniApiClient } from '../lambdas/adapters/makini-api-client';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { functionEnvironment, resolveConfig, type MakiniWebhookConfig } from '../lambdas/config/config';
 import type { PollRecord } from '../lambdas/core/poll';
@@ -139,6 +140,9 @@ async function measureFanOut(makini: MakiniApiSimulator, config: MakiniWebhookCo
   });
   const shards: ShardWorkerResult[] = [];
   const invocationSeconds: number[] = [];
+  const cpuBefore = process.cpuUsage();
+  const mainIdle = performance.eventLoopUtilization();
+  const workersStarted = performance.now();
   try {
     let next = 0;
     // As the event source mapping: one message per invocation, pollShardConcurrency at a time.
@@ -158,13 +162,24 @@ async function measureFanOut(makini: MakiniApiSimulator, config: MakiniWebhookCo
     await workers.close();
   }
   const seconds = (performance.now() - started) / 1000;
+  const workersSeconds = (performance.now() - workersStarted) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const mainBusy = performance.eventLoopUtilization(mainIdle).utilization;
   const sum = (f: (s: PollRunSummary) => number) => shards.reduce((n, s) => n + f(s.summary), 0);
+  const polled = sum((s) => s.polled);
   return {
+    workersSeconds,
+    /** CPU of every thread of this process (workers, the simulator, the mapping) per poll. */
+    cpuMsPerPoll: (cpu.user + cpu.system) / 1000 / Math.max(1, polled),
+    /** The workers' threads' busy time per poll: what one poll costs a Lambda, at most. */
+    workerBusyMsPerPoll: shards.reduce((n, s) => n + s.busyMs, 0) / Math.max(1, polled),
+    /** Share of the time the main thread (the Makini simulator and the mapping) was busy. */
+    mainBusy,
     coordinator,
     handedOutS,
     seconds,
     shards: messages.length,
-    polled: sum((s) => s.polled),
+    polled,
     failed: sum((s) => s.failed),
     deferred: sum((s) => s.deferred),
     queued: shards.reduce((n, s) => n + s.queued, 0),
@@ -191,7 +206,8 @@ export async function pollerHundredThousand(rows: Row[]): Promise<void> {
       baseline:
         `the scheduled run listed ${fanned.coordinator.pages} pages, selected ${fanned.coordinator.summary.due.toLocaleString('en')} due and handed out ${fanned.shards} shards in ${round(fanned.handedOutS)} s (polled none itself); ` +
         `the workers (${fanned.coldStarts} execution environments, threads of the local Lambda runtime) polled ${fanned.polled.toLocaleString('en')} (${fanned.failed} failed, ${fanned.deferred.toLocaleString('en')} deferred, ${fanned.queued.toLocaleString('en')} events queued, ${fanned.requests.toLocaleString('en')} requests); ` +
-        `the run ended ${round(fanned.seconds)} s after it started (polls may start until ${round(windowS)} s), its slowest invocation took ${round(fanned.slowestInvocationS)} s; same run, one invocation: see the next row`,
+        `the run ended ${round(fanned.seconds)} s after it started (polls may start until ${round(windowS)} s), its slowest invocation took ${round(fanned.slowestInvocationS)} s; ` +
+        `${round(fanned.polled / fanned.workersSeconds)} polls/s; CPU-bound on this machine: ${round(fanned.cpuMsPerPoll, 2)} ms of CPU per poll in all threads (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores), the workers' threads busy ${round(fanned.workerBusyMsPerPoll, 2)} ms per poll, the simulator's thread busy ${Math.round(fanned.mainBusy * 100)} % of the time; same run, one invocation: see the next row`,
       met: fanned.polled === CONNECTIONS && fanned.seconds < interval * 60 && fanned.slowestInvocationS < 900,
     });
 

@@ -27,6 +27,8 @@ export interface ShardWorkerResult {
   readonly summary: PollRunSummary;
   readonly saved: readonly PollRecord[];
   readonly queued: number;
+  /** Milliseconds this invocation's thread was busy (its event loop's active time): its CPU, or more on a loaded machine. */
+  readonly busyMs: number;
 }
 
 const config = configFromEnv(process.env);
@@ -53,6 +55,8 @@ export async function handler(event: ShardWorkerEvent, context: Context): Promis
     metrics: new Metrics({ namespace: 'Bench', serviceName: 'poller' }),
     settings: pollerSettings(config),
   });
+  const idle = performance.eventLoopUtilization();
   const summary = await run({ Records: event.Records }, context);
-  return { summary, saved: [...records.values()].filter((r) => before.get(r.connectionId) !== r), queued };
+  const busyMs = performance.eventLoopUtilization(idle).active;
+  return { summary, saved: [...records.values()].filter((r) => before.get(r.connectionId) !== r), queued, busyMs };
 }
