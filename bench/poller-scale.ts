@@ -197,7 +197,7 @@ export async function pollerHundredThousand(rows: Row[]): Promise<void> {
     const interval = fanOutConfig.pollIntervalMinutes;
     const fanned = await measureFanOut(makini, fanOutConfig);
     progress(`fan-out: ${fanned.polled} polled in ${fanned.shards} shards, ${fanned.deferred} deferred, in ${round(fanned.seconds)} s`);
-    const windowS = (fanOutConfig.pollIntervalMinutes * 60_000 - pollerSettings(fanOutConfig).reserveMs) / 1000;
+    const windowS = (pollerSettings(fanOutConfig).windowMs - pollerSettings(fanOutConfig).reserveMs) / 1000;
     rows.push({
       metric: `poller, system mode: ${CONNECTIONS.toLocaleString('en')} connections, all due, ${LATENCY_MS} ms API latency, default settings (fan-out: pollShardSize ${fanOutConfig.pollShardSize}, pollShardConcurrency ${fanOutConfig.pollShardConcurrency} worker invocations, each pollConcurrency ${fanOutConfig.pollConcurrency} and timeout ${fanOutConfig.pollerTimeoutSeconds} s): connections polled in one run`,
       value: fanned.polled,

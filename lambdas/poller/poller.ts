@@ -108,7 +108,7 @@ export interface PollerSettings extends PollSettings {
   readonly reserveMs: number;
   /** More due connections than this are handed to workers, this many per shard (with a shard queue). */
   readonly shardSize: number;
-  /** How long a fanned-out run holds the lease (the poll interval): its workers start no poll after it less `reserveMs`. */
+  /** How long a fanned-out run holds the lease (the poll interval less a margin): its workers start no poll after it less `reserveMs`. */
   readonly windowMs: number;
   readonly statusMap: readonly string[];
   readonly connectionTokenSeconds: number;
@@ -565,6 +565,13 @@ function shardEntry(target: Target): ShardConnection {
   return { id: target.connectionId, listed: !!target.listed, ...(target.listed?.status !== undefined && { status: target.listed.status }) };
 }
 
+/**
+ * A fanned-out run's lease ends this long before the next scheduled run is due: a run that started
+ * late (a cold start, an asynchronous invocation waiting in Lambda's queue) must not make the next,
+ * punctual one find the lease still held and skip.
+ */
+const SCHEDULE_MARGIN_MS = 30_000;
+
 /** Settings of a poll run, from the one config. */
 export function pollerSettings(config: MakiniWebhookConfig): PollerSettings {
   return {
@@ -577,7 +584,7 @@ export function pollerSettings(config: MakiniWebhookConfig): PollerSettings {
     budgetMs: config.pollerTimeoutSeconds * 1000 - pollRunReserveMs(config),
     reserveMs: pollRunReserveMs(config),
     shardSize: config.pollShardSize,
-    windowMs: config.pollIntervalMinutes * 60_000,
+    windowMs: config.pollIntervalMinutes * 60_000 - SCHEDULE_MARGIN_MS,
     statusMap: config.connectionStatusMap,
     connectionTokenSeconds: config.connectionTokenSeconds,
     refreshMarginMs: config.tokenRefreshMarginDays * 86_400_000,
