@@ -299,7 +299,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   pollExpectedWindowMinutes: { kind: 'int', default: 30, min: 1, max: 10_080 },
   pollAll: { kind: 'bool', default: false },
   pollConcurrency: { kind: 'int', default: 64, min: 1, max: 512 },
-  // A shard travels as one SQS message (256 KiB): 2,000 entries of about 70 bytes each fit.
+  // A shard travels as one SQS message of at most 200 KB (lambdas/poller/poller.ts): 2,000 entries of about 70 bytes each fit.
   pollShardSize: { kind: 'int', default: 2_000, min: 1, max: 2_000 },
   // SQS event source mappings scale between 2 and 1,000 concurrent invocations.
   pollShardConcurrency: { kind: 'int', default: 4, min: 2, max: 1_000 },

@@ -155,7 +155,7 @@ class ConnectionGone extends Error {}
 /** `connection.token_expiring` reasons noted while polling one connection. */
 type Notice = Parameters<typeof tokenExpiringEvent>[1];
 
-/** Largest shard message body: SQS takes 256 KiB, and the envelope's keys need a little. */
+/** Largest shard message body: within SQS's 256 KiB of old (the queue takes 1 MiB), and 4 of the 64-KB chunks SQS bills a message by. */
 const SHARD_MAX_BYTES = 200_000;
 /** Shard messages sent at the same time. */
 const SHARD_SENDS_IN_FLIGHT = 8;
