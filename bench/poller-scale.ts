@@ -18,9 +18,15 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDbEventStore } from '../lambdas/adapters/dynamodb-event-store';
 import { MakiniApiClient } from '../lambdas/adapters/makini-api-client';
-import { resolveConfig, type MakiniWebhookConfig } from '../lambdas/config/config';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { functionEnvironment, resolveConfig, type MakiniWebhookConfig } from '../lambdas/config/config';
 import type { PollRecord } from '../lambdas/core/poll';
 import { createPoller, pollerSettings, type PollerDeps, type PollRunSummary } from '../lambdas/poller/poller';
+import { parsePollShard } from '../lambdas/core/poll';
+import { LocalFunction } from '../local/lambda/runtime';
+import { memoryStore } from './poller-memory-store';
+import type { ShardWorkerEvent, ShardWorkerResult } from './poller-shard-worker';
 import { startMakiniApiSimulator, type MakiniApiSimulator } from '../local/makini-api-simulator';
 import { startDynalite } from '../test/support/dynalite';
 import { round, type Row } from './rows';
@@ -30,18 +36,6 @@ const LATENCY_MS = 50;
 /** Connections of the dynalite sample. */
 const SAMPLE = 5_000;
 
-/** Poll records in a Map: the poller's reads and writes, done, without a database's cost. */
-function memoryStore() {
-  const records = new Map<string, PollRecord>();
-  const store: PollerDeps['store'] = {
-    loadCandidates: async (ids) => ids.map((connectionId) => ({ connectionId, ...(records.has(connectionId) && { poll: records.get(connectionId) }) })),
-    savePollRecord: async (record) => void records.set(record.connectionId, record),
-    listPolledConnectionIds: async () => [...records.keys()],
-    acquirePollLease: async () => true,
-    releasePollLease: async () => undefined,
-  };
-  return { records, store };
-}
 
 interface Measured {
   readonly summary: PollRunSummary;
@@ -53,7 +47,7 @@ interface Measured {
   readonly queued: number;
 }
 
-async function measureRun(makini: MakiniApiSimulator, config: MakiniWebhookConfig, store: PollerDeps['store']): Promise<Measured> {
+async function measureRun(makini: MakiniApiSimulator, config: MakiniWebhookConfig, store: PollerDeps['store'], shardQueue?: PollerDeps['shardQueue']): Promise<Measured> {
   let queued = 0;
   const api = new MakiniApiClient({ baseUrl: makini.url, pageSize: config.makiniPageSize, timeoutMs: config.makiniRequestTimeoutMs, maxAttempts: config.makiniMaxAttempts });
   let firstToken = 0;
@@ -68,6 +62,7 @@ async function measureRun(makini: MakiniApiSimulator, config: MakiniWebhookConfi
       refreshToken: (token) => api.refreshToken(token),
     },
     queue: { send: async () => void queued++ },
+    ...(shardQueue && { shardQueue }),
     logger: new Logger({ serviceName: 'poller', logLevel: 'ERROR' }),
     metrics: new Metrics({ namespace: 'Bench', serviceName: 'poller' }),
     settings: pollerSettings(config),
@@ -118,10 +113,104 @@ async function dynaliteSample(records: readonly PollRecord[]): Promise<{ saveMs:
   }
 }
 
+/**
+ * The default deployment: the scheduled run lists and selects, then hands shards to worker
+ * invocations, `pollShardConcurrency` at a time, as the shard queue's event source mapping does;
+ * each worker is the poller in an execution environment of the local Lambda runtime (a thread).
+ */
+async function measureFanOut(makini: MakiniApiSimulator, config: MakiniWebhookConfig) {
+  const { records, store } = memoryStore();
+  const messages: string[] = [];
+  const started = performance.now();
+  const coordinator = await measureRun(makini, config, store, { send: async (body) => void messages.push(body) });
+  const handedOutS = (performance.now() - started) / 1000;
+  const requestsBefore = makini.stats.requests;
+  const workers = new LocalFunction({
+    name: 'bench-poller-shards',
+    file: path.join(__dirname, 'poller-shard-worker.ts'),
+    exportName: 'handler',
+    fromSource: true,
+    environment: { ...functionEnvironment(config), BENCH_MAKINI_CLIENT_ID: makini.clientId, BENCH_MAKINI_CLIENT_SECRET: makini.clientSecret },
+    timeoutSeconds: config.pollerTimeoutSeconds,
+    memoryMB: config.pollerMemoryMB,
+    concurrency: config.pollShardConcurrency,
+    region: 'us-east-1',
+    accountId: '000000000000',
+    onOutput: () => undefined, // EMF lines and the like: the table goes to stdout
+  });
+  const shards: ShardWorkerResult[] = [];
+  const invocationSeconds: number[] = [];
+  const cpuBefore = process.cpuUsage();
+  const mainIdle = performance.eventLoopUtilization();
+  const workersStarted = performance.now();
+  try {
+    let next = 0;
+    // As the event source mapping: one message per invocation, pollShardConcurrency at a time.
+    const mapping = async () => {
+      while (next < messages.length) {
+        const body = messages[next++];
+        const ids = parsePollShard(body).connections.map((c) => c.id);
+        const t = performance.now();
+        const result = await workers.invoke<ShardWorkerResult>({ Records: [{ body }], pollRecords: ids.flatMap((id) => (records.has(id) ? [records.get(id)!] : [])) } satisfies ShardWorkerEvent);
+        invocationSeconds.push((performance.now() - t) / 1000);
+        for (const record of result.saved) records.set(record.connectionId, record);
+        shards.push(result);
+      }
+    };
+    await Promise.all(Array.from({ length: config.pollShardConcurrency }, mapping));
+  } finally {
+    await workers.close();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const workersSeconds = (performance.now() - workersStarted) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const mainBusy = performance.eventLoopUtilization(mainIdle).utilization;
+  const sum = (f: (s: PollRunSummary) => number) => shards.reduce((n, s) => n + f(s.summary), 0);
+  const polled = sum((s) => s.polled);
+  return {
+    workersSeconds,
+    /** CPU of every thread of this process (workers, the simulator, the mapping) per poll. */
+    cpuMsPerPoll: (cpu.user + cpu.system) / 1000 / Math.max(1, polled),
+    /** The workers' threads' busy time per poll: what one poll costs a Lambda, at most. */
+    workerBusyMsPerPoll: shards.reduce((n, s) => n + s.busyMs, 0) / Math.max(1, polled),
+    /** Share of the time the main thread (the Makini simulator and the mapping) was busy. */
+    mainBusy,
+    coordinator,
+    handedOutS,
+    seconds,
+    shards: messages.length,
+    polled,
+    failed: sum((s) => s.failed),
+    deferred: sum((s) => s.deferred),
+    queued: shards.reduce((n, s) => n + s.queued, 0),
+    requests: makini.stats.requests - requestsBefore,
+    slowestInvocationS: Math.max(0, ...invocationSeconds),
+    coldStarts: workers.stats.coldStarts,
+  };
+}
+
 export async function pollerHundredThousand(rows: Row[]): Promise<void> {
   const makini = await startMakiniApiSimulator({ latencyMs: LATENCY_MS });
   try {
     makini.seedConnections(CONNECTIONS);
+    const fanOutConfig = resolveConfig({ pollMode: 'system', makiniApiUrl: makini.url });
+    const interval = fanOutConfig.pollIntervalMinutes;
+    const fanned = await measureFanOut(makini, fanOutConfig);
+    progress(`fan-out: ${fanned.polled} polled in ${fanned.shards} shards, ${fanned.deferred} deferred, in ${round(fanned.seconds)} s`);
+    const windowS = (pollerSettings(fanOutConfig).windowMs - pollerSettings(fanOutConfig).reserveMs) / 1000;
+    rows.push({
+      metric: `poller, system mode: ${CONNECTIONS.toLocaleString('en')} connections, all due, ${LATENCY_MS} ms API latency, default settings (fan-out: pollShardSize ${fanOutConfig.pollShardSize}, pollShardConcurrency ${fanOutConfig.pollShardConcurrency} worker invocations, each pollConcurrency ${fanOutConfig.pollConcurrency} and timeout ${fanOutConfig.pollerTimeoutSeconds} s): connections polled in one run`,
+      value: fanned.polled,
+      unit: 'connections',
+      target: `all ${CONNECTIONS.toLocaleString('en')} within the ${interval}-min interval; each invocation < 15 min`,
+      baseline:
+        `the scheduled run listed ${fanned.coordinator.pages} pages, selected ${fanned.coordinator.summary.due.toLocaleString('en')} due and handed out ${fanned.shards} shards in ${round(fanned.handedOutS)} s (polled none itself); ` +
+        `the workers (${fanned.coldStarts} execution environments, threads of the local Lambda runtime) polled ${fanned.polled.toLocaleString('en')} (${fanned.failed} failed, ${fanned.deferred.toLocaleString('en')} deferred, ${fanned.queued.toLocaleString('en')} events queued, ${fanned.requests.toLocaleString('en')} requests); ` +
+        `the run ended ${round(fanned.seconds)} s after it started (polls may start until ${round(windowS)} s), its slowest invocation took ${round(fanned.slowestInvocationS)} s; ` +
+        `${round(fanned.polled / fanned.workersSeconds)} polls/s; CPU-bound on this machine: ${round(fanned.cpuMsPerPoll, 2)} ms of CPU per poll in all threads (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores), the workers' threads busy ${round(fanned.workerBusyMsPerPoll, 2)} ms per poll, the simulator's thread busy ${Math.round(fanned.mainBusy * 100)} % of the time; same run, one invocation: see the next row`,
+      met: fanned.polled === CONNECTIONS && fanned.seconds < interval * 60 && fanned.slowestInvocationS < 900,
+    });
+
     const defaults = resolveConfig({ pollMode: 'system' });
     const budgetS = pollerSettings(defaults).budgetMs / 1000;
     const { records, store } = memoryStore();
@@ -136,9 +225,8 @@ export async function pollerHundredThousand(rows: Row[]): Promise<void> {
 
     const perRun = Math.max(1, Math.min(first.summary.polled, second.summary.polled));
     const runsToCover = Math.ceil(CONNECTIONS / perRun);
-    const interval = defaults.pollIntervalMinutes;
     rows.push({
-      metric: `poller, system mode: ${CONNECTIONS.toLocaleString('en')} connections, all due, ${LATENCY_MS} ms API latency, default settings (timeout ${defaults.pollerTimeoutSeconds} s, polls started for ${budgetS} s, concurrency ${defaults.pollConcurrency}, ${defaults.makiniPageSize} per page): connections polled per run`,
+      metric: `poller, system mode: ${CONNECTIONS.toLocaleString('en')} connections, all due, ${LATENCY_MS} ms API latency, one invocation, no fan-out (no shard queue; timeout ${defaults.pollerTimeoutSeconds} s, polls started for ${budgetS} s, concurrency ${defaults.pollConcurrency}, ${defaults.makiniPageSize} per page): connections polled per run`,
       value: first.summary.polled,
       unit: 'connections',
       target: `all ${CONNECTIONS.toLocaleString('en')} within the ${interval}-min interval; a run < 15 min`,

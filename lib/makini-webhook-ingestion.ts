@@ -107,8 +107,14 @@ export class MakiniWebhookIngestion extends Construct {
   public readonly poller: LambdaFunction;
   public readonly pollerLogGroup: logs.LogGroup;
   public readonly pollSchedule: events.Rule;
-  /** Poll runs that could not be delivered or failed after retries. */
+  /** Poll runs that could not be delivered or failed after retries, and poll shards that failed. */
   public readonly pollDeadLetterQueue: sqs.Queue;
+  /**
+   * System mode fan-out: a run with more than `pollShardSize` due connections hands them here in
+   * shards; the poller's event source mapping polls them, `pollShardConcurrency` invocations at a
+   * time. Absent when `pollMode` is `per-connection`.
+   */
+  public readonly pollShardQueue?: sqs.Queue;
   /** Alarms, dashboard and reauthorization notifications. */
   public readonly monitoring: MakiniWebhookMonitoring;
 
@@ -211,6 +217,18 @@ export class MakiniWebhookIngestion extends Construct {
       { id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the poll schedule, of the poller and of the notification rules.' },
       { id: 'Serverless-SQSRedrivePolicy', reason: 'This queue is the dead-letter queue of the poll schedule, of the poller and of the notification rules.' },
     );
+    if (config.pollMode !== 'per-connection') {
+      this.pollShardQueue = new sqs.Queue(this, 'PollShardQueue', {
+        ...secureQueueProps(),
+        // At least the poller's timeout, as Lambda requires of an event source's queue.
+        visibilityTimeout: Duration.seconds(config.pollerTimeoutSeconds),
+        // A shard is worthless after its run's window (the poll interval): the worker polls nothing then.
+        retentionPeriod: Duration.hours(1),
+        // No second attempt: by the time a failed shard is visible again its window has passed; the
+        // next receive moves it to the dead-letter queue, whose alarm says so.
+        deadLetterQueue: { queue: this.pollDeadLetterQueue, maxReceiveCount: 1 },
+      });
+    }
     ({ fn: this.poller, logGroup: this.pollerLogGroup } = lambdaFunction(this, 'Poller', config, {
       entry: 'poller',
       memoryMB: config.pollerMemoryMB,
@@ -220,6 +238,7 @@ export class MakiniWebhookIngestion extends Construct {
         ...functionEnvironment(config),
         [RESOURCE_ENV.eventTable]: this.table.tableName,
         [RESOURCE_ENV.queueUrl]: this.queue.queueUrl,
+        ...(this.pollShardQueue && { [RESOURCE_ENV.pollShardQueueUrl]: this.pollShardQueue.queueUrl }),
       },
       // A failed run is retried once, then kept here; the next scheduled run polls again anyway.
       extra: { retryAttempts: 1, onFailure: new SqsDestination(this.pollDeadLetterQueue) },
@@ -246,6 +265,11 @@ export class MakiniWebhookIngestion extends Construct {
     // The poll records' index partition: connections the poller knew that Makini may no longer list.
     iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['dynamodb:Query'], resourceArns: [`${this.table.tableArn}/index/${TABLE_KEYS.byConnectionIndex}`] });
     this.queue.grant(this.poller, 'sqs:SendMessage');
+    if (this.pollShardQueue) {
+      // The run sends shards; the event source mapping (with the poller's role) receives them.
+      this.pollShardQueue.grant(this.poller, 'sqs:SendMessage');
+      this.poller.addEventSource(new SqsEventSource(this.pollShardQueue, { batchSize: 1, maxConcurrency: config.pollShardConcurrency }));
+    }
     // Reading secrets, and writing refreshed pairs back (PutSecretValue encrypts with a data key).
     if (secretsKey) iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resourceArns: [secretsKey.keyArn], conditions: viaSecretsManager });
     Validations.of(this.poller.role!).acknowledge(
@@ -261,6 +285,7 @@ export class MakiniWebhookIngestion extends Construct {
     );
     Validations.of(this.poller).acknowledge(
       { id: 'Serverless-LambdaDLQ', reason: 'Failed asynchronous runs go to the on-failure destination, the poll dead-letter queue.' },
+      { id: 'Serverless-LambdaEventSourceMappingDestination', reason: "The poll shard queue's event source takes no on-failure destination; its redrive policy moves a failed shard to the poll dead-letter queue." },
     );
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: config.logRetentionDays });

@@ -284,11 +284,23 @@ export interface MakiniWebhookSettings {
    */
   readonly pollAll?: boolean;
   /**
-   * Connections polled at the same time.
+   * Connections polled at the same time (per invocation, see pollShardConcurrency).
    *
    * @default 64
    */
   readonly pollConcurrency?: number;
+  /**
+   * System mode: a run with more due connections than this lists and selects them, then hands them in shards of this many to worker invocations of the poller (through the poll shard queue), each polling its shard under its own time budget.
+   *
+   * @default 2000
+   */
+  readonly pollShardSize?: number;
+  /**
+   * System mode: worker invocations polling shards at the same time; Makini sees up to pollShardConcurrency x pollConcurrency polls in flight (its rate limits are not documented: an assumption, docs/makini-wire-format.md).
+   *
+   * @default 4
+   */
+  readonly pollShardConcurrency?: number;
   /**
    * Poller Lambda timeout (unset: 180, or the poll interval if shorter); a run stops starting polls early enough for the slowest poll in flight to finish (110 s before it by default: three Makini calls, each with every attempt timing out).
    *

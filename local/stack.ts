@@ -493,6 +493,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     closers.push(api.close);
 
+    // The consumer's queue is the webhook queue (the poller's, when it has one, is its shard queue).
+    const consumer = functionNamed('consumer');
+    const webhookQueueId = queueOfMapping(template, [...functions].find(([, fn]) => fn === consumer)![0]);
+
     // --- SQS event-source mappings, with the settings the template gives them ---------------------
     for (const [, r] of resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')) {
       const p = props(r) as { BatchSize?: number; MaximumBatchingWindowInSeconds?: number; EventSourceArn: unknown; FunctionName: unknown; FunctionResponseTypes?: string[]; ScalingConfig?: { MaximumConcurrency?: number } };
@@ -598,8 +602,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       alarmsFile,
       tableName: physical[tableId]!.ref,
       eventBusName: resolve<string>({ Ref: resourcesOfType(template, 'AWS::Events::EventBus')[0]![0] }),
-      queueUrl: resolve<string>({ Ref: queueOfMapping(template) }),
-      deadLetterQueueUrl: resolve<string>({ Ref: deadLetterQueueOf(template, queueOfMapping(template)) }),
+      queueUrl: resolve<string>({ Ref: webhookQueueId }),
+      deadLetterQueueUrl: resolve<string>({ Ref: deadLetterQueueOf(template, webhookQueueId) }),
       makiniApiUrl,
       makiniSimulator: makini !== undefined,
       pollMode: systemMode ? 'system' : 'per-connection',
@@ -653,11 +657,11 @@ function bundleFile(dir: string, base: string): string {
   return path.join(dir, `${base}.mjs`);
 }
 
-/** The logical id of the queue an event-source mapping consumes (the webhook queue). */
-function queueOfMapping(template: CfnTemplate): string {
-  const mapping = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')[0];
+/** The logical id of the queue `functionId`'s event-source mapping consumes (the consumer's: the webhook queue). */
+function queueOfMapping(template: CfnTemplate, functionId: string): string {
+  const mapping = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').find(([, r]) => referencedId(r.Properties?.FunctionName) === functionId);
   const id = mapping && referencedId(mapping[1].Properties?.EventSourceArn);
-  if (!id) throw new TemplateError('the template has no SQS event source mapping');
+  if (!id) throw new TemplateError(`the template has no SQS event source mapping for ${functionId}`);
   return id;
 }
 

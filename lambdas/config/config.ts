@@ -189,6 +189,10 @@ export interface MakiniWebhookConfig {
   readonly pollAll: boolean;
   /** Connections polled at the same time. */
   readonly pollConcurrency: number;
+  /** System mode: a run with more due connections than this hands them to worker invocations in shards of this many. */
+  readonly pollShardSize: number;
+  /** System mode: worker invocations polling shards at the same time (each with pollConcurrency polls in flight). */
+  readonly pollShardConcurrency: number;
   /** Poller Lambda timeout; its time budget stops 10 s before. */
   readonly pollerTimeoutSeconds: number;
   /** Poller Lambda memory. */
@@ -302,6 +306,10 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   pollExpectedWindowMinutes: { kind: 'int', default: 30, min: 1, max: 10_080 },
   pollAll: { kind: 'bool', default: false },
   pollConcurrency: { kind: 'int', default: 64, min: 1, max: 512 },
+  // A shard travels as one SQS message of at most 200 KB (lambdas/poller/poller.ts): 2,000 entries of about 70 bytes each fit.
+  pollShardSize: { kind: 'int', default: 2_000, min: 1, max: 2_000 },
+  // SQS event source mappings scale between 2 and 1,000 concurrent invocations.
+  pollShardConcurrency: { kind: 'int', default: 4, min: 2, max: 1_000 },
   pollerTimeoutSeconds: { kind: 'int', default: 180, min: 30, max: 900 },
   pollerMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240 },
   breakerFailureThreshold: { kind: 'int', default: 5, min: 1, max: 100 },
@@ -535,6 +543,8 @@ export const RESOURCE_ENV = {
   signingSecretId: 'MAKINI_SIGNING_SECRET_ID',
   eventTable: 'MAKINI_EVENT_TABLE',
   eventBus: 'MAKINI_EVENT_BUS',
+  /** The poller's shard queue (system mode fan-out); unset: a run polls everything itself. */
+  pollShardQueueUrl: 'MAKINI_POLL_SHARD_QUEUE_URL',
 } as const;
 
 /** Reads a required resource variable, naming it when it is missing. */

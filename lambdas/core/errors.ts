@@ -88,3 +88,11 @@ export class MakiniUnavailableError extends Error {
     this.name = 'MakiniUnavailableError';
   }
 }
+
+/** A poll shard message that is not what the poller's coordinator sends. Not retryable. */
+export class InvalidPollShardError extends Error {
+  constructor(message: string) {
+    super(`Invalid poll shard: ${message}`);
+    this.name = 'InvalidPollShardError';
+  }
+}

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ConnectionState } from './connection-state';
+import { InvalidPollShardError } from './errors';
 import { parseEventTime } from './event-time';
 
 /** A connection status the state understands, read from Makini's `status` through the configured table. */
@@ -261,4 +262,76 @@ export function tokenExpiringEvent(
     },
     pending,
   );
+}
+
+/**
+ * One shard of a fanned-out run (system mode): due connections a worker invocation polls, in the
+ * order `selectConnections` chose. `listed` says whether Makini listed the connection this run
+ * (one that left the list is polled to confirm it is gone); `status` is the listed status.
+ */
+export interface PollShard {
+  /** The run that listed and selected these connections (holding the poll lease until its window ends). */
+  readonly runId: string;
+  /** Epoch ms after which the worker starts no poll: the run's window, less the reserve for polls in flight. */
+  readonly notAfter: number;
+  readonly connections: readonly ShardConnection[];
+}
+
+export interface ShardConnection {
+  readonly id: string;
+  readonly listed: boolean;
+  readonly status?: string;
+}
+
+/**
+ * Splits due connections, in order, into shards of at most `size` entries whose JSON stays under
+ * `maxBytes` (a shard travels as one queue message), so the least recently polled go out first.
+ *
+ * @example
+ * splitShards(due, 2_000, 200_000); // [[…2,000], [… the rest]]
+ */
+export function splitShards(connections: readonly ShardConnection[], size: number, maxBytes: number): ShardConnection[][] {
+  const shards: ShardConnection[][] = [];
+  let current: ShardConnection[] = [];
+  let bytes = 0;
+  for (const connection of connections) {
+    const entry = Buffer.byteLength(JSON.stringify(connection)) + 1;
+    if (current.length > 0 && (current.length >= size || bytes + entry > maxBytes)) {
+      shards.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(connection);
+    bytes += entry;
+  }
+  if (current.length > 0) shards.push(current);
+  return shards;
+}
+
+/**
+ * Reads a shard message, refusing anything else (the queue is the poller's own, but a message is
+ * input like any other).
+ *
+ * @example
+ * const shard = parsePollShard(record.body);
+ */
+export function parsePollShard(body: string): PollShard {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new InvalidPollShardError('not JSON');
+  }
+  const shard = value as Partial<PollShard> | null;
+  if (!shard || typeof shard !== 'object') throw new InvalidPollShardError('not an object');
+  if (typeof shard.runId !== 'string' || shard.runId === '') throw new InvalidPollShardError('runId must be a non-empty string');
+  if (typeof shard.notAfter !== 'number' || !Number.isFinite(shard.notAfter)) throw new InvalidPollShardError('notAfter must be a number (epoch ms)');
+  if (!Array.isArray(shard.connections)) throw new InvalidPollShardError('connections must be a list');
+  const connections = shard.connections.map((c: Partial<ShardConnection> | null, i): ShardConnection => {
+    if (!c || typeof c.id !== 'string' || c.id === '' || typeof c.listed !== 'boolean' || (c.status !== undefined && typeof c.status !== 'string')) {
+      throw new InvalidPollShardError(`connections[${i}] must be {id, listed, status?}`);
+    }
+    return { id: c.id, listed: c.listed, ...(c.status !== undefined && { status: c.status }) };
+  });
+  return { runId: shard.runId, notAfter: shard.notAfter, connections };
 }

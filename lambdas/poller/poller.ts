@@ -13,6 +13,13 @@
  * `pollRun` reads as one run: find the connections, load what we know, choose whom to poll (asked
  * for first, then least recently polled), poll them a few at a time until the time budget runs out,
  * record every outcome. What it does not reach this run comes first in the next.
+ *
+ * Fan-out (system mode, with a shard queue): a run with more due connections than `shardSize` polls
+ * none itself. It hands them, in the chosen order, in shards to worker invocations of this same
+ * function (the shard queue's event source mapping, `pollShardConcurrency` at a time), and keeps
+ * the poll lease until its window ends (the poll interval): each worker polls its shard under its
+ * own time budget and starts no poll after the window less the reserve, so every poll of the run
+ * has finished before the lease lets the next run in.
  */
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -21,12 +28,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Context } from 'aws-lambda';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { configFromEnv, pollRunReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig, type PollMode } from '../config/config';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { MakiniApiClient, type ClientCredentials, type CurrentIntegration, type MakiniConnection } from '../adapters/makini-api-client';
-import { withPowertools } from '../adapters/powertools';
+import { createLogger, withPowertools } from '../adapters/powertools';
 import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens, type StoredConnectionToken, type TokenDiscovery } from '../adapters/secrets-manager-connection-tokens';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
 import { tokenDue, tokenFromResponse, type TokenResponse } from '../core/connection-secret';
@@ -35,9 +42,11 @@ import { MakiniApiError, MakiniAuthError } from '../core/errors';
 import {
   breakerState,
   mapConnectionStatus,
+  parsePollShard,
   recordDeleted,
   recordPoll,
   selectConnections,
+  splitShards,
   synthesizeEvents,
   tokenExpiringEvent,
   type Candidate,
@@ -45,6 +54,8 @@ import {
   type PollOutcome,
   type PollRecord,
   type PollSettings,
+  type PollShard,
+  type ShardConnection,
   type SynthesizedEvent,
 } from '../core/poll';
 import type { WebhookQueue } from '../core/receive';
@@ -81,6 +92,8 @@ export interface PollerDeps {
     refreshToken(refreshToken: string): Promise<TokenResponse>;
   };
   readonly queue: WebhookQueue;
+  /** System mode fan-out: where shards go (the poll shard queue); absent, a run polls everything itself. */
+  readonly shardQueue?: WebhookQueue;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** `budgetMs`: how long a run may start polls; `reserveMs`: kept free before the Lambda timeout. */
@@ -93,6 +106,10 @@ export interface PollerSettings extends PollSettings {
   readonly concurrency: number;
   readonly budgetMs: number;
   readonly reserveMs: number;
+  /** More due connections than this are handed to workers, this many per shard (with a shard queue). */
+  readonly shardSize: number;
+  /** How long a fanned-out run holds the lease (the poll interval less a margin): its workers start no poll after it less `reserveMs`. */
+  readonly windowMs: number;
   readonly statusMap: readonly string[];
   readonly connectionTokenSeconds: number;
   readonly refreshMarginMs: number;
@@ -117,6 +134,8 @@ export interface PollRunSummary {
   readonly tokensRefreshed: number;
   readonly tokenRefreshFailed: number;
   readonly tokensExpiring: number;
+  /** Shards handed to worker invocations (their `due` connections are polled there, not counted here). */
+  readonly shards?: number;
   /** Set when another run held the lease, so this one polled nothing. */
   readonly skipped?: 'another poll run is in progress';
 }
@@ -136,7 +155,23 @@ class ConnectionGone extends Error {}
 /** `connection.token_expiring` reasons noted while polling one connection. */
 type Notice = Parameters<typeof tokenExpiringEvent>[1];
 
+/** Largest shard message body: within SQS's 256 KiB of old (the queue takes 1 MiB), and 4 of the 64-KB chunks SQS bills a message by. */
+const SHARD_MAX_BYTES = 200_000;
+/** Shard messages sent at the same time. */
+const SHARD_SENDS_IN_FLIGHT = 8;
+
+/** The poll shard queue's event: a batch of shard messages (the mapping's batch size is 1). */
+function isShardEvent(event: unknown): event is Pick<SQSEvent, 'Records'> {
+  return typeof event === 'object' && event !== null && Array.isArray((event as SQSEvent).Records);
+}
+
+type Counts = ReturnType<typeof newCounts>;
+const newCounts = () => ({ polled: 0, failed: 0, unauthorized: 0, recovered: 0, inFlight: 0, peak: 0, deleted: 0, refreshed: 0, refreshFailed: 0, expiring: 0, unknownStatus: 0 });
+
 /**
+ * One entry point for both invocations: the schedule's (or `poll now`'s) run, and a worker's batch
+ * of shards from the poll shard queue.
+ *
  * @example
  * const run = createPoller(deps);
  * const summary = await run({}, context);
@@ -144,22 +179,28 @@ type Notice = Parameters<typeof tokenExpiringEvent>[1];
 export function createPoller(deps: PollerDeps) {
   const now = deps.now ?? Date.now;
   const { settings } = deps;
-  return async function pollRun(_event: unknown, context?: Context): Promise<PollRunSummary> {
+  return async function pollRun(event: unknown, context?: Context): Promise<PollRunSummary> {
     const started = now();
     const budgetMs = Math.min(settings.budgetMs, context ? context.getRemainingTimeInMillis() - settings.reserveMs : Number.POSITIVE_INFINITY);
+    if (isShardEvent(event)) return pollShards(event.Records.map((r) => parsePollShard(r.body)), started + budgetMs);
     const runId = `poll-${randomUUID()}`;
-    if (!(await deps.store.acquirePollLease(runId, started, started + budgetMs + settings.reserveMs))) {
+    // A run that may fan out holds the lease for its whole window: its workers poll until then.
+    const leaseUntil = started + Math.max(budgetMs + settings.reserveMs, deps.shardQueue ? settings.windowMs : 0);
+    if (!(await deps.store.acquirePollLease(runId, started, leaseUntil))) {
       deps.logger.warn('another poll run is in progress; this one polls nothing', { runId });
       return { ...EMPTY_SUMMARY, skipped: 'another poll run is in progress' };
     }
+    const fanOut = { started: false };
     try {
-      return await run(started, started + budgetMs, runId);
+      return await run(started, started + budgetMs, runId, leaseUntil - settings.reserveMs, fanOut);
     } finally {
-      await deps.store.releasePollLease(runId);
+      // Once a shard may be out, the lease stays until the window ends: the workers are the run.
+      if (!fanOut.started) await deps.store.releasePollLease(runId);
     }
   };
 
-  async function run(started: number, deadline: number, runId: string): Promise<PollRunSummary> {    const counts = { polled: 0, failed: 0, unauthorized: 0, recovered: 0, inFlight: 0, peak: 0, deleted: 0, refreshed: 0, refreshFailed: 0, expiring: 0, unknownStatus: 0 };
+  async function run(started: number, deadline: number, runId: string, shardsNotAfter: number, fanOut: { started: boolean }): Promise<PollRunSummary> {
+    const counts = newCounts();
 
     const credentials = settings.mode === 'per-connection' ? undefined : await deps.credentials.read();
     if (settings.mode === 'system' && !credentials) throw new Error(`pollMode is system, but the secret ${settings.credentialsSecret} does not exist`);
@@ -183,10 +224,7 @@ export function createPoller(deps: PollerDeps) {
       for (const bad of invalid) deps.logger.warn('connection secret skipped', { secret: bad.name, reason: bad.reason });
       for (const token of tokens) targets.set(token.connectionId, { connectionId: token.connectionId, token });
     }
-    // A deleted connection is live again when Makini lists it, or (per-connection mode) has a secret.
-    const candidates = (await deps.store.loadCandidates([...targets.keys()])).map((c) =>
-      c.poll?.deletedAt && (mode === 'per-connection' || targets.get(c.connectionId)?.listed) ? { ...c, poll: { ...c.poll, deletedAt: undefined } } : c,
-    );
+    const candidates = await loadLive(targets, mode);
     const known = new Map(candidates.map((c) => [c.connectionId, c]));
     const active = candidates.filter((c) => !c.poll?.deletedAt);
     const due = selectConnections(active, started, settings);
@@ -200,27 +238,11 @@ export function createPoller(deps: PollerDeps) {
       if (!target.listed || (mapped && mapped !== (c.state?.status ?? 'unknown'))) due.push({ connectionId: c.connectionId, probe: false });
     }
 
-    const findings = new Map<string, PollOutcome | 'deleted'>();
-    let next = 0;
-    const worker = async () => {
-      while (next < due.length && now() < deadline) {
-        const { connectionId } = due[next++];
-        counts.inFlight++;
-        counts.peak = Math.max(counts.peak, counts.inFlight);
-        try {
-          const result = await pollOne(targets.get(connectionId)!, known.get(connectionId)!, runId, credentials, counts);
-          findings.set(connectionId, result.outcome);
-          if (result.outcome !== 'deleted') counts.polled++;
-          counts.recovered += result.recovered;
-          if (result.outcome === 'failed') counts.failed++;
-          if (result.outcome === 'unauthorized') counts.unauthorized++;
-          if (result.outcome === 'deleted') counts.deleted++;
-        } finally {
-          counts.inFlight--;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(settings.concurrency, due.length) }, worker));
+    let shards = 0;
+    if (deps.shardQueue && credentials && due.length > settings.shardSize) {
+      shards = await handOut(due.map((d) => shardEntry(targets.get(d.connectionId)!)), runId, shardsNotAfter, fanOut);
+    }
+    const findings = shards > 0 ? new Map<string, PollOutcome | 'deleted'>() : await pollTargets(due.map((d) => d.connectionId), targets, known, runId, credentials, deadline, counts);
 
     const live = candidates.filter((c) => (findings.get(c.connectionId) ?? (c.poll?.deletedAt ? 'deleted' : undefined)) !== 'deleted');
     const needingReauth = live.filter((c) => {
@@ -233,13 +255,10 @@ export function createPoller(deps: PollerDeps) {
     // docs/cost.md). The alarms on them treat missing data as not breaching, so a count back at zero
     // ends its alarm as a zero would.
     const metric = (name: string, value: number) => value !== 0 && deps.metrics.addMetric(name, MetricUnit.Count, value);
-    metric(POLLER_METRICS.polled, counts.polled);
-    metric(POLLER_METRICS.failed, counts.failed);
-    metric(POLLER_METRICS.recovered, counts.recovered);
+    // A fanned-out run's gauges are read from the stored outcomes (its workers count their polls).
+    emitCounts(counts);
     metric(POLLER_METRICS.needingReauth, needingReauth);
     metric(POLLER_METRICS.stale, stale);
-    metric(POLLER_METRICS.deleted, counts.deleted);
-    metric(POLLER_METRICS.unknownStatus, counts.unknownStatus);
     if (mode === 'per-connection') {
       metric(POLLER_METRICS.refreshed, counts.refreshed);
       metric(POLLER_METRICS.refreshFailed, counts.refreshFailed);
@@ -259,8 +278,116 @@ export function createPoller(deps: PollerDeps) {
       tokensRefreshed: counts.refreshed,
       tokenRefreshFailed: counts.refreshFailed,
       tokensExpiring: counts.expiring,
+      ...(shards > 0 && { shards, deferred: 0 }),
     };
-    deps.logger.info('poll run finished', { runId, ...summary, ms: now() - started });
+    deps.logger.info(shards > 0 ? 'poll run handed its due connections to workers' : 'poll run finished', { runId, ...summary, ms: now() - started });
+    return summary;
+  }
+
+  /** A deleted connection is live again when Makini lists it, or (per-connection mode) has a secret. */
+  async function loadLive(targets: ReadonlyMap<string, Target>, mode: 'system' | 'per-connection'): Promise<Candidate[]> {
+    return (await deps.store.loadCandidates([...targets.keys()])).map((c) =>
+      c.poll?.deletedAt && (mode === 'per-connection' || targets.get(c.connectionId)?.listed) ? { ...c, poll: { ...c.poll, deletedAt: undefined } } : c,
+    );
+  }
+
+  /** Counts every invocation emits for its own polls (zeros are not emitted, see `run`). */
+  function emitCounts(counts: Counts) {
+    const metric = (name: string, value: number) => value !== 0 && deps.metrics.addMetric(name, MetricUnit.Count, value);
+    metric(POLLER_METRICS.polled, counts.polled);
+    metric(POLLER_METRICS.failed, counts.failed);
+    metric(POLLER_METRICS.recovered, counts.recovered);
+    metric(POLLER_METRICS.deleted, counts.deleted);
+    metric(POLLER_METRICS.unknownStatus, counts.unknownStatus);
+  }
+
+  /** Polls `due` in order, `concurrency` at a time, starting none after `deadline`; each one's outcome. */
+  async function pollTargets(
+    due: readonly string[],
+    targets: ReadonlyMap<string, Target>,
+    known: ReadonlyMap<string, Candidate>,
+    runId: string,
+    credentials: ClientCredentials | undefined,
+    deadline: number,
+    counts: Counts,
+  ): Promise<Map<string, PollOutcome | 'deleted'>> {
+    const findings = new Map<string, PollOutcome | 'deleted'>();
+    let next = 0;
+    const worker = async () => {
+      while (next < due.length && now() < deadline) {
+        const connectionId = due[next++];
+        counts.inFlight++;
+        counts.peak = Math.max(counts.peak, counts.inFlight);
+        try {
+          const result = await pollOne(targets.get(connectionId)!, known.get(connectionId)!, runId, credentials, counts);
+          findings.set(connectionId, result.outcome);
+          if (result.outcome !== 'deleted') counts.polled++;
+          counts.recovered += result.recovered;
+          if (result.outcome === 'failed') counts.failed++;
+          if (result.outcome === 'unauthorized') counts.unauthorized++;
+          if (result.outcome === 'deleted') counts.deleted++;
+        } finally {
+          counts.inFlight--;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(settings.concurrency, due.length) }, worker));
+    return findings;
+  }
+
+  /** Sends the due connections, in order, as shards to the shard queue; how many were sent. */
+  async function handOut(due: readonly ShardConnection[], runId: string, notAfter: number, fanOut: { started: boolean }): Promise<number> {
+    const shards = splitShards(due, settings.shardSize, SHARD_MAX_BYTES);
+    fanOut.started = true;
+    let next = 0;
+    const sender = async () => {
+      while (next < shards.length) {
+        const shard: PollShard = { runId, notAfter, connections: shards[next++] };
+        await deps.shardQueue!.send(JSON.stringify(shard));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SHARD_SENDS_IN_FLIGHT, shards.length) }, sender));
+    deps.logger.info('due connections handed to poll workers', { runId, connections: due.length, shards: shards.length, notAfter: new Date(notAfter).toISOString() });
+    return shards.length;
+  }
+
+  /**
+   * A worker's batch: each shard's connections polled in the coordinator's order, under this
+   * invocation's budget and the run's window, whichever ends first. What it does not reach is
+   * deferred like any run's remainder (it stays least recently polled, so it comes first next run).
+   */
+  async function pollShards(shards: readonly PollShard[], budgetEnd: number): Promise<PollRunSummary> {
+    const counts = newCounts();
+    let connections = 0;
+    let due = 0;
+    for (const shard of shards) {
+      const credentials = await deps.credentials.read();
+      if (!credentials) throw new Error(`a poll shard needs system mode, but the secret ${settings.credentialsSecret} does not exist`);
+      const targets = new Map(shard.connections.map((c): [string, Target] => [c.id, { connectionId: c.id, ...(c.listed && { listed: { key: c.id, ...(c.status !== undefined && { status: c.status }) } }) }]));
+      const candidates = await loadLive(targets, 'system');
+      const known = new Map(candidates.map((c) => [c.connectionId, c]));
+      const live = shard.connections.filter((c) => known.has(c.id) && !known.get(c.id)!.poll?.deletedAt).map((c) => c.id);
+      connections += shard.connections.length;
+      due += live.length;
+      const deadline = Math.min(shard.notAfter, budgetEnd);
+      if (now() >= deadline) deps.logger.warn("a poll shard arrived after its run's window: its connections wait for the next run", { runId: shard.runId, connections: live.length });
+      await pollTargets(live, targets, known, shard.runId, credentials, deadline, counts);
+    }
+    emitCounts(counts);
+    const summary: PollRunSummary = {
+      ...EMPTY_SUMMARY,
+      mode: 'system',
+      connections,
+      due,
+      polled: counts.polled,
+      failed: counts.failed,
+      unauthorized: counts.unauthorized,
+      recovered: counts.recovered,
+      deferred: due - counts.polled - counts.deleted,
+      peakConcurrency: counts.peak,
+      deleted: counts.deleted,
+    };
+    deps.logger.info('poll shard finished', { runIds: [...new Set(shards.map((s) => s.runId))], ...summary });
     return summary;
   }
 
@@ -433,6 +560,18 @@ function keepPending(previous: Readonly<Record<string, string>>, events: readonl
   return Object.fromEntries(entries.slice(-PENDING_KEPT));
 }
 
+/** A due connection as a shard carries it: its id, and what Makini's list said of it this run. */
+function shardEntry(target: Target): ShardConnection {
+  return { id: target.connectionId, listed: !!target.listed, ...(target.listed?.status !== undefined && { status: target.listed.status }) };
+}
+
+/**
+ * A fanned-out run's lease ends this long before the next scheduled run is due: a run that started
+ * late (a cold start, an asynchronous invocation waiting in Lambda's queue) must not make the next,
+ * punctual one find the lease still held and skip.
+ */
+const SCHEDULE_MARGIN_MS = 30_000;
+
 /** Settings of a poll run, from the one config. */
 export function pollerSettings(config: MakiniWebhookConfig): PollerSettings {
   return {
@@ -444,6 +583,8 @@ export function pollerSettings(config: MakiniWebhookConfig): PollerSettings {
     concurrency: config.pollConcurrency,
     budgetMs: config.pollerTimeoutSeconds * 1000 - pollRunReserveMs(config),
     reserveMs: pollRunReserveMs(config),
+    shardSize: config.pollShardSize,
+    windowMs: config.pollIntervalMinutes * 60_000 - SCHEDULE_MARGIN_MS,
     statusMap: config.connectionStatusMap,
     connectionTokenSeconds: config.connectionTokenSeconds,
     refreshMarginMs: config.tokenRefreshMarginDays * 86_400_000,
@@ -455,10 +596,12 @@ export function pollerSettings(config: MakiniWebhookConfig): PollerSettings {
 /** Builds the production handler from `process.env`, as Lambda and the local stack do. */
 export function createPollerHandlerFromEnv(env: Readonly<Record<string, string | undefined>> = process.env) {
   const config = configFromEnv(env);
-  const logger = new Logger({ serviceName: 'poller', logLevel: config.logLevel });
+  const logger = createLogger('poller', config.logLevel);
   const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'poller' });
   const sdk = BACKGROUND_CLIENT_CONFIG;
   const secrets = new SecretsManagerClient(sdk);
+  const sqs = new SQSClient(sdk);
+  const shardQueueUrl = env[RESOURCE_ENV.pollShardQueueUrl];
   const run = createPoller({
     credentials: new SecretsManagerClientCredentials(secrets, { secretName: config.systemCredentialsSecret, cacheSeconds: config.tokenCacheSeconds }),
     tokens: new SecretsManagerConnectionTokens(secrets, { prefix: config.connectionSecretPrefix, cacheSeconds: config.tokenCacheSeconds }),
@@ -471,7 +614,8 @@ export function createPollerHandlerFromEnv(env: Readonly<Record<string, string |
       maxAttempts: config.makiniMaxAttempts,
       onFailure: (failure) => logger.warn('Makini API call failed', failure),
     }),
-    queue: new SqsWebhookQueue(new SQSClient(sdk), requireEnv(env, RESOURCE_ENV.queueUrl)),
+    queue: new SqsWebhookQueue(sqs, requireEnv(env, RESOURCE_ENV.queueUrl)),
+    ...(shardQueueUrl && { shardQueue: new SqsWebhookQueue(sqs, shardQueueUrl) }),
     logger,
     metrics,
     settings: pollerSettings(config),

@@ -85,7 +85,7 @@ describe('MakiniWebhookStack template', () => {
   });
 
   it('creates an encrypted, TLS-only queue with 7-day retention, 1 MiB messages and a redrive to the DLQ', () => {
-    template.resourceCountIs('AWS::SQS::Queue', 3); // the webhook queue, its DLQ, and the poll and notification DLQ
+    template.resourceCountIs('AWS::SQS::Queue', 4); // webhooks, its DLQ, the poll shard queue, and the poll and notification DLQ
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
       MessageRetentionPeriod: 604_800,
@@ -95,7 +95,7 @@ describe('MakiniWebhookStack template', () => {
     });
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600, RedrivePolicy: Match.absent() });
     const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy'));
-    expect(policies).toHaveLength(3);
+    expect(policies).toHaveLength(4);
     for (const policy of policies) {
       expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
@@ -251,6 +251,32 @@ describe('poller infrastructure', () => {
       Timeout: 180,
       Environment: { Variables: Match.objectLike({ MAKINI_EVENT_TABLE: Match.anyValue(), MAKINI_WEBHOOK_QUEUE_URL: Match.anyValue(), MAKINI_POLL_MODE: Match.absent() }) },
     });
+  });
+
+  it('feeds poll shards to the poller one per invocation, at most pollShardConcurrency at a time, a failed one to the poll DLQ', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 180,
+      MessageRetentionPeriod: 3_600,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhooksPollDeadLetterQueue'), 'Arn'] }, maxReceiveCount: 1 },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhooksPollShardQueue'), 'Arn'] },
+      FunctionName: { Ref: Match.stringLikeRegexp('^WebhooksPoller') },
+      BatchSize: 1,
+      ScalingConfig: { MaximumConcurrency: 4 },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ MAKINI_POLL_SHARD_QUEUE_URL: { Ref: Match.stringLikeRegexp('^WebhooksPollShardQueue') } }) },
+    });
+    const shardQueue = Object.keys(template.findResources('AWS::SQS::Queue')).find((id) => id.startsWith('WebhooksPollShardQueue'))!;
+    const onShards = pollerStatements(template).filter((st) => JSON.stringify(st.Resource).includes(shardQueue));
+    expect(onShards.flatMap((st) => [st.Action].flat()).sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage']);
+    synth({ pollShardConcurrency: 10, pollerTimeoutSeconds: 240 }).template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 10 } });
+    // Per-connection mode never fans out (the tokens are not put in messages): no shard queue.
+    const perConnection = synth({ pollMode: 'per-connection' }).template;
+    perConnection.resourceCountIs('AWS::SQS::Queue', 4);
+    perConnection.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
   });
 
   it('grants the poller token reads and write-backs under the prefix only, the credentials secret by name, and no other wildcard', () => {

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { MakiniApiClient } from '../../lambdas/adapters/makini-api-client';
@@ -9,6 +10,10 @@ import { formatConnectionSecret, parseConnectionSecret, tokenFromResponse } from
 import { finishProcessed, processMessage } from '../../lambdas/core/consume';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { createPoller, pollerSettings, POLLER_METRICS, type PollerDeps } from '../../lambdas/poller/poller';
+import { SqsWebhookQueue } from '../../lambdas/adapters/sqs-webhook-queue';
+import { parsePollShard, type PollShard } from '../../lambdas/core/poll';
+import { InvalidPollShardError } from '../../lambdas/core/errors';
+import { startLocalSqs, type LocalSqs } from '../../local/aws/sqs';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
 import { type MakiniApiSimulator, type MakiniApiSimulatorOptions } from '../../local/makini-api-simulator';
 import { captureOutput } from '../support/capture-output';
@@ -37,7 +42,7 @@ afterEach(async () => backends.close());
 
 const systemCredentials = () => backends.systemCredentials();
 
-function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void } = {}) {
+function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void; shardQueue?: PollerDeps['shardQueue'] } = {}) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'poller' });
   const addMetric = jest.spyOn(metrics, 'addMetric');
   const api = new MakiniApiClient({ baseUrl: makini.url, pageSize: 2, timeoutMs: 1_000, maxAttempts: 2, now: () => clock(), sleep: async (ms) => void hooks.sleep?.(ms) });
@@ -63,6 +68,7 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBa
       },
     },
     queue: { send: async (m) => void queued.push(m) },
+    ...(hooks.shardQueue && { shardQueue: hooks.shardQueue }),
     logger: new Logger({ serviceName: 'poller' }),
     metrics,
     settings: { ...pollerSettings(DEFAULT_CONFIG), breakerFailureThreshold: 2, breakerCooldownMs: 10 * 60_000, concurrency: 4, budgetMs: 60_000, reserveMs: 40_000, ...settings },
@@ -76,6 +82,11 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBa
     run: () => {
       lastRunStart = addMetric.mock.calls.length;
       return captureOutput(() => run({}));
+    },
+    /** A worker invocation, as the shard queue's event source mapping makes it. */
+    work: (records: readonly { body: string }[]) => {
+      lastRunStart = addMetric.mock.calls.length;
+      return captureOutput(() => run({ Records: records }));
     },
     gauge,
   };
@@ -415,5 +426,105 @@ describe('one poll run at a time', () => {
     const next = (await run()).result;
     expect(next.skipped).toBeUndefined(); // released: the next run is not blocked
     expect(next.polled).toBe(1);
+  });
+});
+
+describe('fan-out in system mode: a run hands its due connections in shards to worker invocations', () => {
+  let sqs: LocalSqs;
+  let sqsClient: SQSClient;
+  let shardQueue: SqsWebhookQueue;
+  const SHARDS = 'poll-shards';
+  beforeEach(async () => {
+    await setUp();
+    await systemCredentials();
+    sqs = await startLocalSqs({ queues: [{ name: SHARDS, visibilityTimeoutSeconds: 180 }] });
+    sqsClient = new SQSClient({ endpoint: sqs.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    shardQueue = new SqsWebhookQueue(sqsClient, sqs.queueUrl(SHARDS));
+  });
+  afterEach(async () => {
+    sqsClient.destroy();
+    await sqs.close();
+  });
+
+  /** Every shard message on the queue (received, so invisible to a second receive), in queue order. */
+  async function receiveShards(): Promise<{ body: string; shard: PollShard }[]> {
+    const got: { body: string; shard: PollShard }[] = [];
+    for (;;) {
+      const { Messages = [] } = await sqsClient.send(new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl(SHARDS), MaxNumberOfMessages: 10 }));
+      if (Messages.length === 0) return got;
+      for (const m of Messages) got.push({ body: m.Body!, shard: parsePollShard(m.Body!) });
+    }
+  }
+  const ids = (shard: PollShard) => shard.connections.map((c) => c.id);
+  const keys = Array.from({ length: 7 }, (_, i) => `conn_${i + 1}`);
+
+  it('sends the due connections in order through the real queue, keeps the lease for the window, and the workers poll each once', async () => {
+    for (const key of keys) makini.upsertConnection(key, { status: 'active', sync_status: 'done', sync_updated_at: '2026-11-22T05:00:00Z' });
+    const { run, work, gauge } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { shardQueue });
+    const started = clock();
+    const coordinator = (await run()).result;
+    expect(coordinator).toMatchObject({ mode: 'system', connections: 7, due: 7, polled: 0, deferred: 0, shards: 3 });
+    expect(makini.stats.connectionTokensIssued).toBe(0); // the run itself polled nobody
+    const shards = await receiveShards();
+    // Never seen: all due, ordered by id; the last shard takes the rest. Listed, with their status.
+    expect(shards.map((s) => ids(s.shard)).sort((a, b) => a[0].localeCompare(b[0]))).toEqual([keys.slice(0, 3), keys.slice(3, 6), keys.slice(6)]);
+    expect(shards[0].shard.connections[0]).toEqual({ id: expect.any(String), listed: true, status: 'active' });
+    // Polls start no later than the window less the reserve, so they end before the lease does.
+    for (const { shard } of shards) {
+      expect(shard.notAfter).toBeGreaterThanOrEqual(started + 5 * 60_000 - 40_000);
+      expect(shard.notAfter).toBeLessThanOrEqual(clock() + 5 * 60_000 - 40_000);
+    }
+
+    // The lease is the run's until its window ends: a run started meanwhile polls nothing.
+    makini.advanceClock(60_000);
+    expect((await run()).result).toMatchObject({ skipped: 'another poll run is in progress' });
+
+    // The workers, one shard each, in an order of their own: the last shard first.
+    const byFirst = (id: string) => shards.find((s) => s.shard.connections[0].id === id)!;
+    const worked = [];
+    for (const first of ['conn_7', 'conn_4', 'conn_1']) {
+      worked.push((await work([{ body: byFirst(first).body }])).result);
+      expect(gauge(POLLER_METRICS.polled)).toBe(first === 'conn_7' ? 1 : 3); // each invocation counts its own polls
+      makini.advanceClock(1_000);
+    }
+    expect(worked.map((w) => [w.due, w.polled, w.deferred])).toEqual([[1, 1, 0], [3, 3, 0], [3, 3, 0]]);
+    expect(makini.stats.connectionTokensIssued).toBe(7); // each connection polled once
+    expect(new Set(types().map((e) => e.connection_id))).toEqual(new Set(keys));
+    await drain();
+    expect(await store.getConnection('conn_7')).toMatchObject({ status: 'online', lastSyncStatus: 'completed' });
+
+    // The next run, after the window: still all due (no webhook yet), the least recently polled
+    // first (conn_7, then conn_4 to 6, then conn_1 to 3), cut into shards in that order.
+    makini.advanceClock(5 * 60_000);
+    expect((await run()).result).toMatchObject({ due: 7, shards: 3 });
+    const next = (await receiveShards()).map((s) => ids(s.shard).join(' ')).sort();
+    expect(next).toEqual(['conn_3', 'conn_6 conn_1 conn_2', 'conn_7 conn_4 conn_5']);
+  });
+
+  it('a shard that reaches a worker after its window polls nothing: its connections wait for the next run', async () => {
+    for (const key of keys) makini.upsertConnection(key);
+    const { run, work } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { shardQueue });
+    await run();
+    const [late] = await receiveShards();
+    makini.advanceClock(5 * 60_000 - 40_000); // the window less the reserve: no poll may start now
+    const { result, output } = await work([{ body: late.body }]);
+    expect(result).toMatchObject({ due: 3, polled: 0, deferred: 3 });
+    expect(makini.stats.connectionTokensIssued).toBe(0);
+    expect(output).toContain("arrived after its run's window");
+    expect((await store.loadCandidates(ids(late.shard))).every((c) => !c.poll?.lastPolledAt)).toBe(true);
+  });
+
+  it('a run with no more due connections than a shard polls them itself and gives the lease back', async () => {
+    for (const key of keys.slice(0, 3)) makini.upsertConnection(key);
+    const { run } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { shardQueue });
+    expect((await run()).result).toMatchObject({ due: 3, polled: 3 });
+    expect((await run()).result.skipped).toBeUndefined();
+    expect(await receiveShards()).toEqual([]);
+  });
+
+  it('a message that is not a shard fails the invocation (the queue moves it to the dead-letter queue)', async () => {
+    const { work } = poller({ shardSize: 3 }, { shardQueue });
+    await expect(work([{ body: JSON.stringify({ runId: 'poll-x', notAfter: clock() + 60_000, connections: [{ id: 'conn_1' }] }) }])).rejects.toThrow(InvalidPollShardError);
+    expect(makini.stats.connectionTokensIssued).toBe(0);
   });
 });
