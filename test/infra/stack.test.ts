@@ -275,7 +275,7 @@ describe('poller infrastructure', () => {
     synth({ pollShardConcurrency: 10, pollerTimeoutSeconds: 240 }).template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 10 } });
     // Per-connection mode never fans out (the tokens are not put in messages): no shard queue.
     const perConnection = synth({ pollMode: 'per-connection' }).template;
-    perConnection.resourceCountIs('AWS::SQS::Queue', 4);
+    perConnection.resourceCountIs('AWS::SQS::Queue', 3);
     perConnection.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
   });
 
