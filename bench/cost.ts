@@ -223,6 +223,8 @@ export interface FixedInputs {
   readonly kmsKeys: number;
   /** Secrets the template creates (the signing secret). */
   readonly stackSecrets: number;
+  /** SQS event-source mappings in the template: each long-polls its queue, idle or not. */
+  readonly sqsEventSourceMappings: number;
   /** Custom metrics every poll run emits, whatever it finds (so they have data every hour). */
   readonly pollRunMetrics: readonly string[];
   /**
@@ -240,7 +242,7 @@ export interface FixedInputs {
 export const FIXED_ASSUMPTIONS = {
   /** An empty poll run (lease, one page of connections, nothing due), billed seconds. */
   emptyPollRunSeconds: 0.3,
-  /** ReceiveMessage long polls of the event-source mapping on an idle queue: 5 pollers, one 20 s poll each at a time. */
+  /** ReceiveMessage long polls of one event-source mapping on an idle queue: 5 pollers, one 20 s poll each at a time. */
   idleQueuePollsPerMonth: 5 * 3 * 60 * 24 * 30,
   /** Per connection and poll run: its state and poll record in one BatchGetItem (eventually consistent, ≤ 4 KB each: 0.5 RRU each). */
   rruPerConnectionRun: 1,
@@ -293,7 +295,11 @@ export function fixedMonthly(inputs: FixedInputs): CostLine[] {
       usd: runs * (PRICES.lambdaRequestsPerMillion.usd / 1e6 + FIXED_ASSUMPTIONS.emptyPollRunSeconds * inputs.pollerMemoryGb * PRICES.lambdaArmGbSecond.usd),
       basis: `${Math.round(runs).toLocaleString('en')} runs of ${FIXED_ASSUMPTIONS.emptyPollRunSeconds} s (assumed, no connection due)`,
     },
-    { item: 'idle queue polling', usd: (FIXED_ASSUMPTIONS.idleQueuePollsPerMonth * PRICES.sqsStandardPerMillion.usd) / 1e6, basis: `${FIXED_ASSUMPTIONS.idleQueuePollsPerMonth.toLocaleString('en')} empty ReceiveMessage long polls (assumed: 5 pollers)` },
+    {
+      item: 'idle queue polling',
+      usd: (inputs.sqsEventSourceMappings * FIXED_ASSUMPTIONS.idleQueuePollsPerMonth * PRICES.sqsStandardPerMillion.usd) / 1e6,
+      basis: `${inputs.sqsEventSourceMappings} event-source mappings (the webhook queue's; the poll shard queue's), each ${FIXED_ASSUMPTIONS.idleQueuePollsPerMonth.toLocaleString('en')} empty ReceiveMessage long polls a month (assumed: 5 pollers)`,
+    },
     { item: 'event archive', usd: 0, basis: 'nothing fixed: it is priced per event in the per-million rows' },
   ];
 }

@@ -408,6 +408,7 @@ async function fixed(rows: Row[], figures: Figures): Promise<void> {
     dashboards: ofType('AWS::CloudWatch::Dashboard').length,
     kmsKeys: ofType('AWS::KMS::Key').length,
     stackSecrets: ofType('AWS::SecretsManager::Secret').length,
+    sqsEventSourceMappings: ofType('AWS::Lambda::EventSourceMapping').length,
     pollRunMetrics,
     webhookMetrics: [...new Set([...receiverMetrics, ...consumerMetrics])],
     pollIntervalMinutes: config.pollIntervalMinutes,

@@ -11,6 +11,7 @@ const inputs: FixedInputs = {
   dashboards: 1,
   kmsKeys: 1,
   stackSecrets: 1,
+  sqsEventSourceMappings: 2,
   pollRunMetrics: ['MakiniWebhooks/ConnectionsPolled{service=poller}'],
   webhookMetrics: ['MakiniWebhooks/WebhookReceived{service=receiver}', 'MakiniWebhooks/WebhookProcessed{service=consumer}'],
   pollIntervalMinutes: 5,
@@ -56,7 +57,7 @@ describe('the fixed-cost model', () => {
     const withDashboard = rowsOf({ dashboards: 1, alarmMetrics: 11 });
     expect(withDashboard['fixed per month: dashboard']).toMatchObject({ value: 3, target: '≤ $0.00', met: false });
     expect(withDashboard['fixed per month: alarms']).toMatchObject({ value: 1.1, target: '≤ $1.10', met: true });
-    const lean = rowsOf({ dashboards: 0, alarmMetrics: 11, webhookMetrics: [...inputs.webhookMetrics, 'a', 'b', 'c'] });
+    const lean = rowsOf({ dashboards: 0, alarmMetrics: 11, sqsEventSourceMappings: 1, webhookMetrics: [...inputs.webhookMetrics, 'a', 'b', 'c'] });
     expect(lean['fixed per month: dashboard']).toMatchObject({ value: 0, met: true, baseline: expect.stringContaining('opt-in') });
     expect(lean['fixed per month: alarms']).toMatchObject({ met: true });
     expect(lean['fixed per month: custom metrics']).toMatchObject({ value: 1.8, target: '≤ $1.80', met: true });
@@ -64,5 +65,9 @@ describe('the fixed-cost model', () => {
     expect(total).toMatchObject({ target: '≤ $5', met: true });
     expect(total.value).toBeCloseTo(1 + 1.1 + 0.8 + 1.8 + 0.02 + 0.26, 2);
     expect(rowsOf({ dashboards: 0, alarmMetrics: 12 })['fixed per month: alarms']).toMatchObject({ value: 1.2, met: false });
+    // Each SQS event-source mapping long-polls its queue all month: a second one (the poll shard queue) costs its own.
+    const twoQueues = rowsOf({ dashboards: 0, alarmMetrics: 11, sqsEventSourceMappings: 2, webhookMetrics: [...inputs.webhookMetrics, 'a', 'b', 'c'] });
+    expect(twoQueues['fixed per month: idle queue polling'].value).toBeCloseTo(2 * lean['fixed per month: idle queue polling'].value, 3);
+    expect(twoQueues['fixed cost per month, us-east-1 (default configuration, system mode, no connection)']).toMatchObject({ met: false });
   });
 });
