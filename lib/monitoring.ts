@@ -134,6 +134,7 @@ export class MakiniWebhookMonitoring extends Construct {
     alarm('ReceiverThrottles', props.receiver.metricThrottles({ period: Duration.minutes(5) }), { threshold: 0, what: 'The receiver Lambda was throttled.', section: 'throttling' });
     alarm('Api5xx', props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }), { threshold: 0, what: 'The webhook API answered 5xx.', section: 'receiver-errors' });
     alarm('EnqueueFailed', emf('receiver', 'EnqueueFailed'), { threshold: 0, what: 'SQS refused verified webhooks; Makini got 503 and will retry.', section: 'enqueue-failed' });
+    alarm('BodyStoreFailed', emf('receiver', 'BodyStoreFailed'), { threshold: 0, what: 'S3 refused large verified webhook bodies; Makini got 503 and will retry.', section: 'body-store-failed' });
     alarm('SignatureRejectedSpike', emf('receiver', 'SignatureRejected'), {
       threshold: config.signatureRejectedAlarmThreshold,
       what: `More than ${config.signatureRejectedAlarmThreshold} signatures rejected in 5 minutes: a rotated secret not updated here, or an attack.`,

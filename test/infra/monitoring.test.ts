@@ -17,7 +17,7 @@ const alarmOn = (metricName: string, t = template) => Object.values(t.findResour
 describe('alarms', () => {
   it('raises every alarm of the runbook, each with alarm and OK actions on the one alarm topic', () => {
     const topic = { Ref: expect.stringMatching(/AlarmTopic/) };
-    expect(alarms().length).toBe(19);
+    expect(alarms().length).toBe(20);
     for (const alarm of alarms()) {
       expect(alarm.AlarmActions).toEqual([topic]);
       expect(alarm.OKActions).toEqual([topic]);

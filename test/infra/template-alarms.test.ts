@@ -61,7 +61,7 @@ function values(d: AlarmDefinition): { breaching: number; healthy: number } {
 
 describe('the alarms of the synthesized template, evaluated locally', () => {
   it('loads every alarm of the template', () => {
-    expect(alarmIds.length).toBe(20);
+    expect(alarmIds.length).toBe(21);
     expect([...definitions.values()].every((d) => d.alarmName.startsWith(`${STACK}-`))).toBe(true);
   });
 
@@ -112,7 +112,7 @@ describe('the alarms of the synthesized template, evaluated locally', () => {
     const emitted: Record<string, readonly string[]> = { receiver: Object.values(RECEIVER_METRICS), consumer: Object.values(CONSUMER_METRICS), poller: Object.values(POLLER_METRICS) };
     const namespace = resolveConfig(config).metricsNamespace;
     const emf = [...definitions.values()].flatMap(alarmMetrics).filter((m) => m.namespace === namespace);
-    expect(emf.length).toBe(11);
+    expect(emf.length).toBe(12);
     for (const metric of emf) {
       // Powertools publishes every metric with exactly one dimension, service.
       expect(Object.keys(metric.dimensions)).toEqual(['service']);
