@@ -33,12 +33,12 @@ export class S3BodyStore implements BodyStore {
 
 /**
  * The S3 client's settings: `base`, plus path-style addressing only when an endpoint override is
- * set (the local stack or LocalStack serve buckets as paths; real S3 gets virtual-hosted requests).
+ * set (in `base` or the environment) (the local stack or LocalStack serve buckets as paths; real S3 gets virtual-hosted requests).
  *
  * @example
  * new S3Client(s3ClientConfig(process.env, awsClientConfig(config)));
  */
 export function s3ClientConfig<T extends object>(env: Readonly<Record<string, string | undefined>>, base: T): T & Pick<S3ClientConfig, 'forcePathStyle'> {
-  const overridden = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
+  const overridden = Boolean((base as { endpoint?: unknown }).endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
   return { ...base, ...(overridden && { forcePathStyle: true }) };
 }
