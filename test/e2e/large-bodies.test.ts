@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { MAX_BODY_BYTES } from '../../lambdas/config/config';
 import { makiniScheme } from '../../lambdas/core/signature';
 import { readBusLog } from '../../local/aws/eventbridge';
+import { largeNotification } from '../../local/sample-events';
 import { startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
 import { cli } from '../support/run-cli';
 
@@ -15,17 +16,6 @@ afterEach(async () => {
 
 const makini = makiniScheme('x-makini-signature', 'sha256');
 
-/** Makini's largest bodies: a notification naming many record ids, exactly `bytes` long. */
-function notification(bytes: number, id: string): Buffer {
-  const head = JSON.stringify({ id, event: 'assets.updated', connection_id: 'conn_big', timestamp: '2026-11-22T05:00:00Z', body: [] }).slice(0, -3);
-  // `head[` + n ids of 12 bytes with n-1 commas + `]}`: at most `bytes`, the rest padded.
-  const count = Math.floor((bytes - head.length - 3 + 1) / 13) - 1;
-  const ids = Array.from({ length: count }, (_, i) => `"a${String(i).padStart(9, '0')}"`);
-  const base = `${head}[${ids.join(',')}]`;
-  // Whitespace pads to the exact size; it changes nothing JSON reads.
-  return Buffer.from(`${base}${' '.repeat(bytes - base.length - 1)}}`);
-}
-
 async function cliJson(s: StackProcess, ...args: string[]) {
   const { code, stdout, stderr } = await cli([...args, '--json', '--local-dir', s.dir]);
   if (code !== 0) throw new Error(stderr);
@@ -35,7 +25,7 @@ async function cliJson(s: StackProcess, ...args: string[]) {
 describe('a body at maxBodyBytes (4.5 MB), through the local stack', () => {
   it('is accepted, stored in the body bucket, processed, published as pointer + size, and read back by events and replay', async () => {
     stack = await startStackProcess({ env: { MAKINI_MAX_BODY_BYTES: String(MAX_BODY_BYTES) } });
-    const body = notification(MAX_BODY_BYTES, 'evt_huge_1');
+    const body = largeNotification(MAX_BODY_BYTES, 'evt_huge_1');
     expect(body.length).toBe(MAX_BODY_BYTES);
     const sha256 = createHash('sha256').update(body).digest('hex');
 
@@ -66,7 +56,7 @@ describe('a body at maxBodyBytes (4.5 MB), through the local stack', () => {
 
   it('answers 413 above maxBodyBytes, and stores nothing', async () => {
     stack = await startStackProcess();
-    const body = notification(4_194_305, 'evt_too_big');
+    const body = largeNotification(4_194_305, 'evt_too_big');
     const response = await fetch(stack.info.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...makini.sign(body, stack.secret) }, body });
     expect(response.status).toBe(413);
     expect(await cliJson(stack, 'events')).toEqual([]);

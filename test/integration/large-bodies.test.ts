@@ -15,6 +15,7 @@ import { createConsumerHandler } from '../../lambdas/consumer/consumer';
 import { createReceiverHandlerFromEnv } from '../../lambdas/receiver/receiver';
 import { LocalIam } from '../../local/aws/authorization';
 import { startLocalS3, type LocalS3 } from '../../local/aws/s3';
+import { largeNotification } from '../../local/sample-events';
 import { apiGatewayEvent } from '../support/api-gateway-event';
 import { captureOutput } from '../support/capture-output';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
@@ -27,19 +28,6 @@ const CONSUMER_KEY = 'LOCALCONSUMER';
 const sign = (b: Buffer) => `sha256=${createHmac('sha256', SECRET).update(b).digest('hex')}`;
 const lambdaContext = { functionName: 'receiver', awsRequestId: 'lambda-req', getRemainingTimeInMillis: () => 5000 } as unknown as Context;
 const objects = `arn:aws:s3:::${BUCKET}/bodies/*`;
-
-/** A notification naming enough record ids to be `bytes` long (Makini's largest bodies are lists of ids). */
-function largeNotification(bytes: number, id = 'evt_large_1'): Buffer {
-  const head = { id, event: 'assets.updated', connection_id: 'conn_big', timestamp: '2026-11-22T05:00:00Z' };
-  const ids: string[] = [];
-  let size = JSON.stringify({ ...head, body: ids }).length;
-  for (let i = 0; size < bytes; i++) {
-    const next = `asset-${String(i).padStart(10, '0')}`;
-    ids.push(next);
-    size += next.length + 3;
-  }
-  return Buffer.from(JSON.stringify({ ...head, body: ids }));
-}
 
 let aws: FakeAws;
 let s3: LocalS3;
@@ -90,7 +78,7 @@ const sqsRecord = (body: string, messageId = 'msg-1') => ({ messageId, body, eve
 
 describe('bodies above the inline limit, through the local S3 endpoint', () => {
   it('stores the verified body in the bucket under its hash and enqueues only the pointer', async () => {
-    const body = largeNotification(INLINE_BODY_MAX_BYTES + 50_000);
+    const body = largeNotification(INLINE_BODY_MAX_BYTES + 50_000, 'evt_large_1');
     const response = await receiver()(body);
     expect(response.status).toBe(200);
     const sha256 = createHash('sha256').update(body).digest('hex');
@@ -103,7 +91,7 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
   });
 
   it('keeps a body at the inline limit in the message, and never calls S3 for it', async () => {
-    const body = largeNotification(INLINE_BODY_MAX_BYTES - 100);
+    const body = largeNotification(INLINE_BODY_MAX_BYTES - 100, 'evt_large_1');
     expect((await receiver()(body)).status).toBe(200);
     expect(decodeEnvelope(aws.messages[0]!).body.equals(body)).toBe(true);
     expect(s3.calls.PutObject ?? 0).toBe(0);
@@ -111,7 +99,7 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
 
   it('answers 503 with Retry-After and enqueues nothing when S3 refuses the body', async () => {
     fault = 'unavailable';
-    const response = await receiver()(largeNotification(INLINE_BODY_MAX_BYTES + 1));
+    const response = await receiver()(largeNotification(INLINE_BODY_MAX_BYTES + 1, 'evt_large_1'));
     expect(response.status).toBe(503);
     expect(aws.calls[SQS_SEND] ?? 0).toBe(0);
     expect(response.output).toMatch(/"dependency": ?"bodies"/);
@@ -119,7 +107,7 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
   });
 
   it('processes the pointed-to body: the history keeps the pointer, the bus event carries bucket, key and size instead of the fields', async () => {
-    const body = largeNotification(400_000);
+    const body = largeNotification(400_000, 'evt_large_1');
     expect((await receiver()(body)).status).toBe(200);
     const { store, bodies, handle } = consumer();
     expect(await handle({ Records: [sqsRecord(aws.messages[0]!)] })).toEqual({ batchItemFailures: [] });
@@ -140,7 +128,7 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
   });
 
   it('fails the record (SQS retries it) when the stored body is not the one the pointer names, or is gone', async () => {
-    const body = largeNotification(INLINE_BODY_MAX_BYTES + 10);
+    const body = largeNotification(INLINE_BODY_MAX_BYTES + 10, 'evt_large_1');
     expect((await receiver()(body)).status).toBe(200);
     const { bodyRef } = decodeEnvelope(aws.messages[0]!);
     const tampered = aws.messages[0]!.replace(bodyRef!.sha256, 'f'.repeat(64)).replace(bodyRef!.sha256, 'f'.repeat(64));
@@ -154,7 +142,7 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
   });
 
   it("refuses what the roles do not grant: the consumer cannot write bodies, the receiver cannot read them", async () => {
-    const body = largeNotification(INLINE_BODY_MAX_BYTES + 10);
+    const body = largeNotification(INLINE_BODY_MAX_BYTES + 10, 'evt_large_1');
     expect((await receiver()(body)).status).toBe(200);
     const { bodies } = consumer();
     await expect(bodies.put('bodies/x', Buffer.from('x'))).rejects.toMatchObject({ name: 'AccessDeniedException' });
