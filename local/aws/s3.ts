@@ -6,7 +6,9 @@
  * `NoSuchKey`, an unknown bucket 404 `NoSuchBucket`, anything else 501 `NotImplemented`.
  *
  * A development and test double, not an emulator of S3: no listing, versions, multipart uploads
- * or bucket policies (the local IAM checks the callers' identity policies only).
+ * or bucket policies (the local IAM checks the callers' identity policies only). Why not an npm
+ * emulator: s3rver, the offline one, has had no release since 2024-12 (3.7.1), and none offers the
+ * per-call hook local IAM needs; this file is the three operations the project calls.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
