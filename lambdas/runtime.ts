@@ -15,7 +15,9 @@ export { createSignatureScheme, makiniScheme, standardWebhooksScheme } from './c
 export type { Headers, ParsedSignature, SchemeSettings, SignatureFailureCode, SignatureMatch, SignatureScheme, SignedForm, SignedRequest, SignOptions } from './core/signature';
 export { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from './core/event-types';
 export type { EventSource, MakiniEvent } from './core/event';
-export { BUS_SOURCE, busDetailType, type BusMessage } from './core/consume';
+export { BUS_SOURCE, busDetailType, type BusMessage, type StoredBodyRef } from './core/consume';
+// A bus event whose body is in the body bucket carries `bodyRef`: fetch the object with your own S3 client, then check it.
+export { BodyIntegrityError, BodyNotFoundError, readPointedBody, type BodyPointer, type BodyStore } from './core/body-store';
 export { CONNECTION_STATUSES, type ConnectionState, type ConnectionStatus } from './core/connection-state';
 export type { HmacAlgorithm, SignatureSchemeName, SignedBytes } from './config/config';
 

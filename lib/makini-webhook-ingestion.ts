@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, PayloadFormatVersion } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -14,15 +14,17 @@ import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
+import { BODY_KEY_PREFIX } from '../lambdas/core/body-store';
 import { BUS_SOURCE } from '../lambdas/core/consume';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { MakiniWebhookMonitoring } from './monitoring';
 import { configOf, settingsOf, type MakiniWebhookSettings } from './settings';
-import { ConfigError, DLQ_RETENTION_SECONDS, functionEnvironment, QUEUE_RETENTION_SECONDS, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from '../lambdas/config/config';
+import { bodyRetentionDays, ConfigError, DLQ_RETENTION_SECONDS, functionEnvironment, QUEUE_RETENTION_SECONDS, RESOURCE_ENV, SQS_MAX_MESSAGE_BYTES, type MakiniWebhookConfig } from '../lambdas/config/config';
 
 export interface MakiniWebhookIngestionProps {
   /**
@@ -96,6 +98,12 @@ export class MakiniWebhookIngestion extends Construct {
   /** Messages the consumer failed `maxReceiveCount` times. */
   public readonly deadLetterQueue: sqs.Queue;
   public readonly signingSecret: secretsmanager.ISecret;
+  /**
+   * Bodies larger than fit inline (200,000 bytes), under `bodies/<sha256>`: the queue, the history
+   * and the bus event carry a pointer to them. Grant your bus subscribers `s3:GetObject` on
+   * `bodies/*` to read them.
+   */
+  public readonly bodyBucket: s3.Bucket;
   /** Webhooks (dedup and history) and connection state; docs/dynamodb-design.md. */
   public readonly table: dynamodb.Table;
   /** Every newly processed event, for customer rules: `source` is `makini.webhooks`. */
@@ -139,6 +147,21 @@ export class MakiniWebhookIngestion extends Construct {
 
     this.signingSecret = props.signingSecret ?? importOrCreateSecret(this, config);
 
+    this.bodyBucket = new s3.Bucket(this, 'BodyBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      // As long as the history items and dead-letter messages that point to a body (bodyRetentionDays).
+      lifecycleRules: [{ id: 'ExpireBodies', prefix: BODY_KEY_PREFIX, expiration: Duration.days(bodyRetentionDays(config)), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.bodyBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'Only the receiver (put) and the consumer (get) touch the bucket, through their roles; CloudTrail data events can be enabled where object-level audit is required. Server access logs would need a second bucket per deployment.',
+    });
+    const bodyObjects = this.bodyBucket.arnForObjects(`${BODY_KEY_PREFIX}*`);
+
     ({ fn: this.receiver, logGroup: this.receiverLogGroup } = lambdaFunction(this, 'Receiver', config, {
       entry: 'receiver',
       memoryMB: config.receiverMemoryMB,
@@ -148,8 +171,11 @@ export class MakiniWebhookIngestion extends Construct {
         ...functionEnvironment(config),
         [RESOURCE_ENV.queueUrl]: this.queue.queueUrl,
         [RESOURCE_ENV.signingSecretId]: this.signingSecret.secretArn,
+        [RESOURCE_ENV.bodyBucket]: this.bodyBucket.bucketName,
       },
     }));
+    // Least privilege: the receiver writes bodies, the consumer reads them, both under the prefix only.
+    iam.Grant.addToPrincipal({ grantee: this.receiver, actions: ['s3:PutObject'], resourceArns: [bodyObjects] });
     this.signingSecret.grantRead(this.receiver);
     const secretsKey = props.secretsKey ?? (config.secretsKmsKey ? kms.Key.fromKeyArn(this, 'SecretsKey', config.secretsKmsKey) : undefined);
     // Through Secrets Manager only: the functions never call KMS themselves.
@@ -195,8 +221,14 @@ export class MakiniWebhookIngestion extends Construct {
         ...functionEnvironment(config),
         [RESOURCE_ENV.eventTable]: this.table.tableName,
         [RESOURCE_ENV.eventBus]: this.eventBus.eventBusName,
+        [RESOURCE_ENV.bodyBucket]: this.bodyBucket.bucketName,
       },
     }));
+    iam.Grant.addToPrincipal({ grantee: this.consumer, actions: ['s3:GetObject'], resourceArns: [bodyObjects] });
+    const bodyObjectsFinding = `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.bodyBucket.node.defaultChild as s3.CfnBucket)}.Arn>/${BODY_KEY_PREFIX}*]`;
+    for (const fn of [this.receiver, this.consumer]) {
+      Validations.of(fn.role!).acknowledge({ id: bodyObjectsFinding, reason: 'Bodies are content-addressed objects (bodies/<sha256>), unknown until they arrive; the wildcard is exactly that prefix of the one body bucket.' });
+    }
     this.consumer.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: config.consumerBatchSize,

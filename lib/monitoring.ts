@@ -148,11 +148,11 @@ export class MakiniWebhookMonitoring extends Construct {
     });
     // One alarm for every way a delivery can fail at the receiver: the API counts each answer that
     // Makini saw as a 5xx, whether the receiver threw or timed out, Lambda throttled it (API Gateway
-    // turns Lambda's 429 into a 500), or SQS or Secrets Manager refused it (the receiver's 503). Alarms
-    // on the receiver's Lambda Errors and Throttles or on EnqueueFailed would watch the same failures.
+    // turns Lambda's 429 into a 500), or SQS, S3 or Secrets Manager refused it (the receiver's 503). Alarms
+    // on the receiver's Lambda Errors and Throttles, EnqueueFailed or BodyStoreFailed would watch the same failures.
     alarm('Api5xx', props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }), {
       threshold: 0,
-      what: 'The webhook API answered 5xx: the receiver failed, timed out or was throttled, or SQS or Secrets Manager refused it (503). Makini will retry.',
+      what: 'The webhook API answered 5xx: the receiver failed, timed out or was throttled, or SQS, S3 or Secrets Manager refused it (503). Makini will retry.',
       section: 'receiver-errors',
     });
     alarm('SignatureRejectedSpike', emf('receiver', 'SignatureRejected'), {

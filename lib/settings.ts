@@ -74,9 +74,9 @@ export interface MakiniWebhookSettings {
    */
   readonly contentDedupWindowMinutes?: number;
   /**
-   * Largest accepted body; larger requests get 413. The maximum keeps every body storable: in one SQS message (base64) and in one DynamoDB item.
+   * Largest accepted body; larger requests get 413. Bodies above 200,000 bytes are stored in the body bucket and travel as a pointer. Assumption: API Gateway may hand the body to the receiver base64-encoded, so the maximum keeps 4/3 of it plus headers within Lambda's 6 MiB invoke limit; the default leaves more room.
    *
-   * @default 262144
+   * @default 4194304
    */
   readonly maxBodyBytes?: number;
   /**
@@ -98,9 +98,9 @@ export interface MakiniWebhookSettings {
    */
   readonly signingSecret?: string;
   /**
-   * Receiver Lambda timeout; must leave room under Makini's 10 s deadline.
+   * Receiver Lambda timeout; must leave room under Makini's 10 s deadline, and fit every attempt of its AWS calls (three when `maxBodyBytes` exceeds 200,000: the S3 put).
    *
-   * @default 6
+   * @default 8
    */
   readonly receiverTimeoutSeconds?: number;
   /**

@@ -7,13 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { LAMBDA_SYNC_PAYLOAD_BYTES } from '../lambdas/config/config';
 import { listenOnLoopback } from './loopback-server';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 /** API Gateway HTTP APIs reject larger payloads with 413 before any integration runs. */
 export const API_GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
-/** Lambda's synchronous invoke payload limit (6 MiB), which the event, not just the body, must fit in. */
-const LAMBDA_SYNC_PAYLOAD_BYTES = 6_291_456;
 
 export type ApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 

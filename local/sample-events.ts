@@ -98,3 +98,19 @@ function sampleData(type: MakiniEventType, minutes: (n: number) => string, deriv
       return { code: 'INTERNAL_ERROR', type: 'api_error', severity: 'high', message: 'Makini could not process a scheduled job for this connection.', request_id: derived('req') };
   }
 }
+
+/**
+ * A notification exactly `bytes` long (from about 150 bytes), naming as many record ids as fit:
+ * Makini's largest bodies are lists of ids. Trailing whitespace pads it, which changes nothing JSON reads.
+ *
+ * @example
+ * largeNotification(4_500_000, 'evt_big').length; // 4500000
+ */
+export function largeNotification(bytes: number, id: string, connectionId = 'conn_big'): Buffer {
+  // `{…,"body":` + `[` + n ids of 12 bytes and n-1 commas + `]` + padding + `}`.
+  const head = JSON.stringify({ id, event: 'assets.updated', connection_id: connectionId, timestamp: '2026-11-22T05:00:00Z', body: [] }).slice(0, -3);
+  const count = Math.max(0, Math.floor((bytes - head.length - 3 + 1) / 13) - 1);
+  const ids = Array.from({ length: count }, (_, i) => `"a${String(i).padStart(9, '0')}"`);
+  const json = `${head}[${ids.join(',')}]`;
+  return Buffer.from(`${json}${' '.repeat(Math.max(0, bytes - json.length - 1))}}`);
+}

@@ -25,6 +25,7 @@ import { busName, startLocalEventBridge, type BusEvent } from './aws/eventbridge
 import { lambdaPermissionsPolicy, type LambdaPermission, type PolicyDocument } from './aws/iam-policy';
 import { accessKeyOf, AwsError, type Fault } from './aws/json-endpoint';
 import { startLocalSecretsManager } from './aws/secrets-manager';
+import { startLocalS3 } from './aws/s3';
 import { awsManagedSnsKeyPolicy, LocalTopics } from './aws/sns';
 import { StateFileError } from './json-lines';
 import { startLocalSqs } from './aws/sqs';
@@ -60,6 +61,8 @@ export interface LocalStackInfo {
   readonly alarmsFile: string;
   readonly tableName: string;
   readonly eventBusName: string;
+  /** The bucket of bodies above the inline limit (absent from a template without one). */
+  readonly bodyBucket?: string;
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly makiniApiUrl: string;
@@ -69,7 +72,7 @@ export interface LocalStackInfo {
   readonly pollMode: 'system' | 'per-connection';
   /** `POST` here runs the poller now. */
   readonly pollUrl: string;
-  readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly secretsManager: string; readonly eventBridge: string };
+  readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly secretsManager: string; readonly eventBridge: string; readonly s3: string };
   readonly pid: number;
 }
 
@@ -127,6 +130,7 @@ export function localOverrides(options: { endpoints: LocalStackInfo['endpoints']
     AWS_ENDPOINT_URL_SQS: options.endpoints.sqs,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: options.endpoints.secretsManager,
     AWS_ENDPOINT_URL_EVENTBRIDGE: options.endpoints.eventBridge,
+    AWS_ENDPOINT_URL_S3: options.endpoints.s3,
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
     // The role's credentials: the local endpoints evaluate each call against the role's policies.
@@ -246,7 +250,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       authorize: ({ accessKeyId, operation, input }) => iam.authorizeCall(accessKeyId, CALL_CHECKS.eventBridge(operation, input, busArn)),
     });
     closers.push(bus.close);
-    const endpoints = { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url };
+    // S3 bucket names are global and lower-case: the stack's, named like its other resources.
+    const bucketName = (logicalId: string) => nameOf(logicalId).toLowerCase();
+    const s3 = await startLocalS3({
+      buckets: resourcesOfType(template, 'AWS::S3::Bucket').map(([id]) => bucketName(id)),
+      fault: () => faults().s3,
+      authorize: ({ accessKeyId, action, resource }) => iam.authorizeCall(accessKeyId, [{ action, resource }]),
+    });
+    closers.push(s3.close);
+    const endpoints = { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url, s3: s3.url };
 
     // This process's own SDK clients (and the CLI's, through stack.json) are the administrator.
     Object.assign(process.env, {
@@ -255,6 +267,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AWS_ENDPOINT_URL_SQS: sqs.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
+      AWS_ENDPOINT_URL_S3: s3.url,
     });
 
     // --- Physical resources: what Ref and Fn::GetAtt resolve to ----------------------------------
@@ -280,6 +293,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         }
         case 'AWS::Events::Rule':
           return { ref: name, attributes: { Arn: arn('events', `rule/${name}`) } };
+        case 'AWS::S3::Bucket': {
+          const bucket = bucketName(id);
+          return { ref: bucket, attributes: { Arn: `arn:aws:s3:::${bucket}`, DomainName: `${bucket}.s3.amazonaws.com`, RegionalDomainName: `${bucket}.s3.${LOCAL_REGION}.amazonaws.com` } };
+        }
         case 'AWS::SNS::Topic':
           return { ref: arn('sns', name), attributes: { TopicArn: arn('sns', name), TopicName: name } };
         case 'AWS::KMS::Key':
@@ -602,6 +619,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       alarmsFile,
       tableName: physical[tableId]!.ref,
       eventBusName: resolve<string>({ Ref: resourcesOfType(template, 'AWS::Events::EventBus')[0]![0] }),
+      ...(resourcesOfType(template, 'AWS::S3::Bucket')[0] && { bodyBucket: bucketName(resourcesOfType(template, 'AWS::S3::Bucket')[0]![0]) }),
       queueUrl: resolve<string>({ Ref: webhookQueueId }),
       deadLetterQueueUrl: resolve<string>({ Ref: deadLetterQueueOf(template, webhookQueueId) }),
       makiniApiUrl,
@@ -759,7 +777,7 @@ function isAlive(pid: number): boolean {
  * One Secrets Manager operation can fail alone, e.g. `{"secretsManager.PutSecretValue": "unavailable"}`
  * (a refreshed token pair that cannot be written back). Re-read only when the file changes.
  */
-export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb' | `secretsManager.${string}`, Fault>>;
+export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb' | 's3' | `secretsManager.${string}`, Fault>>;
 function faultReader(file: string): () => LocalFaults {
   let cached: { mtimeMs: number; faults: LocalFaults } = { mtimeMs: -1, faults: {} };
   return () => {

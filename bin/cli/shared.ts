@@ -7,11 +7,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Command, Option } from 'commander';
 import { configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../../lambdas/core/event-types';
 import { DynamoDbEventStore, type StoredWebhook } from '../../lambdas/adapters/dynamodb-event-store';
+import { S3BodyStore, s3ClientConfig } from '../../lambdas/adapters/s3-body-store';
+import { readPointedBody } from '../../lambdas/core/body-store';
 import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from '../../lambdas/core/event';
 import type { LocalStackInfo } from '../../local/stack';
 
@@ -180,8 +183,10 @@ export interface Target {
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly eventBusName: string;
+  /** The bucket of bodies above the inline limit (absent for a stack deployed before it had one). */
+  readonly bodyBucket?: string;
   /** SDK settings per service: the local endpoints, or your AWS credentials and region. */
-  readonly client: (service: 'dynamodb' | 'sqs' | 'eventBridge') => { endpoint?: string; region?: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
+  readonly client: (service: 'dynamodb' | 'sqs' | 'eventBridge' | 's3') => { endpoint?: string; region?: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
   readonly aws: boolean;
   /** Where the local stack keeps its alarms' states (local targets only). */
   readonly localAlarmsFile?: string;
@@ -202,6 +207,7 @@ export async function resolveTarget(values: TargetOptions): Promise<Target> {
       queueUrl: info.queueUrl,
       deadLetterQueueUrl: info.deadLetterQueueUrl,
       eventBusName: info.eventBusName,
+      ...(info.bodyBucket !== undefined && { bodyBucket: info.bodyBucket }),
       client: (service) => ({ ...local, endpoint: info.endpoints[service] }),
       aws: false,
       localAlarmsFile: info.alarmsFile,
@@ -212,7 +218,16 @@ export async function resolveTarget(values: TargetOptions): Promise<Target> {
     if (!outputs[key]) throw new UsageError(`stack ${values.stack} has no ${key} output: is it a makini-webhook-ingestion stack?`);
     return outputs[key];
   };
-  return { name: values.stack, tableName: need('EventTableName'), queueUrl: need('QueueUrl'), deadLetterQueueUrl: need('DeadLetterQueueUrl'), eventBusName: need('EventBusName'), client: () => ({}), aws: true };
+  return {
+    name: values.stack,
+    tableName: need('EventTableName'),
+    queueUrl: need('QueueUrl'),
+    deadLetterQueueUrl: need('DeadLetterQueueUrl'),
+    eventBusName: need('EventBusName'),
+    ...(outputs.BodyBucketName && { bodyBucket: outputs.BodyBucketName }),
+    client: () => ({}),
+    aws: true,
+  };
 }
 
 export async function stackOutputs(stackName: string): Promise<Record<string, string>> {
@@ -225,9 +240,35 @@ export async function stackOutputs(stackName: string): Promise<Record<string, st
   }
 }
 
-export function storeFor(target: Target): { store: DynamoDbEventStore; close(): void } {
+/**
+ * The target's event store, and `withBodies`, which reads back the bodies of stored webhooks kept
+ * in the body bucket (above the inline limit), so that commands see every body alike.
+ *
+ * @example
+ * const { store, withBodies, close } = storeFor(target);
+ * const events = await withBodies(await store.listAllEvents(50));
+ */
+export function storeFor(target: Target): { store: DynamoDbEventStore; bodies?: S3BodyStore; withBodies(stored: readonly StoredWebhook[]): Promise<StoredWebhook[]>; close(): void } {
   const client = new DynamoDBClient(target.client('dynamodb'));
-  return { store: new DynamoDbEventStore(DynamoDBDocumentClient.from(client), { tableName: target.tableName, retentionSeconds: 0, leaseMs: 0 }), close: () => client.destroy() };
+  const s3 = target.bodyBucket !== undefined ? new S3Client(s3ClientConfig(process.env, target.client('s3'))) : undefined;
+  const bodies = s3 && target.bodyBucket !== undefined ? new S3BodyStore(s3, target.bodyBucket) : undefined;
+  const withBodies = (stored: readonly StoredWebhook[]) =>
+    Promise.all(
+      stored.map(async (w) => {
+        if (!w.bodyRef) return w;
+        if (!bodies) throw new UsageError(`webhook ${w.webhookId} has its body in the body bucket, and ${target.name} names none`);
+        return { ...w, body: await readPointedBody(bodies, w.bodyRef) };
+      }),
+    );
+  return {
+    store: new DynamoDbEventStore(DynamoDBDocumentClient.from(client), { tableName: target.tableName, retentionSeconds: 0, leaseMs: 0 }),
+    ...(bodies && { bodies }),
+    withBodies,
+    close: () => {
+      client.destroy();
+      s3?.destroy();
+    },
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { initialState, type Applied, type ConnectionState } from '../core/connection-state';
+import { isBodyPointer, type BodyPointer } from '../core/body-store';
 import { decideClaim, type Claim, type ClaimedItem, type ClaimRequest, type EventStore } from '../core/consume';
 import { contentEventId, contentGeneration, nextGenerations, type Generation } from '../core/content-dedup';
 import { parseEventTime } from '../core/event-time';
@@ -63,7 +64,9 @@ export interface StoredWebhook {
   readonly status: 'PROCESSING' | 'DONE';
   readonly deliveries: number;
   readonly receivedAt: string;
+  /** The body; empty when it is in the body store (`bodyRef`: read it with `readPointedBody`). */
   readonly body: Uint8Array;
+  readonly bodyRef?: BodyPointer;
   readonly type?: string;
   readonly occurredAt?: string;
   readonly connectionId?: string;
@@ -136,7 +139,8 @@ export class DynamoDbEventStore implements EventStore {
       entity: 'webhook',
       webhookId: request.webhookId,
       bodyHash: request.bodyHash,
-      body: request.body,
+      // A body in the body store stays there: the item keeps its pointer.
+      ...(request.bodyRef ? { bodyRef: pointerItem(request.bodyRef) } : { body: request.body }),
       receivedAt: request.receivedAt,
       owner: request.deliveryId,
       leaseUntil: now + this.options.leaseMs,
@@ -210,12 +214,12 @@ export class DynamoDbEventStore implements EventStore {
         TableName: this.options.tableName,
         Key: { [TABLE_KEYS.partition]: `WEBHOOK#${request.webhookId}`, [TABLE_KEYS.sort]: `MISMATCH#${request.bodyHash}` },
         UpdateExpression:
-          'ADD deliveryIds :delivery SET entity = :entity, webhookId = :id, body = if_not_exists(body, :body), receivedAt = if_not_exists(receivedAt, :receivedAt), expiresAt = if_not_exists(expiresAt, :expiresAt), gsi1pk = :index, gsi1sk = :sort',
+          `ADD deliveryIds :delivery SET entity = :entity, webhookId = :id, ${request.bodyRef ? 'bodyRef = if_not_exists(bodyRef, :body)' : 'body = if_not_exists(body, :body)'}, receivedAt = if_not_exists(receivedAt, :receivedAt), expiresAt = if_not_exists(expiresAt, :expiresAt), gsi1pk = :index, gsi1sk = :sort`,
         ExpressionAttributeValues: {
           ':delivery': new Set([request.deliveryId]),
           ':entity': 'mismatch',
           ':id': request.webhookId,
-          ':body': request.body,
+          ':body': request.bodyRef ? pointerItem(request.bodyRef) : request.body,
           ':receivedAt': request.receivedAt,
           ':expiresAt': Math.floor(this.now() / 1000) + this.options.retentionSeconds,
           ':index': 'MISMATCH',
@@ -452,8 +456,8 @@ export class DynamoDbEventStore implements EventStore {
   }
 
   /** Copies that arrived with a known id but a different body, newest first. */
-  async listMismatches(limit = 50): Promise<{ webhookId: string; receivedAt: string; body: Uint8Array; deliveries: number }[]> {
-    return (await this.queryIndex('MISMATCH', limit)).map((i) => ({ webhookId: String(i.webhookId), receivedAt: String(i.receivedAt), body: i.body as Uint8Array, deliveries: deliveryCount(i) }));
+  async listMismatches(limit = 50): Promise<{ webhookId: string; receivedAt: string; body: Uint8Array; bodyRef?: BodyPointer; deliveries: number }[]> {
+    return (await this.queryIndex('MISMATCH', limit)).map((i) => ({ webhookId: String(i.webhookId), receivedAt: String(i.receivedAt), ...storedBody(i), deliveries: deliveryCount(i) }));
   }
 
   /** Up to `limit` index entries (keys only) of one partition, in sort-key order or reversed. */
@@ -541,7 +545,7 @@ function toStoredWebhook(item: Record<string, unknown>): StoredWebhook {
     status: item.status === 'DONE' ? 'DONE' : 'PROCESSING',
     deliveries: deliveryCount(item),
     receivedAt: String(item.receivedAt),
-    body: item.body as Uint8Array,
+    ...storedBody(item),
     ...(['type', 'occurredAt', 'connectionId', 'source', 'unprocessableReason', 'lastError'] as const).reduce(
       (acc, key) => (typeof item[key] === 'string' ? { ...acc, [key]: item[key] } : acc),
       {},
@@ -549,3 +553,11 @@ function toStoredWebhook(item: Record<string, unknown>): StoredWebhook {
     ...(typeof item.stale === 'boolean' && { stale: item.stale }),
   };
 }
+
+/** The body of an item, or, for one in the body store, an empty body and its pointer. */
+function storedBody(item: Record<string, unknown>): { body: Uint8Array; bodyRef?: BodyPointer } {
+  if (isBodyPointer(item.bodyRef)) return { body: new Uint8Array(), bodyRef: pointerItem(item.bodyRef) };
+  return { body: item.body as Uint8Array };
+}
+
+const pointerItem = ({ key, bytes, sha256 }: BodyPointer): BodyPointer => ({ key, bytes, sha256 });

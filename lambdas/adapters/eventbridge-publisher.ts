@@ -1,5 +1,5 @@
 import { PutEventsCommand, type EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { BUS_SOURCE, busDetailType, type BusMessage } from '../core/consume';
+import { BUS_SOURCE, busDetail, busDetailType, type BusMessage } from '../core/consume';
 /** EventBridge takes at most 10 entries per PutEvents call. */
 const MAX_ENTRIES = 10;
 /** EventBridge rejects calls whose entries exceed 256 KB together; keep a margin. */
@@ -12,7 +12,8 @@ export interface EventPublisher {
 
 /**
  * Publishes processed events to the custom bus, as few PutEvents calls as the limits allow:
- * `detail-type` is the event type, `detail` the normalised event plus the connection state.
+ * `detail-type` is the event type, `detail` the normalised event plus the connection state (for a
+ * body in the body store, the pointer and the body's size instead of its fields: `busDetail`).
  *
  * @example
  * const accepted = await new EventBridgePublisher(new EventBridgeClient({}), busName).publish(messages);
@@ -39,7 +40,7 @@ export class EventBridgePublisher implements EventPublisher {
 }
 
 function toEntry(message: BusMessage, busName: string): PutEventsRequestEntry {
-  let detail = JSON.stringify(message);
+  let detail = JSON.stringify(busDetail(message));
   if (Buffer.byteLength(detail) > MAX_CALL_BYTES) {
     // Too large for the bus: publish without `data`; the full event stays in the history table.
     detail = JSON.stringify({ ...message, event: { ...message.event, data: {} }, dataOmitted: true });

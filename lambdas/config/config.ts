@@ -77,6 +77,23 @@ export const DLQ_RETENTION_SECONDS = 14 * 86_400;
 export const ENVELOPE_OVERHEAD_BYTES = 4_096;
 /** A DynamoDB item holds at most 400 KB; the history item keeps the raw body plus ~10 KB of fields. */
 export const MAX_STORABLE_BODY_BYTES = Math.min(390_000, Math.floor(((SQS_MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_BYTES) * 3) / 4));
+/**
+ * Largest body that travels inline; a larger one is stored in the body bucket and travels as a
+ * pointer (`bodies/<sha256>`). The tightest of the three stores sets it: an EventBridge entry holds
+ * 256 KB (262,144 bytes) in all, and the bus event carries the body's fields (`data`) plus the
+ * event's and the connection's metadata (a few KB), so 200,000 bytes leave over 60 KB for those
+ * and for re-serialisation (`1e9` becomes `1000000000`). The other two are looser: base64 in the
+ * SQS envelope makes it 266,668 bytes of 1 MiB, and the history item 200 KB of DynamoDB's 400 KB.
+ */
+export const INLINE_BODY_MAX_BYTES = 200_000;
+/** Lambda's synchronous invoke payload limit (6 MiB): the whole API Gateway event must fit in it. */
+export const LAMBDA_SYNC_PAYLOAD_BYTES = 6_291_456;
+/**
+ * Largest `maxBodyBytes` allowed. Assumption (docs/makini-wire-format.md): API Gateway may hand
+ * the body to the receiver base64-encoded (4/3 of its size; the local API always does), so
+ * 4,500,000 bytes make 6,000,000 in the event, leaving 291,456 bytes for headers and request context.
+ */
+export const MAX_BODY_BYTES = 4_500_000;
 /** SQS caps a queue's visibility timeout at 12 hours. */
 const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 /** Makini expects a 200 within this many seconds. */
@@ -263,11 +280,11 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   eventTimeFields: fieldList(['timestamp', 'occurred_at', 'occurredAt', 'created_at', 'createdAt']),
   eventConnectionFields: fieldList(['connection_id', 'connectionId'], 0),
   contentDedupWindowMinutes: { kind: 'int', default: 15, min: 1, max: 1_440 },
-  maxBodyBytes: { kind: 'int', default: 262_144, min: 1, max: MAX_STORABLE_BODY_BYTES },
+  maxBodyBytes: { kind: 'int', default: 4_194_304, min: 1, max: MAX_BODY_BYTES },
   secretCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400 },
   secretRefreshIntervalSeconds: { kind: 'int', default: 30, min: 1, max: 3_600 },
   signingSecret: { kind: 'string', default: '', pattern: /^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$|^[A-Za-z0-9/_+=.@-]{1,512}$/, hint: 'a secret name or a Secrets Manager secret ARN' },
-  receiverTimeoutSeconds: { kind: 'int', default: 6, min: 2, max: MAKINI_DEADLINE_SECONDS - 2 },
+  receiverTimeoutSeconds: { kind: 'int', default: 8, min: 2, max: MAKINI_DEADLINE_SECONDS - 2 },
   receiverMemoryMB: { kind: 'int', default: 512, min: 128, max: 10_240 },
   awsRequestTimeoutMs: { kind: 'int', default: 1_000, min: 100, max: 5_000 },
   awsMaxAttempts: { kind: 'int', default: 2, min: 1, max: 5 },
@@ -433,13 +450,15 @@ function coerce(spec: Spec, raw: unknown): { value?: unknown; problem?: string }
 
 function crossCheck(c: MakiniWebhookConfig): string[] {
   const problems: string[] = [];
-  // Worst case of one request: a Secrets Manager fetch and an SQS send, each with every attempt
-  // timing out, plus the SDK's backoff between attempts (well under 1 s at these attempt counts).
-  const worstAwsMs = 2 * c.awsMaxAttempts * c.awsRequestTimeoutMs;
+  // Worst case of one request: a Secrets Manager fetch, an S3 put when bodies may exceed the inline
+  // limit, and an SQS send, each with every attempt timing out, plus the SDK's backoff between
+  // attempts (well under 1 s at these attempt counts).
+  const calls = c.maxBodyBytes > INLINE_BODY_MAX_BYTES ? 3 : 2;
+  const worstAwsMs = calls * c.awsMaxAttempts * c.awsRequestTimeoutMs;
   if (worstAwsMs + RECEIVER_SAFETY_MARGIN_MS > c.receiverTimeoutSeconds * 1000) {
     problems.push(
       `receiverTimeoutSeconds (${c.receiverTimeoutSeconds}) must exceed the worst case of the receiver's AWS calls ` +
-        `(2 calls x awsMaxAttempts ${c.awsMaxAttempts} x awsRequestTimeoutMs ${c.awsRequestTimeoutMs} + ${RECEIVER_SAFETY_MARGIN_MS} ms margin)`,
+        `(${calls} calls x awsMaxAttempts ${c.awsMaxAttempts} x awsRequestTimeoutMs ${c.awsRequestTimeoutMs} + ${RECEIVER_SAFETY_MARGIN_MS} ms margin)`,
     );
   }
   if (c.consumerBatchSize > 10 && c.consumerBatchingWindowSeconds < 1) {
@@ -537,6 +556,19 @@ export function configFromContext(tryGetContext: (key: string) => unknown): Maki
   return resolveConfig(Object.fromEntries([...CONFIG_KEYS, ...RENAMED_KEYS].map((key) => [key, tryGetContext(key)])));
 }
 
+/**
+ * Days a body kept in the body bucket lives (the bucket's lifecycle expiration): as long as the
+ * history item that points to it (the longer of `dedupWindowDays` and `historyRetentionDays`, as
+ * the table's TTL), and at least as long as the dead-letter queue keeps a message pointing to it
+ * (14 days), so that a redrive finds its body.
+ *
+ * @example
+ * bodyRetentionDays(DEFAULT_CONFIG); // 30
+ */
+export function bodyRetentionDays(c: Pick<MakiniWebhookConfig, 'dedupWindowDays' | 'historyRetentionDays'>): number {
+  return Math.max(c.dedupWindowDays, c.historyRetentionDays, DLQ_RETENTION_SECONDS / 86_400);
+}
+
 /** Environment variables through which the stack hands resource identifiers to the Lambdas. */
 export const RESOURCE_ENV = {
   queueUrl: 'MAKINI_WEBHOOK_QUEUE_URL',
@@ -545,6 +577,8 @@ export const RESOURCE_ENV = {
   eventBus: 'MAKINI_EVENT_BUS',
   /** The poller's shard queue (system mode fan-out); unset: a run polls everything itself. */
   pollShardQueueUrl: 'MAKINI_POLL_SHARD_QUEUE_URL',
+  /** The bucket holding bodies larger than {@link INLINE_BODY_MAX_BYTES}. */
+  bodyBucket: 'MAKINI_BODY_BUCKET',
 } as const;
 
 /** Reads a required resource variable, naming it when it is missing. */

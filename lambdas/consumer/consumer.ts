@@ -11,6 +11,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { configFromEnv, requireEnv, RESOURCE_ENV } from '../config/config';
@@ -19,6 +20,8 @@ import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { EventBridgePublisher, type EventPublisher } from '../adapters/eventbridge-publisher';
 import { createLogger, withPowertools } from '../adapters/powertools';
+import { S3BodyStore, s3ClientConfig } from '../adapters/s3-body-store';
+import type { BodyStore } from '../core/body-store';
 import { coalesceConnectionUpdates } from '../core/coalesce';
 import { applyClaimed, claimMessage, finishProcessed, messageEventId, messageOrigin, type ClaimedMessage, type EventStore, type RecordOutcome } from '../core/consume';
 
@@ -42,6 +45,8 @@ export interface ConsumerDeps {
   /** Which body fields carry an event's type, time and connection (the config's `event…Fields`). */
   readonly fields: EventFields;
   readonly publisher: EventPublisher;
+  /** Where bodies above `INLINE_BODY_MAX_BYTES` are read back from; a pointer without it fails its record. */
+  readonly bodies?: Pick<BodyStore, 'get' | 'bucket'>;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -52,7 +57,7 @@ export interface ConsumerDeps {
  * const { batchItemFailures } = await consume(sqsEvent, context);
  */
 export function createConsumerHandler(deps: ConsumerDeps) {
-  const { store, fields, publisher, logger, metrics } = deps;
+  const { store, fields, publisher, bodies, logger, metrics } = deps;
   // One connection's state updates are grouped, never raced (see coalesce.ts).
   const updateConnection = coalesceConnectionUpdates((connectionId, update) => store.updateConnection(connectionId, update));
 
@@ -71,7 +76,7 @@ export function createConsumerHandler(deps: ConsumerDeps) {
       event,
       async (record: SQSRecord) => {
         try {
-          const outcome = await claimMessage({ deliveryId: record.messageId, body: record.body }, store, fields);
+          const outcome = await claimMessage({ deliveryId: record.messageId, body: record.body }, store, fields, bodies);
           if (outcome.kind === 'claimed') claimed.push({ messageId: record.messageId, claim: outcome });
           else recordOutcome(outcome, logger, metrics);
         } catch (error) {
@@ -152,5 +157,7 @@ export function createConsumerHandlerFromEnv(env: Readonly<Record<string, string
   const metrics = new Metrics({ namespace: config.metricsNamespace, serviceName: 'consumer' });
   const store = new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(BACKGROUND_CLIENT_CONFIG)), eventStoreOptions(config, requireEnv(env, RESOURCE_ENV.eventTable)));
   const publisher = new EventBridgePublisher(new EventBridgeClient(BACKGROUND_CLIENT_CONFIG), requireEnv(env, RESOURCE_ENV.eventBus));
-  return withPowertools(createConsumerHandler({ store, fields: config, publisher, logger, metrics }), logger, metrics);
+  const bucket = env[RESOURCE_ENV.bodyBucket];
+  const bodies = bucket ? new S3BodyStore(new S3Client(s3ClientConfig(env, BACKGROUND_CLIENT_CONFIG)), bucket) : undefined;
+  return withPowertools(createConsumerHandler({ store, fields: config, publisher, ...(bodies && { bodies }), logger, metrics }), logger, metrics);
 }

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { MAX_STORABLE_BODY_BYTES } from '../config/config';
+import { readPointedBody, type BodyPointer, type BodyStore } from './body-store';
 import { applyEvent, type Applied, type ConnectionState } from './connection-state';
 import { decodeEnvelope, InvalidEnvelopeError, type WebhookEnvelope } from './envelope';
 import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from './event';
@@ -30,7 +31,9 @@ export interface ClaimRequest {
   /** The SQS message id: deliveries are counted as distinct message ids. */
   readonly deliveryId: string;
   readonly bodyHash: string;
+  /** The body; empty when it is in the body store (`bodyRef`), where the history item points. */
   readonly body: Uint8Array;
+  readonly bodyRef?: BodyPointer;
   readonly receivedAt: string;
   /** Absent for an unprocessable message. */
   readonly event?: MakiniEvent;
@@ -75,12 +78,33 @@ export function busDetailType(type: string): string {
   return `${type.slice(0, MAX_DETAIL_TYPE - 9)}~${createHash('sha256').update(type).digest('hex').slice(0, 8)}`;
 }
 
+/** Where a body in the body store is: its bucket, key, size and hash. */
+export interface StoredBodyRef extends BodyPointer {
+  readonly bucket: string;
+}
+
 /** What the bus receives for every newly processed event: the event and the state it led to (none without a connection). */
 export interface BusMessage {
   readonly event: MakiniEvent;
   readonly state?: ConnectionState;
   readonly stale: boolean;
   readonly transition?: Applied['transition'];
+  /** Set when the body is in the body store: the bus event then carries this instead of the body's fields. */
+  readonly bodyRef?: StoredBodyRef;
+}
+
+/**
+ * The bus `detail` of a message. An event whose body is in the body store carries the pointer
+ * (`bodyRef`: bucket, key, bytes, sha256) instead of what came from the body (`data` is empty,
+ * `ids` absent, `dataOmitted: true`), so it fits EventBridge's 256 KB whatever the body's size.
+ *
+ * @example
+ * busDetail({ event, stale: false, bodyRef: { bucket, key, bytes: 5_000_000, sha256 } }).bodyRef.bytes; // 5000000
+ */
+export function busDetail(message: BusMessage): Record<string, unknown> {
+  if (!message.bodyRef) return { ...message };
+  const { ids: _ids, ...event } = message.event;
+  return { ...message, event: { ...event, data: {} }, dataOmitted: true };
 }
 
 export type RecordOutcome =
@@ -108,6 +132,8 @@ export interface ClaimedMessage {
   readonly kind: 'claimed';
   readonly webhookId: string;
   readonly event: MakiniEvent;
+  /** Where its body is, when it is in the body store. */
+  readonly bodyRef?: StoredBodyRef;
 }
 
 /**
@@ -117,8 +143,8 @@ export interface ClaimedMessage {
  * @example
  * const outcome = await processMessage({ deliveryId: record.messageId, body: record.body }, store, config);
  */
-export async function processMessage(message: QueuedMessage, store: EventStore, fields: EventFields): Promise<RecordOutcome> {
-  const claimed = await claimMessage(message, store, fields);
+export async function processMessage(message: QueuedMessage, store: EventStore, fields: EventFields, bodies?: Pick<BodyStore, 'get' | 'bucket'>): Promise<RecordOutcome> {
+  const claimed = await claimMessage(message, store, fields, bodies);
   return claimed.kind === 'claimed' ? applyClaimed(claimed, store) : claimed;
 }
 
@@ -132,8 +158,10 @@ export async function claimMessage(
   message: QueuedMessage,
   store: Pick<EventStore, 'claim' | 'complete' | 'resolveContentId'>,
   fields: EventFields,
+  bodies?: Pick<BodyStore, 'get' | 'bucket'>,
 ): Promise<Exclude<RecordOutcome, { kind: 'processed' }> | ClaimedMessage> {
-  const parsed = await withContentId(parseMessage(message, fields), store);
+  const pointed = await readQueuedBody(message, bodies);
+  const parsed = await withContentId(parseMessage(message, fields, pointed), store);
   const claim = await store.claim({ ...parsed, deliveryId: message.deliveryId });
   switch (claim.kind) {
     case 'busy':
@@ -149,7 +177,18 @@ export async function claimMessage(
     await store.complete(parsed.webhookId, { stale: false });
     return { kind: 'unprocessable', webhookId: parsed.webhookId, reason: parsed.unprocessableReason ?? 'unknown' };
   }
-  return { kind: 'claimed', webhookId: parsed.webhookId, event: parsed.event };
+  return { kind: 'claimed', webhookId: parsed.webhookId, event: parsed.event, ...(parsed.bodyRef && bodies && { bodyRef: { bucket: bodies.bucket, ...parsed.bodyRef } }) };
+}
+
+/**
+ * The body of a message whose envelope points to the body store, read back and checked; `undefined`
+ * for an inline body. Throws (and SQS retries) when the store cannot give it.
+ */
+async function readQueuedBody(message: QueuedMessage, bodies: Pick<BodyStore, 'get'> | undefined): Promise<Buffer | undefined> {
+  const { bodyRef } = readEnvelope(message);
+  if (!bodyRef) return undefined;
+  if (!bodies) throw new Error(`webhook body at ${bodyRef.key} is in the body store, and no body store is configured`);
+  return readPointedBody(bodies, bodyRef);
 }
 
 /**
@@ -159,15 +198,16 @@ export async function claimMessage(
  */
 export async function applyClaimed(claimed: ClaimedMessage, store: Pick<EventStore, 'updateConnection' | 'requestPolls'>): Promise<Extract<RecordOutcome, { kind: 'processed' }>> {
   const { event } = claimed;
+  const pointer = claimed.bodyRef && { bodyRef: claimed.bodyRef };
   if (event.entity === CONNECTIONS_ENTITY && event.ids && event.ids.length > 0) await store.requestPolls(event.ids, event.receivedAt);
   const { connectionId } = event;
-  if (connectionId === undefined) return { kind: 'processed', webhookId: event.webhookId, message: { event, stale: false } };
+  if (connectionId === undefined) return { kind: 'processed', webhookId: event.webhookId, message: { event, stale: false, ...pointer } };
   const applied = await store.updateConnection(connectionId, (state) => applyEvent(state, event));
   return {
     kind: 'processed',
     webhookId: event.webhookId,
     connectionId,
-    message: { event, state: applied.state, stale: applied.stale, ...(applied.transition && { transition: applied.transition }) },
+    message: { event, state: applied.state, stale: applied.stale, ...(applied.transition && { transition: applied.transition }), ...pointer },
   };
 }
 
@@ -213,13 +253,16 @@ export function messageOrigin(message: Pick<QueuedMessage, 'body'>): 'webhook' |
 
 /**
  * Decodes the envelope and normalises the body (poll events with the poller's own fields). Never
- * throws: what it cannot read is unprocessable.
+ * throws: what it cannot read is unprocessable. `pointed`: the body read back from the body store,
+ * for an envelope that points there (the parsed message then keeps the pointer, not the body).
  */
-export function parseMessage(message: QueuedMessage, fields: EventFields): ParsedMessage {
+export function parseMessage(message: QueuedMessage, fields: EventFields, pointed?: Buffer): ParsedMessage {
   const read = readEnvelope(message);
   if (!read.envelope) return { ...read, bodyHash: sha256(read.body), unprocessableReason: read.invalid };
-  const { envelope, body } = read;
-  if (body.length > MAX_STORABLE_BODY_BYTES) {
+  const { envelope, bodyRef } = read;
+  if (bodyRef && !pointed) return { ...read, bodyHash: bodyRef.sha256, unprocessableReason: 'the body in the body store was not read' };
+  const body = pointed ?? read.body;
+  if (!bodyRef && body.length > MAX_STORABLE_BODY_BYTES) {
     // Not one of ours (the receiver caps bodies below this): keep its start, as for unreadable messages.
     const { kept, note } = keepStart(body);
     return { ...read, body: kept, bodyHash: sha256(body), unprocessableReason: `the body is larger than one history item holds${note}` };
@@ -234,7 +277,7 @@ export function parseMessage(message: QueuedMessage, fields: EventFields): Parse
     webhookId: read.webhookId,
     dedup: read.dedup,
     bodyHash: sha256(body),
-    body,
+    ...(bodyRef ? { body: Buffer.alloc(0), bodyRef } : { body }),
     receivedAt: read.receivedAt,
     ...(normalised.ok ? { event: normalised.event } : { unprocessableReason: normalised.reason }),
   };
@@ -245,11 +288,11 @@ export function parseMessage(message: QueuedMessage, fields: EventFields): Parse
  * keyed by its content, with why it could not be read.
  */
 function readEnvelope(message: QueuedMessage):
-  | { webhookId: string; dedup: DedupBy; receivedAt: string; body: Buffer; envelope: WebhookEnvelope; invalid?: undefined }
-  | { webhookId: string; dedup: DedupBy; receivedAt: string; body: Buffer; envelope?: undefined; invalid: string } {
+  | { webhookId: string; dedup: DedupBy; receivedAt: string; body: Buffer; bodyRef?: BodyPointer; envelope: WebhookEnvelope; invalid?: undefined }
+  | { webhookId: string; dedup: DedupBy; receivedAt: string; body: Buffer; bodyRef?: undefined; envelope?: undefined; invalid: string } {
   try {
-    const { envelope, body } = decodeEnvelope(message.body);
-    return { webhookId: envelope.webhookId, dedup: envelope.dedup ?? 'id', receivedAt: envelope.receivedAt, body, envelope };
+    const { envelope, body, bodyRef } = decodeEnvelope(message.body);
+    return { webhookId: envelope.webhookId, dedup: envelope.dedup ?? 'id', receivedAt: envelope.receivedAt, body, ...(bodyRef && { bodyRef }), envelope };
   } catch (error) {
     // Stryker disable next-line ConditionalExpression: equivalent because decodeEnvelope throws nothing but InvalidEnvelopeError (hidden with it: the killed `true`)
     if (!(error instanceof InvalidEnvelopeError)) throw error;

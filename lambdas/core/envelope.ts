@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { SignatureSchemeName } from '../config/config';
+import { isBodyPointer, type BodyPointer } from './body-store';
 import type { DedupBy } from './webhook-id';
 
 /**
@@ -23,10 +24,13 @@ export interface WebhookEnvelope {
   readonly contentType?: string;
   /** `utf8` when the body is text SQS can carry as is, else `base64`. */
   readonly bodyEncoding: 'utf8' | 'base64';
+  /** The body; empty when it is in the body store (see `bodyRef`). */
   readonly body: string;
+  /** Set for a body larger than `INLINE_BODY_MAX_BYTES`: where the receiver stored it. */
+  readonly bodyRef?: BodyPointer;
 }
 
-export type EnvelopeMetadata = Omit<WebhookEnvelope, 'v' | 'bodyEncoding' | 'body'>;
+export type EnvelopeMetadata = Omit<WebhookEnvelope, 'v' | 'bodyEncoding' | 'body' | 'bodyRef'>;
 
 /** U+FFFE and U+FFFF are valid UTF-8 but outside the characters an SQS message may hold. */
 const NOT_SQS_SAFE = /[\uFFFE\uFFFF]/;
@@ -46,6 +50,17 @@ export function encodeEnvelope(metadata: EnvelopeMetadata, body: Uint8Array): st
   return JSON.stringify(envelope);
 }
 
+/**
+ * The envelope of a body kept in the body store: the pointer travels, not the body.
+ *
+ * @example
+ * const message = encodePointerEnvelope({ webhookId, receivedAt, scheme, requestId }, bodyPointer(rawBody));
+ */
+export function encodePointerEnvelope(metadata: EnvelopeMetadata, bodyRef: BodyPointer): string {
+  const envelope: WebhookEnvelope = { v: 1, ...metadata, bodyEncoding: 'utf8', body: '', bodyRef: { key: bodyRef.key, bytes: bodyRef.bytes, sha256: bodyRef.sha256 } };
+  return JSON.stringify(envelope);
+}
+
 /** Thrown when a queue message is not an envelope this version understands. */
 export class InvalidEnvelopeError extends Error {
   constructor(reason: string) {
@@ -55,10 +70,13 @@ export class InvalidEnvelopeError extends Error {
 }
 
 /**
+ * The envelope and its inline body. For a body in the body store, `body` is empty and `bodyRef`
+ * says where it is (read it with `readPointedBody`).
+ *
  * @example
- * const { envelope, body } = decodeEnvelope(record.body);
+ * const { envelope, body, bodyRef } = decodeEnvelope(record.body);
  */
-export function decodeEnvelope(message: string): { envelope: WebhookEnvelope; body: Buffer } {
+export function decodeEnvelope(message: string): { envelope: WebhookEnvelope; body: Buffer; bodyRef?: BodyPointer } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(message);
@@ -74,6 +92,7 @@ export function decodeEnvelope(message: string): { envelope: WebhookEnvelope; bo
   if (Number.isNaN(Date.parse(e.receivedAt as string))) throw new InvalidEnvelopeError('receivedAt is not a time');
   if (e.dedup !== undefined && e.dedup !== 'id' && e.dedup !== 'content') throw new InvalidEnvelopeError('unknown dedup');
   if (e.connectionId !== undefined && typeof e.connectionId !== 'string') throw new InvalidEnvelopeError('connectionId is not a string');
+  if (e.bodyRef !== undefined && (!isBodyPointer(e.bodyRef) || e.body !== '')) throw new InvalidEnvelopeError('bodyRef is not a body pointer');
   const envelope = e as WebhookEnvelope;
-  return { envelope, body: Buffer.from(envelope.body, envelope.bodyEncoding) };
+  return { envelope, body: Buffer.from(envelope.body, envelope.bodyEncoding), ...(envelope.bodyRef && { bodyRef: envelope.bodyRef }) };
 }

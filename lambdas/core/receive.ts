@@ -4,7 +4,8 @@
  * to HTTP with {@link toHttpResponse}.
  */
 import type { SignatureSchemeName } from '../config/config';
-import { encodeEnvelope } from './envelope';
+import { bodyPointer, travelsAsPointer, type BodyStore } from './body-store';
+import { encodeEnvelope, encodePointerEnvelope, type EnvelopeMetadata } from './envelope';
 import { WebhookRejectedError, ERROR_CODES } from './errors';
 import { parseJsonBody } from './json-body';
 import type { Headers, SignatureScheme, SignedForm } from './signature';
@@ -47,12 +48,17 @@ export interface IncomingWebhook {
 export type ReceiveOutcome =
   | { readonly kind: 'accepted'; readonly webhookId: string; readonly dedup: DedupBy; readonly bytes: number; readonly signedForm: SignedForm }
   | { readonly kind: 'rejected'; readonly error: WebhookRejectedError; readonly reason: string }
-  | { readonly kind: 'unavailable'; readonly error: WebhookRejectedError; readonly dependency: 'secrets' | 'queue'; readonly cause: unknown };
+  | { readonly kind: 'unavailable'; readonly error: WebhookRejectedError; readonly dependency: ReceiverDependency; readonly cause: unknown };
+
+/** What a 503 was for: the signing secrets, the body store (large bodies) or the queue. */
+export type ReceiverDependency = 'secrets' | 'bodies' | 'queue';
 
 export interface ReceiverDeps {
   readonly scheme: SignatureScheme;
   readonly secrets: SigningSecretSource;
   readonly queue: WebhookQueue;
+  /** Where bodies above `INLINE_BODY_MAX_BYTES` go; without one such a body gets 413. */
+  readonly bodies?: Pick<BodyStore, 'put'>;
   readonly maxBodyBytes: number;
   /** Body fields that may carry the webhook's own id. */
   readonly idFields: readonly string[];
@@ -117,18 +123,29 @@ export function createReceiver(deps: ReceiverDeps): (request: IncomingWebhook) =
       idFields: deps.idFields,
       ...(request.connectionId !== undefined && { connectionId: request.connectionId }),
     });
-    const message = encodeEnvelope(
-      {
-        webhookId,
-        ...(dedup === 'content' && { dedup }),
-        ...(request.connectionId !== undefined && { connectionId: request.connectionId }),
-        receivedAt: new Date(receivedAt).toISOString(),
-        scheme: schemeName,
-        requestId: request.requestId,
-        ...(request.headers['content-type'] ? { contentType: request.headers['content-type'] } : {}),
-      },
-      body,
-    );
+    const metadata: EnvelopeMetadata = {
+      webhookId,
+      ...(dedup === 'content' && { dedup }),
+      ...(request.connectionId !== undefined && { connectionId: request.connectionId }),
+      receivedAt: new Date(receivedAt).toISOString(),
+      scheme: schemeName,
+      requestId: request.requestId,
+      ...(request.headers['content-type'] ? { contentType: request.headers['content-type'] } : {}),
+    };
+    let message: string;
+    if (travelsAsPointer(body)) {
+      // Too large to travel inline: the verified bytes go to the body store first, the pointer to the queue.
+      if (!deps.bodies) return reject('PAYLOAD_TOO_LARGE', `${body.length} bytes, no body store`, 'The request body is too large.');
+      const pointer = bodyPointer(body);
+      try {
+        await deps.bodies.put(pointer.key, body);
+      } catch (cause) {
+        return unavailable('bodies', cause);
+      }
+      message = encodePointerEnvelope(metadata, pointer);
+    } else {
+      message = encodeEnvelope(metadata, body);
+    }
     try {
       await deps.queue.send(message);
     } catch (cause) {
@@ -142,7 +159,7 @@ function reject(code: keyof typeof ERROR_CODES, reason: string, message?: string
   return { kind: 'rejected', error: new WebhookRejectedError(code, message), reason };
 }
 
-function unavailable(dependency: 'secrets' | 'queue', cause: unknown): ReceiveOutcome {
+function unavailable(dependency: ReceiverDependency, cause: unknown): ReceiveOutcome {
   return { kind: 'unavailable', error: new WebhookRejectedError('SERVICE_UNAVAILABLE'), dependency, cause };
 }
 

@@ -7,13 +7,16 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { configFromEnv, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../config/config';
 import { awsClientConfig } from '../adapters/aws-client-config';
 import { createLogger, withPowertools } from '../adapters/powertools';
 import { SecretsManagerSigningSecrets, type SigningSecretsProvider } from '../adapters/secrets-manager-signing-secrets';
+import { S3BodyStore, s3ClientConfig } from '../adapters/s3-body-store';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
+import type { BodyStore } from '../core/body-store';
 import { createReceiver, toHttpResponse, type IncomingWebhook, type ReceiveOutcome, type SigningSecretSource, type WebhookQueue } from '../core/receive';
 import { createSignatureScheme } from '../core/signature';
 import { sourceAllowlist } from '../core/source-allowlist';
@@ -34,6 +37,8 @@ export const METRICS = {
   signatureRejected: 'SignatureRejected',
   sourceForbidden: 'SourceForbidden',
   enqueueFailed: 'EnqueueFailed',
+  /** S3 refused a large body (above `INLINE_BODY_MAX_BYTES`); the sender got 503. */
+  bodyStoreFailed: 'BodyStoreFailed',
   secretUnavailable: 'SigningSecretUnavailable',
 } as const;
 
@@ -41,6 +46,8 @@ export interface ReceiverHandlerDeps {
   readonly config: MakiniWebhookConfig;
   readonly secrets: SigningSecretSource;
   readonly queue: WebhookQueue;
+  /** Where bodies above `INLINE_BODY_MAX_BYTES` go; without one they get 413. */
+  readonly bodies?: Pick<BodyStore, 'put'>;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now?: () => number;
@@ -57,6 +64,7 @@ export function createReceiverHandler(deps: ReceiverHandlerDeps) {
     scheme: createSignatureScheme(deps.config),
     secrets: deps.secrets,
     queue: deps.queue,
+    ...(deps.bodies && { bodies: deps.bodies }),
     maxBodyBytes: deps.config.maxBodyBytes,
     idFields: deps.config.eventIdFields,
     allowSource: sourceAllowlist(deps.config.allowedSourceIps),
@@ -86,11 +94,13 @@ function record(outcome: ReceiveOutcome, request: IncomingWebhook, logger: Logge
       logger.warn('webhook rejected', { code: outcome.error.code, reason: outcome.reason, ...caller });
       return;
     case 'unavailable':
-      metrics.addMetric(outcome.dependency === 'queue' ? METRICS.enqueueFailed : METRICS.secretUnavailable, MetricUnit.Count, 1);
+      metrics.addMetric(UNAVAILABLE_METRIC[outcome.dependency], MetricUnit.Count, 1);
       logger.error('dependency unavailable, answered 503', { dependency: outcome.dependency, cause: describe(outcome.cause), requestId: request.requestId });
       return;
   }
 }
+
+const UNAVAILABLE_METRIC = { secrets: METRICS.secretUnavailable, bodies: METRICS.bodyStoreFailed, queue: METRICS.enqueueFailed } as const;
 
 /** Names and messages along an error's cause chain: what an operator needs, no stack noise. */
 function describe(error: unknown): string {
@@ -115,6 +125,8 @@ export function createReceiverHandlerFromEnv(env: Readonly<Record<string, string
     refreshIntervalSeconds: config.secretRefreshIntervalSeconds,
   });
   const queue = new SqsWebhookQueue(new SQSClient(clientConfig), requireEnv(env, RESOURCE_ENV.queueUrl));
-  return withPowertools(createReceiverHandler({ config, secrets, queue, logger, metrics }), logger, metrics);
+  const bucket = env[RESOURCE_ENV.bodyBucket];
+  const bodies = bucket ? new S3BodyStore(new S3Client(s3ClientConfig(env, clientConfig)), bucket) : undefined;
+  return withPowertools(createReceiverHandler({ config, secrets, queue, ...(bodies && { bodies }), logger, metrics }), logger, metrics);
 }
 

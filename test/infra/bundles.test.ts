@@ -66,8 +66,13 @@ async function invoke(bundle: LambdaBundle, event: unknown, extraEnv: Record<str
   return { result: bundleResult(stdout), stdout };
 }
 
-/** The receiver bundle's size budget, also the target of `npm run bench`'s row. */
-const RECEIVER_BUNDLE_BUDGET_KB = 256;
+/**
+ * The receiver bundle's size budget. 256 KB (still the target of `npm run bench`'s row, which it now misses) until issue 17
+ * (bodies above 200,000 bytes go to S3): the S3 client (its endpoint rules, XML protocol and
+ * checksums) adds about 164 KB, measured at 428,538 bytes in all (2026-12-02). A hand-signed
+ * PutObject would avoid most of it, as it would for SQS; we keep the SDK (README: Receiver CPU).
+ */
+const RECEIVER_BUNDLE_BUDGET_KB = 420;
 
 describe('the synthesized bundles', () => {
   it('are ES modules with the Lambda-only credential provider: no SSO, STS or INI-file code inside', () => {
@@ -82,7 +87,7 @@ describe('the synthesized bundles', () => {
   // 250 KB until Makini's documented format (issue 12: canonical-JSON verification, the content
   // dedup key, the source allowlist, list settings) added 4 KB of our own code; the SDK clients'
   // bundled package.json files alone are 4.6 KB that esbuild cannot drop (esbuild metafile, 2026-12-01).
-  it('keeps the receiver within its 256 KB budget (a size, not a timing: `npm run bench` reports the rest)', () => {
+  it('keeps the receiver within its 420 KB budget (a size, not a timing: `npm run bench` reports the rest)', () => {
     expect(statSync(bundles.receiver.file).size).toBeLessThanOrEqual(RECEIVER_BUNDLE_BUDGET_KB * 1024);
   });
 

@@ -53,19 +53,20 @@ describe('MakiniWebhookStack template', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
-      Timeout: 6,
+      Timeout: 8,
       MemorySize: 512,
       TracingConfig: Match.absent(),
       Environment: {
         Variables: {
           MAKINI_WEBHOOK_QUEUE_URL: { Ref: Match.stringLikeRegexp('Queue') },
           MAKINI_SIGNING_SECRET_ID: { Ref: Match.stringLikeRegexp('SigningSecret') },
+          MAKINI_BODY_BUCKET: { Ref: Match.stringLikeRegexp('BodyBucket') },
           NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });
     synth({ maxBodyBytes: 65_536, signedBytes: 'raw' }).template.hasResourceProperties('AWS::Lambda::Function', {
-      Timeout: 6,
+      Timeout: 8,
       Environment: { Variables: Match.objectLike({ MAKINI_MAX_BODY_BYTES: '65536', MAKINI_SIGNED_BYTES: 'raw', MAKINI_SIGNATURE_SCHEME: Match.absent() }) },
     });
   });
@@ -225,6 +226,46 @@ describe('consumer infrastructure', () => {
   it('outputs the bus and table names', () => {
     template.hasOutput('EventBusName', {});
     template.hasOutput('EventTableName', {});
+  });
+});
+
+describe('body bucket (bodies above the inline limit)', () => {
+  const policyStatements = (role: string) =>
+    Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith(role))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+  const s3Statements = (role: string) => policyStatements(role).filter((st) => [st.Action].flat().some((a) => a.startsWith('s3:')));
+  const underPrefix = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^WebhooksBodyBucket/), 'Arn'] }, '/bodies/*']] };
+
+  it('is encrypted, private, TLS-only, kept on stack deletion, and expires bodies with the history (30 days by default)', () => {
+    template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        LifecycleConfiguration: { Rules: [Match.objectLike({ Prefix: 'bodies/', ExpirationInDays: 30, Status: 'Enabled' })] },
+      },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  it('keeps bodies at least as long as the dead-letter queue keeps the messages pointing to them', () => {
+    synth({ historyRetentionDays: 7, dedupWindowDays: 7 }).template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 14 })] } });
+    synth({ historyRetentionDays: 90 }).template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 90 })] } });
+  });
+
+  it('lets the receiver only put and the consumer only get, under bodies/ only; the poller not at all', () => {
+    expect(s3Statements('WebhooksReceiverRole')).toEqual([expect.objectContaining({ Action: 's3:PutObject', Resource: underPrefix })]);
+    expect(s3Statements('WebhooksConsumerRole')).toEqual([expect.objectContaining({ Action: 's3:GetObject', Resource: underPrefix })]);
+    expect(s3Statements('WebhooksPollerRole')).toEqual([]);
+  });
+
+  it('names the bucket in the consumer environment', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ MAKINI_EVENT_BUS: Match.anyValue(), MAKINI_BODY_BUCKET: { Ref: Match.stringLikeRegexp('BodyBucket') } }) },
+    });
   });
 });
 

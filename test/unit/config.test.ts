@@ -1,4 +1,4 @@
-import { CONFIG_KEYS, ConfigError, configFromContext, configFromEnv, configToEnv, DEFAULT_CONFIG, envName, resolveConfig } from '../../lambdas/config/config';
+import { CONFIG_KEYS, ConfigError, configFromContext, configFromEnv, configToEnv, DEFAULT_CONFIG, envName, INLINE_BODY_MAX_BYTES, resolveConfig } from '../../lambdas/config/config';
 import { configReferenceTable } from '../../lib/config-docs';
 
 describe('config', () => {
@@ -35,7 +35,9 @@ describe('config', () => {
 
   it('rejects a receiver timeout that cannot fit the worst case of its AWS calls', () => {
     expect(() => resolveConfig({ receiverTimeoutSeconds: 3, awsMaxAttempts: 3, awsRequestTimeoutMs: 1000 })).toThrow(/receiverTimeoutSeconds \(3\) must exceed/);
-    expect(() => resolveConfig({ receiverTimeoutSeconds: 8, awsMaxAttempts: 3, awsRequestTimeoutMs: 1000 })).not.toThrow();
+    expect(() => resolveConfig({ receiverTimeoutSeconds: 8, awsMaxAttempts: 3, awsRequestTimeoutMs: 1000, maxBodyBytes: INLINE_BODY_MAX_BYTES })).not.toThrow();
+    // Bodies above the inline limit add an S3 put to every such request: three calls, not two.
+    expect(() => resolveConfig({ receiverTimeoutSeconds: 8, awsMaxAttempts: 3, awsRequestTimeoutMs: 1000, maxBodyBytes: INLINE_BODY_MAX_BYTES + 1 })).toThrow(/\(3 calls x awsMaxAttempts 3/);
   });
 
   it("keeps the receiver's timeout under Makini's 10 s deadline", () => {

@@ -18,9 +18,9 @@ export function register(program: Command, { io, exit }: CommandContext): void {
   ).action(async (values: TargetOptions & { json?: boolean; connection?: string; limit?: string }, cmd: Command) => {
     noExtraArguments(cmd.args);
     const limit = wholeNumber('limit', values.limit, 50, 1, 10_000);
-    const { store, close } = storeFor(await resolveTarget(values));
+    const { store, withBodies, close } = storeFor(await resolveTarget(values));
     try {
-      const stored = values.connection !== undefined ? await store.listEvents(values.connection, limit) : await store.listAllEvents(limit);
+      const stored = await withBodies(values.connection !== undefined ? await store.listEvents(values.connection, limit) : await store.listAllEvents(limit));
       const fields = configFromEnv(process.env);
       const rows = stored.map((w) => {
         const event = storedEvent(w, fields);

@@ -57,13 +57,14 @@ export type ReplaySelection = { webhookId: string } | { connection: string; sinc
  * console's replay view). Unprocessable or unfinished events are skipped: nothing was published for them.
  */
 export async function replayEvents(target: Target, selection: ReplaySelection, progress: (done: number, total: number, label: string) => void = () => undefined): Promise<{ replayed: number; rejected: number }> {
-  const { store, close } = storeFor(target);
+  const { store, withBodies, close } = storeFor(target);
   const bus = new EventBridgeClient(target.client('eventBridge'));
   try {
-    const stored =
+    const stored = await withBodies(
       'webhookId' in selection
         ? [await store.getWebhook(selection.webhookId)].filter((w) => w !== undefined)
-        : (await store.listEvents(selection.connection, 10_000)).filter((w) => (w.occurredAt ?? '') >= selection.since && (selection.until === undefined || (w.occurredAt ?? '') <= selection.until)).reverse();
+        : (await store.listEvents(selection.connection, 10_000)).filter((w) => (w.occurredAt ?? '') >= selection.since && (selection.until === undefined || (w.occurredAt ?? '') <= selection.until)).reverse(),
+    );
     if ('webhookId' in selection && stored.length === 0) throw new UsageError(`no stored webhook ${selection.webhookId}`);
     const messages: BusMessage[] = [];
     for (const [i, w] of stored.entries()) {
@@ -72,7 +73,9 @@ export async function replayEvents(target: Target, selection: ReplaySelection, p
       const event = storedEvent(w, configFromEnv(process.env));
       if (!event) continue;
       const state = event.connectionId === undefined ? undefined : ((await store.getConnection(event.connectionId)) ?? { connectionId: event.connectionId, status: 'unknown' as const });
-      messages.push({ event, ...(state && { state }), stale: w.stale ?? false });
+      // A body in the body bucket is replayed as the consumer published it: its pointer and size.
+      const bodyRef = w.bodyRef && target.bodyBucket !== undefined ? { bodyRef: { bucket: target.bodyBucket, ...w.bodyRef } } : {};
+      messages.push({ event, ...(state && { state }), stale: w.stale ?? false, ...bodyRef });
     }
     const publisher = new EventBridgePublisher(bus, target.eventBusName);
     let rejected = 0;

@@ -99,10 +99,10 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
   const outcome = (w: { status: string; unprocessableReason?: string; lastError?: string; stale?: boolean }) =>
     w.unprocessableReason !== undefined ? 'unprocessable' : w.status === 'DONE' ? (w.stale ? 'done (stale)' : 'done') : w.lastError ? 'failing' : 'processing';
 
-  const withStore = async <T>(fn: (store: DynamoDbEventStore) => Promise<T>): Promise<T> => {
-    const { store, close } = storeFor(target);
+  const withStore = async <T>(fn: (store: DynamoDbEventStore, withBodies: ReturnType<typeof storeFor>['withBodies']) => Promise<T>): Promise<T> => {
+    const { store, withBodies, close } = storeFor(target);
     try {
-      return await fn(store);
+      return await fn(store, withBodies);
     } finally {
       close();
     }
@@ -146,7 +146,11 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
     },
 
     async event(webhookId) {
-      const w = await withStore((store) => store.getWebhook(webhookId));
+      // A body in the body bucket is read back, so the event view shows it like any other.
+      const w = await withStore(async (store, withBodies) => {
+        const found = await store.getWebhook(webhookId);
+        return found && (await withBodies([found]))[0];
+      });
       if (!w) return undefined;
       const bus = local ? readBusLog(local.busLog).filter((e) => (e.detail as { event?: { webhookId?: string } })?.event?.webhookId === webhookId) : null;
       return { ...row(w), body: Buffer.from(w.body).toString('utf8'), stale: w.stale ?? false, unprocessableReason: w.unprocessableReason ?? null, lastError: w.lastError ?? null, bus };

@@ -1,0 +1,93 @@
+/**
+ * Bodies too large to travel inline (above `INLINE_BODY_MAX_BYTES`): the receiver stores the
+ * signed bytes under a content-addressed key and the queue, the history item and the bus carry a
+ * {@link BodyPointer} instead. Free of AWS: the S3 adapter implements {@link BodyStore}.
+ */
+import { createHash } from 'node:crypto';
+import { INLINE_BODY_MAX_BYTES } from '../config/config';
+
+/** Where a large body is, and what it must be when read back. */
+export interface BodyPointer {
+  /** The object key, `bodies/<sha256>`: identical retries overwrite the same object. */
+  readonly key: string;
+  readonly bytes: number;
+  /** Lower-case hex SHA-256 of the body. */
+  readonly sha256: string;
+}
+
+/** Where large bodies are kept. Resolves only once the body is durably stored. */
+export interface BodyStore {
+  /** The bucket's name, which the bus event names with the key. */
+  readonly bucket: string;
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** The object's bytes; throws {@link BodyNotFoundError} when there is none. */
+  get(key: string): Promise<Uint8Array>;
+}
+
+/** Prefix of every body's key; the functions' grants are limited to it. */
+export const BODY_KEY_PREFIX = 'bodies/';
+
+/** Thrown when a body that the queue or the history points to is not in the bucket (expired, or never written). */
+export class BodyNotFoundError extends Error {
+  constructor(key: string, options?: ErrorOptions) {
+    super(`no stored body at ${key}`, options);
+    this.name = 'BodyNotFoundError';
+  }
+}
+
+/** Thrown when a stored body is not the one its pointer names (size or SHA-256 differ). */
+export class BodyIntegrityError extends Error {
+  constructor(key: string, reason: string) {
+    super(`the stored body at ${key} ${reason}`);
+    this.name = 'BodyIntegrityError';
+  }
+}
+
+/**
+ * Whether a body travels inline (`false`) or through the body store (`true`).
+ *
+ * @example
+ * travelsAsPointer(Buffer.alloc(250_000)); // true
+ */
+export function travelsAsPointer(body: Uint8Array): boolean {
+  return body.length > INLINE_BODY_MAX_BYTES;
+}
+
+/**
+ * The pointer of a body: its content-addressed key, size and hash.
+ *
+ * @example
+ * bodyPointer(Buffer.from('{}')); // { key: 'bodies/44136fa3…', bytes: 2, sha256: '44136fa3…' }
+ */
+export function bodyPointer(body: Uint8Array): BodyPointer {
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  return { key: `${BODY_KEY_PREFIX}${sha256}`, bytes: body.length, sha256 };
+}
+
+/**
+ * Reads a pointed-to body back and checks it is the one the pointer names.
+ *
+ * @example
+ * const body = await readPointedBody(store, envelope.bodyRef);
+ */
+export async function readPointedBody(store: Pick<BodyStore, 'get'>, pointer: BodyPointer): Promise<Buffer> {
+  const body = Buffer.from(await store.get(pointer.key));
+  if (body.length !== pointer.bytes) throw new BodyIntegrityError(pointer.key, `has ${body.length} bytes, not ${pointer.bytes}`);
+  if (createHash('sha256').update(body).digest('hex') !== pointer.sha256) throw new BodyIntegrityError(pointer.key, 'has another SHA-256');
+  return body;
+}
+
+/** Whether a value read from a message or an item is a body pointer. */
+export function isBodyPointer(value: unknown): value is BodyPointer {
+  const p = value as Partial<BodyPointer> | null;
+  return (
+    typeof p === 'object' &&
+    p !== null &&
+    typeof p.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(p.sha256) &&
+    p.key === `${BODY_KEY_PREFIX}${p.sha256}` &&
+    typeof p.bytes === 'number' &&
+    Number.isSafeInteger(p.bytes) &&
+    p.bytes >= 0
+  );
+}
