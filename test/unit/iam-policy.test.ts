@@ -405,6 +405,7 @@ describe('evaluateAccess over the synthesized stack', () => {
       'AWS::Logs::LogGroup': `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${id}:*`,
       'AWS::IAM::Role': `arn:aws:iam::${ACCOUNT}:role/${id}`,
       'AWS::Lambda::Function': `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${id}`,
+      'AWS::S3::Bucket': `arn:aws:s3:::${id.toLowerCase()}`,
     };
     const arn = type ? arns[type] : undefined;
     if (!arn) throw new Error(`no sample ARN for ${id} (${type})`);
@@ -464,7 +465,7 @@ describe('evaluateAccess over the synthesized stack', () => {
       if (r.Type === 'AWS::KMS::Key') return [[id, 'resource', r.Properties?.KeyPolicy]];
       return [];
     });
-    expect(documents.length).toBe(3 + 2 + 3 + 1);
+    expect(documents.length).toBe(3 + 2 + 4 + 1); // 3 roles; 2 topics; 4 queues (webhooks, its DLQ, poll shards, poll DLQ); 1 key
     for (const [, kind, raw] of documents) {
       const doc = resolveIntrinsics<PolicyDocument>(raw, refs);
       const policies: AccessPolicies = kind === 'identity' ? { accountId: ACCOUNT, identity: [doc] } : { accountId: ACCOUNT, resource: doc };
