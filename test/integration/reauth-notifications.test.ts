@@ -29,15 +29,19 @@ const record = (body: object, scheme: 'makini' | 'poll' = 'makini'): SQSRecord =
 const status = (id: string, s: string, at: string) => ({ id, type: 'connection.status_changed', timestamp: at, connection_id: 'conn_n', data: { status: s } });
 const reauth = (id: string, at: string) => ({ id, type: 'connection.reauthorization_required', timestamp: at, connection_id: 'conn_n', data: {} });
 
+/** The consumer over dynalite and the local EventBridge, as both rules' tests deliver to it. */
+const consumer = () =>
+  createConsumerHandler({
+    fields: DEFAULT_CONFIG,
+    store: new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 3600, leaseMs: 30_000 }),
+    publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 }), 'bus'),
+    logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }),
+    metrics: new Metrics({ namespace: 'Test', serviceName: 'consumer' }),
+  });
+
 describe('reauthorization notification rule', () => {
   it('matches the bus event of each transition into reauthorization_required, and no other event', async () => {
-    const consume = createConsumerHandler({
-      fields: DEFAULT_CONFIG,
-      store: new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 3600, leaseMs: 30_000 }),
-      publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 }), 'bus'),
-      logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }),
-      metrics: new Metrics({ namespace: 'Test', serviceName: 'consumer' }),
-    });
+    const consume = consumer();
     const deliver = async (...records: SQSRecord[]) => expect((await consume({ Records: records })).batchItemFailures).toEqual([]);
 
     await deliver(record(status('e1', 'online', '2026-11-22T05:00:00Z'))); // unknown -> online
@@ -61,13 +65,7 @@ describe('reauthorization notification rule', () => {
 
 describe('token notice rule', () => {
   it("matches the bus event of each connection.token_expiring notice the poller queues, and no other event", async () => {
-    const consume = createConsumerHandler({
-      fields: DEFAULT_CONFIG,
-      store: new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 3600, leaseMs: 30_000 }),
-      publisher: new EventBridgePublisher(new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 }), 'bus'),
-      logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }),
-      metrics: new Metrics({ namespace: 'Test', serviceName: 'consumer' }),
-    });
+    const consume = consumer();
     // As the poller queues them (lambdas/core/poll.ts), beside an ordinary status change.
     const notices = [
       tokenExpiringEvent('conn_t', { reason: 'refresh_failed', expiresAt: '2026-11-29T00:00:00Z', error: 'invalid_grant' }, '2026-11-22T05:00:00.000Z', {}),

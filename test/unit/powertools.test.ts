@@ -67,17 +67,21 @@ describe('flushMetrics (through withPowertools)', () => {
 describe('createLogger', () => {
   afterEach(() => delete process.env.AWS_LAMBDA_LOG_LEVEL);
 
-  it("filters at the config's level although Lambda's filter (AWS_LAMBDA_LOG_LEVEL) is at INFO for the EMF lines", async () => {
-    process.env.AWS_LAMBDA_LOG_LEVEL = 'INFO';
-    const logger = createLogger('test', 'WARN');
+  // Lambda's filter stays at INFO for the EMF lines (or is absent: the local stack, tests); the Logger filters at the config's level.
+  it.each([
+    ['INFO', 'WARN', 'info', 'warn'],
+    [undefined, 'ERROR', 'warn', 'error'],
+  ] as const)("with AWS_LAMBDA_LOG_LEVEL %s, logLevel %s drops %s lines and keeps %s lines", async (lambdaLevel, logLevel, dropped, kept) => {
+    if (lambdaLevel) process.env.AWS_LAMBDA_LOG_LEVEL = lambdaLevel;
+    const logger = createLogger('test', logLevel);
     const { output } = await captureOutput(async () => {
-      logger.info('an info line');
-      logger.warn('a warn line');
+      logger[dropped](`a ${dropped} line`);
+      logger[kept](`a ${kept} line`);
     });
-    expect(output).not.toContain('an info line');
-    expect(output).toContain('a warn line');
+    expect(output).not.toContain(`a ${dropped} line`);
+    expect(output).toContain(`a ${kept} line`);
     expect(output).not.toContain('Advanced Logging Controls');
-    expect(process.env.AWS_LAMBDA_LOG_LEVEL).toBe('INFO'); // left as Lambda set it
+    expect(process.env.AWS_LAMBDA_LOG_LEVEL).toBe(lambdaLevel); // left as Lambda set it
   });
 
   it('logs DEBUG lines when the config asks for them (Lambda is then set to DEBUG too)', async () => {
@@ -85,16 +89,5 @@ describe('createLogger', () => {
     const logger = createLogger('test', 'DEBUG');
     const { output } = await captureOutput(async () => logger.debug('a debug line'));
     expect(output).toContain('a debug line');
-  });
-
-  it('without Lambda\'s variable (the local stack, tests), filters at the level given', async () => {
-    const logger = createLogger('test', 'ERROR');
-    const { output } = await captureOutput(async () => {
-      logger.warn('a warn line');
-      logger.error('an error line');
-    });
-    expect(output).not.toContain('a warn line');
-    expect(output).toContain('an error line');
-    expect(process.env.AWS_LAMBDA_LOG_LEVEL).toBeUndefined();
   });
 });
