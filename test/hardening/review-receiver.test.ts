@@ -20,15 +20,18 @@ const secrets: SigningSecretSource = { get: async () => [SECRET], refresh: async
 function setup() {
   const messages: string[] = [];
   const queue: WebhookQueue = { send: async (m) => void messages.push(m) };
+  // Bodies above INLINE_BODY_MAX_BYTES go to the body store (S3 in the stack) and travel as a pointer.
+  const stored = new Map<string, Uint8Array>();
   const handle = createReceiverHandler({
     config: resolveConfig({}),
     secrets,
     queue,
+    bodies: { put: async (key, bytes) => void stored.set(key, bytes) },
     logger: new Logger({ serviceName: 'receiver' }),
     metrics: new Metrics({ namespace: 'Review', serviceName: 'receiver' }),
     now: () => NOW,
   });
-  return { handle, messages };
+  return { handle, messages, stored };
 }
 
 describe('adversarial review: unauthenticated input that crashes the receiver', () => {
@@ -56,11 +59,13 @@ describe('adversarial review: unauthenticated input that crashes the receiver', 
 
 describe('adversarial review: every accepted body fits one SQS message (config-docs: "The maximum keeps every body storable: in one SQS message")', () => {
   it('enqueues a signed 256 KB body of control characters in a message SQS accepts (≤ 1 MiB), instead of a 1.5 MB one that SQS rejects (503 forever)', async () => {
-    const { handle, messages } = setup();
+    const { handle, messages, stored } = setup();
     const body = Buffer.alloc(262_144, 0x01); // valid UTF-8, so the envelope keeps it as text: each byte becomes "\u0001"
     const signature = createHmac('sha256', SECRET).update(body).digest('base64');
     const { result } = await captureOutput(() => handle(apiGatewayEvent({ body, headers: { 'x-webhook-signature': signature, 'content-type': 'application/octet-stream' } })));
     expect(result.statusCode).toBe(200);
     expect(Buffer.byteLength(messages[0], 'utf8')).toBeLessThanOrEqual(1_048_576);
+    // Above the inline limit since issue 17: the bytes are in the body store, the message carries a pointer.
+    expect([...stored.values()].map((b) => Buffer.from(b).equals(body))).toEqual([true]);
   });
 });
