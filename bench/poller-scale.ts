@@ -23,7 +23,9 @@ import * as path from 'node:path';
 import { functionEnvironment, resolveConfig, type MakiniWebhookConfig } from '../lambdas/config/config';
 import type { PollRecord } from '../lambdas/core/poll';
 import { createPoller, pollerSettings, type PollerDeps, type PollRunSummary } from '../lambdas/poller/poller';
-import { parsePollShard } from '../lambdas/core/poll';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SqsPollShardQueue } from '../lambdas/adapters/sqs-poll-shard-queue';
+import { startLocalSqs } from '../local/aws/sqs';
 import { LocalFunction } from '../local/lambda/runtime';
 import { memoryStore } from './poller-memory-store';
 import type { ShardWorkerEvent, ShardWorkerResult } from './poller-shard-worker';
@@ -47,7 +49,7 @@ interface Measured {
   readonly queued: number;
 }
 
-async function measureRun(makini: MakiniApiSimulator, config: MakiniWebhookConfig, store: PollerDeps['store'], shardQueue?: PollerDeps['shardQueue']): Promise<Measured> {
+async function measureRun(makini: MakiniApiSimulator, config: MakiniWebhookConfig, store: PollerDeps['store'], fanOut?: PollerDeps['fanOut']): Promise<Measured> {
   let queued = 0;
   const api = new MakiniApiClient({ baseUrl: makini.url, pageSize: config.makiniPageSize, timeoutMs: config.makiniRequestTimeoutMs, maxAttempts: config.makiniMaxAttempts });
   let firstToken = 0;
@@ -62,7 +64,7 @@ async function measureRun(makini: MakiniApiSimulator, config: MakiniWebhookConfi
       refreshToken: (token) => api.refreshToken(token),
     },
     queue: { send: async () => void queued++ },
-    ...(shardQueue && { shardQueue }),
+    ...(fanOut && { fanOut }),
     logger: new Logger({ serviceName: 'poller', logLevel: 'ERROR' }),
     metrics: new Metrics({ namespace: 'Bench', serviceName: 'poller' }),
     settings: pollerSettings(config),
@@ -114,23 +116,32 @@ async function dynaliteSample(records: readonly PollRecord[]): Promise<{ saveMs:
 }
 
 /**
- * The default deployment: the scheduled run lists and selects, then hands shards to worker
- * invocations, `pollShardConcurrency` at a time, as the shard queue's event source mapping does;
- * each worker is the poller in an execution environment of the local Lambda runtime (a thread).
+ * The default deployment: the scheduled run lists and selects, puts shards on the shard queue (a
+ * local SQS endpoint) and starts `pollShardConcurrency` workers; each worker is the poller in an
+ * execution environment of the local Lambda runtime (a thread) draining the queue, and a worker
+ * whose time runs out inside the window starts a successor, which the bench invokes as Lambda would.
  */
 async function measureFanOut(makini: MakiniApiSimulator, config: MakiniWebhookConfig) {
   const { records, store } = memoryStore();
-  const messages: string[] = [];
+  const sqs = await startLocalSqs({ queues: [{ name: 'poll-shards', visibilityTimeoutSeconds: config.pollerTimeoutSeconds }] });
+  const sqsClient = new SQSClient({ endpoint: sqs.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const queueUrl = sqs.queueUrl('poll-shards');
+  let toStart = 0;
+  let runId = '';
   const started = performance.now();
-  const coordinator = await measureRun(makini, config, store, { send: async (body) => void messages.push(body) });
+  const coordinator = await measureRun(makini, config, store, {
+    shards: new SqsPollShardQueue(sqsClient, queueUrl),
+    workers: { start: async (count, event) => void ((toStart += count), (runId = event.pollWorker.runId)) },
+  });
   const handedOutS = (performance.now() - started) / 1000;
+  const shardCount = sqs.depth('poll-shards');
   const requestsBefore = makini.stats.requests;
   const workers = new LocalFunction({
     name: 'bench-poller-shards',
     file: path.join(__dirname, 'poller-shard-worker.ts'),
     exportName: 'handler',
     fromSource: true,
-    environment: { ...functionEnvironment(config), BENCH_MAKINI_CLIENT_ID: makini.clientId, BENCH_MAKINI_CLIENT_SECRET: makini.clientSecret },
+    environment: { ...functionEnvironment(config), BENCH_MAKINI_CLIENT_ID: makini.clientId, BENCH_MAKINI_CLIENT_SECRET: makini.clientSecret, BENCH_SHARD_QUEUE_URL: queueUrl },
     timeoutSeconds: config.pollerTimeoutSeconds,
     memoryMB: config.pollerMemoryMB,
     concurrency: config.pollShardConcurrency,
@@ -138,51 +149,50 @@ async function measureFanOut(makini: MakiniApiSimulator, config: MakiniWebhookCo
     accountId: '000000000000',
     onOutput: () => undefined, // EMF lines and the like: the table goes to stdout
   });
-  const shards: ShardWorkerResult[] = [];
+  const results: ShardWorkerResult[] = [];
   const invocationSeconds: number[] = [];
   const cpuBefore = process.cpuUsage();
   const mainIdle = performance.eventLoopUtilization();
   const workersStarted = performance.now();
   try {
-    let next = 0;
-    // As the event source mapping: one message per invocation, pollShardConcurrency at a time.
-    const mapping = async () => {
-      while (next < messages.length) {
-        const body = messages[next++];
-        const ids = parsePollShard(body).connections.map((c) => c.id);
-        const t = performance.now();
-        const result = await workers.invoke<ShardWorkerResult>({ Records: [{ body }], pollRecords: ids.flatMap((id) => (records.has(id) ? [records.get(id)!] : [])) } satisfies ShardWorkerEvent);
-        invocationSeconds.push((performance.now() - t) / 1000);
-        for (const record of result.saved) records.set(record.connectionId, record);
-        shards.push(result);
-      }
+    // As Lambda's asynchronous invocations: each worker started, and each successor a worker starts.
+    const invoke = async (): Promise<void> => {
+      const t = performance.now();
+      const result = await workers.invoke<ShardWorkerResult>({ pollWorker: { runId }, pollRecords: [...records.values()] } satisfies ShardWorkerEvent);
+      invocationSeconds.push((performance.now() - t) / 1000);
+      for (const record of result.saved) records.set(record.connectionId, record);
+      results.push(result);
+      await Promise.all(Array.from({ length: result.started }, invoke));
     };
-    await Promise.all(Array.from({ length: config.pollShardConcurrency }, mapping));
+    await Promise.all(Array.from({ length: toStart }, invoke));
   } finally {
     await workers.close();
+    sqsClient.destroy();
+    await sqs.close();
   }
   const seconds = (performance.now() - started) / 1000;
   const workersSeconds = (performance.now() - workersStarted) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   const mainBusy = performance.eventLoopUtilization(mainIdle).utilization;
-  const sum = (f: (s: PollRunSummary) => number) => shards.reduce((n, s) => n + f(s.summary), 0);
+  const sum = (f: (s: PollRunSummary) => number) => results.reduce((n, s) => n + f(s.summary), 0);
   const polled = sum((s) => s.polled);
   return {
     workersSeconds,
     /** CPU of every thread of this process (workers, the simulator, the mapping) per poll. */
     cpuMsPerPoll: (cpu.user + cpu.system) / 1000 / Math.max(1, polled),
     /** The workers' threads' busy time per poll: what one poll costs a Lambda, at most. */
-    workerBusyMsPerPoll: shards.reduce((n, s) => n + s.busyMs, 0) / Math.max(1, polled),
+    workerBusyMsPerPoll: results.reduce((n, s) => n + s.busyMs, 0) / Math.max(1, polled),
     /** Share of the time the main thread (the Makini simulator and the mapping) was busy. */
     mainBusy,
     coordinator,
     handedOutS,
     seconds,
-    shards: messages.length,
+    shards: shardCount,
+    invocations: results.length,
     polled,
     failed: sum((s) => s.failed),
     deferred: sum((s) => s.deferred),
-    queued: shards.reduce((n, s) => n + s.queued, 0),
+    queued: results.reduce((n, s) => n + s.queued, 0),
     requests: makini.stats.requests - requestsBefore,
     slowestInvocationS: Math.max(0, ...invocationSeconds),
     coldStarts: workers.stats.coldStarts,
@@ -205,7 +215,7 @@ export async function pollerHundredThousand(rows: Row[]): Promise<void> {
       target: `all ${CONNECTIONS.toLocaleString('en')} within the ${interval}-min interval; each invocation < 15 min`,
       baseline:
         `the scheduled run listed ${fanned.coordinator.pages} pages, selected ${fanned.coordinator.summary.due.toLocaleString('en')} due and handed out ${fanned.shards} shards in ${round(fanned.handedOutS)} s (polled none itself); ` +
-        `the workers (${fanned.coldStarts} execution environments, threads of the local Lambda runtime) polled ${fanned.polled.toLocaleString('en')} (${fanned.failed} failed, ${fanned.deferred.toLocaleString('en')} deferred, ${fanned.queued.toLocaleString('en')} events queued, ${fanned.requests.toLocaleString('en')} requests); ` +
+        `${fanned.invocations} worker invocations (${fanned.coldStarts} execution environments, threads of the local Lambda runtime) drained the shard queue and polled ${fanned.polled.toLocaleString('en')} (${fanned.failed} failed, ${fanned.deferred.toLocaleString('en')} deferred, ${fanned.queued.toLocaleString('en')} events queued, ${fanned.requests.toLocaleString('en')} requests); ` +
         `the run ended ${round(fanned.seconds)} s after it started (polls may start until ${round(windowS)} s), its slowest invocation took ${round(fanned.slowestInvocationS)} s; ` +
         `${round(fanned.polled / fanned.workersSeconds)} polls/s; CPU-bound on this machine: ${round(fanned.cpuMsPerPoll, 2)} ms of CPU per poll in all threads (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores), the workers' threads busy ${round(fanned.workerBusyMsPerPoll, 2)} ms per poll, the simulator's thread busy ${Math.round(fanned.mainBusy * 100)} % of the time; same run, one invocation: see the next row`,
       met: fanned.polled === CONNECTIONS && fanned.seconds < interval * 60 && fanned.slowestInvocationS < 900,

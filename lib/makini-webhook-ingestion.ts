@@ -252,12 +252,13 @@ export class MakiniWebhookIngestion extends Construct {
     if (config.pollMode !== 'per-connection') {
       this.pollShardQueue = new sqs.Queue(this, 'PollShardQueue', {
         ...secureQueueProps(),
-        // At least the poller's timeout, as Lambda requires of an event source's queue.
+        // A worker holds the shard it took for at most its own timeout.
         visibilityTimeout: Duration.seconds(config.pollerTimeoutSeconds),
         // A shard is worthless after its run's window (the poll interval): the worker polls nothing then.
         retentionPeriod: Duration.hours(1),
-        // No second attempt: by the time a failed shard is visible again its window has passed; the
-        // next receive moves it to the dead-letter queue, whose alarm says so.
+        // No second attempt: a worker makes a shard it cannot poll visible again at once, and the next
+        // receive moves it to the dead-letter queue, whose alarm says so (its connections come first
+        // in the next run anyway). One a worker never finished does the same after the timeout.
         deadLetterQueue: { queue: this.pollDeadLetterQueue, maxReceiveCount: 1 },
       });
     }
@@ -298,9 +299,15 @@ export class MakiniWebhookIngestion extends Construct {
     iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['dynamodb:Query'], resourceArns: [`${this.table.tableArn}/index/${TABLE_KEYS.byConnectionIndex}`] });
     this.queue.grant(this.poller, 'sqs:SendMessage');
     if (this.pollShardQueue) {
-      // The run sends shards; the event source mapping (with the poller's role) receives them.
-      this.pollShardQueue.grant(this.poller, 'sqs:SendMessage');
-      this.poller.addEventSource(new SqsEventSource(this.pollShardQueue, { batchSize: 1, maxConcurrency: config.pollShardConcurrency }));
+      // The run sends shards and starts workers (this function, asynchronously); the workers take them.
+      // No event-source mapping: one long-polls its queue all month, fan-out or not (docs/cost.md).
+      this.pollShardQueue.grant(this.poller, 'sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility');
+      // Its own policy, not the role's default one: the function depends on that one, and this
+      // statement names the function, so it would be a dependency cycle.
+      new iam.Policy(this, 'PollerStartsWorkers', {
+        roles: [this.poller.role!],
+        statements: [new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.poller.functionArn] })],
+      });
     }
     // Reading secrets, and writing refreshed pairs back (PutSecretValue encrypts with a data key).
     if (secretsKey) iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resourceArns: [secretsKey.keyArn], conditions: viaSecretsManager });
@@ -316,8 +323,7 @@ export class MakiniWebhookIngestion extends Construct {
       },
     );
     Validations.of(this.poller).acknowledge(
-      { id: 'Serverless-LambdaDLQ', reason: 'Failed asynchronous runs go to the on-failure destination, the poll dead-letter queue.' },
-      { id: 'Serverless-LambdaEventSourceMappingDestination', reason: "The poll shard queue's event source takes no on-failure destination; its redrive policy moves a failed shard to the poll dead-letter queue." },
+      { id: 'Serverless-LambdaDLQ', reason: 'Failed asynchronous runs and workers go to the on-failure destination, the poll dead-letter queue.' },
     );
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: config.logRetentionDays });

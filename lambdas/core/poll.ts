@@ -335,3 +335,27 @@ export function parsePollShard(body: string): PollShard {
   });
   return { runId: shard.runId, notAfter: shard.notAfter, connections };
 }
+
+/**
+ * The event a fanned-out run starts each worker invocation with (asynchronously, itself): the
+ * worker then takes shards from the poll shard queue, one at a time, until the queue is empty or its
+ * time runs out. Workers pull rather than being pushed to by an SQS event-source mapping because a
+ * mapping long-polls its queue all month whether or not a run ever fans out (about $0.26 a month
+ * idle, docs/cost.md); a queue nobody polls costs nothing.
+ */
+export interface PollWorkerEvent {
+  readonly pollWorker: { readonly runId: string };
+}
+
+/**
+ * Whether an invocation's event is a worker's (see {@link PollWorkerEvent}); anything else is a run.
+ *
+ * @example
+ * isPollWorkerEvent({ pollWorker: { runId: 'poll-1' } }); // true
+ * isPollWorkerEvent({}); // false (the schedule's event: a run)
+ */
+export function isPollWorkerEvent(event: unknown): event is PollWorkerEvent {
+  if (typeof event !== 'object' || event === null) return false;
+  const worker = (event as Partial<PollWorkerEvent>).pollWorker;
+  return typeof worker === 'object' && worker !== null && typeof worker.runId === 'string';
+}

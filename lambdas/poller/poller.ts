@@ -15,32 +15,37 @@
  * record every outcome. What it does not reach this run comes first in the next.
  *
  * Fan-out (system mode, with a shard queue): a run with more due connections than `shardSize` polls
- * none itself. It hands them, in the chosen order, in shards to worker invocations of this same
- * function (the shard queue's event source mapping, `pollShardConcurrency` at a time), and keeps
- * the poll lease until its window ends (the poll interval): each worker polls its shard under its
- * own time budget and starts no poll after the window less the reserve, so every poll of the run
- * has finished before the lease lets the next run in.
+ * none itself. It puts them, in the chosen order, in shards on the poll shard queue, starts
+ * `pollShardConcurrency` worker invocations of this same function (asynchronously), and keeps the
+ * poll lease until its window ends (the poll interval). Each worker takes shards from the queue one
+ * at a time until it is empty, polling each under its own time budget and starting no poll after the
+ * window less the reserve, so every poll of the run has finished before the lease lets the next run
+ * in. A shard that cannot be polled goes to the poll dead-letter queue (the queue's redrive policy).
  */
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Context, SQSEvent } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { configFromEnv, pollRunReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig, type PollMode } from '../config/config';
 import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { MakiniApiClient, type ClientCredentials, type CurrentIntegration, type MakiniConnection } from '../adapters/makini-api-client';
 import { createLogger, withPowertools } from '../adapters/powertools';
 import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens, type StoredConnectionToken, type TokenDiscovery } from '../adapters/secrets-manager-connection-tokens';
+import { LambdaPollWorkers, type PollWorkers } from '../adapters/lambda-poll-workers';
+import { SqsPollShardQueue, type PollShardQueue } from '../adapters/sqs-poll-shard-queue';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
 import { tokenDue, tokenFromResponse, type TokenResponse } from '../core/connection-secret';
 import { encodeEnvelope } from '../core/envelope';
-import { MakiniApiError, MakiniAuthError } from '../core/errors';
+import { InvalidPollShardError, MakiniApiError, MakiniAuthError } from '../core/errors';
 import {
   breakerState,
+  isPollWorkerEvent,
   mapConnectionStatus,
   parsePollShard,
   recordDeleted,
@@ -92,8 +97,8 @@ export interface PollerDeps {
     refreshToken(refreshToken: string): Promise<TokenResponse>;
   };
   readonly queue: WebhookQueue;
-  /** System mode fan-out: where shards go (the poll shard queue); absent, a run polls everything itself. */
-  readonly shardQueue?: WebhookQueue;
+  /** System mode fan-out: where shards go (the poll shard queue) and who polls them; absent, a run polls everything itself. */
+  readonly fanOut?: { readonly shards: PollShardQueue; readonly workers: PollWorkers };
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** `budgetMs`: how long a run may start polls; `reserveMs`: kept free before the Lambda timeout. */
@@ -108,6 +113,8 @@ export interface PollerSettings extends PollSettings {
   readonly reserveMs: number;
   /** More due connections than this are handed to workers, this many per shard (with a shard queue). */
   readonly shardSize: number;
+  /** Worker invocations a fanned-out run starts (fewer when it has fewer shards). */
+  readonly shardConcurrency: number;
   /** How long a fanned-out run holds the lease (the poll interval less a margin): its workers start no poll after it less `reserveMs`. */
   readonly windowMs: number;
   readonly statusMap: readonly string[];
@@ -134,8 +141,12 @@ export interface PollRunSummary {
   readonly tokensRefreshed: number;
   readonly tokenRefreshFailed: number;
   readonly tokensExpiring: number;
-  /** Shards handed to worker invocations (their `due` connections are polled there, not counted here). */
+  /** A run: shards handed to workers (their `due` connections are polled there, not counted here). A worker: shards it polled. */
   readonly shards?: number;
+  /** A worker: shards it could not read or poll, sent to the poll dead-letter queue. */
+  readonly failedShards?: number;
+  /** A worker: its time ran out inside the run's window, so it started a successor. */
+  readonly handedOn?: boolean;
   /** Set when another run held the lease, so this one polled nothing. */
   readonly skipped?: 'another poll run is in progress';
 }
@@ -160,17 +171,12 @@ const SHARD_MAX_BYTES = 200_000;
 /** Shard messages sent at the same time. */
 const SHARD_SENDS_IN_FLIGHT = 8;
 
-/** The poll shard queue's event: a batch of shard messages (the mapping's batch size is 1). */
-function isShardEvent(event: unknown): event is Pick<SQSEvent, 'Records'> {
-  return typeof event === 'object' && event !== null && Array.isArray((event as SQSEvent).Records);
-}
-
 type Counts = ReturnType<typeof newCounts>;
 const newCounts = () => ({ polled: 0, failed: 0, unauthorized: 0, recovered: 0, inFlight: 0, peak: 0, deleted: 0, refreshed: 0, refreshFailed: 0, expiring: 0, unknownStatus: 0 });
 
 /**
- * One entry point for both invocations: the schedule's (or `poll now`'s) run, and a worker's batch
- * of shards from the poll shard queue.
+ * One entry point for both invocations: the schedule's (or `poll now`'s) run, and a worker started
+ * by a fanned-out run, which drains the poll shard queue.
  *
  * @example
  * const run = createPoller(deps);
@@ -182,10 +188,10 @@ export function createPoller(deps: PollerDeps) {
   return async function pollRun(event: unknown, context?: Context): Promise<PollRunSummary> {
     const started = now();
     const budgetMs = Math.min(settings.budgetMs, context ? context.getRemainingTimeInMillis() - settings.reserveMs : Number.POSITIVE_INFINITY);
-    if (isShardEvent(event)) return pollShards(event.Records.map((r) => parsePollShard(r.body)), started + budgetMs);
+    if (isPollWorkerEvent(event)) return drainShards(deps.fanOut?.shards, event.pollWorker.runId, started + budgetMs);
     const runId = `poll-${randomUUID()}`;
     // A run that may fan out holds the lease for its whole window: its workers poll until then.
-    const leaseUntil = started + Math.max(budgetMs + settings.reserveMs, deps.shardQueue ? settings.windowMs : 0);
+    const leaseUntil = started + Math.max(budgetMs + settings.reserveMs, deps.fanOut ? settings.windowMs : 0);
     if (!(await deps.store.acquirePollLease(runId, started, leaseUntil))) {
       deps.logger.warn('another poll run is in progress; this one polls nothing', { runId });
       return { ...EMPTY_SUMMARY, skipped: 'another poll run is in progress' };
@@ -239,8 +245,8 @@ export function createPoller(deps: PollerDeps) {
     }
 
     let shards = 0;
-    if (deps.shardQueue && credentials && due.length > settings.shardSize) {
-      shards = await handOut(due.map((d) => shardEntry(targets.get(d.connectionId)!)), runId, shardsNotAfter, fanOut);
+    if (deps.fanOut && credentials && due.length > settings.shardSize) {
+      shards = await handOut(deps.fanOut, due.map((d) => shardEntry(targets.get(d.connectionId)!)), runId, shardsNotAfter, fanOut);
     }
     const findings = shards > 0 ? new Map<string, PollOutcome | 'deleted'>() : await pollTargets(due.map((d) => d.connectionId), targets, known, runId, credentials, deadline, counts);
 
@@ -335,60 +341,101 @@ export function createPoller(deps: PollerDeps) {
     return findings;
   }
 
-  /** Sends the due connections, in order, as shards to the shard queue; how many were sent. */
-  async function handOut(due: readonly ShardConnection[], runId: string, notAfter: number, fanOut: { started: boolean }): Promise<number> {
+  /** Puts the due connections, in order, as shards on the shard queue, then starts the workers; how many shards there were. */
+  async function handOut(to: NonNullable<PollerDeps['fanOut']>, due: readonly ShardConnection[], runId: string, notAfter: number, fanOut: { started: boolean }): Promise<number> {
     const shards = splitShards(due, settings.shardSize, SHARD_MAX_BYTES);
     fanOut.started = true;
     let next = 0;
     const sender = async () => {
       while (next < shards.length) {
         const shard: PollShard = { runId, notAfter, connections: shards[next++] };
-        await deps.shardQueue!.send(JSON.stringify(shard));
+        await to.shards.send(JSON.stringify(shard));
       }
     };
     await Promise.all(Array.from({ length: Math.min(SHARD_SENDS_IN_FLIGHT, shards.length) }, sender));
-    deps.logger.info('due connections handed to poll workers', { runId, connections: due.length, shards: shards.length, notAfter: new Date(notAfter).toISOString() });
+    // Every shard is on the queue before a worker starts, so a worker that finds it empty is done.
+    const workers = Math.min(settings.shardConcurrency, shards.length);
+    await to.workers.start(workers, { pollWorker: { runId } });
+    deps.logger.info('due connections handed to poll workers', { runId, connections: due.length, shards: shards.length, workers, notAfter: new Date(notAfter).toISOString() });
     return shards.length;
   }
 
   /**
-   * A worker's batch: each shard's connections polled in the coordinator's order, under this
-   * invocation's budget and the run's window, whichever ends first. What it does not reach is
-   * deferred like any run's remainder (it stays least recently polled, so it comes first next run).
+   * A worker: takes shards from the queue one at a time, polls each and deletes it, until the queue
+   * is empty or this invocation's budget runs out (what it leaves, another worker takes). A shard it
+   * cannot read or poll is made visible again at once, so the next receive moves it to the poll
+   * dead-letter queue (the queue's redrive policy: one receive), whose alarm says so; its connections
+   * stay least recently polled, so the next run polls them first.
    */
-  async function pollShards(shards: readonly PollShard[], budgetEnd: number): Promise<PollRunSummary> {
+  async function drainShards(queue: PollShardQueue | undefined, runId: string, budgetEnd: number): Promise<PollRunSummary> {
+    if (!queue) throw new Error('a poll worker was started, but this function has no poll shard queue');
     const counts = newCounts();
-    let connections = 0;
-    let due = 0;
-    for (const shard of shards) {
-      const credentials = await deps.credentials.read();
-      if (!credentials) throw new Error(`a poll shard needs system mode, but the secret ${settings.credentialsSecret} does not exist`);
-      const targets = new Map(shard.connections.map((c): [string, Target] => [c.id, { connectionId: c.id, ...(c.listed && { listed: { key: c.id, ...(c.status !== undefined && { status: c.status }) } }) }]));
-      const candidates = await loadLive(targets, 'system');
-      const known = new Map(candidates.map((c) => [c.connectionId, c]));
-      const live = shard.connections.filter((c) => known.has(c.id) && !known.get(c.id)!.poll?.deletedAt).map((c) => c.id);
-      connections += shard.connections.length;
-      due += live.length;
-      const deadline = Math.min(shard.notAfter, budgetEnd);
-      if (now() >= deadline) deps.logger.warn("a poll shard arrived after its run's window: its connections wait for the next run", { runId: shard.runId, connections: live.length });
-      await pollTargets(live, targets, known, shard.runId, credentials, deadline, counts);
+    const totals = { shards: 0, connections: 0, due: 0, failedShards: 0 };
+    let drained = false;
+    let windowEnd = 0;
+    while (now() < budgetEnd) {
+      const received = await queue.receive();
+      if (!received) {
+        drained = true;
+        break;
+      }
+      try {
+        const shard = parsePollShard(received.body);
+        windowEnd = Math.max(windowEnd, shard.notAfter);
+        const polled = await pollShard(shard, budgetEnd, counts);
+        totals.shards++;
+        totals.connections += polled.connections;
+        totals.due += polled.due;
+      } catch (error) {
+        totals.failedShards++;
+        const reason = error instanceof InvalidPollShardError ? 'the shard message is invalid' : 'polling the shard failed';
+        deps.logger.error(`${reason}: it goes to the poll dead-letter queue`, { runId, error: `${(error as Error).name}: ${(error as Error).message}` });
+        await queue.release(received.receipt);
+        continue;
+      }
+      await queue.remove(received.receipt);
     }
+    // Out of time with the run's window still open: a successor takes over, so the run keeps its
+    // workers until the window ends (each worker starts at most one, so they stay as many).
+    const handOn = !drained && now() < windowEnd && deps.fanOut !== undefined;
+    if (handOn) await deps.fanOut!.workers.start(1, { pollWorker: { runId } });
     emitCounts(counts);
     const summary: PollRunSummary = {
       ...EMPTY_SUMMARY,
       mode: 'system',
-      connections,
-      due,
+      connections: totals.connections,
+      due: totals.due,
       polled: counts.polled,
       failed: counts.failed,
       unauthorized: counts.unauthorized,
       recovered: counts.recovered,
-      deferred: due - counts.polled - counts.deleted,
+      deferred: totals.due - counts.polled - counts.deleted,
       peakConcurrency: counts.peak,
       deleted: counts.deleted,
+      shards: totals.shards,
+      ...(totals.failedShards > 0 && { failedShards: totals.failedShards }),
+      ...(handOn && { handedOn: true }),
     };
-    deps.logger.info('poll shard finished', { runIds: [...new Set(shards.map((s) => s.runId))], ...summary });
+    deps.logger.info('poll worker finished', { runId, ...summary });
     return summary;
+  }
+
+  /**
+   * One shard: its connections polled in the run's order, under this invocation's budget and the
+   * run's window, whichever ends first. What it does not reach is deferred like any run's remainder
+   * (it stays least recently polled, so it comes first next run).
+   */
+  async function pollShard(shard: PollShard, budgetEnd: number, counts: Counts): Promise<{ connections: number; due: number }> {
+    const credentials = await deps.credentials.read();
+    if (!credentials) throw new Error(`a poll shard needs system mode, but the secret ${settings.credentialsSecret} does not exist`);
+    const targets = new Map(shard.connections.map((c): [string, Target] => [c.id, { connectionId: c.id, ...(c.listed && { listed: { key: c.id, ...(c.status !== undefined && { status: c.status }) } }) }]));
+    const candidates = await loadLive(targets, 'system');
+    const known = new Map(candidates.map((c) => [c.connectionId, c]));
+    const live = shard.connections.filter((c) => known.has(c.id) && !known.get(c.id)!.poll?.deletedAt).map((c) => c.id);
+    const deadline = Math.min(shard.notAfter, budgetEnd);
+    if (now() >= deadline) deps.logger.warn("a poll shard arrived after its run's window: its connections wait for the next run", { runId: shard.runId, connections: live.length });
+    await pollTargets(live, targets, known, shard.runId, credentials, deadline, counts);
+    return { connections: shard.connections.length, due: live.length };
   }
 
   async function pollOne(
@@ -584,6 +631,7 @@ export function pollerSettings(config: MakiniWebhookConfig): PollerSettings {
     budgetMs: config.pollerTimeoutSeconds * 1000 - pollRunReserveMs(config),
     reserveMs: pollRunReserveMs(config),
     shardSize: config.pollShardSize,
+    shardConcurrency: config.pollShardConcurrency,
     windowMs: config.pollIntervalMinutes * 60_000 - SCHEDULE_MARGIN_MS,
     statusMap: config.connectionStatusMap,
     connectionTokenSeconds: config.connectionTokenSeconds,
@@ -615,7 +663,8 @@ export function createPollerHandlerFromEnv(env: Readonly<Record<string, string |
       onFailure: (failure) => logger.warn('Makini API call failed', failure),
     }),
     queue: new SqsWebhookQueue(sqs, requireEnv(env, RESOURCE_ENV.queueUrl)),
-    ...(shardQueueUrl && { shardQueue: new SqsWebhookQueue(sqs, shardQueueUrl) }),
+    // Workers are this same function, started asynchronously (Lambda names the function in the environment).
+    ...(shardQueueUrl && { fanOut: { shards: new SqsPollShardQueue(sqs, shardQueueUrl), workers: new LambdaPollWorkers(new LambdaClient(sdk), requireEnv(env, 'AWS_LAMBDA_FUNCTION_NAME')) } }),
     logger,
     metrics,
     settings: pollerSettings(config),

@@ -51,6 +51,8 @@ export interface LocalSqs extends JsonEndpoint {
   queueArn(name: string): string;
   /** Messages in a queue, visible or not, for assertions and `health`. */
   depth(name: string): number;
+  /** The bodies of a queue's messages, visible or not, in queue order, without receiving them. */
+  peek(name: string): string[];
   /** What CloudWatch's AWS/SQS metrics report for a queue: visible messages, and the age of the oldest one. */
   metrics(name: string): { visible: number; notVisible: number; oldestAgeSeconds: number };
 }
@@ -340,6 +342,7 @@ export async function startLocalSqs(options: {
     queueUrl: (name) => `${baseUrl}/${ACCOUNT}/${name}`,
     queueArn: (name) => queues.get(name)!.arn,
     depth: (name) => (queues.has(name) ? expired(queues.get(name)!).messages.size : 0),
+    peek: (name) => (queues.has(name) ? [...expired(queues.get(name)!).messages.values()].map((m) => m.body) : []),
     metrics: (name) => {
       const t = now();
       const messages = queues.has(name) ? [...expired(queues.get(name)!).messages.values()] : [];

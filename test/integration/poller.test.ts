@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { MakiniApiClient } from '../../lambdas/adapters/makini-api-client';
@@ -10,9 +10,9 @@ import { formatConnectionSecret, parseConnectionSecret, tokenFromResponse } from
 import { finishProcessed, processMessage } from '../../lambdas/core/consume';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { createPoller, pollerSettings, POLLER_METRICS, type PollerDeps } from '../../lambdas/poller/poller';
-import { SqsWebhookQueue } from '../../lambdas/adapters/sqs-webhook-queue';
+import { SqsPollShardQueue } from '../../lambdas/adapters/sqs-poll-shard-queue';
+import type { PollWorkers } from '../../lambdas/adapters/lambda-poll-workers';
 import { parsePollShard, type PollShard } from '../../lambdas/core/poll';
-import { InvalidPollShardError } from '../../lambdas/core/errors';
 import { startLocalSqs, type LocalSqs } from '../../local/aws/sqs';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
 import { type MakiniApiSimulator, type MakiniApiSimulatorOptions } from '../../local/makini-api-simulator';
@@ -42,7 +42,7 @@ afterEach(async () => backends.close());
 
 const systemCredentials = () => backends.systemCredentials();
 
-function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void; shardQueue?: PollerDeps['shardQueue'] } = {}) {
+function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void; fanOut?: PollerDeps['fanOut'] } = {}) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'poller' });
   const addMetric = jest.spyOn(metrics, 'addMetric');
   const api = new MakiniApiClient({ baseUrl: makini.url, pageSize: 2, timeoutMs: 1_000, maxAttempts: 2, now: () => clock(), sleep: async (ms) => void hooks.sleep?.(ms) });
@@ -68,7 +68,7 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBa
       },
     },
     queue: { send: async (m) => void queued.push(m) },
-    ...(hooks.shardQueue && { shardQueue: hooks.shardQueue }),
+    ...(hooks.fanOut && { fanOut: hooks.fanOut }),
     logger: new Logger({ serviceName: 'poller' }),
     metrics,
     settings: { ...pollerSettings(DEFAULT_CONFIG), breakerFailureThreshold: 2, breakerCooldownMs: 10 * 60_000, concurrency: 4, budgetMs: 60_000, reserveMs: 40_000, ...settings },
@@ -83,11 +83,13 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBa
       lastRunStart = addMetric.mock.calls.length;
       return captureOutput(() => run({}));
     },
-    /** A worker invocation, as the shard queue's event source mapping makes it. */
-    work: (records: readonly { body: string }[]) => {
+    /** A worker invocation, as a fanned-out run starts it. */
+    work: (event: unknown = { pollWorker: { runId: 'poll-test' } }) => {
       lastRunStart = addMetric.mock.calls.length;
-      return captureOutput(() => run({ Records: records }));
+      return captureOutput(() => run(event));
     },
+    /** Workers running at the same time. */
+    workTogether: async (count: number) => (await captureOutput(() => Promise.all(Array.from({ length: count }, () => run({ pollWorker: { runId: 'poll-test' } }))))).result,
     gauge,
   };
 }
@@ -429,49 +431,48 @@ describe('one poll run at a time', () => {
   });
 });
 
-describe('fan-out in system mode: a run hands its due connections in shards to worker invocations', () => {
+describe('fan-out in system mode: a run puts its due connections in shards on a queue and starts workers that drain it', () => {
   let sqs: LocalSqs;
   let sqsClient: SQSClient;
-  let shardQueue: SqsWebhookQueue;
+  let fanOut: NonNullable<PollerDeps['fanOut']>;
+  let started: Parameters<PollWorkers['start']>[];
   const SHARDS = 'poll-shards';
+  const DEAD = 'poll-dlq';
   beforeEach(async () => {
     await setUp();
     await systemCredentials();
-    sqs = await startLocalSqs({ queues: [{ name: SHARDS, visibilityTimeoutSeconds: 180 }] });
+    // As deployed: one receive, then the dead-letter queue.
+    sqs = await startLocalSqs({ now: () => clock(), queues: [{ name: DEAD, visibilityTimeoutSeconds: 30 }, { name: SHARDS, visibilityTimeoutSeconds: 180, redrive: { deadLetterQueue: DEAD, maxReceiveCount: 1 } }] });
     sqsClient = new SQSClient({ endpoint: sqs.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
-    shardQueue = new SqsWebhookQueue(sqsClient, sqs.queueUrl(SHARDS));
+    started = [];
+    fanOut = { shards: new SqsPollShardQueue(sqsClient, sqs.queueUrl(SHARDS)), workers: { start: async (...args) => void started.push(args) } };
   });
   afterEach(async () => {
     sqsClient.destroy();
     await sqs.close();
   });
 
-  /** Every shard message on the queue (received, so invisible to a second receive), in queue order. */
-  async function receiveShards(): Promise<{ body: string; shard: PollShard }[]> {
-    const got: { body: string; shard: PollShard }[] = [];
-    for (;;) {
-      const { Messages = [] } = await sqsClient.send(new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl(SHARDS), MaxNumberOfMessages: 10 }));
-      if (Messages.length === 0) return got;
-      for (const m of Messages) got.push({ body: m.Body!, shard: parsePollShard(m.Body!) });
-    }
-  }
+  /** The shards on the queue, read from the local queue's own state (a receive would use up the one allowed). */
+  const peekShards = () => sqs.peek(SHARDS).map((body) => parsePollShard(body));
   const ids = (shard: PollShard) => shard.connections.map((c) => c.id);
   const keys = Array.from({ length: 7 }, (_, i) => `conn_${i + 1}`);
 
-  it('sends the due connections in order through the real queue, keeps the lease for the window, and the workers poll each once', async () => {
+  it('puts the due connections in order on the real queue, starts the workers, keeps the lease for the window, and the workers poll each once', async () => {
     for (const key of keys) makini.upsertConnection(key, { status: 'active', sync_status: 'done', sync_updated_at: '2026-11-22T05:00:00Z' });
-    const { run, work, gauge } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { shardQueue });
-    const started = clock();
+    const { run, work, gauge } = poller({ shardSize: 3, shardConcurrency: 2, windowMs: 5 * 60_000 }, { fanOut });
+    const begun = clock();
     const coordinator = (await run()).result;
     expect(coordinator).toMatchObject({ mode: 'system', connections: 7, due: 7, polled: 0, deferred: 0, shards: 3 });
     expect(makini.stats.connectionTokensIssued).toBe(0); // the run itself polled nobody
-    const shards = await receiveShards();
+    // Two workers (shardConcurrency), started once, after every shard was on the queue.
+    expect(started).toEqual([[2, { pollWorker: { runId: expect.stringMatching(/^poll-/) } }]]);
+    const shards = peekShards();
     // Never seen: all due, ordered by id; the last shard takes the rest. Listed, with their status.
-    expect(shards.map((s) => ids(s.shard)).sort((a, b) => a[0].localeCompare(b[0]))).toEqual([keys.slice(0, 3), keys.slice(3, 6), keys.slice(6)]);
-    expect(shards[0].shard.connections[0]).toEqual({ id: expect.any(String), listed: true, status: 'active' });
+    expect(shards.map(ids)).toEqual([keys.slice(0, 3), keys.slice(3, 6), keys.slice(6)]);
+    expect(shards[0].connections[0]).toEqual({ id: 'conn_1', listed: true, status: 'active' });
     // Polls start no later than the window less the reserve, so they end before the lease does.
-    for (const { shard } of shards) {
-      expect(shard.notAfter).toBeGreaterThanOrEqual(started + 5 * 60_000 - 40_000);
+    for (const shard of shards) {
+      expect(shard.notAfter).toBeGreaterThanOrEqual(begun + 5 * 60_000 - 40_000);
       expect(shard.notAfter).toBeLessThanOrEqual(clock() + 5 * 60_000 - 40_000);
     }
 
@@ -479,52 +480,136 @@ describe('fan-out in system mode: a run hands its due connections in shards to w
     makini.advanceClock(60_000);
     expect((await run()).result).toMatchObject({ skipped: 'another poll run is in progress' });
 
-    // The workers, one shard each, in an order of their own: the last shard first.
-    const byFirst = (id: string) => shards.find((s) => s.shard.connections[0].id === id)!;
-    const worked = [];
-    for (const first of ['conn_7', 'conn_4', 'conn_1']) {
-      worked.push((await work([{ body: byFirst(first).body }])).result);
-      expect(gauge(POLLER_METRICS.polled)).toBe(first === 'conn_7' ? 1 : 3); // each invocation counts its own polls
-      makini.advanceClock(1_000);
-    }
-    expect(worked.map((w) => [w.due, w.polled, w.deferred])).toEqual([[1, 1, 0], [3, 3, 0], [3, 3, 0]]);
+    // One worker drains the queue: every shard, each deleted once polled.
+    const worked = (await work()).result;
+    expect(worked).toMatchObject({ mode: 'system', shards: 3, connections: 7, due: 7, polled: 7, deferred: 0 });
+    expect(gauge(POLLER_METRICS.polled)).toBe(7);
+    expect(sqs.peek(SHARDS)).toEqual([]);
+    // The other finds nothing left.
+    expect((await work()).result).toMatchObject({ shards: 0, polled: 0 });
     expect(makini.stats.connectionTokensIssued).toBe(7); // each connection polled once
     expect(new Set(types().map((e) => e.connection_id))).toEqual(new Set(keys));
     await drain();
     expect(await store.getConnection('conn_7')).toMatchObject({ status: 'online', lastSyncStatus: 'completed' });
 
     // The next run, after the window: still all due (no webhook yet), the least recently polled
-    // first (conn_7, then conn_4 to 6, then conn_1 to 3), cut into shards in that order.
+    // first, cut into shards in that order.
     makini.advanceClock(5 * 60_000);
     expect((await run()).result).toMatchObject({ due: 7, shards: 3 });
-    const next = (await receiveShards()).map((s) => ids(s.shard).join(' ')).sort();
-    expect(next).toEqual(['conn_3', 'conn_6 conn_1 conn_2', 'conn_7 conn_4 conn_5']);
+    expect(peekShards().map((s) => ids(s).join(' '))).toEqual(['conn_1 conn_2 conn_3', 'conn_4 conn_5 conn_6', 'conn_7']);
+  });
+
+  it('workers running at the same time share the shards: each connection is polled once', async () => {
+    const many = Array.from({ length: 20 }, (_, i) => `conn_${String(i + 1).padStart(2, '0')}`);
+    for (const key of many) makini.upsertConnection(key);
+    const { run, workTogether } = poller({ shardSize: 3, shardConcurrency: 3, windowMs: 5 * 60_000 }, { fanOut });
+    expect((await run()).result).toMatchObject({ due: 20, shards: 7 });
+    const workers = await workTogether(3);
+    expect(workers.reduce((n, w) => n + (w.shards ?? 0), 0)).toBe(7);
+    expect(workers.reduce((n, w) => n + w.polled, 0)).toBe(20);
+    expect(makini.stats.connectionTokensIssued).toBe(20);
+    expect(sqs.peek(SHARDS)).toEqual([]);
+  });
+
+  it('a worker out of time inside the window starts one successor, which takes the shards it left', async () => {
+    for (const key of keys) makini.upsertConnection(key);
+    // Each poll takes 10 s of the clock; a worker may start polls for 25 s.
+    const slow = poller({ shardSize: 3, concurrency: 1, budgetMs: 25_000, windowMs: 5 * 60_000 }, { fanOut, current: () => makini.advanceClock(10_000) });
+    await slow.run();
+    started.length = 0;
+    const first = (await slow.work()).result;
+    expect(first).toMatchObject({ shards: 1, polled: 3, handedOn: true });
+    expect(started).toEqual([[1, { pollWorker: { runId: 'poll-test' } }]]);
+    expect(sqs.peek(SHARDS).map((body) => ids(parsePollShard(body)))).toEqual([keys.slice(3, 6), keys.slice(6)]);
+    // Each successor has a budget of its own: one shard more, until the queue is empty.
+    started.length = 0;
+    const second = (await slow.work()).result;
+    expect(second).toMatchObject({ shards: 1, polled: 3, handedOn: true });
+    started.length = 0;
+    const third = (await slow.work()).result;
+    expect(third).toMatchObject({ shards: 1, polled: 1 });
+    expect(third.handedOn).toBeUndefined(); // it found the queue empty
+    expect(started).toEqual([]);
+    expect(makini.stats.connectionTokensIssued).toBe(7);
+  });
+
+  it('a worker past the window starts no successor; it empties the queue of shards that can no longer be polled', async () => {
+    for (const key of keys) makini.upsertConnection(key);
+    const slow = poller({ shardSize: 3, concurrency: 1, budgetMs: 25_000, windowMs: 5 * 60_000 }, { fanOut, current: () => makini.advanceClock(10_000) });
+    await slow.run();
+    started.length = 0;
+    makini.advanceClock(5 * 60_000 - 40_000 - 15_000); // the window (less the reserve) ends 15 s in: within the first shard
+    const { result } = await slow.work();
+    expect(result).toMatchObject({ shards: 3, polled: 2, deferred: 5 });
+    expect(result.handedOn).toBeUndefined();
+    expect(started).toEqual([]);
+    expect(sqs.peek(SHARDS)).toEqual([]);
   });
 
   it('a shard that reaches a worker after its window polls nothing: its connections wait for the next run', async () => {
     for (const key of keys) makini.upsertConnection(key);
-    const { run, work } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { shardQueue });
+    const { run, work } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { fanOut });
     await run();
-    const [late] = await receiveShards();
+    const [late] = peekShards();
     makini.advanceClock(5 * 60_000 - 40_000); // the window less the reserve: no poll may start now
-    const { result, output } = await work([{ body: late.body }]);
-    expect(result).toMatchObject({ due: 3, polled: 0, deferred: 3 });
+    const { result, output } = await work();
+    expect(result).toMatchObject({ shards: 3, due: 7, polled: 0, deferred: 7 });
     expect(makini.stats.connectionTokensIssued).toBe(0);
     expect(output).toContain("arrived after its run's window");
-    expect((await store.loadCandidates(ids(late.shard))).every((c) => !c.poll?.lastPolledAt)).toBe(true);
+    expect((await store.loadCandidates(ids(late))).every((c) => !c.poll?.lastPolledAt)).toBe(true);
+    expect(sqs.peek(SHARDS)).toEqual([]); // nothing left to take: the next run selects them again
   });
 
-  it('a run with no more due connections than a shard polls them itself and gives the lease back', async () => {
+  it('a run with no more due connections than a shard polls them itself, starts no worker, and gives the lease back', async () => {
     for (const key of keys.slice(0, 3)) makini.upsertConnection(key);
-    const { run } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { shardQueue });
+    const { run } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { fanOut });
     expect((await run()).result).toMatchObject({ due: 3, polled: 3 });
     expect((await run()).result.skipped).toBeUndefined();
-    expect(await receiveShards()).toEqual([]);
+    expect(sqs.peek(SHARDS)).toEqual([]);
+    expect(started).toEqual([]);
   });
 
-  it('a message that is not a shard fails the invocation (the queue moves it to the dead-letter queue)', async () => {
-    const { work } = poller({ shardSize: 3 }, { shardQueue });
-    await expect(work([{ body: JSON.stringify({ runId: 'poll-x', notAfter: clock() + 60_000, connections: [{ id: 'conn_1' }] }) }])).rejects.toThrow(InvalidPollShardError);
-    expect(makini.stats.connectionTokensIssued).toBe(0);
+  it('a message that is not a shard goes to the dead-letter queue; the worker polls the shards after it', async () => {
+    const bad = JSON.stringify({ runId: 'poll-x', notAfter: clock() + 60_000, connections: [{ id: 'conn_1' }] });
+    await fanOut.shards.send(bad);
+    await fanOut.shards.send(JSON.stringify({ runId: 'poll-y', notAfter: clock() + 60_000, connections: [{ id: 'conn_2', listed: true }] }));
+    makini.upsertConnection('conn_2');
+    const { work } = poller({ shardSize: 3 }, { fanOut });
+    const { result, output } = await work();
+    expect(result).toMatchObject({ shards: 1, failedShards: 1, polled: 1 });
+    expect(output).toContain('the shard message is invalid: it goes to the poll dead-letter queue');
+    expect(makini.stats.connectionTokensIssued).toBe(1);
+    expect(sqs.peek(SHARDS)).toEqual([]);
+    expect(sqs.peek(DEAD)).toEqual([bad]);
+  });
+
+  it('a shard whose polling fails goes to the dead-letter queue, and the worker goes on', async () => {
+    for (const key of keys) makini.upsertConnection(key);
+    const { run } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { fanOut });
+    await run();
+    const first = peekShards()[0];
+    // The table refuses the first shard's candidates once.
+    const load = store.loadCandidates.bind(store);
+    let refused = false;
+    const spy = jest.spyOn(store, 'loadCandidates').mockImplementation(async (ids) => {
+      if (!refused && ids.includes('conn_1')) {
+        refused = true;
+        throw new Error('ProvisionedThroughputExceededException');
+      }
+      return load(ids);
+    });
+    try {
+      const { result, output } = await poller({ shardSize: 3, windowMs: 5 * 60_000 }, { fanOut }).work();
+      expect(result).toMatchObject({ shards: 2, failedShards: 1, polled: 4 });
+      expect(output).toContain('polling the shard failed: it goes to the poll dead-letter queue');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(sqs.peek(DEAD).map((body) => ids(parsePollShard(body)))).toEqual([ids(first)]);
+  });
+
+  it('a worker in a function without a shard queue fails loudly', async () => {
+    const { work } = poller();
+    await expect(work()).rejects.toThrow('a poll worker was started, but this function has no poll shard queue');
   });
 });
