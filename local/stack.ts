@@ -1,8 +1,8 @@
 /**
  * The local stack: the deployed pipeline on one machine, with the same handlers and the same config.
  *
- * AWS is replaced by small local endpoints (dynalite on disk, and the SQS, Secrets Manager and
- * EventBridge doubles in local/aws/), which the handlers reach only through the SDK's standard
+ * AWS is replaced by small local endpoints (dynalite on disk, and the SQS, Secrets Manager,
+ * EventBridge, S3 and Lambda doubles in local/aws/), which the handlers reach only through the SDK's standard
  * AWS_ENDPOINT_URL_* variables. API Gateway, the SQS event-source mapping and the poll schedule are
  * emulated here. State lives under `dir` and survives restarts.
  */
@@ -24,6 +24,7 @@ import { matchesEventPattern, transformInput, valueAtPath } from './aws/event-pa
 import { busName, startLocalEventBridge, type BusEvent } from './aws/eventbridge';
 import { lambdaPermissionsPolicy, type LambdaPermission, type PolicyDocument } from './aws/iam-policy';
 import { accessKeyOf, AwsError, type Fault } from './aws/json-endpoint';
+import { startLocalLambdaApi, type InvokableFunctions } from './aws/lambda';
 import { startLocalSecretsManager } from './aws/secrets-manager';
 import { startLocalS3 } from './aws/s3';
 import { awsManagedSnsKeyPolicy, LocalTopics } from './aws/sns';
@@ -72,7 +73,7 @@ export interface LocalStackInfo {
   readonly pollMode: 'system' | 'per-connection';
   /** `POST` here runs the poller now. */
   readonly pollUrl: string;
-  readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly secretsManager: string; readonly eventBridge: string; readonly s3: string };
+  readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly secretsManager: string; readonly eventBridge: string; readonly s3: string; readonly lambda: string };
   readonly pid: number;
 }
 
@@ -131,6 +132,7 @@ export function localOverrides(options: { endpoints: LocalStackInfo['endpoints']
     AWS_ENDPOINT_URL_SECRETS_MANAGER: options.endpoints.secretsManager,
     AWS_ENDPOINT_URL_EVENTBRIDGE: options.endpoints.eventBridge,
     AWS_ENDPOINT_URL_S3: options.endpoints.s3,
+    AWS_ENDPOINT_URL_LAMBDA: options.endpoints.lambda,
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
     // The role's credentials: the local endpoints evaluate each call against the role's policies.
@@ -258,7 +260,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       authorize: ({ accessKeyId, action, resource }) => iam.authorizeCall(accessKeyId, [{ action, resource }]),
     });
     closers.push(s3.close);
-    const endpoints = { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url, s3: s3.url };
+    // Lambda's Invoke API (the poller starts its workers with it): bound to the functions once they exist.
+    let invokable: InvokableFunctions = { arnOf: () => undefined, invoke: async () => undefined, invokeAsync: () => undefined };
+    const lambdaApi = await startLocalLambdaApi({
+      functions: { arnOf: (name) => invokable.arnOf(name), invoke: (fnArn, event) => invokable.invoke(fnArn, event), invokeAsync: (fnArn, event) => invokable.invokeAsync(fnArn, event) },
+      fault: () => faults().lambda,
+      authorize: ({ accessKeyId, action, resource }) => iam.authorizeCall(accessKeyId, [{ action, resource }]),
+    });
+    closers.push(lambdaApi.close);
+    const endpoints = { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url, s3: s3.url, lambda: lambdaApi.url };
 
     // This process's own SDK clients (and the CLI's, through stack.json) are the administrator.
     Object.assign(process.env, {
@@ -268,6 +278,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
       AWS_ENDPOINT_URL_S3: s3.url,
+      AWS_ENDPOINT_URL_LAMBDA: lambdaApi.url,
     });
 
     // --- Physical resources: what Ref and Fn::GetAtt resolve to ----------------------------------
@@ -566,6 +577,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         }
       }
     };
+    invokable = {
+      arnOf: (nameOrArn) => {
+        const name = nameOrArn.startsWith('arn:') ? nameOrArn.split(':')[6] : nameOrArn;
+        return [...functionsByArn.values()].find((f) => f.definition.name === name)?.arn;
+      },
+      invoke: (fnArn, event) => functionsByArn.get(fnArn)!.invoke(event),
+      invokeAsync: (fnArn, event) => void invokeAsync(functionsByArn.get(fnArn)!, event),
+    };
     const rules = resourcesOfType(template, 'AWS::Events::Rule').map(([id, r]) => ({ id, arn: physical[id]!.attributes.Arn!, name: physical[id]!.ref, p: resolve<RuleProperties>(props(r)) }));
     /** EventBridge delivers to a rule's target; a refused delivery goes to the target's DLQ. */
     const deliver = async (rule: (typeof rules)[number], target: RuleTarget, event: unknown) => {
@@ -777,7 +796,7 @@ function isAlive(pid: number): boolean {
  * One Secrets Manager operation can fail alone, e.g. `{"secretsManager.PutSecretValue": "unavailable"}`
  * (a refreshed token pair that cannot be written back). Re-read only when the file changes.
  */
-export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb' | 's3' | `secretsManager.${string}`, Fault>>;
+export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb' | 's3' | 'lambda' | `secretsManager.${string}`, Fault>>;
 function faultReader(file: string): () => LocalFaults {
   let cached: { mtimeMs: number; faults: LocalFaults } = { mtimeMs: -1, faults: {} };
   return () => {

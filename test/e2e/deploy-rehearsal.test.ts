@@ -43,6 +43,33 @@ const alarmState = (s: LocalStack, logicalIdPrefix: string) => s.cloudwatch.stat
 const alarmMessages = (logicalIdPrefix: string, state: string) =>
   readTopicLog(path.join(local.dir, 'topics.jsonl')).filter((m) => m.publishedBy === 'cloudwatch.amazonaws.com' && (JSON.parse(m.message) as { AlarmName: string; NewStateValue: string }).AlarmName.includes(logicalIdPrefix) && (JSON.parse(m.message) as { NewStateValue: string }).NewStateValue === state);
 
+describe('the poller fans out by invoking itself through the local Lambda API, with its own role', () => {
+  it('control: a run with more due connections than a shard starts workers that poll every connection', async () => {
+    stack = await start({ env: { MAKINI_POLL_SHARD_SIZE: '2', MAKINI_POLL_SHARD_CONCURRENCY: '2' } });
+    stack.makini!.seedConnections(5);
+    const run = await stack.pollNow();
+    expect(run.due).toBeGreaterThanOrEqual(5); // the simulator's sample connections, and these
+    expect(run).toMatchObject({ mode: 'system', polled: 0, shards: Math.ceil(run.due / 2) });
+    // Two workers drain the shards; the run itself polled nobody.
+    await waitFor(async () => stack.makini!.stats.connectionTokensIssued === run.due);
+    expect(stack.iam.denials).toEqual([]);
+  });
+
+  it('without its PollerStartsWorkers policy the run is denied starting workers, fails, and polls nobody', async () => {
+    stack = await start({
+      env: { MAKINI_POLL_SHARD_SIZE: '2' },
+      editTemplate: (t) => {
+        for (const [id] of resourcesOfType(t, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('WebhooksPollerStartsWorkers'))) delete t.Resources[id];
+      },
+    });
+    stack.makini!.seedConnections(5);
+    await expect(stack.pollNow()).rejects.toThrow(/not authorized to perform: lambda:InvokeFunction/);
+    // One denial per worker it tried to start (pollShardConcurrency, 4), nothing else.
+    expect(stack.iam.denials).toEqual(Array.from({ length: 4 }, () => expect.stringMatching(/is not authorized to perform: lambda:InvokeFunction on resource: .*WebhooksPoller/)));
+    expect(stack.makini!.stats.connectionTokensIssued).toBe(0);
+  });
+});
+
 describe('IAM from the template is enforced locally', () => {
   it('control: the template as synthesized takes a webhook end to end', async () => {
     stack = await start();

@@ -294,30 +294,39 @@ describe('poller infrastructure', () => {
     });
   });
 
-  it('feeds poll shards to the poller one per invocation, at most pollShardConcurrency at a time, a failed one to the poll DLQ', () => {
+  it('gives the poller a shard queue it drains with workers it starts itself: no event-source mapping, a failed shard to the poll DLQ', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
       VisibilityTimeout: 180,
       MessageRetentionPeriod: 3_600,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhooksPollDeadLetterQueue'), 'Arn'] }, maxReceiveCount: 1 },
     });
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhooksPollShardQueue'), 'Arn'] },
-      FunctionName: { Ref: Match.stringLikeRegexp('^WebhooksPoller') },
-      BatchSize: 1,
-      ScalingConfig: { MaximumConcurrency: 4 },
-    });
+    // The webhook queue's mapping only: a mapping long-polls its queue all month, fan-out or not.
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ MAKINI_POLL_SHARD_QUEUE_URL: { Ref: Match.stringLikeRegexp('^WebhooksPollShardQueue') } }) },
     });
     const shardQueue = Object.keys(template.findResources('AWS::SQS::Queue')).find((id) => id.startsWith('WebhooksPollShardQueue'))!;
     const onShards = pollerStatements(template).filter((st) => JSON.stringify(st.Resource).includes(shardQueue));
-    expect(onShards.flatMap((st) => [st.Action].flat()).sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage']);
-    synth({ pollShardConcurrency: 10, pollerTimeoutSeconds: 240 }).template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { ScalingConfig: { MaximumConcurrency: 10 } });
-    // Per-connection mode never fans out (the tokens are not put in messages): no shard queue.
+    expect(onShards.flatMap((st) => [st.Action].flat()).sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage', 'sqs:SendMessage']);
+    // Workers are the poller itself, invoked asynchronously: that one function only, in a policy of
+    // its own (in the role's default policy, which the function depends on, it would be a cycle).
+    const starts = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('WebhooksPollerStartsWorkers'));
+    expect(starts).toHaveLength(1);
+    const [[, policy]] = starts;
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksPoller[0-9A-F]{8}$/), 'Arn'] } }]);
+    expect(policy.Properties.Roles).toEqual([{ Ref: expect.stringMatching(/^WebhooksPollerRole/) }]);
+    // A failed worker, like a failed run: retried once, then the poll DLQ.
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^WebhooksPoller') },
+      MaximumRetryAttempts: 1,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhooksPollDeadLetterQueue'), 'Arn'] } } },
+    });
+    // Per-connection mode never fans out (the tokens are not put in messages): no shard queue, no self-invocation.
     const perConnection = synth({ pollMode: 'per-connection' }).template;
     perConnection.resourceCountIs('AWS::SQS::Queue', 3);
     perConnection.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    expect(Object.keys(perConnection.findResources('AWS::IAM::Policy')).filter((id) => id.startsWith('WebhooksPollerStartsWorkers'))).toEqual([]);
   });
 
   it('grants the poller token reads and write-backs under the prefix only, the credentials secret by name, and no other wildcard', () => {

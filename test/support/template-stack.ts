@@ -12,6 +12,8 @@ import { startLocalStack, type LocalStack } from '../../local/stack';
 export interface TemplateStackOptions {
   readonly editTemplate?: (t: CfnTemplate) => void;
   readonly alarmTimeScale?: number;
+  /** Settings (`MAKINI_*`) beside the log level. */
+  readonly env?: Record<string, string>;
 }
 
 export function templateStackPerTest(prefix: string): { readonly dir: string; readonly lines: string[]; start(options?: TemplateStackOptions): Promise<LocalStack> } {
@@ -33,7 +35,8 @@ export function templateStackPerTest(prefix: string): { readonly dir: string; re
     },
     lines,
     async start(options = {}) {
-      stack = await startLocalStack({ dir, port: 0, env: { MAKINI_LOG_LEVEL: 'WARN' }, log: (line) => lines.push(line), ...options });
+      const { env, ...rest } = options;
+      stack = await startLocalStack({ dir, port: 0, env: { MAKINI_LOG_LEVEL: 'WARN', ...env }, log: (line) => lines.push(line), ...rest });
       return stack;
     },
   };
