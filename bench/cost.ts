@@ -298,7 +298,7 @@ export function fixedMonthly(inputs: FixedInputs): CostLine[] {
     {
       item: 'idle queue polling',
       usd: (inputs.sqsEventSourceMappings * FIXED_ASSUMPTIONS.idleQueuePollsPerMonth * PRICES.sqsStandardPerMillion.usd) / 1e6,
-      basis: `${inputs.sqsEventSourceMappings} event-source mappings (the webhook queue's; the poll shard queue's), each ${FIXED_ASSUMPTIONS.idleQueuePollsPerMonth.toLocaleString('en')} empty ReceiveMessage long polls a month (assumed: 5 pollers)`,
+      basis: `${inputs.sqsEventSourceMappings} event-source mapping${inputs.sqsEventSourceMappings === 1 ? '' : 's'} (the webhook queue's; the poll shard queue has none: the poller's workers drain it), each ${FIXED_ASSUMPTIONS.idleQueuePollsPerMonth.toLocaleString('en')} empty ReceiveMessage long polls a month (assumed: 5 pollers)`,
     },
     { item: 'event archive', usd: 0, basis: 'nothing fixed: it is priced per event in the per-million rows' },
   ];

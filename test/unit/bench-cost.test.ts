@@ -65,7 +65,7 @@ describe('the fixed-cost model', () => {
     expect(total).toMatchObject({ target: '≤ $5', met: true });
     expect(total.value).toBeCloseTo(1 + 1.1 + 0.8 + 1.8 + 0.02 + 0.26, 2);
     expect(rowsOf({ dashboards: 0, alarmMetrics: 12 })['fixed per month: alarms']).toMatchObject({ value: 1.2, met: false });
-    // Each SQS event-source mapping long-polls its queue all month: a second one (the poll shard queue) costs its own.
+    // Each SQS event-source mapping long-polls its queue all month: a second one (as the poll shard queue had until 2026-12-02) costs its own.
     const twoQueues = rowsOf({ dashboards: 0, alarmMetrics: 11, sqsEventSourceMappings: 2, webhookMetrics: [...inputs.webhookMetrics, 'a', 'b', 'c'] });
     expect(twoQueues['fixed per month: idle queue polling'].value).toBeCloseTo(2 * lean['fixed per month: idle queue polling'].value, 3);
     expect(twoQueues['fixed cost per month, us-east-1 (default configuration, system mode, no connection)']).toMatchObject({ met: false });

@@ -465,7 +465,7 @@ describe('evaluateAccess over the synthesized stack', () => {
       if (r.Type === 'AWS::KMS::Key') return [[id, 'resource', r.Properties?.KeyPolicy]];
       return [];
     });
-    expect(documents.length).toBe(3 + 2 + 4 + 1); // 3 roles; 2 topics; 4 queues (webhooks, its DLQ, poll shards, poll DLQ); 1 key
+    expect(documents.length).toBe(3 + 1 + 2 + 4 + 1); // 3 roles, and the poller's policy to start its workers; 2 topics; 4 queues (webhooks, its DLQ, poll shards, poll DLQ); 1 key
     for (const [, kind, raw] of documents) {
       const doc = resolveIntrinsics<PolicyDocument>(raw, refs);
       const policies: AccessPolicies = kind === 'identity' ? { accountId: ACCOUNT, identity: [doc] } : { accountId: ACCOUNT, resource: doc };
