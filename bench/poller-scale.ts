@@ -127,11 +127,11 @@ async function measureFanOut(makini: MakiniApiSimulator, config: MakiniWebhookCo
   const sqsClient = new SQSClient({ endpoint: sqs.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   const queueUrl = sqs.queueUrl('poll-shards');
   let toStart = 0;
-  let runId = '';
+  let worker: ShardWorkerEvent['pollWorker'] = { runId: '', notAfter: 0 };
   const started = performance.now();
   const coordinator = await measureRun(makini, config, store, {
     shards: new SqsPollShardQueue(sqsClient, queueUrl),
-    workers: { start: async (count, event) => void ((toStart += count), (runId = event.pollWorker.runId)) },
+    workers: { start: async (count, event) => ((toStart += count), (worker = event.pollWorker), count) },
   });
   const handedOutS = (performance.now() - started) / 1000;
   const shardCount = sqs.depth('poll-shards');
@@ -158,7 +158,7 @@ async function measureFanOut(makini: MakiniApiSimulator, config: MakiniWebhookCo
     // As Lambda's asynchronous invocations: each worker started, and each successor a worker starts.
     const invoke = async (): Promise<void> => {
       const t = performance.now();
-      const result = await workers.invoke<ShardWorkerResult>({ pollWorker: { runId }, pollRecords: [...records.values()] } satisfies ShardWorkerEvent);
+      const result = await workers.invoke<ShardWorkerResult>({ pollWorker: worker, pollRecords: [...records.values()] } satisfies ShardWorkerEvent);
       invocationSeconds.push((performance.now() - t) / 1000);
       for (const record of result.saved) records.set(record.connectionId, record);
       results.push(result);

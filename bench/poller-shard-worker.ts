@@ -57,7 +57,7 @@ export async function handler(event: ShardWorkerEvent, context: Context): Promis
       refreshToken: (token) => api.refreshToken(token),
     },
     queue: { send: async () => void queued++ },
-    fanOut: { shards, workers: { start: async (count) => void (started += count) } },
+    fanOut: { shards, workers: { start: async (count) => ((started += count), count) } },
     logger: new Logger({ serviceName: 'poller', logLevel: 'ERROR' }),
     metrics: new Metrics({ namespace: 'Bench', serviceName: 'poller' }),
     settings: pollerSettings(config),

@@ -344,18 +344,19 @@ export function parsePollShard(body: string): PollShard {
  * idle, docs/cost.md); a queue nobody polls costs nothing.
  */
 export interface PollWorkerEvent {
-  readonly pollWorker: { readonly runId: string };
+  /** `notAfter`: the run's window less the reserve (epoch ms), after which the worker takes no shard and starts no successor. */
+  readonly pollWorker: { readonly runId: string; readonly notAfter: number };
 }
 
 /**
  * Whether an invocation's event is a worker's (see {@link PollWorkerEvent}); anything else is a run.
  *
  * @example
- * isPollWorkerEvent({ pollWorker: { runId: 'poll-1' } }); // true
+ * isPollWorkerEvent({ pollWorker: { runId: 'poll-1', notAfter: 1_764_000_000_000 } }); // true
  * isPollWorkerEvent({}); // false (the schedule's event: a run)
  */
 export function isPollWorkerEvent(event: unknown): event is PollWorkerEvent {
   if (typeof event !== 'object' || event === null) return false;
   const worker = (event as Partial<PollWorkerEvent>).pollWorker;
-  return typeof worker === 'object' && worker !== null && typeof worker.runId === 'string';
+  return typeof worker === 'object' && worker !== null && typeof worker.runId === 'string' && typeof worker.notAfter === 'number' && Number.isFinite(worker.notAfter);
 }

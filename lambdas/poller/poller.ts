@@ -37,7 +37,7 @@ import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-even
 import { MakiniApiClient, type ClientCredentials, type CurrentIntegration, type MakiniConnection } from '../adapters/makini-api-client';
 import { createLogger, withPowertools } from '../adapters/powertools';
 import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens, type StoredConnectionToken, type TokenDiscovery } from '../adapters/secrets-manager-connection-tokens';
-import { LambdaPollWorkers, type PollWorkers } from '../adapters/lambda-poll-workers';
+import { invokeClientConfig, LambdaPollWorkers, type PollWorkers } from '../adapters/lambda-poll-workers';
 import { SqsPollShardQueue, type PollShardQueue } from '../adapters/sqs-poll-shard-queue';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
 import { tokenDue, tokenFromResponse, type TokenResponse } from '../core/connection-secret';
@@ -60,6 +60,7 @@ import {
   type PollRecord,
   type PollSettings,
   type PollShard,
+  type PollWorkerEvent,
   type ShardConnection,
   type SynthesizedEvent,
 } from '../core/poll';
@@ -147,6 +148,8 @@ export interface PollRunSummary {
   readonly failedShards?: number;
   /** A worker: its time ran out inside the run's window, so it started a successor. */
   readonly handedOn?: boolean;
+  /** A worker: connections of a shard it ran out of time for, put back on the queue as a shard for its successor. */
+  readonly requeued?: number;
   /** Set when another run held the lease, so this one polled nothing. */
   readonly skipped?: 'another poll run is in progress';
 }
@@ -188,7 +191,7 @@ export function createPoller(deps: PollerDeps) {
   return async function pollRun(event: unknown, context?: Context): Promise<PollRunSummary> {
     const started = now();
     const budgetMs = Math.min(settings.budgetMs, context ? context.getRemainingTimeInMillis() - settings.reserveMs : Number.POSITIVE_INFINITY);
-    if (isPollWorkerEvent(event)) return drainShards(deps.fanOut?.shards, event.pollWorker.runId, started + budgetMs);
+    if (isPollWorkerEvent(event)) return drainShards(deps.fanOut?.shards, event.pollWorker, started + budgetMs);
     const runId = `poll-${randomUUID()}`;
     // A run that may fan out holds the lease for its whole window: its workers poll until then.
     const leaseUntil = started + Math.max(budgetMs + settings.reserveMs, deps.fanOut ? settings.windowMs : 0);
@@ -319,8 +322,9 @@ export function createPoller(deps: PollerDeps) {
   ): Promise<Map<string, PollOutcome | 'deleted'>> {
     const findings = new Map<string, PollOutcome | 'deleted'>();
     let next = 0;
+    let failure: { error: unknown } | undefined;
     const worker = async () => {
-      while (next < due.length && now() < deadline) {
+      while (!failure && next < due.length && now() < deadline) {
         const connectionId = due[next++];
         counts.inFlight++;
         counts.peak = Math.max(counts.peak, counts.inFlight);
@@ -332,19 +336,23 @@ export function createPoller(deps: PollerDeps) {
           if (result.outcome === 'failed') counts.failed++;
           if (result.outcome === 'unauthorized') counts.unauthorized++;
           if (result.outcome === 'deleted') counts.deleted++;
+        } catch (error) {
+          failure ??= { error };
         } finally {
           counts.inFlight--;
         }
       }
     };
+    // A failure (the store refusing a write) stops every loop from taking another connection, and
+    // fails the whole only once the polls in flight have ended: none outlives the call.
     await Promise.all(Array.from({ length: Math.min(settings.concurrency, due.length) }, worker));
+    if (failure) throw failure.error;
     return findings;
   }
 
   /** Puts the due connections, in order, as shards on the shard queue, then starts the workers; how many shards there were. */
   async function handOut(to: NonNullable<PollerDeps['fanOut']>, due: readonly ShardConnection[], runId: string, notAfter: number, fanOut: { started: boolean }): Promise<number> {
     const shards = splitShards(due, settings.shardSize, SHARD_MAX_BYTES);
-    fanOut.started = true;
     let next = 0;
     const sender = async () => {
       while (next < shards.length) {
@@ -352,11 +360,18 @@ export function createPoller(deps: PollerDeps) {
         await to.shards.send(JSON.stringify(shard));
       }
     };
+    // Until a worker is started the run has nobody polling for it: if sending or starting fails it
+    // fails as a run, and gives the lease back, so that Lambda's retry runs again rather than
+    // finding the lease held and succeeding with nothing polled (the retry failing too lands in the
+    // poll dead-letter queue, whose alarm says so). Shards already sent are taken by the retry's
+    // workers; those past their window are deleted unpolled.
     await Promise.all(Array.from({ length: Math.min(SHARD_SENDS_IN_FLIGHT, shards.length) }, sender));
     // Every shard is on the queue before a worker starts, so a worker that finds it empty is done.
-    const workers = Math.min(settings.shardConcurrency, shards.length);
-    await to.workers.start(workers, { pollWorker: { runId } });
-    deps.logger.info('due connections handed to poll workers', { runId, connections: due.length, shards: shards.length, workers, notAfter: new Date(notAfter).toISOString() });
+    const wanted = Math.min(settings.shardConcurrency, shards.length);
+    const started = await to.workers.start(wanted, { pollWorker: { runId, notAfter } });
+    fanOut.started = true;
+    if (started < wanted) deps.logger.warn('fewer poll workers started than asked for; they hand on to successors until the window ends', { runId, started, wanted });
+    deps.logger.info('due connections handed to poll workers', { runId, connections: due.length, shards: shards.length, workers: started, notAfter: new Date(notAfter).toISOString() });
     return shards.length;
   }
 
@@ -367,13 +382,15 @@ export function createPoller(deps: PollerDeps) {
    * dead-letter queue (the queue's redrive policy: one receive), whose alarm says so; its connections
    * stay least recently polled, so the next run polls them first.
    */
-  async function drainShards(queue: PollShardQueue | undefined, runId: string, budgetEnd: number): Promise<PollRunSummary> {
+  async function drainShards(queue: PollShardQueue | undefined, worker: PollWorkerEvent['pollWorker'], budgetEnd: number): Promise<PollRunSummary> {
     if (!queue) throw new Error('a poll worker was started, but this function has no poll shard queue');
+    const { runId, notAfter: windowEnd } = worker;
     const counts = newCounts();
-    const totals = { shards: 0, connections: 0, due: 0, failedShards: 0 };
+    const totals = { shards: 0, connections: 0, due: 0, failedShards: 0, requeued: 0 };
     let drained = false;
-    let windowEnd = 0;
-    while (now() < budgetEnd) {
+    // A worker takes nothing after its run's window: one that starts late (Lambda's retry, or a
+    // backlog of asynchronous invocations) must not add to the next run's workers.
+    while (now() < Math.min(budgetEnd, windowEnd)) {
       const received = await queue.receive();
       if (!received) {
         drained = true;
@@ -381,11 +398,16 @@ export function createPoller(deps: PollerDeps) {
       }
       try {
         const shard = parsePollShard(received.body);
-        windowEnd = Math.max(windowEnd, shard.notAfter);
         const polled = await pollShard(shard, budgetEnd, counts);
         totals.shards++;
         totals.connections += polled.connections;
         totals.due += polled.due;
+        // Out of time inside the window with part of the shard left: that part goes back on the
+        // queue as a shard of its own, for the successor (past the window it waits for the next run).
+        if (polled.left.length > 0 && now() < shard.notAfter) {
+          await queue.send(JSON.stringify({ ...shard, connections: polled.left } satisfies PollShard));
+          totals.requeued += polled.left.length;
+        }
       } catch (error) {
         totals.failedShards++;
         const reason = error instanceof InvalidPollShardError ? 'the shard message is invalid' : 'polling the shard failed';
@@ -398,7 +420,7 @@ export function createPoller(deps: PollerDeps) {
     // Out of time with the run's window still open: a successor takes over, so the run keeps its
     // workers until the window ends (each worker starts at most one, so they stay as many).
     const handOn = !drained && now() < windowEnd && deps.fanOut !== undefined;
-    if (handOn) await deps.fanOut!.workers.start(1, { pollWorker: { runId } });
+    if (handOn && (await deps.fanOut!.workers.start(1, { pollWorker: worker })) === 0) deps.logger.error('a poll worker out of time could not start its successor: the shards left wait for the next run', { runId });
     emitCounts(counts);
     const summary: PollRunSummary = {
       ...EMPTY_SUMMARY,
@@ -409,10 +431,11 @@ export function createPoller(deps: PollerDeps) {
       failed: counts.failed,
       unauthorized: counts.unauthorized,
       recovered: counts.recovered,
-      deferred: totals.due - counts.polled - counts.deleted,
+      deferred: totals.due - counts.polled - counts.deleted - totals.requeued,
       peakConcurrency: counts.peak,
       deleted: counts.deleted,
       shards: totals.shards,
+      ...(totals.requeued > 0 && { requeued: totals.requeued }),
       ...(totals.failedShards > 0 && { failedShards: totals.failedShards }),
       ...(handOn && { handedOn: true }),
     };
@@ -425,7 +448,7 @@ export function createPoller(deps: PollerDeps) {
    * run's window, whichever ends first. What it does not reach is deferred like any run's remainder
    * (it stays least recently polled, so it comes first next run).
    */
-  async function pollShard(shard: PollShard, budgetEnd: number, counts: Counts): Promise<{ connections: number; due: number }> {
+  async function pollShard(shard: PollShard, budgetEnd: number, counts: Counts): Promise<{ connections: number; due: number; left: ShardConnection[] }> {
     const credentials = await deps.credentials.read();
     if (!credentials) throw new Error(`a poll shard needs system mode, but the secret ${settings.credentialsSecret} does not exist`);
     const targets = new Map(shard.connections.map((c): [string, Target] => [c.id, { connectionId: c.id, ...(c.listed && { listed: { key: c.id, ...(c.status !== undefined && { status: c.status }) } }) }]));
@@ -434,8 +457,10 @@ export function createPoller(deps: PollerDeps) {
     const live = shard.connections.filter((c) => known.has(c.id) && !known.get(c.id)!.poll?.deletedAt).map((c) => c.id);
     const deadline = Math.min(shard.notAfter, budgetEnd);
     if (now() >= deadline) deps.logger.warn("a poll shard arrived after its run's window: its connections wait for the next run", { runId: shard.runId, connections: live.length });
-    await pollTargets(live, targets, known, shard.runId, credentials, deadline, counts);
-    return { connections: shard.connections.length, due: live.length };
+    const findings = await pollTargets(live, targets, known, shard.runId, credentials, deadline, counts);
+    const reached = new Set(findings.keys());
+    const liveIds = new Set(live);
+    return { connections: shard.connections.length, due: live.length, left: shard.connections.filter((c) => liveIds.has(c.id) && !reached.has(c.id)) };
   }
 
   async function pollOne(
@@ -664,7 +689,7 @@ export function createPollerHandlerFromEnv(env: Readonly<Record<string, string |
     }),
     queue: new SqsWebhookQueue(sqs, requireEnv(env, RESOURCE_ENV.queueUrl)),
     // Workers are this same function, started asynchronously (Lambda names the function in the environment).
-    ...(shardQueueUrl && { fanOut: { shards: new SqsPollShardQueue(sqs, shardQueueUrl), workers: new LambdaPollWorkers(new LambdaClient(sdk), requireEnv(env, 'AWS_LAMBDA_FUNCTION_NAME')) } }),
+    ...(shardQueueUrl && { fanOut: { shards: new SqsPollShardQueue(sqs, shardQueueUrl), workers: new LambdaPollWorkers(new LambdaClient(invokeClientConfig()), requireEnv(env, 'AWS_LAMBDA_FUNCTION_NAME')) } }),
     logger,
     metrics,
     settings: pollerSettings(config),

@@ -8,7 +8,8 @@
  * the control.
  */
 import * as path from 'node:path';
-import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DeleteMessageCommand, GetQueueUrlCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createSignatureScheme } from '../../lambdas/core/signature';
 import { readTopicLog } from '../../local/aws/sns';
 import type { CfnTemplate } from '../../local/cloud-assembly';
@@ -67,6 +68,36 @@ describe('the poller fans out by invoking itself through the local Lambda API, w
     // One denial per worker it tried to start (pollShardConcurrency, 4), nothing else.
     expect(stack.iam.denials).toEqual(Array.from({ length: 4 }, () => expect.stringMatching(/is not authorized to perform: lambda:InvokeFunction on resource: .*WebhooksPoller/)));
     expect(stack.makini!.stats.connectionTokensIssued).toBe(0);
+  });
+
+  it('without it, a scheduled (asynchronous) run fails, is retried, and lands in the poll dead-letter queue: the failure reaches the alarm', async () => {
+    stack = await start({
+      env: { MAKINI_POLL_SHARD_SIZE: '2' },
+      editTemplate: (t) => {
+        for (const [id] of resourcesOfType(t, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('WebhooksPollerStartsWorkers'))) delete t.Resources[id];
+      },
+    });
+    const lambda = new LambdaClient({ endpoint: stack.info.endpoints.lambda });
+    const sqs = new SQSClient({ endpoint: stack.info.endpoints.sqs });
+    try {
+      const poller = resourcesOfType(stack.template, 'AWS::Lambda::Function').find(([id]) => /^WebhooksPoller[0-9A-F]{8}$/.test(id))![0];
+      const pollDlq = resourcesOfType(stack.template, 'AWS::SQS::Queue').find(([id]) => id.startsWith('WebhooksPollDeadLetterQueue'))![0];
+      expect((await lambda.send(new InvokeCommand({ FunctionName: `MakiniWebhooks-${poller}`, InvocationType: 'Event', Payload: new TextEncoder().encode('{}') }))).StatusCode).toBe(202);
+      const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: `MakiniWebhooks-${pollDlq}` }));
+      let failure: { requestContext?: { condition?: string }; requestPayload?: unknown; responsePayload?: { errorMessage?: string } } | undefined;
+      await waitFor(async () => {
+        const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
+        failure = Messages[0] && JSON.parse(Messages[0].Body!);
+        return failure !== undefined;
+      });
+      // Both attempts ran (the first gave the lease back) and failed the same way.
+      expect(failure).toMatchObject({ requestContext: { condition: 'RetriesExhausted' }, requestPayload: {}, responsePayload: { errorMessage: expect.stringMatching(/lambda:InvokeFunction/) } });
+      expect(lines.filter((l) => l.includes('another poll run is in progress'))).toEqual([]);
+      expect(stack.makini!.stats.connectionTokensIssued).toBe(0);
+    } finally {
+      lambda.destroy();
+      sqs.destroy();
+    }
   });
 });
 

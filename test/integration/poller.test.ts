@@ -84,12 +84,12 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBa
       return captureOutput(() => run({}));
     },
     /** A worker invocation, as a fanned-out run starts it. */
-    work: (event: unknown = { pollWorker: { runId: 'poll-test' } }) => {
+    work: (event: unknown = { pollWorker: { runId: 'poll-test', notAfter: clock() + 5 * 60_000 } }) => {
       lastRunStart = addMetric.mock.calls.length;
       return captureOutput(() => run(event));
     },
     /** Workers running at the same time. */
-    workTogether: async (count: number) => (await captureOutput(() => Promise.all(Array.from({ length: count }, () => run({ pollWorker: { runId: 'poll-test' } }))))).result,
+    workTogether: async (count: number, event: unknown) => (await captureOutput(() => Promise.all(Array.from({ length: count }, () => run(event))))).result,
     gauge,
   };
 }
@@ -445,7 +445,7 @@ describe('fan-out in system mode: a run puts its due connections in shards on a 
     sqs = await startLocalSqs({ now: () => clock(), queues: [{ name: DEAD, visibilityTimeoutSeconds: 30 }, { name: SHARDS, visibilityTimeoutSeconds: 180, redrive: { deadLetterQueue: DEAD, maxReceiveCount: 1 } }] });
     sqsClient = new SQSClient({ endpoint: sqs.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
     started = [];
-    fanOut = { shards: new SqsPollShardQueue(sqsClient, sqs.queueUrl(SHARDS)), workers: { start: async (...args) => void started.push(args) } };
+    fanOut = { shards: new SqsPollShardQueue(sqsClient, sqs.queueUrl(SHARDS)), workers: { start: async (...args) => (started.push(args), args[0]) } };
   });
   afterEach(async () => {
     sqsClient.destroy();
@@ -465,7 +465,8 @@ describe('fan-out in system mode: a run puts its due connections in shards on a 
     expect(coordinator).toMatchObject({ mode: 'system', connections: 7, due: 7, polled: 0, deferred: 0, shards: 3 });
     expect(makini.stats.connectionTokensIssued).toBe(0); // the run itself polled nobody
     // Two workers (shardConcurrency), started once, after every shard was on the queue.
-    expect(started).toEqual([[2, { pollWorker: { runId: expect.stringMatching(/^poll-/) } }]]);
+    expect(started).toEqual([[2, { pollWorker: { runId: expect.stringMatching(/^poll-/), notAfter: expect.any(Number) } }]]);
+    const [[, worker]] = started;
     const shards = peekShards();
     // Never seen: all due, ordered by id; the last shard takes the rest. Listed, with their status.
     expect(shards.map(ids)).toEqual([keys.slice(0, 3), keys.slice(3, 6), keys.slice(6)]);
@@ -474,6 +475,7 @@ describe('fan-out in system mode: a run puts its due connections in shards on a 
     for (const shard of shards) {
       expect(shard.notAfter).toBeGreaterThanOrEqual(begun + 5 * 60_000 - 40_000);
       expect(shard.notAfter).toBeLessThanOrEqual(clock() + 5 * 60_000 - 40_000);
+      expect(shard.notAfter).toBe(worker.pollWorker.notAfter); // the workers' window is the shards'
     }
 
     // The lease is the run's until its window ends: a run started meanwhile polls nothing.
@@ -481,12 +483,12 @@ describe('fan-out in system mode: a run puts its due connections in shards on a 
     expect((await run()).result).toMatchObject({ skipped: 'another poll run is in progress' });
 
     // One worker drains the queue: every shard, each deleted once polled.
-    const worked = (await work()).result;
+    const worked = (await work(worker)).result;
     expect(worked).toMatchObject({ mode: 'system', shards: 3, connections: 7, due: 7, polled: 7, deferred: 0 });
     expect(gauge(POLLER_METRICS.polled)).toBe(7);
     expect(sqs.peek(SHARDS)).toEqual([]);
     // The other finds nothing left.
-    expect((await work()).result).toMatchObject({ shards: 0, polled: 0 });
+    expect((await work(worker)).result).toMatchObject({ shards: 0, polled: 0 });
     expect(makini.stats.connectionTokensIssued).toBe(7); // each connection polled once
     expect(new Set(types().map((e) => e.connection_id))).toEqual(new Set(keys));
     await drain();
@@ -504,7 +506,7 @@ describe('fan-out in system mode: a run puts its due connections in shards on a 
     for (const key of many) makini.upsertConnection(key);
     const { run, workTogether } = poller({ shardSize: 3, shardConcurrency: 3, windowMs: 5 * 60_000 }, { fanOut });
     expect((await run()).result).toMatchObject({ due: 20, shards: 7 });
-    const workers = await workTogether(3);
+    const workers = await workTogether(3, started[0][1]);
     expect(workers.reduce((n, w) => n + (w.shards ?? 0), 0)).toBe(7);
     expect(workers.reduce((n, w) => n + w.polled, 0)).toBe(20);
     expect(makini.stats.connectionTokensIssued).toBe(20);
@@ -516,34 +518,79 @@ describe('fan-out in system mode: a run puts its due connections in shards on a 
     // Each poll takes 10 s of the clock; a worker may start polls for 25 s.
     const slow = poller({ shardSize: 3, concurrency: 1, budgetMs: 25_000, windowMs: 5 * 60_000 }, { fanOut, current: () => makini.advanceClock(10_000) });
     await slow.run();
-    started.length = 0;
-    const first = (await slow.work()).result;
+    const [[, worker]] = started.splice(0);
+    const first = (await slow.work(worker)).result;
     expect(first).toMatchObject({ shards: 1, polled: 3, handedOn: true });
-    expect(started).toEqual([[1, { pollWorker: { runId: 'poll-test' } }]]);
+    expect(started).toEqual([[1, worker]]); // the same event: the same window
     expect(sqs.peek(SHARDS).map((body) => ids(parsePollShard(body)))).toEqual([keys.slice(3, 6), keys.slice(6)]);
     // Each successor has a budget of its own: one shard more, until the queue is empty.
     started.length = 0;
-    const second = (await slow.work()).result;
+    const second = (await slow.work(worker)).result;
     expect(second).toMatchObject({ shards: 1, polled: 3, handedOn: true });
     started.length = 0;
-    const third = (await slow.work()).result;
+    const third = (await slow.work(worker)).result;
     expect(third).toMatchObject({ shards: 1, polled: 1 });
     expect(third.handedOn).toBeUndefined(); // it found the queue empty
     expect(started).toEqual([]);
     expect(makini.stats.connectionTokensIssued).toBe(7);
   });
 
-  it('a worker past the window starts no successor; it empties the queue of shards that can no longer be polled', async () => {
+  it('a worker out of time in the middle of a shard puts the rest back for its successor: every connection polled once', async () => {
+    for (const key of keys) makini.upsertConnection(key);
+    // 10 s per poll, 15 s of budget: two polls per worker, so every shard of three is cut.
+    const slow = poller({ shardSize: 3, concurrency: 1, budgetMs: 15_000, windowMs: 5 * 60_000 }, { fanOut, current: () => makini.advanceClock(10_000) });
+    await slow.run();
+    const [[, worker]] = started.splice(0);
+    const first = (await slow.work(worker)).result;
+    expect(first).toMatchObject({ shards: 1, polled: 2, requeued: 1, deferred: 0, handedOn: true });
+    expect(sqs.peek(SHARDS).map((body) => ids(parsePollShard(body)))).toEqual([keys.slice(3, 6), keys.slice(6), ['conn_3']]);
+    let invocations = 1;
+    for (let last = first; last.handedOn; invocations++) last = (await slow.work(worker)).result;
+    expect(makini.stats.connectionTokensIssued).toBe(7);
+    const polled = await store.loadCandidates(keys);
+    expect(polled.filter((c) => !c.poll?.lastPolledAt).map((c) => c.connectionId)).toEqual([]);
+    expect(sqs.peek(SHARDS)).toEqual([]);
+    expect(invocations).toBe(4); // 7 polls, two per worker
+  });
+
+  it('a worker past the window takes no shard and starts no successor: the shards wait for the next run', async () => {
     for (const key of keys) makini.upsertConnection(key);
     const slow = poller({ shardSize: 3, concurrency: 1, budgetMs: 25_000, windowMs: 5 * 60_000 }, { fanOut, current: () => makini.advanceClock(10_000) });
     await slow.run();
-    started.length = 0;
+    const [[, worker]] = started.splice(0);
     makini.advanceClock(5 * 60_000 - 40_000 - 15_000); // the window (less the reserve) ends 15 s in: within the first shard
-    const { result } = await slow.work();
-    expect(result).toMatchObject({ shards: 3, polled: 2, deferred: 5 });
+    const { result } = await slow.work(worker);
+    // Two polls started before the window ended; the third waits for the next run, as do the other shards.
+    expect(result).toMatchObject({ shards: 1, polled: 2, deferred: 1 });
+    expect(result.requeued).toBeUndefined();
     expect(result.handedOn).toBeUndefined();
     expect(started).toEqual([]);
-    expect(sqs.peek(SHARDS)).toEqual([]);
+    expect(sqs.peek(SHARDS)).toHaveLength(2);
+  });
+
+  it("a worker started after its run's window (Lambda's retry, a backlog) takes nothing: it never adds to the next run's workers", async () => {
+    for (const key of keys) makini.upsertConnection(key);
+    const { run, work } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { fanOut });
+    await run();
+    const { result } = await work({ pollWorker: { runId: 'poll-previous', notAfter: clock() - 1 } });
+    expect(result).toMatchObject({ shards: 0, polled: 0 });
+    expect(sqs.peek(SHARDS)).toHaveLength(3);
+    expect(makini.stats.connectionTokensIssued).toBe(0);
+  });
+
+  it('a run that cannot start its workers fails and gives the lease back, so that its retry runs (and fails too, to the dead-letter queue)', async () => {
+    for (const key of keys) makini.upsertConnection(key);
+    const denied = { shards: fanOut.shards, workers: { start: async () => Promise.reject(new Error('AccessDeniedException: not authorized to perform: lambda:InvokeFunction')) } };
+    const { run } = poller({ shardSize: 3, windowMs: 5 * 60_000 }, { fanOut: denied });
+    await expect(run()).rejects.toThrow(/lambda:InvokeFunction/);
+    makini.advanceClock(60_000); // Lambda's retry of the asynchronous invocation
+    await expect(run()).rejects.toThrow(/lambda:InvokeFunction/);
+    expect(makini.stats.connectionTokensIssued).toBe(0);
+    // Fewer workers than asked for is not a failure: they hand on to successors.
+    const { run: partly } = poller({ shardSize: 3, shardConcurrency: 3, windowMs: 5 * 60_000 }, { fanOut: { shards: fanOut.shards, workers: { start: async () => 1 } } });
+    const { result, output } = await partly();
+    expect(result).toMatchObject({ shards: 3 });
+    expect(output).toContain('fewer poll workers started than asked for');
   });
 
   it('a shard that reaches a worker after its window polls nothing: its connections wait for the next run', async () => {
@@ -552,7 +599,8 @@ describe('fan-out in system mode: a run puts its due connections in shards on a 
     await run();
     const [late] = peekShards();
     makini.advanceClock(5 * 60_000 - 40_000); // the window less the reserve: no poll may start now
-    const { result, output } = await work();
+    // A worker of the next run (its own window open) finds this run's shards still there.
+    const { result, output } = await work({ pollWorker: { runId: 'poll-next', notAfter: clock() + 5 * 60_000 } });
     expect(result).toMatchObject({ shards: 3, due: 7, polled: 0, deferred: 7 });
     expect(makini.stats.connectionTokensIssued).toBe(0);
     expect(output).toContain("arrived after its run's window");
@@ -606,6 +654,29 @@ describe('fan-out in system mode: a run puts its due connections in shards on a 
       spy.mockRestore();
     }
     expect(sqs.peek(DEAD).map((body) => ids(parsePollShard(body)))).toEqual([ids(first)]);
+  });
+
+  it('a poll that fails stops the shard: no other poll of it starts, and none outlives the worker', async () => {
+    for (const key of keys) makini.upsertConnection(key);
+    const { run } = poller({ shardSize: 3, concurrency: 2, windowMs: 5 * 60_000 }, { fanOut });
+    await run();
+    const save = store.savePollRecord.bind(store);
+    const spy = jest.spyOn(store, 'savePollRecord').mockImplementation(async (record) => {
+      if (record.connectionId === 'conn_1') throw new Error('ProvisionedThroughputExceededException');
+      await new Promise((r) => setTimeout(r, 50));
+      return save(record);
+    });
+    try {
+      const { result } = await poller({ shardSize: 3, concurrency: 2, windowMs: 5 * 60_000 }, { fanOut }).work();
+      expect(result).toMatchObject({ failedShards: 1 });
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      spy.mockRestore();
+    }
+    // conn_1 failed while conn_2 was in flight: conn_3, the shard's last, was never started.
+    const [third] = await store.loadCandidates(['conn_3']);
+    expect(third.poll?.lastPolledAt).toBeUndefined();
+    expect(sqs.peek(DEAD).map((body) => ids(parsePollShard(body)))).toEqual([['conn_1', 'conn_2', 'conn_3']]);
   });
 
   it('a worker in a function without a shard queue fails loudly', async () => {
