@@ -199,6 +199,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
             res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
             res.end(JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message }));
           };
+          if (fault === 'hang') return; // never answered: the caller's timeout, or close(), ends it
           if (fault) return fault === 'throttled' ? replyError(400, 'ProvisionedThroughputExceededException', 'Injected fault: throughput exceeded.') : replyError(503, 'ServiceUnavailable', 'Injected fault.');
           try {
             const input = body.length > 0 ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
@@ -791,7 +792,8 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * Injected faults, from `<dir>/faults.json`, e.g. `{"sqs": "unavailable", "eventBridge": "throttled"}`:
+ * Injected faults, from `<dir>/faults.json`, e.g. `{"sqs": "unavailable", "eventBridge": "throttled"}`
+ * (`"hang"` leaves calls unanswered, so callers' timeouts are exercised):
  * write it to see how the pipeline (or your own code) behaves when AWS fails, delete it to recover.
  * One Secrets Manager operation can fail alone, e.g. `{"secretsManager.PutSecretValue": "unavailable"}`
  * (a refreshed token pair that cannot be written back). Re-read only when the file changes.

@@ -35,7 +35,30 @@ export function readBusLog(file: string): BusEvent[] {
   return readJsonLines<BusEvent>(file);
 }
 
-export async function startLocalEventBridge(options: { log?: string; port?: number; fault?: () => Fault | undefined; authorize?: Parameters<typeof startJsonEndpoint>[0]['authorize'] } = {}): Promise<LocalEventBridge> {
+/** A PutEvents entry as the caller sent it. */
+export interface PutEventsEntry {
+  readonly Source: string;
+  readonly DetailType: string;
+  readonly Detail: string;
+  readonly EventBusName?: string;
+  readonly Time?: number;
+}
+
+export async function startLocalEventBridge(
+  options: {
+    log?: string;
+    port?: number;
+    /** Consulted on every call, with its operation: the fault in force, if any. */
+    fault?: (operation: string) => Fault | undefined;
+    authorize?: Parameters<typeof startJsonEndpoint>[0]['authorize'];
+    /**
+     * Consulted for every well-formed PutEvents entry: one for which it returns true is not put, and
+     * is answered on its own with an error (InternalFailure) while the call's other entries are
+     * accepted, as EventBridge answers an entry it failed to put (the caller must retry it).
+     */
+    rejectEntry?: (entry: PutEventsEntry) => boolean;
+  } = {},
+): Promise<LocalEventBridge> {
   const memory: BusEvent[] = [];
   let self: LocalEventBridge | undefined;
   if (options.log) mkdirSync(path.dirname(options.log), { recursive: true });
@@ -63,6 +86,7 @@ export async function startLocalEventBridge(options: { log?: string; port?: numb
           } catch {
             return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not valid JSON.' };
           }
+          if (options.rejectEntry?.(entry as unknown as PutEventsEntry)) return { ErrorCode: 'InternalFailure', ErrorMessage: 'Injected fault: the entry was not put.' };
           const event: BusEvent = {
             id: randomUUID(),
             'detail-type': entry.DetailType,

@@ -38,8 +38,14 @@ export function accessKeyOf(authorization: string | string[] | undefined): strin
   return match?.[1];
 }
 
-/** A failure to inject: every call is answered with it while it is in force. */
-export type Fault = 'unavailable' | 'throttled';
+/**
+ * A failure to inject: every call is answered with it while it is in force.
+ * - `unavailable`: a 5xx error the SDK retries (503 ServiceUnavailable here);
+ * - `throttled`: the service's throttling error;
+ * - `hang`: the request is read and never answered, so only the caller's timeout ends it (closing
+ *   the endpoint still ends such connections: see local/loopback-server.ts).
+ */
+export type Fault = 'unavailable' | 'throttled' | 'hang';
 
 export async function startJsonEndpoint(options: {
   service: string;
@@ -70,6 +76,7 @@ export async function startJsonEndpoint(options: {
       const op = service === options.service ? options.operations[operation] : undefined;
       if (!op) throw new AwsError('UnknownOperationException', `${target || 'the request'} is not supported by this local ${options.service} endpoint`);
       const fault = options.fault?.(operation);
+      if (fault === 'hang') return; // never answered: the caller's timeout, or close(), ends it
       if (fault === 'unavailable') throw new AwsError('ServiceUnavailable', 'Injected fault: the service is unavailable.', 503);
       if (fault === 'throttled') throw new AwsError('ThrottlingException', 'Injected fault: rate exceeded.', 400);
       const input = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};

@@ -54,6 +54,7 @@ export async function startLocalLambdaApi(options: {
       const match = INVOKE_PATH.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
       if (req.method !== 'POST' || !match) throw new AwsError('NotImplemented', `${req.method} ${req.url} is not supported by this local Lambda endpoint`, 501);
       const fault = options.fault?.();
+      if (fault === 'hang') return; // never answered: the caller's timeout, or close(), ends it
       if (fault === 'unavailable') throw new AwsError('ServiceException', 'Injected fault: the service is unavailable.', 500);
       if (fault === 'throttled') throw new AwsError('TooManyRequestsException', 'Injected fault: rate exceeded.', 429);
       const name = decodeURIComponent(match[1]!);

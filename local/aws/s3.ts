@@ -56,6 +56,7 @@ export async function startLocalS3(options: {
       const operation: S3Operation | undefined = !key || subresource ? undefined : req.method === 'PUT' ? 'PutObject' : req.method === 'GET' ? 'GetObject' : req.method === 'HEAD' ? 'HeadObject' : undefined;
       if (!operation) throw new AwsError('NotImplemented', `${req.method} ${url.pathname}${url.search} is not supported by this local S3 endpoint`, 501);
       const fault = options.fault?.();
+      if (fault === 'hang') return; // never answered: the caller's timeout, or close(), ends it
       if (fault === 'unavailable') throw new AwsError('ServiceUnavailable', 'Injected fault: the service is unavailable.', 503);
       if (fault === 'throttled') throw new AwsError('SlowDown', 'Injected fault: please reduce your request rate.', 503);
       const objects = buckets.get(bucket);

@@ -67,7 +67,8 @@ export async function startLocalSqs(options: {
   dir?: string;
   port?: number;
   now?: () => number;
-  fault?: () => Fault | undefined;
+  /** Consulted on every call, with its operation: the fault in force, if any. */
+  fault?: (operation: string) => Fault | undefined;
   /** IAM for each call (see local/aws/authorization.ts). */
   authorize?: Parameters<typeof startJsonEndpoint>[0]['authorize'];
   /**

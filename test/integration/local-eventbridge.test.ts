@@ -31,6 +31,53 @@ describe('local EventBridge endpoint (through the AWS SDK)', () => {
   });
 });
 
+describe('local EventBridge faults', () => {
+  it('refuses the entries rejectEntry picks, each on its own with an ErrorCode, and puts the others', async () => {
+    const bus = await startLocalEventBridge({ rejectEntry: (entry) => (JSON.parse(entry.Detail) as { n: number }).n === 2 });
+    const client = new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 });
+    try {
+      const entry = (n: number) => ({ EventBusName: 'makini', Source: 'makini.webhooks', DetailType: 'sync.completed', Detail: JSON.stringify({ n }) });
+      const result = await client.send(new PutEventsCommand({ Entries: [entry(1), entry(2), entry(3)] }));
+      expect(result.FailedEntryCount).toBe(1);
+      expect(result.Entries?.[1]).toEqual({ ErrorCode: 'InternalFailure', ErrorMessage: expect.any(String) });
+      expect(result.Entries?.[1].EventId).toBeUndefined();
+      expect(result.Entries?.[0].EventId).toBe(bus.events()[0].id);
+      expect(result.Entries?.[2].EventId).toBe(bus.events()[1].id);
+      expect(bus.events().map((e) => e.detail)).toEqual([{ n: 1 }, { n: 3 }]);
+      expect(bus.calls.PutEvents).toBe(1);
+    } finally {
+      client.destroy();
+      await bus.close();
+    }
+  });
+
+  it('answers a whole call with the fault in force: unavailable (a 5xx the SDK retries) or throttled', async () => {
+    let fault: 'unavailable' | 'throttled' | undefined = 'unavailable';
+    const operations: string[] = [];
+    const bus = await startLocalEventBridge({
+      fault: (operation) => {
+        operations.push(operation);
+        return fault;
+      },
+    });
+    const client = new EventBridgeClient({ endpoint: bus.url, maxAttempts: 2, retryStrategy: undefined });
+    const put = () => client.send(new PutEventsCommand({ Entries: [{ EventBusName: 'makini', Source: 's', DetailType: 'd', Detail: '{}' }] }));
+    try {
+      await expect(put()).rejects.toMatchObject({ name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503, attempts: 2 } });
+      fault = 'throttled';
+      await expect(put()).rejects.toMatchObject({ name: 'ThrottlingException' });
+      expect(operations).toEqual(['PutEvents', 'PutEvents', 'PutEvents', 'PutEvents']);
+      expect(bus.events()).toEqual([]);
+      fault = undefined;
+      expect((await put()).FailedEntryCount).toBe(0);
+      expect(bus.events()).toHaveLength(1);
+    } finally {
+      client.destroy();
+      await bus.close();
+    }
+  });
+});
+
 describe('EventBridgePublisher against the local bus', () => {
   it('bounds an event type longer than a detail-type may be, so one bad event does not fail its whole PutEvents call', async () => {
     const { EventBridgePublisher } = await import('../../lambdas/adapters/eventbridge-publisher');

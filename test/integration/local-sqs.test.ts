@@ -161,3 +161,45 @@ describe('local SQS endpoint (through the AWS SDK, checksum validation on)', () 
     await expect(client.send(new SendMessageCommand({ QueueUrl: url(), MessageBody: 'x', DelaySeconds: 5 }))).rejects.toMatchObject({ name: 'UnsupportedOperation' });
   });
 });
+
+describe('local SQS faults', () => {
+  it("answers a fault per operation, and leaves a hanging call unanswered: the client's timeout ends it", async () => {
+    const faulty = await startLocalSqs({ queues: [{ name: 'webhooks', visibilityTimeoutSeconds: 30 }], fault: (operation) => (operation === 'SendMessage' ? 'hang' : undefined) });
+    const timed = new SQSClient({ endpoint: faulty.url, maxAttempts: 1, requestHandler: { requestTimeout: 200, throwOnRequestTimeout: true } });
+    try {
+      const started = Date.now();
+      await expect(timed.send(new SendMessageCommand({ QueueUrl: faulty.queueUrl('webhooks'), MessageBody: 'x' }))).rejects.toMatchObject({ name: 'TimeoutError' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+      expect(faulty.depth('webhooks')).toBe(0);
+      expect(faulty.calls.SendMessage).toBeUndefined(); // a faulted call is not counted
+      // Other operations are answered.
+      const { Attributes } = await timed.send(new GetQueueAttributesCommand({ QueueUrl: faulty.queueUrl('webhooks'), AttributeNames: ['ApproximateNumberOfMessages'] }));
+      expect(Attributes).toEqual({ ApproximateNumberOfMessages: '0' });
+    } finally {
+      timed.destroy();
+      await faulty.close();
+    }
+  });
+
+  it('ends a hanging call when the endpoint closes', async () => {
+    let reached!: () => void;
+    const hangs = new Promise<void>((resolve) => (reached = resolve));
+    const faulty = await startLocalSqs({
+      queues: [{ name: 'webhooks', visibilityTimeoutSeconds: 30 }],
+      fault: () => {
+        reached();
+        return 'hang';
+      },
+    });
+    const { request } = await import('node:http');
+    const answer = new Promise<string>((resolve) => {
+      const req = request(`${faulty.url}/`, { method: 'POST', headers: { 'x-amz-target': 'AmazonSQS.SendMessage', 'content-type': 'application/x-amz-json-1.0' } }, (res) => resolve(`answered ${res.statusCode}`));
+      req.on('error', (error) => resolve(`ended: ${(error as NodeJS.ErrnoException).code ?? error.message}`));
+      req.end(JSON.stringify({ QueueUrl: faulty.queueUrl('webhooks'), MessageBody: 'x' }));
+    });
+    await hangs;
+    await faulty.close(); // resolves although the call was never answered
+    expect(await answer).toMatch(/^ended: /);
+    expect(faulty.depth('webhooks')).toBe(0);
+  });
+});
