@@ -6,35 +6,62 @@ import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { createReceiverHandlerFromEnv } from '../../lambdas/receiver/receiver';
 import { apiGatewayEvent } from '../support/api-gateway-event';
 import { captureOutput } from '../support/capture-output';
-import { SM_GET, SQS_SEND, startFakeAws, type FakeAws } from '../support/fake-aws';
+import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Fault } from '../../local/aws/json-endpoint';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
+import { startLocalSqs, type LocalSqs } from '../../local/aws/sqs';
 
 const SECRET = 'integration-signing-secret-7c1d';
 const body = JSON.stringify({ id: 'evt_int_1', type: 'connection.status_changed', connection_id: 'conn_1', data: { status: 'offline' } });
 const sign = (b: string, secret = SECRET) => `sha256=${createHmac('sha256', secret).update(b).digest('hex')}`;
 const lambdaContext = { functionName: 'receiver', awsRequestId: 'lambda-req', getRemainingTimeInMillis: () => 5000 } as unknown as Context;
 
-let aws: FakeAws;
+const SECRET_ID = 'makini/webhook-signing-secret';
+const SQS_SEND = 'SendMessage';
+const SM_GET = 'GetSecretValue';
+
+let sqs: LocalSqs;
+let sm: LocalSecretsManager;
+let smClient: SecretsManagerClient;
+/** Calls per operation, faulted or not (the endpoints' own `calls` count only those answered). */
+let calls: Record<string, number>;
+/** Faults for the next calls of an operation, in order; then `alwaysFail`; then none. */
+let faults: Record<string, Fault[]>;
+let alwaysFail: Record<string, Fault | undefined>;
+const fault = (operation: string): Fault | undefined => {
+  calls[operation] = (calls[operation] ?? 0) + 1;
+  return faults[operation]?.shift() ?? alwaysFail[operation];
+};
+const messages = () => sqs.peek('webhooks');
 const savedEnv = { ...process.env };
 
 beforeEach(async () => {
-  aws = await startFakeAws(SECRET);
-  process.env.AWS_ENDPOINT_URL_SQS = aws.url;
-  process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = aws.url;
+  calls = {};
+  faults = {};
+  alwaysFail = {};
+  sqs = await startLocalSqs({ queues: [{ name: 'webhooks', visibilityTimeoutSeconds: 30 }], fault });
+  sm = await startLocalSecretsManager({ fault });
+  smClient = new SecretsManagerClient({ endpoint: sm.url, maxAttempts: 1 });
+  await smClient.send(new CreateSecretCommand({ Name: SECRET_ID, SecretString: SECRET }));
+  calls = {}; // seeding the secret is not the receiver's call
+  process.env.AWS_ENDPOINT_URL_SQS = sqs.url;
+  process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = sm.url;
 });
 
 afterEach(async () => {
   process.env = { ...savedEnv };
-  await aws.close();
+  smClient.destroy();
+  await Promise.all([sqs.close(), sm.close()]);
 });
 
 /** The production handler, wired from the environment exactly as in Lambda. */
-function receiver(overrides: Partial<MakiniWebhookConfig> = {}) {
+function receiver(overrides: Partial<MakiniWebhookConfig> = {}, secretId = SECRET_ID) {
   const config = resolveConfig({ awsRequestTimeoutMs: 300, ...overrides });
   const handler = createReceiverHandlerFromEnv({
     ...process.env,
     ...configToEnv(config),
-    [RESOURCE_ENV.queueUrl]: `${aws.url}/123456789012/webhooks`,
-    [RESOURCE_ENV.signingSecretId]: 'makini/webhook-signing-secret',
+    [RESOURCE_ENV.queueUrl]: sqs.queueUrl('webhooks'),
+    [RESOURCE_ENV.signingSecretId]: secretId,
   }, secretsManagerProvider);
   return async (b: string, headers: Record<string, string>) => {
     const { result, output } = await captureOutput(() => handler(apiGatewayEvent({ body: b, headers }), lambdaContext));
@@ -47,13 +74,13 @@ describe('receiver against AWS-compatible endpoints over loopback HTTP', () => {
     const post = receiver();
     const first = await post(body, { 'x-makini-signature': sign(body) });
     expect(first.status).toBe(200);
-    expect(aws.messages).toHaveLength(1);
-    expect(decodeEnvelope(aws.messages[0]).body.toString()).toBe(body);
+    expect(messages()).toHaveLength(1);
+    expect(decodeEnvelope(messages()[0]).body.toString()).toBe(body);
 
     const second = await post(body, { 'x-makini-signature': sign(body) });
     expect(second.status).toBe(200);
-    expect(aws.calls[SQS_SEND]).toBe(2);
-    expect(aws.calls[SM_GET]).toBe(1);
+    expect(calls[SQS_SEND]).toBe(2);
+    expect(calls[SM_GET]).toBe(1);
   });
 
   it('publishes EMF metrics through the middleware', async () => {
@@ -65,46 +92,48 @@ describe('receiver against AWS-compatible endpoints over loopback HTTP', () => {
   });
 
   it('retries a transient SQS failure within the budget and answers 200', async () => {
-    aws.faults[SQS_SEND] = ['server-error'];
+    faults[SQS_SEND] = ['unavailable'];
     const res = await receiver()(body, { 'x-makini-signature': sign(body) });
     expect(res.status).toBe(200);
-    expect(aws.calls[SQS_SEND]).toBe(2);
-    expect(aws.messages).toHaveLength(1);
+    expect(calls[SQS_SEND]).toBe(2);
+    expect(messages()).toHaveLength(1);
   });
 
   it('answers 503 with Retry-After when SQS keeps failing, and counts EnqueueFailed', async () => {
-    aws.alwaysFail[SQS_SEND] = 'server-error';
+    alwaysFail[SQS_SEND] = 'unavailable';
     const res = await receiver({ awsMaxAttempts: 2 })(body, { 'x-makini-signature': sign(body) });
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('30');
     expect(res.json.error.code).toBe('SERVICE_UNAVAILABLE');
-    expect(aws.calls[SQS_SEND]).toBe(2);
+    expect(calls[SQS_SEND]).toBe(2);
     expect(res.output).toContain('"EnqueueFailed"');
   });
 
   it('answers 503 when SQS hangs, because every call has a timeout', async () => {
-    aws.alwaysFail[SQS_SEND] = 'hang';
+    alwaysFail[SQS_SEND] = 'hang';
     const res = await receiver({ awsMaxAttempts: 1, awsRequestTimeoutMs: 200 })(body, { 'x-makini-signature': sign(body) });
     expect(res.status).toBe(503);
-    expect(aws.messages).toHaveLength(0);
+    expect(messages()).toHaveLength(0);
   });
 
   it('answers 503 when Secrets Manager is unreachable on a cold start', async () => {
-    aws.alwaysFail[SM_GET] = 'server-error';
+    alwaysFail[SM_GET] = 'unavailable';
     const res = await receiver()(body, { 'x-makini-signature': sign(body) });
     expect(res.status).toBe(503);
-    expect(aws.calls[SQS_SEND]).toBeUndefined();
+    expect(calls[SQS_SEND]).toBeUndefined();
   });
 
   it('answers 503 when the secret does not exist, so nothing is lost while it is being created', async () => {
-    aws.alwaysFail[SM_GET] = 'not-found';
-    expect((await receiver()(body, { 'x-makini-signature': sign(body) })).status).toBe(503);
+    // No such secret: the local Secrets Manager answers ResourceNotFoundException.
+    expect((await receiver({}, 'makini/not-created-yet')(body, { 'x-makini-signature': sign(body) })).status).toBe(503);
+    expect(calls[SM_GET]).toBeGreaterThanOrEqual(1);
+    expect(calls[SQS_SEND]).toBeUndefined();
   });
 
   it('keeps verifying with the last good secret when Secrets Manager fails after the cache expired', async () => {
     const post = receiver({ secretCacheSeconds: 0 });
     expect((await post(body, { 'x-makini-signature': sign(body) })).status).toBe(200);
-    aws.alwaysFail[SM_GET] = 'server-error';
+    alwaysFail[SM_GET] = 'unavailable';
     expect((await post(body, { 'x-makini-signature': sign(body) })).status).toBe(200);
   });
 
@@ -112,15 +141,15 @@ describe('receiver against AWS-compatible endpoints over loopback HTTP', () => {
     const post = receiver();
     expect((await post(body, { 'x-makini-signature': sign(body) })).status).toBe(200);
 
-    aws.secretString = JSON.stringify({ current: 'rotated-secret-2', previous: SECRET });
+    await smClient.send(new PutSecretValueCommand({ SecretId: SECRET_ID, SecretString: JSON.stringify({ current: 'rotated-secret-2', previous: SECRET }) }));
     expect((await post(body, { 'x-makini-signature': sign(body, 'rotated-secret-2') })).status).toBe(200);
-    expect(aws.calls[SM_GET]).toBe(2);
+    expect(calls[SM_GET]).toBe(2);
     // The previous secret still verifies during the rotation window.
     expect((await post(body, { 'x-makini-signature': sign(body) })).status).toBe(200);
 
     // A burst of forgeries triggers no further Secrets Manager calls within the refresh interval.
     for (let i = 0; i < 5; i++) expect((await post(body, { 'x-makini-signature': sign(body, `forged-${i}`) })).status).toBe(401);
-    expect(aws.calls[SM_GET]).toBe(2);
+    expect(calls[SM_GET]).toBe(2);
   });
 
   it('never writes the secret or the signature to the logs, on any path', async () => {
@@ -129,9 +158,9 @@ describe('receiver against AWS-compatible endpoints over loopback HTTP', () => {
     const signature = sign(body);
     outputs.push((await post(body, { 'x-makini-signature': signature })).output);
     outputs.push((await post(body, { 'x-makini-signature': sign(body, 'forged') })).output);
-    aws.alwaysFail[SQS_SEND] = 'server-error';
+    alwaysFail[SQS_SEND] = 'unavailable';
     outputs.push((await post(body, { 'x-makini-signature': signature })).output);
-    aws.alwaysFail[SM_GET] = 'server-error';
+    alwaysFail[SM_GET] = 'unavailable';
     outputs.push((await receiver()(body, { 'x-makini-signature': signature })).output);
     const all = outputs.join('\n');
     expect(all).toContain('dependency unavailable');
