@@ -9,15 +9,21 @@ import { BUS_SOURCE, messageEventId, processMessage, type EventStore } from '../
 import { encodeEnvelope } from '../../lambdas/core/envelope';
 import { CONSUMER_METRICS, createConsumerHandler } from '../../lambdas/consumer/consumer';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
-import { EB_PUT, startFakeAws, type FakeAws } from '../support/fake-aws';
+import { startLocalEventBridge, type LocalEventBridge, type PutEventsEntry } from '../../local/aws/eventbridge';
 
 let dynamo: LocalDynamo;
-let aws: FakeAws;
+let bus: LocalEventBridge;
+/** PutEvents entries for which this returns true are refused on their own (the others are put). */
+let rejectEntry: (entry: PutEventsEntry) => boolean;
+/** While true, every PutEvents call fails as a whole (503). */
+let busDown: boolean;
 let store: DynamoDbEventStore;
 
 beforeEach(async () => {
   dynamo = await startDynalite();
-  aws = await startFakeAws();
+  rejectEntry = () => false;
+  busDown = false;
+  bus = await startLocalEventBridge({ rejectEntry: (entry) => rejectEntry(entry), fault: () => (busDown ? 'unavailable' : undefined) });
   clock = Date.parse('2026-11-22T06:00:00Z');
   store = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 7 * 86_400, leaseMs: 30_000, now: () => clock });
 });
@@ -26,13 +32,13 @@ let clock: number;
 const afterVisibilityTimeout = () => (clock += 6 * 30_000);
 afterEach(async () => {
   await dynamo.close();
-  await aws.close();
+  await bus.close();
 });
 
 function consumer(storeOverride: EventStore = store) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'consumer' });
   const addMetric = jest.spyOn(metrics, 'addMetric');
-  const publisher = new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, maxAttempts: 1 }), 'makini-bus');
+  const publisher = new EventBridgePublisher(new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 }), 'makini-bus');
   const handle = createConsumerHandler({ store: storeOverride, fields: DEFAULT_CONFIG, publisher, logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }), metrics });
   const counts = () => addMetric.mock.calls.reduce<Record<string, number>>((acc, [name, , value]) => ({ ...acc, [name]: (acc[name] ?? 0) + Number(value) }), {});
   return { handle, counts };
@@ -94,20 +100,20 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
       ),
     );
     expect(response.batchItemFailures).toEqual([]);
-    expect(aws.calls[EB_PUT]).toBe(1);
-    expect(aws.busEvents.map((e) => [e.Source, e.DetailType, e.EventBusName])).toEqual([
+    expect(bus.calls.PutEvents).toBe(1);
+    expect(bus.events().map((e) => [e.source, e['detail-type'], e['event-bus-name']])).toEqual([
       [BUS_SOURCE, 'connection.status_changed', 'makini-bus'],
       [BUS_SOURCE, 'sync.completed', 'makini-bus'],
       [BUS_SOURCE, 'billing.updated', 'makini-bus'],
     ]);
-    const detail = JSON.parse(aws.busEvents[0].Detail);
+    const detail = bus.events()[0].detail;
     expect(detail).toMatchObject({ event: { webhookId: 'evt_1', connectionId: 'conn_1', data: { status: 'online' } }, state: { status: 'online' }, transition: { from: 'unknown', to: 'online' } });
     expect(counts()).toMatchObject({ [CONSUMER_METRICS.processed]: 3, [CONSUMER_METRICS.unprocessable]: 1 });
 
     // A redelivery is skipped and publishes nothing.
     const again = await handle(batch({ ...first, messageId: 'msg-redelivered' }));
     expect(again.batchItemFailures).toEqual([]);
-    expect(aws.busEvents).toHaveLength(3);
+    expect(bus.events()).toHaveLength(3);
     expect(counts()[CONSUMER_METRICS.duplicate]).toBe(1);
   });
 
@@ -115,8 +121,8 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
     const { handle, counts } = consumer();
     await handle(batch(record(status('evt_new', 'online', '2026-11-22T05:10:00Z'))));
     await handle(batch(record(status('evt_old', 'offline', '2026-11-22T05:00:00Z'))));
-    expect(JSON.parse(aws.busEvents[1].Detail)).toMatchObject({ stale: true, state: { status: 'online' } });
-    expect(JSON.parse(aws.busEvents[1].Detail).transition).toBeUndefined();
+    expect((bus.events()[1].detail as Record<string, unknown>)).toMatchObject({ stale: true, state: { status: 'online' } });
+    expect((bus.events()[1].detail as Record<string, unknown>).transition).toBeUndefined();
     expect(counts()[CONSUMER_METRICS.stale]).toBe(1);
   });
 
@@ -144,28 +150,28 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
 
     expect((await handle(batch(b))).batchItemFailures).toEqual([]);
     expect(await store.getWebhook('evt_b')).toMatchObject({ status: 'DONE', deliveries: 1 });
-    expect(aws.busEvents.map((e) => JSON.parse(e.Detail).event.webhookId)).toEqual(['evt_a', 'evt_b']);
+    expect(bus.events().map((e) => (e.detail as { event: { webhookId: string } }).event.webhookId)).toEqual(['evt_a', 'evt_b']);
   });
 
   it('reports a record the bus rejected; its retry publishes it without applying it twice', async () => {
-    aws.rejectEntry = (entry) => JSON.parse(entry.Detail).event.webhookId === 'evt_x';
+    rejectEntry = (entry) => JSON.parse(entry.Detail).event.webhookId === 'evt_x';
     const { handle } = consumer();
     const x = record(status('evt_x', 'offline', '2026-11-22T05:00:00Z'));
     expect((await handle(batch(x))).batchItemFailures).toEqual([{ itemIdentifier: x.messageId }]);
     expect((await store.getWebhook('evt_x'))?.status).toBe('PROCESSING');
 
-    aws.rejectEntry = () => false;
+    rejectEntry = () => false;
     afterVisibilityTimeout();
     expect((await handle(batch(x))).batchItemFailures).toEqual([]);
     expect(await store.getWebhook('evt_x')).toMatchObject({ status: 'DONE', deliveries: 1 });
     expect((await store.getConnection('conn_1'))?.status).toBe('offline');
-    expect(aws.busEvents).toHaveLength(1);
+    expect(bus.events()).toHaveLength(1);
     // The state moved on the first attempt; the retry still publishes the transition (rules key on it).
-    expect(JSON.parse(aws.busEvents[0].Detail).transition).toEqual({ from: 'unknown', to: 'offline' });
+    expect((bus.events()[0].detail as { transition: unknown }).transition).toEqual({ from: 'unknown', to: 'offline' });
   });
 
   it('reports every processed record when the bus is down, and completes none of them', async () => {
-    aws.alwaysFail[EB_PUT] = 'server-error';
+    busDown = true;
     const { handle } = consumer();
     const records = [record(status('evt_p', 'online', '2026-11-22T05:00:00Z')), record(status('evt_q', 'offline', '2026-11-22T05:01:00Z'))];
     const response = await handle(batch(...records));
@@ -179,7 +185,7 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
     const response = await handle(batch(record(status('evt_m', 'offline', '2026-11-22T05:00:00Z'))));
     expect(response.batchItemFailures).toEqual([]);
     expect(counts()[CONSUMER_METRICS.mismatch]).toBe(1);
-    expect(aws.busEvents).toHaveLength(1);
+    expect(bus.events()).toHaveLength(1);
   });
 
   it('reads and writes a connection\'s state once for the events of that connection in one batch', async () => {
@@ -205,8 +211,8 @@ describe('consumer handler (Powertools batch, dynalite, EventBridge over loopbac
     const { handle } = consumer();
     const records = Array.from({ length: 25 }, (_, i) => record(status(`evt_big_${i}`, 'online', `2026-11-22T05:00:${String(i).padStart(2, '0')}Z`, `conn_${i}`)));
     expect((await handle(batch(...records))).batchItemFailures).toEqual([]);
-    expect(aws.calls[EB_PUT]).toBe(3);
-    expect(aws.busEvents).toHaveLength(25);
+    expect(bus.calls.PutEvents).toBe(3);
+    expect(bus.events()).toHaveLength(25);
   });
 });
 
@@ -218,7 +224,7 @@ describe('consumer handler built from the environment', () => {
 
   it('reaches DynamoDB and EventBridge through AWS_ENDPOINT_URL_* only, and emits EMF metrics', async () => {
     process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
-    process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = aws.url;
+    process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
     const { createConsumerHandlerFromEnv } = await import('../../lambdas/consumer/consumer');
     const { captureOutput } = await import('../support/capture-output');
     const handler = createConsumerHandlerFromEnv({ ...process.env, MAKINI_EVENT_TABLE: dynamo.tableName, MAKINI_EVENT_BUS: 'makini-bus', MAKINI_METRICS_NAMESPACE: 'ConsumerEnvTest' });
@@ -226,7 +232,7 @@ describe('consumer handler built from the environment', () => {
     const { result, output } = await captureOutput(() => handler(batch(record(status('evt_env', 'offline', '2026-11-22T05:00:00Z', 'conn_env'))), context));
     expect(result.batchItemFailures).toEqual([]);
     expect(await store.getConnection('conn_env')).toMatchObject({ status: 'offline' });
-    expect(aws.busEvents).toHaveLength(1);
+    expect(bus.events()).toHaveLength(1);
     expect(output).toContain('"Namespace":"ConsumerEnvTest"');
     expect(output).toContain('"WebhookProcessed"');
     expect(output).toMatch(/"connectionId": ?"conn_env"/);
