@@ -19,7 +19,10 @@ import { largeNotification } from '../../local/sample-events';
 import { apiGatewayEvent } from '../support/api-gateway-event';
 import { captureOutput } from '../support/capture-output';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
-import { SQS_SEND, startFakeAws, type FakeAws } from '../support/fake-aws';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { startLocalEventBridge, type LocalEventBridge } from '../../local/aws/eventbridge';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
+import { startLocalSqs, type LocalSqs } from '../../local/aws/sqs';
 
 const SECRET = 'large-bodies-signing-secret';
 const BUCKET = 'makini-bodies-test';
@@ -29,7 +32,12 @@ const sign = (b: Buffer) => `sha256=${createHmac('sha256', SECRET).update(b).dig
 const lambdaContext = { functionName: 'receiver', awsRequestId: 'lambda-req', getRemainingTimeInMillis: () => 5000 } as unknown as Context;
 const objects = `arn:aws:s3:::${BUCKET}/bodies/*`;
 
-let aws: FakeAws;
+const SECRET_ID = 'makini/webhook-signing-secret';
+let sqs: LocalSqs;
+let sm: LocalSecretsManager;
+let bus: LocalEventBridge;
+/** The message bodies the receiver enqueued, in order. */
+const messages = () => sqs.peek('webhooks');
 let s3: LocalS3;
 let dynamo: LocalDynamo;
 let iam: LocalIam;
@@ -40,24 +48,29 @@ beforeEach(async () => {
   // As the stack grants them: the receiver may only put, the consumer only get, under bodies/.
   iam.addRole(RECEIVER_KEY, { arn: 'arn:aws:iam::123456789012:role/receiver', sessionName: 'receiver', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:PutObject', Resource: objects }] }] });
   iam.addRole(CONSUMER_KEY, { arn: 'arn:aws:iam::123456789012:role/consumer', sessionName: 'consumer', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: objects }] }] });
-  aws = await startFakeAws(SECRET);
+  sqs = await startLocalSqs({ queues: [{ name: 'webhooks', visibilityTimeoutSeconds: 30 }] });
+  sm = await startLocalSecretsManager();
+  bus = await startLocalEventBridge();
+  const smClient = new SecretsManagerClient({ endpoint: sm.url, region: 'us-east-1', maxAttempts: 1 });
+  await smClient.send(new CreateSecretCommand({ Name: SECRET_ID, SecretString: SECRET }));
+  smClient.destroy();
   s3 = await startLocalS3({ buckets: [BUCKET], fault: () => fault, authorize: ({ accessKeyId, action, resource }) => iam.authorizeCall(accessKeyId, [{ action, resource }]) });
   dynamo = await startDynalite();
   fault = undefined;
-  Object.assign(process.env, { AWS_ENDPOINT_URL_SQS: aws.url, AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.url, AWS_ENDPOINT_URL_S3: s3.url, AWS_REGION: 'us-east-1' });
+  Object.assign(process.env, { AWS_ENDPOINT_URL_SQS: sqs.url, AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.url, AWS_ENDPOINT_URL_S3: s3.url, AWS_REGION: 'us-east-1' });
 });
 let fault: 'unavailable' | undefined;
 
 afterEach(async () => {
   process.env = { ...savedEnv };
-  await Promise.all([aws.close(), s3.close(), dynamo.close()]);
+  await Promise.all([sqs.close(), sm.close(), bus.close(), s3.close(), dynamo.close()]);
 });
 
 /** The production receiver, wired from the environment as in Lambda, signing its calls as its role. */
 function receiver() {
   const config = resolveConfig({ awsRequestTimeoutMs: 2_000, awsMaxAttempts: 1 });
   const handler = createReceiverHandlerFromEnv(
-    { ...process.env, AWS_ACCESS_KEY_ID: RECEIVER_KEY, AWS_SECRET_ACCESS_KEY: 'local', ...configToEnv(config), [RESOURCE_ENV.queueUrl]: `${aws.url}/123456789012/webhooks`, [RESOURCE_ENV.signingSecretId]: 'makini/webhook-signing-secret', [RESOURCE_ENV.bodyBucket]: BUCKET },
+    { ...process.env, AWS_ACCESS_KEY_ID: RECEIVER_KEY, AWS_SECRET_ACCESS_KEY: 'local', ...configToEnv(config), [RESOURCE_ENV.queueUrl]: sqs.queueUrl('webhooks'), [RESOURCE_ENV.signingSecretId]: SECRET_ID, [RESOURCE_ENV.bodyBucket]: BUCKET },
     secretsManagerProvider,
   );
   return async (body: Buffer) => {
@@ -70,7 +83,7 @@ function consumer() {
   const store = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds: 86_400, leaseMs: 30_000 });
   const credentials = { accessKeyId: CONSUMER_KEY, secretAccessKey: 'local' };
   const bodies = new S3BodyStore(new S3Client(s3ClientConfig(process.env, { region: 'us-east-1', credentials, endpoint: s3.url })), BUCKET);
-  const publisher = new EventBridgePublisher(new EventBridgeClient({ endpoint: aws.url, region: 'us-east-1', credentials, maxAttempts: 1 }), 'makini-bus');
+  const publisher = new EventBridgePublisher(new EventBridgeClient({ endpoint: bus.url, region: 'us-east-1', credentials, maxAttempts: 1 }), 'makini-bus');
   const handle = createConsumerHandler({ store, fields: DEFAULT_CONFIG, publisher, bodies, logger: new Logger({ serviceName: 'consumer', logLevel: 'SILENT' }), metrics: new Metrics({ namespace: 'Test', serviceName: 'consumer' }) });
   return { store, bodies, handle };
 }
@@ -83,9 +96,9 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
     expect(response.status).toBe(200);
     const sha256 = createHash('sha256').update(body).digest('hex');
     expect(s3.object(BUCKET, `bodies/${sha256}`)?.equals(body)).toBe(true);
-    expect(aws.messages).toHaveLength(1);
-    expect(aws.messages[0]!.length).toBeLessThan(2_000);
-    const { envelope, bodyRef } = decodeEnvelope(aws.messages[0]!);
+    expect(messages()).toHaveLength(1);
+    expect(messages()[0]!.length).toBeLessThan(2_000);
+    const { envelope, bodyRef } = decodeEnvelope(messages()[0]!);
     expect(bodyRef).toEqual({ key: `bodies/${sha256}`, bytes: body.length, sha256 });
     expect(envelope.body).toBe('');
   });
@@ -93,7 +106,7 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
   it('keeps a body at the inline limit in the message, and never calls S3 for it', async () => {
     const body = largeNotification(INLINE_BODY_MAX_BYTES - 100, 'evt_large_1');
     expect((await receiver()(body)).status).toBe(200);
-    expect(decodeEnvelope(aws.messages[0]!).body.equals(body)).toBe(true);
+    expect(decodeEnvelope(messages()[0]!).body.equals(body)).toBe(true);
     expect(s3.calls.PutObject ?? 0).toBe(0);
   });
 
@@ -101,7 +114,8 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
     fault = 'unavailable';
     const response = await receiver()(largeNotification(INLINE_BODY_MAX_BYTES + 1, 'evt_large_1'));
     expect(response.status).toBe(503);
-    expect(aws.calls[SQS_SEND] ?? 0).toBe(0);
+    expect(sqs.calls.SendMessage ?? 0).toBe(0);
+    expect(sqs.depth('webhooks')).toBe(0);
     expect(response.output).toMatch(/"dependency": ?"bodies"/);
     expect(response.output).toMatch(/BodyStoreFailed/);
   });
@@ -110,7 +124,7 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
     const body = largeNotification(400_000, 'evt_large_1');
     expect((await receiver()(body)).status).toBe(200);
     const { store, bodies, handle } = consumer();
-    expect(await handle({ Records: [sqsRecord(aws.messages[0]!)] })).toEqual({ batchItemFailures: [] });
+    expect(await handle({ Records: [sqsRecord(messages()[0]!)] })).toEqual({ batchItemFailures: [] });
 
     const sha256 = createHash('sha256').update(body).digest('hex');
     const stored = await store.getWebhook('evt_large_1');
@@ -118,26 +132,26 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
     expect(stored!.body).toHaveLength(0);
     expect((await readPointedBody(bodies, stored!.bodyRef!)).equals(body)).toBe(true);
 
-    expect(aws.busEvents).toHaveLength(1);
-    const detail = JSON.parse(aws.busEvents[0]!.Detail);
-    expect(aws.busEvents[0]!.DetailType).toBe('assets.updated');
+    expect(bus.events()).toHaveLength(1);
+    const detail = bus.events()[0]!.detail as { bodyRef: unknown; event: { ids?: unknown } };
+    expect(bus.events()[0]!['detail-type']).toBe('assets.updated');
     expect(detail.bodyRef).toEqual({ bucket: BUCKET, key: `bodies/${sha256}`, bytes: body.length, sha256 });
     expect(detail).toMatchObject({ dataOmitted: true, event: { webhookId: 'evt_large_1', entity: 'assets', action: 'updated', data: {} } });
     expect(detail.event.ids).toBeUndefined();
-    expect(Buffer.byteLength(aws.busEvents[0]!.Detail)).toBeLessThan(4_000);
+    expect(Buffer.byteLength(JSON.stringify(detail))).toBeLessThan(4_000); // the Detail as sent (compact JSON)
   });
 
   it('fails the record (SQS retries it) when the stored body is not the one the pointer names, or is gone', async () => {
     const body = largeNotification(INLINE_BODY_MAX_BYTES + 10, 'evt_large_1');
     expect((await receiver()(body)).status).toBe(200);
-    const { bodyRef } = decodeEnvelope(aws.messages[0]!);
-    const tampered = aws.messages[0]!.replace(bodyRef!.sha256, 'f'.repeat(64)).replace(bodyRef!.sha256, 'f'.repeat(64));
+    const { bodyRef } = decodeEnvelope(messages()[0]!);
+    const tampered = messages()[0]!.replace(bodyRef!.sha256, 'f'.repeat(64)).replace(bodyRef!.sha256, 'f'.repeat(64));
     const { store, bodies, handle } = consumer();
     expect(await handle({ Records: [sqsRecord(tampered, 'msg-gone')] })).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-gone' }] });
     await expect(bodies.get(`bodies/${'f'.repeat(64)}`)).rejects.toBeInstanceOf(BodyNotFoundError);
-    const resized = aws.messages[0]!.replace(`"bytes":${body.length}`, `"bytes":${body.length - 1}`);
+    const resized = messages()[0]!.replace(`"bytes":${body.length}`, `"bytes":${body.length - 1}`);
     expect(await handle({ Records: [sqsRecord(resized, 'msg-resized')] })).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-resized' }] });
-    expect(aws.busEvents).toHaveLength(0);
+    expect(bus.events()).toHaveLength(0);
     expect((await store.getWebhook('evt_large_1'))?.status).not.toBe('DONE');
   });
 
@@ -147,7 +161,7 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
     const { bodies } = consumer();
     await expect(bodies.put('bodies/x', Buffer.from('x'))).rejects.toMatchObject({ name: 'AccessDeniedException' });
     const asReceiver = new S3BodyStore(new S3Client(s3ClientConfig(process.env, { region: 'us-east-1', endpoint: s3.url, credentials: { accessKeyId: RECEIVER_KEY, secretAccessKey: 'local' } })), BUCKET);
-    await expect(asReceiver.get(decodeEnvelope(aws.messages[0]!).bodyRef!.key)).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    await expect(asReceiver.get(decodeEnvelope(messages()[0]!).bodyRef!.key)).rejects.toMatchObject({ name: 'AccessDeniedException' });
     expect(iam.denials).toHaveLength(2);
   });
 });
