@@ -60,7 +60,7 @@ describe('local EventBridge faults', () => {
         return fault;
       },
     });
-    const client = new EventBridgeClient({ endpoint: bus.url, maxAttempts: 2, retryStrategy: undefined });
+    const client = new EventBridgeClient({ endpoint: bus.url, maxAttempts: 2 });
     const put = () => client.send(new PutEventsCommand({ Entries: [{ EventBusName: 'makini', Source: 's', DetailType: 'd', Detail: '{}' }] }));
     try {
       await expect(put()).rejects.toMatchObject({ name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503, attempts: 2 } });
