@@ -39,7 +39,8 @@ export interface SimConnection {
 /** An injected failure; `connection` restricts it to requests about that connection key. */
 export type SimFault = (
   | { kind: 'unauthorized' }
-  | { kind: 'rate-limited'; retryAfterSeconds: number }
+  /** `httpDate`: Retry-After as an HTTP date (that many seconds from the simulator's clock) instead of seconds. */
+  | { kind: 'rate-limited'; retryAfterSeconds: number; httpDate?: boolean }
   | { kind: 'server-error' }
   | { kind: 'bad-gateway' }
   | { kind: 'not-found' }
@@ -380,7 +381,9 @@ export async function startMakiniApiSimulator(options: MakiniApiSimulatorOptions
         case 'unauthorized':
           return send(res, 401, route === 'token' ? { error: 'invalid_client', message: 'Client authentication failed.' } : { message: 'Unauthenticated.' });
         case 'rate-limited':
-          return send(res, 429, { message: 'Too Many Attempts.' }, { 'retry-after': String(fault.retryAfterSeconds) });
+          return send(res, 429, { message: 'Too Many Attempts.' }, {
+            'retry-after': fault.httpDate ? new Date(now() + fault.retryAfterSeconds * 1000).toUTCString() : String(fault.retryAfterSeconds),
+          });
         case 'server-error':
           return send(res, 500, { message: 'Server Error' });
         case 'not-found':

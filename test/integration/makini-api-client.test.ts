@@ -87,6 +87,17 @@ describe('MakiniApiClient against the Makini API simulator', () => {
     ]);
   });
 
+  it('honours Retry-After as an HTTP date: waits until then, and not at all for a date already past', async () => {
+    makini.seedConnections(1);
+    makini.failNext('connections', { kind: 'rate-limited', retryAfterSeconds: 8, httpDate: true }, { kind: 'rate-limited', retryAfterSeconds: -60, httpDate: true });
+    await client().listConnections(credentials());
+    // An HTTP date has whole seconds, and the clock moves between the answer and its reading.
+    expect(sleeps).toHaveLength(2);
+    expect(sleeps[0]).toBeGreaterThan(6_000);
+    expect(sleeps[0]).toBeLessThanOrEqual(8_000);
+    expect(sleeps[1]).toBe(0);
+  });
+
   it('gives up within a run on a Retry-After longer than the cap, and after its attempts on timeouts', async () => {
     makini.seedConnections(1);
     makini.failNext('connections', { kind: 'rate-limited', retryAfterSeconds: 3_600 });
