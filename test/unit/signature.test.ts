@@ -301,6 +301,20 @@ describe('constant-time comparison', () => {
     expect(parsed.ok && parsed.match([secret])).toBe(undefined);
     expect(equal).toHaveBeenCalledTimes(1);
   });
+
+  it('compares with every secret and every signature, even after one has matched (timing does not tell which)', () => {
+    const equal = jest.spyOn(constantTime, 'equal');
+    const makini = makiniScheme('x-makini-signature', 'sha256').parse({ headers: { 'x-makini-signature': `sha256=${hexSig(secret, body)}` }, body }, 0);
+    expect(makini.ok && makini.match([secret, 'the-previous-secret'])?.form).toBe('raw');
+    expect(equal).toHaveBeenCalledTimes(2);
+
+    equal.mockClear();
+    const v = STANDARD_WEBHOOKS_VECTOR; // defined below; read when the test runs
+    const headers = { 'webhook-id': v.id, 'webhook-timestamp': String(v.timestamp), 'webhook-signature': `v1,${v.digest} v1,${Buffer.alloc(32).toString('base64')}` };
+    const standard = standardWebhooksScheme(300).parse({ headers, body: v.body }, v.timestamp);
+    expect(standard.ok && standard.match([v.secret])?.form).toBe('raw');
+    expect(equal).toHaveBeenCalledTimes(2);
+  });
 });
 
 describe('signature header values at their edges', () => {
