@@ -1,5 +1,5 @@
 import { DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
 import { finishProcessed, processMessage, WebhookBusyError, type RecordOutcome } from '../../lambdas/core/consume';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
@@ -132,6 +132,36 @@ describe('DynamoDbEventStore with processMessage, on dynalite', () => {
     clock += 31_000;
     expect((await consume(delivery(body))).kind).toBe('processed');
     expect(await store.getWebhook('evt_lease')).toMatchObject({ status: 'DONE', deliveries: 3 });
+  });
+
+  it('lets exactly one of two copies take over an expired lease when both read it at the same moment', async () => {
+    const body = statusEvent('evt_race', 'online', '2026-11-22T05:00:00Z');
+    await processMessage(delivery(body), store, DEFAULT_CONFIG); // the owner crashes before completing
+    clock += 31_000;
+    // Each copy's claim answer is held until both copies have one: both see the same expired lease
+    // and both try to take it over. Only the conditional write decides which one wins.
+    let arrived = 0;
+    let releaseBoth!: () => void;
+    const bothClaimed = new Promise<void>((resolve) => (releaseBoth = resolve));
+    const racingStore = () => {
+      let held = false;
+      const send = async (command: unknown) => {
+        const answer = await dynamo.doc.send(command as UpdateCommand);
+        if (command instanceof UpdateCommand && !held) {
+          held = true;
+          if (++arrived === 2) releaseBoth();
+          await bothClaimed;
+        }
+        return answer;
+      };
+      const db = new Proxy(dynamo.doc, { get: (target, key) => (key === 'send' ? send : Reflect.get(target, key)) }) as DynamoDBDocumentClient;
+      return new DynamoDbEventStore(db, { tableName: dynamo.tableName, retentionSeconds: 7 * 86_400, leaseMs: 30_000, now: () => clock });
+    };
+    const results = await Promise.allSettled([racingStore(), racingStore()].map((s) => processMessage(delivery(body), s, DEFAULT_CONFIG)));
+    expect(arrived).toBe(2);
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<RecordOutcome>).value.kind)).toEqual(['processed']);
+    const [lost] = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(lost?.reason).toBeInstanceOf(WebhookBusyError);
   });
 
   it('renews the owner’s lease when SQS redelivers its message, so a copy arriving meanwhile waits instead of processing it twice', async () => {
