@@ -49,4 +49,11 @@ describe('decideClaim', () => {
     expect(decideClaim(expired, 'm1', now, now + 30_000)).toBe('renew');
     expect(decideClaim(expired, 'm2', now, now + 30_000)).toBe('takeover');
   });
+
+  it('counts a lease as run out at leaseUntil itself: busy one millisecond before, taken over or renewed at it', () => {
+    const lease = (leaseUntil: number) => ({ status: 'PROCESSING', owner: 'm1', leaseUntil, deliveries: 1 }) as const;
+    expect(decideClaim(lease(now + 1), 'm2', now, now + 30_000)).toBe('busy');
+    expect(decideClaim(lease(now), 'm2', now, now + 30_000)).toBe('takeover');
+    expect(decideClaim(lease(now), 'm1', now, now + 30_000)).toBe('renew');
+  });
 });
