@@ -9,8 +9,10 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbEventStore, eventStoreOptions, type DynamoDbEventStoreOptions } from '../../lambdas/adapters/dynamodb-event-store';
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
+import type { Applied, ConnectionState } from '../../lambdas/core/connection-state';
 import { finishProcessed, messageEventId, processMessage } from '../../lambdas/core/consume';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
+import type { PollRecord } from '../../lambdas/core/poll';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
 
 /** A command as the hook sees it: instanceof tells which. */
@@ -169,9 +171,82 @@ describe('claims and state writes', () => {
     expect(gets.map((g) => String(g.input.Key?.sk)).sort()).toEqual(['GENERATION', 'STATE', 'STATE', 'WEBHOOK']);
     for (const get of gets) expect(get.input.ConsistentRead).toBe(true);
   });
+
+  /** Another writer moves the connection's state on just before each of this store's state writes, `times` times. */
+  function raceState(times: number) {
+    let writes = 0;
+    hook = async (command, send) => {
+      if (command instanceof PutCommand && command.input.Item?.entity === 'connection' && ++writes <= times) {
+        const current = await rawItem('CONNECTION#conn_1', 'STATE');
+        const version = typeof current?.version === 'number' ? current.version : 0;
+        await send(new PutCommand({ TableName: dynamo.tableName, Item: { pk: 'CONNECTION#conn_1', sk: 'STATE', entity: 'connection', connectionId: 'conn_1', status: 'offline', lastWebhookAt: `2026-11-22T05:0${writes % 10}:00.000Z`, version: version + 1 } }));
+      }
+      return send(command);
+    };
+    return { writes: () => writes };
+  }
+  const goOnline = (state: ConnectionState): Applied => ({ state: { ...state, status: 'online', statusAt: '2026-11-22T05:30:00.000000000Z', statusEventId: 'evt_1' }, stale: false, changed: true });
+
+  it('reads the state again and applies the update to it when another writer moved it meanwhile', async () => {
+    const race = raceState(1);
+    const seen: ConnectionState[] = [];
+    await storeWith().updateConnection('conn_1', (state) => (seen.push(state), goOnline(state)));
+    expect(race.writes()).toBe(2);
+    expect(seen.map((s) => s.lastWebhookAt)).toEqual([undefined, '2026-11-22T05:01:00.000Z']);
+    expect(await rawItem('CONNECTION#conn_1', 'STATE')).toMatchObject({ version: 2, status: 'online', lastWebhookAt: '2026-11-22T05:01:00.000Z' });
+  });
+
+  it('gives up on the state after maxStateAttempts lost races, 8 by default, with DynamoDB’s error', async () => {
+    let race = raceState(50); // more than any bound: a mutant retrying forever would stop losing after 50
+    await expect(storeWith({ maxStateAttempts: 3 }).updateConnection('conn_1', goOnline)).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+    expect(race.writes()).toBe(3);
+    race = raceState(50);
+    await expect(storeWith().updateConnection('conn_1', goOnline)).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+    expect(race.writes()).toBe(8);
+  });
+
+  it('does not retry a state write that failed for another reason than a lost race', async () => {
+    let writes = 0;
+    hook = async (command, send) => {
+      if (command instanceof PutCommand && ++writes === 1) throw new Error('throttled');
+      return send(command);
+    };
+    await expect(storeWith().updateConnection('conn_1', goOnline)).rejects.toThrow('throttled');
+    expect(writes).toBe(1);
+    expect(await rawItem('CONNECTION#conn_1', 'STATE')).toBeUndefined();
+  });
+
+  it('keeps the first 1,000 characters of a failure on the webhook item, and creates no item for an unknown webhook', async () => {
+    const store = storeWith();
+    await processMessage(delivery(statusEvent('evt_1', '2026-11-22T05:00:00Z')), store, DEFAULT_CONFIG);
+    await store.noteFailure('evt_1', `${'x'.repeat(999)}yz`);
+    expect(await rawItem('WEBHOOK#evt_1', 'WEBHOOK')).toMatchObject({ lastError: `${'x'.repeat(999)}y`, lastErrorAt: new Date(clock).toISOString() });
+    await store.noteFailure('evt_unknown', 'boom');
+    expect(await rawItem('WEBHOOK#evt_unknown', 'WEBHOOK')).toBeUndefined();
+  });
 });
 
 describe('poll requests and candidates', () => {
+  it('saves a poll record with every optional field, then removes the fields a later record lacks', async () => {
+    const store = storeWith();
+    const full: PollRecord = {
+      connectionId: 'conn_p',
+      lastPolledAt: '2026-11-22T06:00:00.000Z',
+      lastOutcome: 'failed',
+      lastError: 'HTTP 503',
+      consecutiveFailures: 3,
+      openedAt: '2026-11-22T05:50:00.000Z',
+      pending: { evt_poll: '{"id":"evt_poll"}' },
+      deletedAt: '2026-11-22T06:00:00.000Z',
+      reportedStatus: 'offline',
+      reportedSyncStatus: 'failed',
+    };
+    await store.savePollRecord(full);
+    expect((await store.loadCandidates(['conn_p']))[0]?.poll).toEqual(full);
+    await store.savePollRecord({ connectionId: 'conn_p', consecutiveFailures: 0, pending: {} });
+    expect((await store.loadCandidates(['conn_p']))[0]?.poll).toEqual({ connectionId: 'conn_p', consecutiveFailures: 0, pending: {} });
+  });
+
   it('writes one poll request per connection, in chunks', async () => {
     const store = storeWith();
     const ids = Array.from({ length: 30 }, (_, i) => `conn_${String(i).padStart(2, '0')}`);
