@@ -141,6 +141,7 @@ export function makiniScheme(headers: string | readonly string[], algorithm: Hma
 /** Removes an optional `sha256=` prefix. A prefix naming another algorithm is kept, so the value fails to decode. */
 function stripAlgorithmPrefix(value: string, algorithm: HmacAlgorithm): string {
   const eq = value.indexOf('=');
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent because without `eq > 0` (no `=`: eq -1; a leading `=`: eq 0) the slice cannot leave the value changed: slice(eq + 1) is then the whole value, or the empty prefix never equals the algorithm
   return eq > 0 && value.slice(0, eq).toLowerCase() === algorithm ? value.slice(eq + 1) : value;
 }
 
@@ -209,7 +210,7 @@ export function standardWebhooksScheme(toleranceSeconds: number): SignatureSchem
  * blank secret (or a Standard Webhooks secret whose base64 decodes to nothing) must match nothing.
  */
 function usableKeys(secrets: readonly string[], keyOf: (secret: string) => Buffer): Buffer[] {
-  return secrets.filter((secret) => typeof secret === 'string' && secret.trim() !== '').map((secret) => keyOf(secret.trim())).filter((key) => key.length > 0);
+  return secrets.map((secret) => keyOf(secret.trim())).filter((key) => key.length > 0);
 }
 
 /** A Standard Webhooks secret is `whsec_` followed by the base64 key; the prefix is optional. */

@@ -91,6 +91,17 @@ describe('makini scheme', () => {
     }
   });
 
+  it('matches nothing with a blank secret: a signature made with the empty key is refused, whatever else is listed', () => {
+    const emptyKeySignature = createHmac('sha256', '').update(body).digest('base64');
+    expect(verifies(withSig(emptyKeySignature), ['', '   ', '\n'])).toBe(false);
+    expect(verifies(withSig(emptyKeySignature), ['', secret])).toBe(false);
+    expect(verifies(withSig(hexSig(secret, body)), ['', secret])).toBe(true);
+  });
+
+  it('uses a secret without the whitespace around it (a secret pasted with its newline)', () => {
+    expect(verifies(withSig(hexSig(secret, body)), [` ${secret}\n`])).toBe(true);
+  });
+
   it("reproduces GitHub's published X-Hub-Signature-256 example", () => {
     const github = makiniScheme('X-Hub-Signature-256', 'sha256');
     expect(github.sign(Buffer.from('Hello, World!'), "It's a Secret to Everybody", { encoding: 'hex', prefix: true })).toEqual({
@@ -242,6 +253,14 @@ describe('standard-webhooks scheme', () => {
     const other = 'v1,' + Buffer.alloc(32, 7).toString('base64');
     expect(verifies(request({ 'webhook-signature': `v1a,abc ${other} ${vector.signature}` }), [vector.secret], scheme, at(0))).toBe(true);
     expect(verifies(request({ 'webhook-signature': other }), [vector.secret], scheme, at(0))).toBe(false);
+  });
+
+  it('matches nothing with a secret whose key decodes to no bytes: a signature under the empty key is refused', () => {
+    const signed = Buffer.concat([Buffer.from(`${vector.id}.${vector.timestamp}.`), vector.body]);
+    const emptyKeySignature = `v1,${createHmac('sha256', Buffer.alloc(0)).update(signed).digest('base64')}`;
+    expect(verifies(request({ 'webhook-signature': emptyKeySignature }), ['whsec_'], scheme, at(0))).toBe(false);
+    expect(verifies(request({ 'webhook-signature': emptyKeySignature }), ['whsec_', vector.secret], scheme, at(0))).toBe(false);
+    expect(verifies(request(), ['whsec_', vector.secret], scheme, at(0))).toBe(true);
   });
 
   it('accepts when any of several rotated secrets matches', () => {
