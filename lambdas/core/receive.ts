@@ -78,6 +78,7 @@ export function createReceiver(deps: ReceiverDeps): (request: IncomingWebhook) =
   return async function receive(request) {
     if (deps.allowSource && !deps.allowSource(request.sourceIp)) return reject('FORBIDDEN_SOURCE', `source ${request.sourceIp}`);
     if (request.method.toUpperCase() !== 'POST') return reject('METHOD_NOT_ALLOWED', `method ${request.method}`);
+    // Stryker disable next-line ConditionalExpression: equivalent because RegExp.test(undefined) tests the string "undefined", which the pattern accepts
     if (request.connectionId !== undefined && !PATH_CONNECTION_ID.test(request.connectionId)) return reject('INVALID_CONNECTION_ID', 'invalid connection in the URL path');
     if (request.body.length === 0) return reject('EMPTY_BODY', 'empty body');
     if (request.body.length > deps.maxBodyBytes) {

@@ -78,6 +78,7 @@ describe('receiver handler', () => {
     const { envelope, body: stored } = decodeEnvelope(queue.messages[0]);
     expect(stored.toString('utf8')).toBe(spaced);
     expect(envelope).toMatchObject({ webhookId: 'evt_raw', scheme: 'makini', requestId: 'req-raw', contentType: 'application/json', receivedAt: '2026-11-22T05:00:00.000Z' });
+    expect(envelope).not.toHaveProperty('dedup'); // deduplicated by its own id: only a content key is marked
   });
 
   it('verifies a base64-encoded body against its decoded bytes', async () => {
@@ -87,6 +88,7 @@ describe('receiver handler', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json.webhookId).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(decodeEnvelope(queue.messages[0]).body.equals(binary)).toBe(true);
+    expect(decodeEnvelope(queue.messages[0]).envelope.dedup).toBe('content');
   });
 
   it('reads the signature header whatever its case', async () => {
@@ -112,6 +114,8 @@ describe('receiver handler', () => {
     expect(res.statusCode).toBe(status);
     expect(res.json).toEqual({ error: { code, type: 'authentication_error', message: expect.any(String), requestId: 'req-bad' } });
     expect(res.headers?.['x-request-id']).toBe('req-bad');
+    expect(res.headers).not.toHaveProperty('allow');
+    expect(res.headers).not.toHaveProperty('retry-after'); // a forgery is not asked to come back
     expect(queue.messages).toHaveLength(0);
     expect(metricNames()).toEqual([METRICS.signatureRejected]);
   });
@@ -125,6 +129,16 @@ describe('receiver handler', () => {
     expect(queue.messages).toHaveLength(0);
   });
 
+  it('accepts a fresh standard-webhooks request, its timestamp checked against the clock in seconds', async () => {
+    const key = Buffer.from(SECRET);
+    const { call, queue } = setup({ signatureScheme: 'standard-webhooks' }, new FakeSecrets(['whsec_' + key.toString('base64')]));
+    const ts = String(Math.floor(NOW / 1000) - 10);
+    const signature = createHmac('sha256', key).update(`msg_fresh.${ts}.${body}`).digest('base64');
+    const res = await call(apiGatewayEvent({ body, headers: { 'webhook-id': 'msg_fresh', 'webhook-timestamp': ts, 'webhook-signature': `v1,${signature}` } }));
+    expect(res.statusCode).toBe(200);
+    expect(queue.messages).toHaveLength(1);
+  });
+
   it('answers EMPTY_BODY (400)', async () => {
     const { call } = setup();
     const res = await call(apiGatewayEvent({ headers: { 'x-makini-signature': sign('') } }));
@@ -133,13 +147,15 @@ describe('receiver handler', () => {
   });
 
   it('answers PAYLOAD_TOO_LARGE (413) above the configured limit, and accepts exactly the limit', async () => {
-    const { call } = setup({ maxBodyBytes: 1024 });
+    const { call, secrets } = setup({ maxBodyBytes: 1024 });
     const atLimit = 'x'.repeat(1024);
     expect((await call(apiGatewayEvent({ body: atLimit, headers: { 'x-makini-signature': sign(atLimit) } }))).statusCode).toBe(200);
+    const fetched = secrets.gets;
     const over = 'x'.repeat(1025);
     const res = await call(apiGatewayEvent({ body: over, headers: { 'x-makini-signature': sign(over) } }));
     expect(res.statusCode).toBe(413);
     expect(res.json.error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(secrets.gets).toBe(fetched); // refused before the secret is even read
   });
 
   it('answers PAYLOAD_TOO_LARGE (413) when only the canonical JSON was signed and it outgrows the limit', async () => {
