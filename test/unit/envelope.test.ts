@@ -8,6 +8,15 @@ describe('webhook envelope', () => {
     const message = encodeEnvelope(meta, body);
     expect(JSON.parse(message)).toMatchObject({ v: 1, bodyEncoding: 'utf8', body: '{"note":"héllo ✓"}' });
     expect(decodeEnvelope(message).body.equals(body)).toBe(true);
+    expect(decodeEnvelope(message)).not.toHaveProperty('bodyRef');
+  });
+
+  it('carries text as base64 once JSON escaping would grow it beyond base64 (4/3), and as text up to that bound', () => {
+    const quotes = Buffer.from('"'.repeat(300)); // 602 bytes escaped against 400 in base64
+    expect(JSON.parse(encodeEnvelope(meta, quotes))).toMatchObject({ bodyEncoding: 'base64', body: quotes.toString('base64') });
+    const atBound = Buffer.from('a"b'); // escaped "a\"b": 6 bytes, as many as base64's 4 plus its quotes
+    expect(JSON.parse(encodeEnvelope(meta, atBound))).toMatchObject({ bodyEncoding: 'utf8', body: 'a"b' });
+    for (const body of [quotes, atBound]) expect(decodeEnvelope(encodeEnvelope(meta, body)).body.equals(body)).toBe(true);
   });
 
   it.each([
@@ -42,6 +51,7 @@ describe('webhook envelope', () => {
     ['null', 'null', 'unknown version'],
     ['no requestId', JSON.stringify({ v: 1, ...meta, requestId: undefined, body: 'x', bodyEncoding: 'utf8' }), 'requestId is missing'],
     ['an unknown dedup', JSON.stringify({ v: 1, ...meta, dedup: 'hash', body: 'x', bodyEncoding: 'utf8' }), 'unknown dedup'],
+    ['a body beside its pointer', JSON.stringify({ v: 1, ...meta, body: 'x', bodyEncoding: 'utf8', bodyRef: { key: `bodies/${'a'.repeat(64)}`, bytes: 1, sha256: 'a'.repeat(64) } }), 'bodyRef is not a body pointer'],
     ['a connectionId that is not a string', JSON.stringify({ v: 1, ...meta, connectionId: 5, body: 'x', bodyEncoding: 'utf8' }), 'connectionId is not a string'],
   ])('says why it rejects a message with %s', (_label, message, reason) => {
     expect(() => decodeEnvelope(message)).toThrow(new InvalidEnvelopeError(reason));
