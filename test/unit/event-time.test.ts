@@ -35,6 +35,24 @@ describe('parseEventTime', () => {
     expect(parseEventTime('0001764569456')).toBe('2025-12-01T06:10:56.000000000Z');
   });
 
+  it('takes every field at its largest and smallest valid value, and refuses one past it', () => {
+    expect(parseEventTime('1970-01-01T00:00:00Z')).toBe('1970-01-01T00:00:00.000000000Z');
+    expect(parseEventTime('2026-12-01T23:59:59Z')).toBe('2026-12-01T23:59:59.000000000Z');
+    expect(parseEventTime('2026-12-01T12:00:00+23:59')).toBe('2026-11-30T12:01:00.000000000Z');
+    expect(parseEventTime(' 2026-12-01T06:10:56Z\n')).toBe('2026-12-01T06:10:56.000000000Z');
+    expect(parseEventTime(' 1764569456 ')).toBe('2025-12-01T06:10:56.000000000Z');
+    // Date.UTC would roll each of these over into a valid neighbour (month 0 is the December before, minute 60 the next hour).
+    for (const input of ['2026-00-10T00:00:00Z', '2026-12-01T06:60:00Z', '2026-12-01T06:10:60Z', '2026-12-01T12:00:00+24:00', '2026-12-01T12:00:00+05:60']) {
+      expect(parseEventTime(input)).toBeUndefined();
+    }
+  });
+
+  it('reads times up to 9999-12-31T23:59:59Z, and none before the epoch', () => {
+    expect(parseEventTime('9999-12-31T23:59:59Z')).toBe('9999-12-31T23:59:59.000000000Z');
+    expect(parseEventTime('9999-12-31T23:59:59-00:01')).toBeUndefined();
+    expect(parseEventTime('1970-01-01T00:00:00+00:01')).toBeUndefined();
+  });
+
   it('rejects a number too large to have decimal digits', () => {
     expect(parseEventTime(1e21)).toBeUndefined();
   });
