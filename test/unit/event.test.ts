@@ -100,6 +100,27 @@ describe('normaliseEvent', () => {
     expect(event({ event: 'work-orders.inserted', body: [1, 'b'] })).toMatchObject({ entity: 'work-orders', action: 'inserted', ids: ['1', 'b'] });
   });
 
+  it('keeps a `data` that is not an object, and a body id other than the webhook id, in data', () => {
+    expect(event({ type: 'x', data: 'text' }).data).toEqual({ data: 'text' });
+    expect(event({ id: 'evt_other', type: 'x' }).data).toEqual({ id: 'evt_other' }); // the webhook id came from elsewhere (a header, the content)
+    expect(event({ id: 'evt_1', type: 'x' }).data).toEqual({}); // read into webhookId
+  });
+
+  it('reads no ids from a list with one number past 2^53 (JSON.parse has already changed its digits)', () => {
+    const e = event(`{"event":"assets.updated","body":["a",9007199254740993]}`);
+    expect(e).not.toHaveProperty('ids');
+    expect(e).not.toHaveProperty('entity');
+  });
+
+  it('reads a connection id without its surrounding whitespace, a numeric one as text, and none longer than 256 characters', () => {
+    expect(event({ type: 'x', connection_id: '  conn_1 ' }).connectionId).toBe('conn_1');
+    expect(event({ type: 'x', connection_id: 42 }).connectionId).toBe('42');
+    expect(event({ type: 'x', connection_id: 'c'.repeat(256) }).connectionId).toBe('c'.repeat(256));
+    expect(event({ type: 'x', connection_id: 'c'.repeat(257) })).not.toHaveProperty('connectionId');
+    expect(event({ type: 'x', connection_id: '   ' })).not.toHaveProperty('connectionId');
+    expect(event({ type: ' sync.completed ' }).type).toBe('sync.completed');
+  });
+
   it.each([
     ['not json', /not JSON/],
     ['[1,2]', /not a JSON object/],
