@@ -1,4 +1,4 @@
-import { bodyText, canonicalJson } from '../../lambdas/core/json-body';
+import { asJsonObject, bodyText, canonicalJson, parseJsonBody } from '../../lambdas/core/json-body';
 
 describe('bodyText', () => {
   it('skips a whole UTF-8 byte-order mark', () => {
@@ -17,5 +17,28 @@ describe('bodyText', () => {
 describe('canonicalJson', () => {
   it('is the bytes of JSON.stringify(JSON.parse(body)), after a byte-order mark', () => {
     expect(canonicalJson(Buffer.from('\uFEFF{ "a" : "\\/" }'))?.toString()).toBe('{"a":"/"}');
+  });
+});
+
+describe('parseJsonBody and asJsonObject', () => {
+  it.each([
+    [' \n\t{"a":1}', { a: 1 }],
+    ['[1]', [1]],
+    ['"text"', 'text'],
+    ['-1.5', -1.5],
+    ['true', true],
+    ['false', false],
+    ['null', null],
+  ])('parses %j, whatever whitespace leads it', (text, value) => {
+    expect(parseJsonBody(Buffer.from(text))).toEqual(value);
+  });
+
+  it.each([['not json'], ['{"a":'], ['']])('answers undefined for %j', (text) => {
+    expect(parseJsonBody(Buffer.from(text))).toBeUndefined();
+  });
+
+  it('takes only an object as an object: not null, a list or a string', () => {
+    expect(asJsonObject({ a: 1 })).toEqual({ a: 1 });
+    for (const value of [null, [1], 'x', 1, undefined]) expect(asJsonObject(value)).toBeUndefined();
   });
 });
