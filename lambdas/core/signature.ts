@@ -141,7 +141,7 @@ export function makiniScheme(headers: string | readonly string[], algorithm: Hma
 /** Removes an optional `sha256=` prefix. A prefix naming another algorithm is kept, so the value fails to decode. */
 function stripAlgorithmPrefix(value: string, algorithm: HmacAlgorithm): string {
   const eq = value.indexOf('=');
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent because without `eq > 0` (no `=`: eq -1; a leading `=`: eq 0) the slice cannot leave the value changed: slice(eq + 1) is then the whole value, or the empty prefix never equals the algorithm
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: `eq > 0` made `true` or `>= 0` is equivalent because without it (no `=`: eq -1; a leading `=`: eq 0) the slice cannot leave the value changed: slice(eq + 1) is then the whole value, or the empty prefix never equals the algorithm (hidden with them: the killed mutants of the whole condition and of the algorithm comparison)
   return eq > 0 && value.slice(0, eq).toLowerCase() === algorithm ? value.slice(eq + 1) : value;
 }
 
@@ -154,7 +154,7 @@ function decodeDigest(text: string, size: number): Buffer | undefined {
 /** Strict base64 of exactly `size` bytes; Buffer.from alone would accept almost anything. */
 function decodeBase64(text: string, size: number, allowUrlSafe: boolean): Buffer | undefined {
   if (!(allowUrlSafe ? BASE64 : STRICT_BASE64).test(text)) return undefined;
-  // Stryker disable next-line Regex,ConditionalExpression: equivalent because the byte count is checked again below: of the texts the pattern above admits, only those of this length (padding aside) decode to `size` bytes (hidden with them: the killed `true`, which refuses every digest)
+  // Stryker disable next-line ConditionalExpression: equivalent because the byte count is checked again below: of the texts the pattern above admits, only those of this length (padding aside) decode to `size` bytes (hidden with it: the killed `true`, which refuses every digest)
   if (text.replace(/=+$/, '').length !== Math.ceil((size * 4) / 3)) return undefined;
   const bytes = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
   // Stryker disable next-line ConditionalExpression: equivalent because the length check above already admits only texts that decode to `size` bytes (hidden with it: the killed `false`)
