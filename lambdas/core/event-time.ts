@@ -20,7 +20,7 @@ const DECIMAL = /^(\d+)(?:\.(\d+))?$/;
  * parseEventTime(1764569456);                          // '2025-12-01T06:10:56.000000000Z'
  */
 export function parseEventTime(value: unknown): string | undefined {
-  // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent because the guard only saves work: a negative or non-finite number's text (`-5`, `NaN`, `Infinity`) fails DECIMAL in fromEpoch, which then answers undefined too
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent because the guard only saves work: a negative or non-finite number's text (`-5`, `NaN`, `Infinity`) fails DECIMAL in fromEpoch, which then answers undefined too (hidden with them: the killed `if` made `true` or `false` and the ternary made `false`)
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? fromEpoch(decimalText(value)) : undefined;
   if (typeof value !== 'string') return undefined;
   const text = value.trim();
