@@ -6,6 +6,7 @@
 const base = require('../jest.config.js');
 
 const TESTS = [
+  'unit/body-store',
   'unit/coalesce',
   'unit/connection-secret',
   'unit/connection-state',
@@ -19,6 +20,7 @@ const TESTS = [
   'unit/event-time',
   'unit/json-body',
   'unit/poll',
+  'unit/poll-shards',
   'unit/receiver-handler',
   'unit/signature',
   'unit/signing-secrets',
@@ -29,6 +31,7 @@ const TESTS = [
   'integration/consumer-store-faults',
   'integration/event-store',
   'integration/event-store-edges',
+  'integration/large-bodies',
   'hardening/failure-paths',
   'hardening/review-content-dedup',
   'hardening/review-event',

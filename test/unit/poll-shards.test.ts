@@ -1,5 +1,5 @@
 import { InvalidPollShardError } from '../../lambdas/core/errors';
-import { parsePollShard, splitShards, type ShardConnection } from '../../lambdas/core/poll';
+import { isPollWorkerEvent, parsePollShard, splitShards, type ShardConnection } from '../../lambdas/core/poll';
 
 const connections = (n: number, status = 'active'): ShardConnection[] => Array.from({ length: n }, (_, i) => ({ id: `conn_${String(i).padStart(3, '0')}`, listed: true, status }));
 
@@ -40,5 +40,25 @@ describe('parsePollShard', () => {
     ['with a status that is not a string', JSON.stringify({ ...valid, connections: [{ id: 'conn_a', listed: true, status: 3 }] })],
   ])('refuses a message %s', (_what, body) => {
     expect(() => parsePollShard(body)).toThrow(InvalidPollShardError);
+  });
+});
+
+describe('isPollWorkerEvent', () => {
+  it('recognises a worker event: a run id and a finite notAfter', () => {
+    expect(isPollWorkerEvent({ pollWorker: { runId: 'poll-1', notAfter: 1_764_000_000_000 } })).toBe(true);
+  });
+
+  it.each([
+    ['the schedule\'s event', { source: 'aws.events', 'detail-type': 'Scheduled Event' }],
+    ['an empty event', {}],
+    ['null', null],
+    ['a string', 'pollWorker'],
+    ['a worker without notAfter', { pollWorker: { runId: 'poll-1' } }],
+    ['an infinite notAfter', { pollWorker: { runId: 'poll-1', notAfter: Number.POSITIVE_INFINITY } }],
+    ['a numeric run id', { pollWorker: { runId: 1, notAfter: 1 } }],
+    ['a null pollWorker', { pollWorker: null }],
+    ['a string pollWorker', { pollWorker: 'poll-1' }],
+  ])('takes %s for a run, not a worker', (_label, event) => {
+    expect(isPollWorkerEvent(event)).toBe(false);
   });
 });
