@@ -86,6 +86,7 @@ export function isBodyPointer(value: unknown): value is BodyPointer {
     typeof p.sha256 === 'string' &&
     /^[0-9a-f]{64}$/.test(p.sha256) &&
     p.key === `${BODY_KEY_PREFIX}${p.sha256}` &&
+    // Stryker disable next-line ConditionalExpression: equivalent because Number.isSafeInteger is false for anything but a number
     typeof p.bytes === 'number' &&
     Number.isSafeInteger(p.bytes) &&
     p.bytes >= 0

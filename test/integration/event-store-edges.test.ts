@@ -161,6 +161,18 @@ describe('claims and state writes', () => {
     expect(await store.listMismatches()).toEqual([]);
   });
 
+  it('passes on a takeover that failed for another reason than a lost race, rather than calling the webhook busy', async () => {
+    const store = storeWith();
+    const body = statusEvent('evt_1', '2026-11-22T05:00:00Z');
+    await processMessage(delivery(body), store, DEFAULT_CONFIG); // the owner crashes before completing
+    clock += 31_000; // its lease has run out
+    hook = async (command, send) => {
+      if (command instanceof UpdateCommand && String(command.input.ConditionExpression).includes(':previousLease')) throw new Error('throttled');
+      return send(command);
+    };
+    await expect(processMessage(delivery(body), store, DEFAULT_CONFIG)).rejects.toThrow('throttled');
+  });
+
   it('reads content generations, webhooks and connection state strongly consistently', async () => {
     const store = storeWith();
     await store.resolveContentId('sha256:k', '2026-11-22T06:00:00.000Z');

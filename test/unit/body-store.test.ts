@@ -37,6 +37,7 @@ describe('body pointers', () => {
     const sha256 = createHash('sha256').update(body).digest('hex');
     expect(bodyPointer(body)).toEqual({ key: `bodies/${sha256}`, bytes: 7, sha256 });
     expect(isBodyPointer(bodyPointer(body))).toBe(true);
+    expect(isBodyPointer(bodyPointer(Buffer.alloc(0)))).toBe(true); // a size of 0 is a size
   });
 
   it.each([
@@ -44,6 +45,10 @@ describe('body pointers', () => {
     ['a key that is not its hash', { key: `bodies/${'b'.repeat(64)}`, bytes: 1, sha256: 'a'.repeat(64) }],
     ['a negative size', { key: `bodies/${'a'.repeat(64)}`, bytes: -1, sha256: 'a'.repeat(64) }],
     ['no hash', { key: 'bodies/', bytes: 1 }],
+    ['a hash in a list (whose text is the same)', { key: `bodies/${'a'.repeat(64)}`, bytes: 1, sha256: ['a'.repeat(64)] }],
+    ['a character before the hash', { key: `bodies/x${'a'.repeat(64)}`, bytes: 1, sha256: `x${'a'.repeat(64)}` }],
+    ['a character after the hash', { key: `bodies/${'a'.repeat(64)}x`, bytes: 1, sha256: `${'a'.repeat(64)}x` }],
+    ['a size in text', { key: `bodies/${'a'.repeat(64)}`, bytes: '1', sha256: 'a'.repeat(64) }],
   ])('are refused with %s', (_label, pointer) => {
     expect(isBodyPointer(pointer)).toBe(false);
     const message = JSON.stringify({ v: 1, ...meta, bodyEncoding: 'utf8', body: '', bodyRef: pointer });

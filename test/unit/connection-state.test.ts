@@ -137,3 +137,17 @@ describe('connection state properties', () => {
     );
   });
 });
+
+describe('a key written only in part (a time without its event id, or an id without its time)', () => {
+  const half: ConnectionState[] = [
+    { connectionId: 'conn_1', status: 'offline', statusAt: '2026-11-22T06:00:00.000000000Z', lastEventAt: '2026-11-22T06:00:00.000000000Z' },
+    { connectionId: 'conn_1', status: 'offline', statusEventId: 'evt_zzzz', lastEventId: 'evt_zzzz' },
+  ];
+
+  it.each(half)('counts as no key: an earlier event is applied, is not stale, and leaves the key whole (%#)', (state) => {
+    const earlier = status('online', '2026-11-22T05:00:00.000000000Z');
+    const applied = applyEvent(state, earlier);
+    expect(applied.stale).toBe(false);
+    expect(applied.state).toMatchObject({ status: 'online', statusAt: earlier.occurredAt, statusEventId: earlier.webhookId, lastEventAt: earlier.occurredAt, lastEventId: earlier.webhookId });
+  });
+});
