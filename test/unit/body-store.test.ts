@@ -38,6 +38,7 @@ describe('body pointers', () => {
     expect(bodyPointer(body)).toEqual({ key: `bodies/${sha256}`, bytes: 7, sha256 });
     expect(isBodyPointer(bodyPointer(body))).toBe(true);
     expect(isBodyPointer(bodyPointer(Buffer.alloc(0)))).toBe(true); // a size of 0 is a size
+    for (const value of [null, undefined, 'bodies/x', 7]) expect(isBodyPointer(value)).toBe(false);
   });
 
   it.each([
