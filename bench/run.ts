@@ -268,7 +268,7 @@ async function pollerScale(rows: Row[], figures: Figures): Promise<void> {
     const tokens = Array.from({ length: due }, (_, i) => {
       const key = `conn_${i + 1}`;
       const pair = makini.issuePair(key, { accessTtlSeconds: 3 * 86_400 });
-      return { connectionId: key, token: pair.access_token, refreshToken: pair.refresh_token, expiresAt: new Date(Number(pair.expires_in) * 1000).toISOString(), refreshExpiresAt: pair.refresh_expires_at, secretName: key };
+      return { connectionId: key, token: pair.access_token, refreshToken: pair.refresh_token, expiresAt: new Date(Number(pair.expires_in) * 1000).toISOString(), refreshExpiresAt: pair.refresh_expires_at, location: key };
     });
     let written = 0;
     const perConnection = createPoller({

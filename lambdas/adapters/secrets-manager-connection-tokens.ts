@@ -1,70 +1,33 @@
 import { createHash } from 'node:crypto';
 import { BatchGetSecretValueCommand, GetSecretValueCommand, ListSecretsCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { formatConnectionSecret, parseClientCredentials, parseConnectionSecret, type ConnectionToken } from '../core/connection-secret';
+import { formatConnectionSecret, parseClientCredentials, parseConnectionSecret } from '../core/connection-secret';
+import { CachedConnectionTokens, type StoredConnectionToken, type TokenDiscovery } from './connection-token-cache';
 import type { ClientCredentials } from './makini-api-client';
 
 /** BatchGetSecretValue takes at most 20 secret ids per call. */
 const BATCH_SIZE = 20;
 
-/** A connection's tokens and the secret they live in. */
-export type StoredConnectionToken = ConnectionToken & { readonly secretName: string };
-
-export interface TokenDiscovery {
-  readonly tokens: readonly StoredConnectionToken[];
-  /** Secret names whose value is unusable (never the value itself). */
-  readonly invalid: readonly { name: string; reason: string }[];
-}
+export type { StoredConnectionToken, TokenDiscovery };
 
 /**
- * The per-connection tokens: discovered with ListSecrets (name prefix), fetched with
- * BatchGetSecretValue in batches of 20, and cached across invocations for `cacheSeconds`. A
- * refreshed pair is written back with PutSecretValue, which stages it AWSCURRENT and keeps the pair
- * it replaces as AWSPREVIOUS.
+ * Per-connection tokens in Secrets Manager (`tokenStore: secrets-manager`, and what the table store
+ * migrates from): discovered with ListSecrets (name prefix), fetched with BatchGetSecretValue in
+ * batches of 20, cached across invocations for `cacheSeconds`. A refreshed pair is written back with
+ * PutSecretValue, which stages it AWSCURRENT and keeps the pair it replaces as AWSPREVIOUS. A
+ * token's `location` is its secret's name.
  *
  * @example
  * const { tokens } = await new SecretsManagerConnectionTokens(client, { prefix: 'makini/connections/', cacheSeconds: 300 }).discover();
  */
-export class SecretsManagerConnectionTokens {
-  private cached: { at: number; discovery: TokenDiscovery } | undefined;
-  /**
-   * Refreshed pairs whose write-back failed, by secret name: Makini may have revoked the pair in the
-   * secret, so until a write succeeds these are the ones to use (and to write again).
-   */
-  private readonly unsaved = new Map<string, { token: StoredConnectionToken; replacing: string | undefined }>();
-  private readonly now: () => number;
-
+export class SecretsManagerConnectionTokens extends CachedConnectionTokens {
   constructor(
     private readonly client: SecretsManagerClient,
     private readonly options: { prefix: string; cacheSeconds: number; now?: () => number },
   ) {
-    this.now = options.now ?? Date.now;
+    super(options);
   }
 
-  async discover(): Promise<TokenDiscovery> {
-    const discovery = await this.read();
-    if (this.unsaved.size === 0) return discovery;
-    const tokens = await Promise.all(discovery.tokens.map((t) => this.retryUnsaved(t)));
-    return { ...discovery, tokens };
-  }
-
-  /**
-   * The unsaved newer pair for this secret, written again (kept for next time if it fails again);
-   * dropped once the secret holds something other than the pair it was refreshed from, which means
-   * someone stored a newer pair meanwhile.
-   */
-  private async retryUnsaved(stored: StoredConnectionToken): Promise<StoredConnectionToken> {
-    const unsaved = this.unsaved.get(stored.secretName);
-    if (!unsaved) return stored;
-    if (unsaved.token.connectionId !== stored.connectionId || unsaved.replacing !== stored.token) {
-      this.unsaved.delete(stored.secretName);
-      return stored;
-    }
-    await this.writeBack(unsaved.token, stored).catch(() => undefined);
-    return unsaved.token;
-  }
-
-  private async read(): Promise<TokenDiscovery> {
-    if (this.cached && this.now() - this.cached.at < this.options.cacheSeconds * 1000) return this.cached.discovery;
+  protected async list(): Promise<TokenDiscovery> {
     const names = await this.listNames();
     const tokens: StoredConnectionToken[] = [];
     const invalid: { name: string; reason: string }[] = [];
@@ -72,39 +35,23 @@ export class SecretsManagerConnectionTokens {
       const { SecretValues = [], Errors = [] } = await this.client.send(new BatchGetSecretValueCommand({ SecretIdList: names.slice(i, i + BATCH_SIZE) }));
       for (const secret of SecretValues) {
         const parsed = parseConnectionSecret(secret.SecretString ?? '', secret.CreatedDate?.getTime() ?? this.now());
-        if (parsed.ok) tokens.push({ ...parsed.value, secretName: secret.Name ?? '' });
+        if (parsed.ok) tokens.push({ ...parsed.value, location: secret.Name ?? '' });
         else invalid.push({ name: secret.Name ?? '?', reason: parsed.reason });
       }
       for (const error of Errors) invalid.push({ name: error.SecretId ?? '?', reason: error.ErrorCode ?? 'unreadable' });
     }
-    const discovery = { tokens, invalid };
-    this.cached = { at: this.now(), discovery };
-    return discovery;
-  }
-
-  /** Drops the cache: the next discovery reads every secret again (after a 401, or a write). */
-  forget(): void {
-    this.cached = undefined;
+    return { tokens, invalid };
   }
 
   /**
-   * Writes a refreshed pair (`replacing`: the pair it was refreshed from). The request token is
-   * derived from the pair, so a retried write of the same pair is one version, not two; AWS moves
-   * AWSPREVIOUS to the pair it replaces.
+   * The request token is derived from the pair, so a retried write of the same pair is one version,
+   * not two; AWS moves AWSPREVIOUS to the pair it replaces.
    */
-  async writeBack(token: StoredConnectionToken, replacing?: StoredConnectionToken): Promise<void> {
-    const { secretName, ...value } = token;
-    const previous = replacing ?? this.cached?.discovery.tokens.find((t) => t.secretName === secretName);
+  protected async put(token: StoredConnectionToken): Promise<void> {
+    const { location, ...value } = token;
     const SecretString = formatConnectionSecret(value);
     const ClientRequestToken = createHash('sha256').update(SecretString).digest('hex').slice(0, 64);
-    try {
-      await this.client.send(new PutSecretValueCommand({ SecretId: secretName, SecretString, ClientRequestToken }));
-    } catch (error) {
-      this.unsaved.set(secretName, { token, replacing: previous?.token });
-      throw error;
-    }
-    this.unsaved.delete(secretName);
-    this.forget();
+    await this.client.send(new PutSecretValueCommand({ SecretId: location, SecretString, ClientRequestToken }));
   }
 
   private async listNames(): Promise<string[]> {

@@ -587,7 +587,7 @@ export function createPoller(deps: PollerDeps) {
     const parsed = tokenFromResponse(connectionId, answer, at);
     if (!parsed.ok) return undefined; // refreshToken() already insists on an access token
     // A pair without a new refresh token keeps the old one (and its expiry).
-    const renewed: StoredConnectionToken = { refreshToken: token.refreshToken, refreshExpiresAt: token.refreshExpiresAt, ...parsed.value, secretName: token.secretName };
+    const renewed: StoredConnectionToken = { refreshToken: token.refreshToken, refreshExpiresAt: token.refreshExpiresAt, ...parsed.value, location: token.location };
     try {
       await deps.tokens.writeBack(renewed, token);
       counts.refreshed++;

@@ -79,7 +79,7 @@ describe('SecretsManagerConnectionTokens: a refreshed pair kept in memory after 
 
     // The poller refreshed the pair; writing it back fails (throttled, or a missing permission).
     fault = 'PutSecretValue';
-    const refreshed: StoredConnectionToken = { connectionId: 'conn_u', token: 'at_refreshed', refreshToken: 'rt_refreshed', expiresAt: expiry(30), refreshExpiresAt: expiry(31), secretName: name };
+    const refreshed: StoredConnectionToken = { connectionId: 'conn_u', token: 'at_refreshed', refreshToken: 'rt_refreshed', expiresAt: expiry(30), refreshExpiresAt: expiry(31), location: name };
     await expect(tokens.writeBack(refreshed)).rejects.toThrow();
     fault = undefined;
 

@@ -122,7 +122,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
       const { tokens, invalid } = await withClient((client) => new SecretsManagerConnectionTokens(client, { prefix, cacheSeconds: 0 }).discover());
       const now = Date.now();
       const rows = [
-        ...tokens.map((t) => ({ connectionId: t.secretName.slice(prefix.length), refreshToken: t.refreshToken !== undefined, expiresAt: t.expiresAt ?? null, refreshExpiresAt: t.refreshExpiresAt ?? null, problem: null as string | null })),
+        ...tokens.map((t) => ({ connectionId: t.location.slice(prefix.length), refreshToken: t.refreshToken !== undefined, expiresAt: t.expiresAt ?? null, refreshExpiresAt: t.refreshExpiresAt ?? null, problem: null as string | null })),
         ...invalid.map((i) => ({ connectionId: i.name.startsWith(prefix) ? i.name.slice(prefix.length) : i.name, refreshToken: null, expiresAt: null, refreshExpiresAt: null, problem: `unusable secret: ${i.reason}` })),
       ].sort((a, b) => (a.connectionId < b.connectionId ? -1 : a.connectionId > b.connectionId ? 1 : 0));
       if (values.json) {

@@ -163,7 +163,7 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
       const secrets = new SecretsManagerClient(local ? { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, endpoint: local.endpoints.secretsManager } : {});
       try {
         const { tokens } = await new SecretsManagerConnectionTokens(secrets, { prefix: config.connectionSecretPrefix, cacheSeconds: 0 }).discover();
-        for (const t of tokens) expiry.set(t.secretName.slice(config.connectionSecretPrefix.length), t.expiresAt ?? null);
+        for (const t of tokens) expiry.set(t.location.slice(config.connectionSecretPrefix.length), t.expiresAt ?? null);
       } catch {
         // No secrets to read (or no permission): the column shows '-'.
       } finally {

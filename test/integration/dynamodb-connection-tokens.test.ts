@@ -1,0 +1,169 @@
+/**
+ * The table token store against real components on loopback: dynalite (the event table), the local
+ * KMS endpoint and, for the migration, the local Secrets Manager.
+ */
+import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbConnectionTokens } from '../../lambdas/adapters/dynamodb-connection-tokens';
+import { DATA_KEY_MAX_AGE_MS, KmsEnvelope } from '../../lambdas/adapters/kms-envelope';
+import { SecretsManagerConnectionTokens } from '../../lambdas/adapters/secrets-manager-connection-tokens';
+import { startLocalKms, type LocalKms } from '../../local/aws/kms';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
+import { startDynalite, type LocalDynamo } from '../support/dynalite';
+
+const KEY = 'arn:aws:kms:us-east-1:111111111111:key/11111111-2222-3333-4444-555555555555';
+const OTHER_KEY = 'arn:aws:kms:us-east-1:111111111111:key/99999999-2222-3333-4444-555555555555';
+
+let dynamo: LocalDynamo;
+let kms: LocalKms;
+let kmsClient: KMSClient;
+let kmsFault: string | undefined;
+
+beforeAll(async () => {
+  [dynamo, kms] = await Promise.all([startDynalite(), startLocalKms({ keys: [KEY, OTHER_KEY], fault: (operation) => (operation === kmsFault ? 'unavailable' : undefined) })]);
+  kmsClient = new KMSClient({ endpoint: kms.url, maxAttempts: 1 });
+});
+afterAll(async () => {
+  kmsClient.destroy();
+  await Promise.all([dynamo.close(), kms.close()]);
+});
+
+const store = (envelope = new KmsEnvelope(kmsClient, KEY), extra: { legacy?: SecretsManagerConnectionTokens; now?: () => number } = {}) =>
+  new DynamoDbConnectionTokens(dynamo.doc, envelope, { tableName: dynamo.tableName, cacheSeconds: 0, ...extra });
+const pair = (connectionId: string, token = `at_${connectionId}`) => ({ connectionId, token, refreshToken: `rt_${connectionId}`, expiresAt: '2027-01-01T00:00:00.000Z', refreshExpiresAt: '2027-01-02T00:00:00.000Z' });
+
+describe('DynamoDbConnectionTokens', () => {
+  afterEach(async () => {
+    for (const id of ['c1', 'c2', 'c3', 'm1', 'm2']) await store().remove(id);
+  });
+
+  it('stores pairs sealed, and discovers them back in one Query with one KMS key operation each way', async () => {
+    const envelope = new KmsEnvelope(kmsClient, KEY);
+    const tokens = store(envelope);
+    for (const id of ['c1', 'c2', 'c3']) await tokens.save(pair(id));
+    const item = (await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'CONNECTION#c1' } }))).Item!;
+    // The item holds ciphertext only: no token, in any attribute.
+    expect(JSON.stringify(item)).not.toMatch(/at_c1|rt_c1/);
+    expect(Buffer.from(item.sealed.data).toString('utf8')).not.toContain('at_c1');
+
+    const reader = new KmsEnvelope(kmsClient, KEY);
+    const { tokens: found, invalid } = await store(reader).discover();
+    expect(invalid).toEqual([]);
+    expect(found.map((t) => [t.connectionId, t.token, t.refreshToken, t.location]).sort()).toEqual([
+      ['c1', 'at_c1', 'rt_c1', 'c1'],
+      ['c2', 'at_c2', 'rt_c2', 'c2'],
+      ['c3', 'at_c3', 'rt_c3', 'c3'],
+    ]);
+    // Three pairs share the writer's data key: one GenerateDataKey, and one Decrypt for the reader.
+    expect(envelope.calls).toEqual({ generateDataKey: 1, decrypt: 0 });
+    expect(reader.calls).toEqual({ generateDataKey: 0, decrypt: 1 });
+    await store(reader).discover();
+    expect(reader.calls.decrypt).toBe(1);
+  });
+
+  it('decrypts a data key again once its hour in memory is over, and uses a new data key after an hour', async () => {
+    let now = Date.parse('2026-12-03T00:00:00Z');
+    const envelope = new KmsEnvelope(kmsClient, KEY, { now: () => now });
+    await store(envelope, { now: () => now }).save(pair('c1'));
+    now += DATA_KEY_MAX_AGE_MS;
+    await store(envelope, { now: () => now }).save(pair('c2'));
+    expect(envelope.calls.generateDataKey).toBe(2);
+    const reader = new KmsEnvelope(kmsClient, KEY, { now: () => now });
+    await store(reader).discover();
+    expect(reader.calls.decrypt).toBe(2);
+    now += DATA_KEY_MAX_AGE_MS - 1;
+    await store(reader).discover();
+    expect(reader.calls.decrypt).toBe(2);
+    now += 1;
+    await store(reader).discover();
+    expect(reader.calls.decrypt).toBe(4);
+  });
+
+  it('reports a pair moved to another connection, a tampered pair and a pair under another key as unusable, naming no token', async () => {
+    const tokens = store();
+    await tokens.save(pair('c1'));
+    await tokens.save(pair('c2'));
+    const c1 = (await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'CONNECTION#c1' } }))).Item!;
+    // c1's sealed pair copied into c2's item: bound to c1, it does not open there.
+    await dynamo.doc.send(new UpdateCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'CONNECTION#c2' }, UpdateExpression: 'SET sealed = :s', ExpressionAttributeValues: { ':s': c1.sealed } }));
+    await store(new KmsEnvelope(kmsClient, OTHER_KEY)).save(pair('c3'));
+    const { tokens: found, invalid } = await store().discover();
+    expect(found.map((t) => t.connectionId)).toEqual(['c1']);
+    expect(invalid.map((i) => i.name).sort()).toEqual(['c2', 'c3']);
+    expect(invalid.find((i) => i.name === 'c2')!.reason).toMatch(/does not open/);
+    expect(invalid.find((i) => i.name === 'c3')!.reason).toMatch(/IncorrectKey|key ID/i);
+    expect(JSON.stringify(invalid)).not.toMatch(/at_|rt_/);
+    // Tampered ciphertext.
+    const data = Buffer.from(c1.sealed.data);
+    data[0] = data[0]! ^ 1;
+    await dynamo.doc.send(new UpdateCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'CONNECTION#c1' }, UpdateExpression: 'SET sealed.#d = :d', ExpressionAttributeNames: { '#d': 'data' }, ExpressionAttributeValues: { ':d': data } }));
+    expect((await store().discover()).tokens).toEqual([]);
+  });
+
+  it('writes a refreshed pair back, keeping the one it replaced as previous', async () => {
+    const tokens = store();
+    await tokens.save(pair('c1'));
+    const [old] = (await tokens.discover()).tokens;
+    await tokens.writeBack({ ...old!, token: 'at_new', refreshToken: 'rt_new' }, old);
+    const [now] = (await tokens.discover()).tokens;
+    expect([now!.token, now!.refreshToken]).toEqual(['at_new', 'rt_new']);
+    const item = (await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'CONNECTION#c1' } }))).Item!;
+    const previous = await new KmsEnvelope(kmsClient, KEY).open(item.previous, 'makini-connection-token:c1');
+    expect(JSON.parse(previous.toString('utf8'))).toMatchObject({ token: 'at_c1', refreshToken: 'rt_c1' });
+  });
+
+  it('a write-back KMS refuses keeps the refreshed pair in use, and writes it once KMS answers', async () => {
+    await store().save(pair('c1'));
+    const envelope = new KmsEnvelope(kmsClient, KEY);
+    const tokens = store(envelope);
+    const [old] = (await tokens.discover()).tokens;
+    kmsFault = 'GenerateDataKey';
+    try {
+      await expect(tokens.writeBack({ ...old!, token: 'at_new' }, old)).rejects.toThrow();
+      // The table still holds the old pair; this store uses the new one (and fails to write it again).
+      expect((await store().discover()).tokens[0]!.token).toBe('at_c1');
+      expect((await tokens.discover()).tokens[0]!.token).toBe('at_new');
+    } finally {
+      kmsFault = undefined;
+    }
+    expect((await tokens.discover()).tokens[0]!.token).toBe('at_new');
+    expect((await store().discover()).tokens[0]!.token).toBe('at_new');
+  });
+
+  describe('migration from Secrets Manager', () => {
+    let sm: LocalSecretsManager;
+    let smClient: SecretsManagerClient;
+    beforeAll(async () => {
+      sm = await startLocalSecretsManager({});
+      smClient = new SecretsManagerClient({ endpoint: sm.url, maxAttempts: 1 });
+      await smClient.send(new CreateSecretCommand({ Name: 'makini/connections/m1', SecretString: JSON.stringify(pair('m1', 'at_from_secret')) }));
+      await smClient.send(new CreateSecretCommand({ Name: 'makini/connections/m2', SecretString: JSON.stringify(pair('m2', 'at_from_secret')) }));
+      await smClient.send(new CreateSecretCommand({ Name: 'makini/connections/bad', SecretString: 'not json' }));
+    });
+    afterAll(async () => {
+      smClient.destroy();
+      await sm.close();
+    });
+
+    it('copies the pairs the table lacks at the first discovery, never overwrites one it has, and reads Secrets Manager only once', async () => {
+      await store().save(pair('m2', 'at_in_table'));
+      const legacy = new SecretsManagerConnectionTokens(smClient, { prefix: 'makini/connections/', cacheSeconds: 0 });
+      const before = sm.calls.ListSecrets ?? 0;
+      const tokens = store(undefined, { legacy });
+      const first = await tokens.discover();
+      expect(first.tokens.map((t) => [t.connectionId, t.token]).sort()).toEqual([
+        ['m1', 'at_from_secret'],
+        ['m2', 'at_in_table'],
+      ]);
+      await tokens.discover();
+      await store(undefined, { legacy }).discover();
+      expect((sm.calls.ListSecrets ?? 0) - before).toBe(1);
+      // Repeating the migration by hand copies nothing more and reports the unreadable secret by name.
+      const again = await store().migrateFrom(legacy);
+      expect(again.copied).toEqual([]);
+      expect([...again.present].sort()).toEqual(['m1', 'm2']);
+      expect(again.invalid.map((i) => i.name)).toEqual(['makini/connections/bad']);
+    });
+  });
+});
