@@ -35,7 +35,8 @@ export interface Migration {
  *
  * With `legacy`, the first discovery copies the pairs of the Secrets Manager store into the table
  * (those the table lacks), then notes that it did, so an upgrade from per-connection secrets loses
- * no connection. `makini-webhooks connections migrate` does the same, and can then delete the secrets.
+ * no connection. Until every secret could be read, each discovery looks again; and while Secrets
+ * Manager does not answer, discovery fails rather than poll without the connections still there.
  *
  * @example
  * const { tokens } = await new DynamoDbConnectionTokens(db, new KmsEnvelope(kms, keyArn), { tableName, cacheSeconds: 300 }).discover();
@@ -58,9 +59,10 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
     const tokens: StoredConnectionToken[] = [];
     const invalid: { name: string; reason: string }[] = [];
     for (const item of items) {
-      const connectionId = String(item.connectionId);
+      // The id is the item's key, not an attribute beside it: an item copied under another key does not open.
+      const connectionId = String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length);
       try {
-        const value = await this.envelope.open(toSealed(item.sealed), aadOf(connectionId));
+        const value = await this.envelope.open(toSealed(item.sealed), aadOf(connectionId, 'current'));
         const parsed = parseConnectionSecret(value.toString('utf8'), Date.parse(String(item.updatedAt)) || this.now());
         if (parsed.ok && parsed.value.connectionId === connectionId) tokens.push({ ...parsed.value, location: connectionId });
         else invalid.push({ name: connectionId, reason: parsed.ok ? 'the pair names another connection' : parsed.reason });
@@ -90,9 +92,8 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
   /** Seals and writes a pair, keeping the one it replaces (sealed again) as `previous`, as Secrets Manager keeps AWSPREVIOUS. */
   protected async put(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined, condition?: 'absent'): Promise<void> {
     const { location: _location, ...value } = token;
-    const aad = aadOf(token.connectionId);
-    const sealed = await this.envelope.seal(Buffer.from(formatConnectionSecret(value), 'utf8'), aad);
-    const previous = replacing && replacing.token !== token.token ? await this.envelope.seal(Buffer.from(formatConnectionSecret(replacing), 'utf8'), aad) : undefined;
+    const sealed = await this.envelope.seal(Buffer.from(formatConnectionSecret(value), 'utf8'), aadOf(token.connectionId, 'current'));
+    const previous = replacing && replacing.token !== token.token ? await this.envelope.seal(Buffer.from(formatConnectionSecret(replacing), 'utf8'), aadOf(token.connectionId, 'previous')) : undefined;
     await this.db.send(
       new PutCommand({
         TableName: this.options.tableName,
@@ -102,9 +103,10 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
     );
   }
 
-  /** Stores a connection's pair (`connections add`), replacing any it had. */
+  /** Stores a connection's pair (`connections add`), replacing any it had. Unlike a write-back, a failed save is not retried. */
   async save(token: ConnectionToken): Promise<void> {
-    await this.writeBack({ ...token, location: token.connectionId });
+    await this.put({ ...token, location: token.connectionId }, undefined);
+    this.forget();
   }
 
   /** Deletes a connection's pair; false when it had none. */
@@ -132,7 +134,8 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
         present.push(token.connectionId);
       }
     }
-    await this.db.send(
+    // Only once every secret was read: one unreadable now (throttled, denied) is copied at a later run.
+    if (invalid.length === 0) await this.db.send(
       new PutCommand({
         TableName: this.options.tableName,
         Item: { [TABLE_KEYS.partition]: TOKENS_PARTITION, [TABLE_KEYS.sort]: MIGRATED_SORT, entity: 'token-migration', at: new Date(this.now()).toISOString(), copied: copied.length },
@@ -144,8 +147,11 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
 }
 
 const tokenKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: TOKENS_PARTITION, [TABLE_KEYS.sort]: `${CONNECTION_PREFIX}${connectionId}` });
-/** Binds a sealed pair to its connection: copied into another connection's item, it does not open. */
-const aadOf = (connectionId: string) => `makini-connection-token:${connectionId}`;
+/**
+ * Binds a sealed pair to its connection and its slot: copied into another connection's item, or
+ * `previous` copied over the current pair (a rollback to a replaced pair), it does not open.
+ */
+const aadOf = (connectionId: string, slot: 'current' | 'previous') => `makini-connection-token:${connectionId}:${slot}`;
 
 function toSealed(value: unknown): SealedValue {
   const v = (value ?? {}) as Record<string, unknown>;

@@ -18,6 +18,8 @@ export const TOKEN_ENCRYPTION_CONTEXT = { purpose: 'makini-connection-token' } a
 
 /** How long a data key is used for new values, and how long a decrypted one is kept in memory. */
 export const DATA_KEY_MAX_AGE_MS = 3_600_000;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
 /** Decrypted data keys kept at most (the oldest is dropped first). */
 const MAX_CACHED_KEYS = 1_000;
 
@@ -38,7 +40,8 @@ const MAX_CACHED_KEYS = 1_000;
  * (await envelope.open(sealed, 'conn_1')).toString(); // 'secret'
  */
 export class KmsEnvelope {
-  private current: { plaintext: Buffer; encrypted: Uint8Array; at: number } | undefined;
+  private current: Promise<{ plaintext: Buffer; encrypted: Uint8Array; at: number }> | undefined;
+  private currentAt = 0;
   private readonly decrypted = new Map<string, { plaintext: Buffer; at: number }>();
   private readonly now: () => number;
   /** KMS calls made, for tests and the bench. */
@@ -54,8 +57,8 @@ export class KmsEnvelope {
 
   async seal(value: Uint8Array, aad: string): Promise<SealedValue> {
     const { plaintext, encrypted } = await this.dataKey();
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', plaintext, iv);
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', plaintext, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(aad, 'utf8'));
     const data = Buffer.concat([cipher.update(value), cipher.final()]);
     return { key: encrypted, iv, tag: cipher.getAuthTag(), data };
@@ -63,8 +66,10 @@ export class KmsEnvelope {
 
   /** The value, or an error naming what failed (never the value): a wrong `aad`, a tampered value, a key KMS refuses. */
   async open(sealed: SealedValue, aad: string): Promise<Buffer> {
+    // A shorter tag would be accepted by setAuthTag (down to 4 bytes) and weaken the check to as few bits.
+    if (sealed.tag.length !== TAG_BYTES || sealed.iv.length !== IV_BYTES) throw new Error('the sealed value does not open: its tag or nonce has the wrong length');
     const key = await this.decryptKey(sealed.key);
-    const decipher = createDecipheriv('aes-256-gcm', key, sealed.iv);
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.iv, { authTagLength: TAG_BYTES });
     decipher.setAAD(Buffer.from(aad, 'utf8'));
     decipher.setAuthTag(Buffer.from(sealed.tag));
     try {
@@ -74,14 +79,26 @@ export class KmsEnvelope {
     }
   }
 
+  /** The data key for new values: one request at a time, shared by concurrent seals. */
   private async dataKey(): Promise<{ plaintext: Buffer; encrypted: Uint8Array }> {
-    if (this.current && this.now() - this.current.at < DATA_KEY_MAX_AGE_MS) return this.current;
+    if (this.current && this.now() - this.currentAt < DATA_KEY_MAX_AGE_MS) return this.current;
+    this.currentAt = this.now();
+    const request = this.generate();
+    this.current = request;
+    // A failed request is not kept: the next seal asks again.
+    request.catch(() => {
+      if (this.current === request) this.current = undefined;
+    });
+    return request;
+  }
+
+  private async generate(): Promise<{ plaintext: Buffer; encrypted: Uint8Array; at: number }> {
     const { Plaintext, CiphertextBlob } = await this.kms.send(new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: { ...TOKEN_ENCRYPTION_CONTEXT } }));
     this.calls.generateDataKey++;
     if (!Plaintext || !CiphertextBlob) throw new Error('KMS GenerateDataKey answered without a key');
-    this.current = { plaintext: Buffer.from(Plaintext), encrypted: CiphertextBlob, at: this.now() };
-    this.remember(CiphertextBlob, this.current.plaintext);
-    return this.current;
+    const key = { plaintext: Buffer.from(Plaintext), encrypted: CiphertextBlob, at: this.now() };
+    this.remember(CiphertextBlob, key.plaintext);
+    return key;
   }
 
   private async decryptKey(encrypted: Uint8Array): Promise<Buffer> {

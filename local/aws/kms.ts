@@ -72,10 +72,11 @@ export async function startLocalKms(options: {
     if (!options.keys.includes(arn)) throw invalid();
     if (typeof input.KeyId === 'string' && keyOf(input) !== arn) throw new AwsError('IncorrectKeyException', 'The key ID in the request does not identify the key that encrypted the ciphertext.');
     const at = 2 + blob[1]!;
-    const decipher = createDecipheriv('aes-256-gcm', materialOf(arn), blob.subarray(at, at + 12));
-    decipher.setAAD(contextBytes(input));
-    decipher.setAuthTag(blob.subarray(at + 12, at + 28));
+    if (blob.length < at + 28) throw invalid();
     try {
+      const decipher = createDecipheriv('aes-256-gcm', materialOf(arn), blob.subarray(at, at + 12), { authTagLength: 16 });
+      decipher.setAAD(contextBytes(input));
+      decipher.setAuthTag(blob.subarray(at + 12, at + 28));
       return { arn, plaintext: Buffer.concat([decipher.update(blob.subarray(at + 28)), decipher.final()]) };
     } catch {
       throw invalid();

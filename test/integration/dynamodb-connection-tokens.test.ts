@@ -2,10 +2,10 @@
  * The table token store against real components on loopback: dynalite (the event table), the local
  * KMS endpoint and, for the migration, the local Secrets Manager.
  */
-import { KMSClient } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoDbConnectionTokens } from '../../lambdas/adapters/dynamodb-connection-tokens';
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateSecretCommand, DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbConnectionTokens, type LegacyTokenSource } from '../../lambdas/adapters/dynamodb-connection-tokens';
 import { DATA_KEY_MAX_AGE_MS, KmsEnvelope } from '../../lambdas/adapters/kms-envelope';
 import { SecretsManagerConnectionTokens } from '../../lambdas/adapters/secrets-manager-connection-tokens';
 import { startLocalKms, type LocalKms } from '../../local/aws/kms';
@@ -29,13 +29,46 @@ afterAll(async () => {
   await Promise.all([dynamo.close(), kms.close()]);
 });
 
-const store = (envelope = new KmsEnvelope(kmsClient, KEY), extra: { legacy?: SecretsManagerConnectionTokens; now?: () => number } = {}) =>
+const store = (envelope = new KmsEnvelope(kmsClient, KEY), extra: { legacy?: LegacyTokenSource; now?: () => number } = {}) =>
   new DynamoDbConnectionTokens(dynamo.doc, envelope, { tableName: dynamo.tableName, cacheSeconds: 0, ...extra });
 const pair = (connectionId: string, token = `at_${connectionId}`) => ({ connectionId, token, refreshToken: `rt_${connectionId}`, expiresAt: '2027-01-01T00:00:00.000Z', refreshExpiresAt: '2027-01-02T00:00:00.000Z' });
 
 describe('DynamoDbConnectionTokens', () => {
   afterEach(async () => {
-    for (const id of ['c1', 'c2', 'c3', 'm1', 'm2']) await store().remove(id);
+    for (const id of ['c1', 'c2', 'c3', 'm1', 'm2', 'm3']) await store().remove(id);
+    await dynamo.doc.send(new DeleteCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'MIGRATED' } }));
+  });
+  const itemOf = async (connectionId: string) => (await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: `CONNECTION#${connectionId}` } }))).Item!;
+
+  // Found by the adversarial review of 2026-12-03, each test failing before its fix.
+  it('does not open a previous pair copied over the current one (a rollback), nor an item copied under another key', async () => {
+    const tokens = store();
+    await tokens.save(pair('c1'));
+    const [old] = (await tokens.discover()).tokens;
+    await tokens.writeBack({ ...old!, token: 'at_new', refreshToken: 'rt_new' }, old);
+    const item = await itemOf('c1');
+    await dynamo.doc.send(new PutCommand({ TableName: dynamo.tableName, Item: { ...item, sk: 'CONNECTION#c2' } }));
+    await dynamo.doc.send(new UpdateCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'CONNECTION#c1' }, UpdateExpression: 'SET sealed = :p', ExpressionAttributeValues: { ':p': item.previous } }));
+    const { tokens: found, invalid } = await store().discover();
+    expect(found).toEqual([]);
+    expect(invalid.map((i) => i.name).sort()).toEqual(['c1', 'c2']);
+  });
+
+  it('refuses a shortened tag, and asks KMS for one data key however many seals start at once', async () => {
+    const envelope = new KmsEnvelope(kmsClient, KEY);
+    const sealed = await Promise.all([1, 2, 3, 4, 5].map((i) => envelope.seal(Buffer.from(`secret ${i}`), 'a')));
+    expect(envelope.calls.generateDataKey).toBe(1);
+    await expect(envelope.open({ ...sealed[0]!, tag: sealed[0]!.tag.subarray(0, 4) }, 'a')).rejects.toThrow(/wrong length/);
+    expect((await envelope.open(sealed[0]!, 'a')).toString()).toBe('secret 1');
+  });
+
+  it('the local KMS answers a truncated blob, another context or another key as KMS does', async () => {
+    const { CiphertextBlob } = await kmsClient.send(new GenerateDataKeyCommand({ KeyId: KEY, KeySpec: 'AES_256', EncryptionContext: { purpose: 'x' } }));
+    await expect(kmsClient.send(new DecryptCommand({ CiphertextBlob: CiphertextBlob!.subarray(0, 2 + KEY.length + 12), EncryptionContext: { purpose: 'x' } }))).rejects.toMatchObject({ name: 'InvalidCiphertextException' });
+    await expect(kmsClient.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { purpose: 'y' } }))).rejects.toMatchObject({ name: 'InvalidCiphertextException' });
+    await expect(kmsClient.send(new DecryptCommand({ CiphertextBlob, KeyId: OTHER_KEY, EncryptionContext: { purpose: 'x' } }))).rejects.toMatchObject({ name: 'IncorrectKeyException' });
+    const { Plaintext } = await kmsClient.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { purpose: 'x' } }));
+    expect(Plaintext).toHaveLength(32);
   });
 
   it('stores pairs sealed, and discovers them back in one Query with one KMS key operation each way', async () => {
@@ -109,7 +142,7 @@ describe('DynamoDbConnectionTokens', () => {
     const [now] = (await tokens.discover()).tokens;
     expect([now!.token, now!.refreshToken]).toEqual(['at_new', 'rt_new']);
     const item = (await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'CONNECTION#c1' } }))).Item!;
-    const previous = await new KmsEnvelope(kmsClient, KEY).open(item.previous, 'makini-connection-token:c1');
+    const previous = await new KmsEnvelope(kmsClient, KEY).open(item.previous, 'makini-connection-token:c1:previous');
     expect(JSON.parse(previous.toString('utf8'))).toMatchObject({ token: 'at_c1', refreshToken: 'rt_c1' });
   });
 
@@ -131,6 +164,18 @@ describe('DynamoDbConnectionTokens', () => {
     expect((await store().discover()).tokens[0]!.token).toBe('at_new');
   });
 
+  it('a migration that could not read every secret is not noted done: the unreadable one is copied at a later discovery', async () => {
+    let calls = 0;
+    const legacy = {
+      discover: async () =>
+        ++calls === 1 ? { tokens: [], invalid: [{ name: 'makini/connections/m3', reason: 'ThrottlingException' }] } : { tokens: [{ ...pair('m3'), location: 'makini/connections/m3' }], invalid: [] },
+    };
+    expect((await store(undefined, { legacy }).discover()).tokens).toEqual([]);
+    expect((await store(undefined, { legacy }).discover()).tokens.map((t) => t.connectionId)).toEqual(['m3']);
+    await store(undefined, { legacy }).discover();
+    expect(calls).toBe(2);
+  });
+
   describe('migration from Secrets Manager', () => {
     let sm: LocalSecretsManager;
     let smClient: SecretsManagerClient;
@@ -146,7 +191,7 @@ describe('DynamoDbConnectionTokens', () => {
       await sm.close();
     });
 
-    it('copies the pairs the table lacks at the first discovery, never overwrites one it has, and reads Secrets Manager only once', async () => {
+    it('copies the pairs the table lacks, never overwrites one it has, and stops reading Secrets Manager once every secret was read', async () => {
       await store().save(pair('m2', 'at_in_table'));
       const legacy = new SecretsManagerConnectionTokens(smClient, { prefix: 'makini/connections/', cacheSeconds: 0 });
       const before = sm.calls.ListSecrets ?? 0;
@@ -156,9 +201,15 @@ describe('DynamoDbConnectionTokens', () => {
         ['m1', 'at_from_secret'],
         ['m2', 'at_in_table'],
       ]);
+      // The unreadable secret keeps the migration open: every discovery looks again.
+      await tokens.discover();
+      expect((sm.calls.ListSecrets ?? 0) - before).toBe(2);
+      await smClient.send(new DeleteSecretCommand({ SecretId: 'makini/connections/bad', ForceDeleteWithoutRecovery: true }));
+      await tokens.discover();
       await tokens.discover();
       await store(undefined, { legacy }).discover();
-      expect((sm.calls.ListSecrets ?? 0) - before).toBe(1);
+      expect((sm.calls.ListSecrets ?? 0) - before).toBe(3);
+      await smClient.send(new CreateSecretCommand({ Name: 'makini/connections/bad', SecretString: 'not json' }));
       // Repeating the migration by hand copies nothing more and reports the unreadable secret by name.
       const again = await store().migrateFrom(legacy);
       expect(again.copied).toEqual([]);
