@@ -27,6 +27,7 @@ import { accessKeyOf, AwsError, type Fault } from './aws/json-endpoint';
 import { startLocalLambdaApi, type InvokableFunctions } from './aws/lambda';
 import { startLocalSecretsManager } from './aws/secrets-manager';
 import { startLocalS3 } from './aws/s3';
+import { startLocalKms } from './aws/kms';
 import { awsManagedSnsKeyPolicy, LocalTopics } from './aws/sns';
 import { StateFileError } from './json-lines';
 import { startLocalSqs } from './aws/sqs';
@@ -73,7 +74,7 @@ export interface LocalStackInfo {
   readonly pollMode: 'system' | 'per-connection';
   /** `POST` here runs the poller now. */
   readonly pollUrl: string;
-  readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly secretsManager: string; readonly eventBridge: string; readonly s3: string; readonly lambda: string };
+  readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly secretsManager: string; readonly eventBridge: string; readonly s3: string; readonly lambda: string; readonly kms?: string };
   readonly pid: number;
 }
 
@@ -133,6 +134,7 @@ export function localOverrides(options: { endpoints: LocalStackInfo['endpoints']
     AWS_ENDPOINT_URL_EVENTBRIDGE: options.endpoints.eventBridge,
     AWS_ENDPOINT_URL_S3: options.endpoints.s3,
     AWS_ENDPOINT_URL_LAMBDA: options.endpoints.lambda,
+    ...(options.endpoints.kms && { AWS_ENDPOINT_URL_KMS: options.endpoints.kms }),
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
     // The role's credentials: the local endpoints evaluate each call against the role's policies.
@@ -269,7 +271,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       authorize: ({ accessKeyId, action, resource }) => iam.authorizeCall(accessKeyId, [{ action, resource }]),
     });
     closers.push(lambdaApi.close);
-    const endpoints = { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url, s3: s3.url, lambda: lambdaApi.url };
+    // KMS: the template's keys (filled in once their ARNs are known, below), material kept on disk.
+    const kmsKeys: string[] = [];
+    const kms = await startLocalKms({
+      keys: kmsKeys,
+      file: path.join(options.dir, 'kms-keys.json'),
+      fault: (operation) => faults()[`kms.${operation}`] ?? faults().kms,
+      authorize: ({ accessKeyId, operation, input, keyArn }) => iam.authorizeCall(accessKeyId, CALL_CHECKS.kms(operation, input, keyArn)),
+    });
+    closers.push(kms.close);
+    const endpoints = { dynamodb: dynamo.url, sqs: sqs.url, secretsManager: secrets.url, eventBridge: bus.url, s3: s3.url, lambda: lambdaApi.url, kms: kms.url };
 
     // This process's own SDK clients (and the CLI's, through stack.json) are the administrator.
     Object.assign(process.env, {
@@ -280,6 +291,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
       AWS_ENDPOINT_URL_S3: s3.url,
       AWS_ENDPOINT_URL_LAMBDA: lambdaApi.url,
+      AWS_ENDPOINT_URL_KMS: kms.url,
     });
 
     // --- Physical resources: what Ref and Fn::GetAtt resolve to ----------------------------------
@@ -380,6 +392,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const [fnArn, list] of permissions) resourcePolicies.set(fnArn, lambdaPermissionsPolicy(fnArn, list));
     iam.resourcePolicyOf = (resourceArn) => resourcePolicies.get(resourceArn);
     const keys = new Map<string, PolicyDocument>(resourcesOfType(template, 'AWS::KMS::Key').map(([id, r]) => [physical[id]!.attributes.Arn!, resolve<PolicyDocument>(props(r).KeyPolicy)]));
+    kmsKeys.push(...keys.keys());
+    iam.keyPolicyOf = (keyArn) => (kmsKeys.includes(keyArn) ? keys.get(keyArn) : undefined);
     const topics = new LocalTopics(iam, path.join(options.dir, 'topics.jsonl'));
     for (const [id, r] of resourcesOfType(template, 'AWS::SNS::Topic')) {
       const keyId = resolve<string | undefined>(props(r).KmsMasterKeyId);
@@ -798,7 +812,7 @@ function isAlive(pid: number): boolean {
  * One Secrets Manager operation can fail alone, e.g. `{"secretsManager.PutSecretValue": "unavailable"}`
  * (a refreshed token pair that cannot be written back). Re-read only when the file changes.
  */
-export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb' | 's3' | 'lambda' | `secretsManager.${string}`, Fault>>;
+export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb' | 's3' | 'lambda' | 'kms' | `secretsManager.${string}` | `kms.${string}`, Fault>>;
 function faultReader(file: string): () => LocalFaults {
   let cached: { mtimeMs: number; faults: LocalFaults } = { mtimeMs: -1, faults: {} };
   return () => {

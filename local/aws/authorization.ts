@@ -48,15 +48,19 @@ export class LocalIam {
    */
   resourcePolicyOf: (arn: string) => PolicyDocument | undefined = () => undefined;
 
+  /** The key policy of a KMS key, by ARN: a call on a key needs it to allow the call (directly, or the account so IAM may). */
+  keyPolicyOf: (arn: string) => PolicyDocument | undefined = () => undefined;
+
   /** Throws AccessDeniedException unless the caller's role allows every check. */
   authorizeCall(accessKeyId: string | undefined, checks: readonly ActionCheck[]): void {
     const role = accessKeyId === undefined ? undefined : this.roles.get(accessKeyId);
     if (!role) return; // the administrator
     for (const check of checks) {
-      const resourcePolicy = this.resourcePolicyOf(check.resource);
+      const keyPolicy = this.keyPolicyOf(check.resource);
+      const resourcePolicy = keyPolicy ?? this.resourcePolicyOf(check.resource);
       const decision = evaluateAccess(
         { principal: { kind: 'role', arn: role.arn, sessionName: role.sessionName }, action: check.action, resource: check.resource, context: { ...REQUEST_CONTEXT, ...check.context } },
-        { accountId: this.accountId, identity: [...role.policies], ...(resourcePolicy && { resource: resourcePolicy }) },
+        { accountId: this.accountId, identity: [...role.policies], ...(resourcePolicy && { resource: resourcePolicy }), ...(keyPolicy && { kmsKey: true }) },
       );
       if (!decision.allowed) this.deny(decision.message);
     }
@@ -113,6 +117,11 @@ export const CALL_CHECKS = {
     }
     const id = typeof input.SecretId === 'string' ? input.SecretId : typeof input.Name === 'string' ? input.Name : undefined;
     return [{ action: `secretsmanager:${operation}`, resource: id === undefined ? '*' : secretArnOf(id) }];
+  },
+  kms(operation: string, input: Record<string, unknown>, keyArn: string): ActionCheck[] {
+    // The encryption context is what key policies and grants condition on.
+    const context = (input.EncryptionContext ?? {}) as Record<string, string>;
+    return [{ action: `kms:${operation}`, resource: keyArn, context: { ...Object.fromEntries(Object.entries(context).map(([k, v]) => [`kms:EncryptionContext:${k}`, String(v)])), 'kms:EncryptionContextKeys': Object.keys(context) } }];
   },
   eventBridge(operation: string, input: Record<string, unknown>, busArn: (nameOrArn: string) => string): ActionCheck[] {
     if (operation !== 'PutEvents') return [{ action: `events:${operation}`, resource: '*' }];

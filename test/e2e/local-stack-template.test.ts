@@ -5,12 +5,13 @@
  */
 import * as path from 'node:path';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { createSignatureScheme } from '../../lambdas/core/signature';
 import { readTopicLog } from '../../local/aws/sns';
 import type { CfnTemplate } from '../../local/cloud-assembly';
 import { roleAccessKey, type LocalStack } from '../../local/stack';
-import { resourcesOfType } from '../../local/template';
+import { LOCAL_ACCOUNT, resourcesOfType } from '../../local/template';
 import { waitFor } from '../support/local-stack-process';
 import { templateStackPerTest } from '../support/template-stack';
 
@@ -56,6 +57,28 @@ describe('local IAM fails closed', () => {
     });
     // The receiver's role has no DynamoDB grant at all.
     await expect(receiverPutItem(stack)).rejects.toThrow();
+  });
+});
+
+describe('KMS keys as the template defines them', () => {
+  it("the stack's keys answer GenerateDataKey and Decrypt, for the account and as each key policy and role allow", async () => {
+    stack = await start();
+    const [keyId] = resourcesOfType(stack.template, 'AWS::KMS::Key')[0]!;
+    const keyArn = `arn:aws:kms:us-east-1:${LOCAL_ACCOUNT}:key/${keyId}`;
+    const client = (accessKeyId: string) => new KMSClient({ endpoint: stack.info.endpoints.kms, region: 'us-east-1', credentials: { accessKeyId, secretAccessKey: 'local' }, maxAttempts: 1 });
+    const admin = client('local');
+    const receiver = client(roleKey(stack.template, 'WebhooksReceiverRole'));
+    try {
+      const context = { purpose: 'makini-connection-token' };
+      const { CiphertextBlob, Plaintext } = await admin.send(new GenerateDataKeyCommand({ KeyId: keyArn, KeySpec: 'AES_256', EncryptionContext: context }));
+      expect(Buffer.from((await admin.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: context }))).Plaintext!)).toEqual(Buffer.from(Plaintext!));
+      // The receiver's role has no KMS grant on this key.
+      await expect(receiver.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: context }))).rejects.toThrow(/not authorized to perform: kms:Decrypt/);
+      await expect(admin.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { purpose: 'other' } }))).rejects.toMatchObject({ name: 'InvalidCiphertextException' });
+    } finally {
+      admin.destroy();
+      receiver.destroy();
+    }
   });
 });
 
