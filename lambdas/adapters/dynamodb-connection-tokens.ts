@@ -27,8 +27,8 @@ export interface Migration {
 }
 
 /**
- * Per-connection tokens as KMS-encrypted items of the event table (`tokenStore: table`, the
- * default): pk `TOKENS`, sk `CONNECTION#<id>`, the pair sealed with a KMS data key (kms-envelope.ts)
+ * Per-connection tokens as KMS-encrypted items of the event table (not yet used by the poller,
+ * which still reads Secrets Manager: docs/cost.md says what is left): pk `TOKENS`, sk `CONNECTION#<id>`, the pair sealed with a KMS data key (kms-envelope.ts)
  * and bound to its connection id, so the table's readers (the consumer, operators with only
  * DynamoDB access) see ciphertext. No charge per connection beyond its item (docs/cost.md); one
  * Query reads every pair. A token's `location` is its connection id.

@@ -12,12 +12,12 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { AwsError, startJsonEndpoint, type Fault, type JsonEndpoint } from './json-endpoint';
 
-export interface LocalKms extends JsonEndpoint {
-  /** The ARN a key id, key ARN or unknown id stands for (undefined when no such key). */
-  keyArnOf(keyId: string): string | undefined;
-}
-
 const BLOB_VERSION = 1;
+
+/** The key ARN a ciphertext blob names (`[version, length, arn, iv, tag, data]`), or '' for a blob that is not ours. */
+function blobKeyArn(blob: Buffer): string {
+  return blob.length > 2 && blob[0] === BLOB_VERSION ? blob.subarray(2, 2 + blob[1]!).toString('utf8') : '';
+}
 
 export async function startLocalKms(options: {
   /** ARNs of the keys that exist (the template's AWS::KMS::Key resources). */
@@ -27,7 +27,7 @@ export async function startLocalKms(options: {
   port?: number;
   fault?: (operation: string) => Fault | undefined;
   authorize?: (call: { accessKeyId: string | undefined; operation: string; input: Record<string, unknown>; keyArn: string }) => void;
-}): Promise<LocalKms> {
+}): Promise<JsonEndpoint> {
   const material = new Map<string, Buffer>(options.file && existsSync(options.file) ? Object.entries(JSON.parse(readFileSync(options.file, 'utf8')) as Record<string, string>).map(([arn, b64]) => [arn, Buffer.from(b64, 'base64')]) : []);
   const keyArnOf = (keyId: string) => options.keys.find((arn) => arn === keyId || arn.endsWith(`:key/${keyId}`));
   const materialOf = (arn: string) => {
@@ -67,8 +67,7 @@ export async function startLocalKms(options: {
   function decrypt(input: Record<string, unknown>): { arn: string; plaintext: Buffer } {
     const blob = bytesOf(input.CiphertextBlob, 'CiphertextBlob');
     const invalid = () => new AwsError('InvalidCiphertextException', 'The ciphertext is invalid, or its encryption context does not match.');
-    if (blob.length < 2 || blob[0] !== BLOB_VERSION) throw invalid();
-    const arn = blob.subarray(2, 2 + blob[1]!).toString('utf8');
+    const arn = blobKeyArn(blob);
     if (!options.keys.includes(arn)) throw invalid();
     if (typeof input.KeyId === 'string' && keyOf(input) !== arn) throw new AwsError('IncorrectKeyException', 'The key ID in the request does not identify the key that encrypted the ciphertext.');
     const at = 2 + blob[1]!;
@@ -86,8 +85,7 @@ export async function startLocalKms(options: {
   /** The key a call acts on: the one it names, or for Decrypt the one its blob names (as KMS authorizes it). */
   const targetOf = (operation: string, input: Record<string, unknown>) => {
     if (operation !== 'Decrypt') return typeof input.KeyId === 'string' ? keyArnOf(input.KeyId) : undefined;
-    const blob = typeof input.CiphertextBlob === 'string' ? Buffer.from(input.CiphertextBlob, 'base64') : Buffer.alloc(0);
-    const named = blob.length > 2 && blob[0] === BLOB_VERSION ? blob.subarray(2, 2 + blob[1]!).toString('utf8') : '';
+    const named = typeof input.CiphertextBlob === 'string' ? blobKeyArn(Buffer.from(input.CiphertextBlob, 'base64')) : '';
     return options.keys.includes(named) ? named : undefined;
   };
   const endpoint = await startJsonEndpoint({
@@ -117,5 +115,5 @@ export async function startLocalKms(options: {
       },
     },
   });
-  return { ...endpoint, keyArnOf };
+  return endpoint;
 }

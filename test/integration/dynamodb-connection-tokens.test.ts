@@ -8,7 +8,8 @@ import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/l
 import { DynamoDbConnectionTokens, type LegacyTokenSource } from '../../lambdas/adapters/dynamodb-connection-tokens';
 import { DATA_KEY_MAX_AGE_MS, KmsEnvelope } from '../../lambdas/adapters/kms-envelope';
 import { SecretsManagerConnectionTokens } from '../../lambdas/adapters/secrets-manager-connection-tokens';
-import { startLocalKms, type LocalKms } from '../../local/aws/kms';
+import { startLocalKms } from '../../local/aws/kms';
+import type { JsonEndpoint } from '../../local/aws/json-endpoint';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
 
@@ -16,7 +17,7 @@ const KEY = 'arn:aws:kms:us-east-1:111111111111:key/11111111-2222-3333-4444-5555
 const OTHER_KEY = 'arn:aws:kms:us-east-1:111111111111:key/99999999-2222-3333-4444-555555555555';
 
 let dynamo: LocalDynamo;
-let kms: LocalKms;
+let kms: JsonEndpoint;
 let kmsClient: KMSClient;
 let kmsFault: string | undefined;
 
