@@ -20,6 +20,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
 import { BODY_KEY_PREFIX } from '../lambdas/core/body-store';
+import { TOKEN_ENCRYPTION_CONTEXT } from '../lambdas/core/connection-secret';
 import { BUS_SOURCE } from '../lambdas/core/consume';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { MakiniWebhookMonitoring } from './monitoring';
@@ -125,6 +126,13 @@ export class MakiniWebhookIngestion extends Construct {
   public readonly pollShardQueue?: sqs.Queue;
   /** Alarms, dashboard and reauthorization notifications. */
   public readonly monitoring: MakiniWebhookMonitoring;
+  /**
+   * The key that seals per-connection tokens kept in the table: `secretsKey` when given, else the
+   * monitoring's key.
+   *
+   * @default - none when `tokenStore` is `secrets-manager`
+   */
+  public readonly tokenKey?: kms.IKey;
 
   constructor(scope: Construct, id: string, props: MakiniWebhookIngestionProps = {}) {
     super(scope, id);
@@ -284,8 +292,10 @@ export class MakiniWebhookIngestion extends Construct {
     // Built from pseudo-parameters (not Stack.formatArn, which resolves them when the env is known)
     // so the ARN, and the cdk-nag finding acknowledged below, read the same in every environment.
     const tokenSecrets = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${config.connectionSecretPrefix}*`;
-    // Reads the token secrets and writes refreshed pairs back (per-connection mode).
-    iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], resourceArns: [tokenSecrets] });
+    // Reads the token secrets (per-connection mode), and writes refreshed pairs back when they are
+    // the store; the table store only reads them, to copy them in once.
+    const tokenSecretActions = config.tokenStore === 'secrets-manager' ? ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'] : ['secretsmanager:GetSecretValue'];
+    iam.Grant.addToPrincipal({ grantee: this.poller, actions: tokenSecretActions, resourceArns: [tokenSecrets] });
     // System mode's client credentials: the secret (Secrets Manager appends a random suffix to its
     // name) and the bare name, against which a secret that does not exist is authorized, so that
     // auto mode gets ResourceNotFoundException ("not configured") rather than AccessDenied.
@@ -367,6 +377,21 @@ export class MakiniWebhookIngestion extends Construct {
       eventBus: this.eventBus,
       functionLogGroups: [this.receiverLogGroup, this.consumerLogGroup, this.pollerLogGroup],
     });
+
+    if (config.tokenStore === 'table') {
+      // Per-connection tokens as sealed items of the table: a data key of this key per hour, and
+      // only under the tokens' encryption context, so this grant opens nothing else sealed with it.
+      this.tokenKey = secretsKey ?? this.monitoring.key;
+      this.poller.addEnvironment(RESOURCE_ENV.tokenKey, this.tokenKey.keyArn);
+      iam.Grant.addToPrincipal({
+        grantee: this.poller,
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resourceArns: [this.tokenKey.keyArn],
+        conditions: { StringEquals: Object.fromEntries(Object.entries(TOKEN_ENCRYPTION_CONTEXT).map(([k, v]) => [`kms:EncryptionContext:${k}`, v])) },
+      });
+      // The tokens' partition: one Query reads every pair; PutItem writes a refreshed pair and the migration's marker.
+      iam.Grant.addToPrincipal({ grantee: this.poller, actions: ['dynamodb:Query', 'dynamodb:PutItem'], resourceArns: [this.table.tableArn] });
+    }
   }
 }
 

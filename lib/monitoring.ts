@@ -66,6 +66,12 @@ export const REAUTH_TRANSITION_PATTERN = { source: [BUS_SOURCE], detail: { trans
  * const monitoring = new MakiniWebhookMonitoring(this, 'Monitoring', { config, api, receiver, consumer, poller, queue, deadLetterQueue, pollDeadLetterQueue, eventBus });
  */
 export class MakiniWebhookMonitoring extends Construct {
+  /**
+   * The stack's customer-managed key: it encrypts the alarm and notification topics, and seals the
+   * per-connection tokens kept in the table (`tokenStore=table`) unless `secretsKmsKey` is set. One
+   * key, not two: each is $1 a month (docs/cost.md); key policy and IAM conditions keep the uses apart.
+   */
+  public readonly key: kms.Key;
   public readonly alarmTopic: sns.Topic;
   public readonly notificationsTopic: sns.Topic;
   /**
@@ -94,7 +100,8 @@ export class MakiniWebhookMonitoring extends Construct {
 
     // A customer-managed key: CloudWatch and EventBridge cannot publish to topics encrypted with the
     // AWS-managed SNS key.
-    const key = new kms.Key(this, 'TopicKey', { enableKeyRotation: true, description: 'Encrypts the Makini webhook alarm and notification topics.' });
+    const key = new kms.Key(this, 'TopicKey', { enableKeyRotation: true, description: 'Encrypts the Makini webhook alarm and notification topics, and seals per-connection tokens.' });
+    this.key = key;
     for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) key.grant(new iam.ServicePrincipal(service), 'kms:Decrypt', 'kms:GenerateDataKey*');
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Makini webhook alarms', masterKey: key, enforceSSL: true });
     // enforceSSL gives the topic a policy of its own, which replaces SNS's default one: without this

@@ -182,13 +182,13 @@ export interface MakiniWebhookSettings {
    */
   readonly eventArchiveRetentionDays?: number;
   /**
-   * ARN of the customer-managed KMS key the signing, credentials or token secrets are encrypted with; the receiver and poller get `kms:Decrypt` (and the poller `kms:GenerateDataKey`) through Secrets Manager only. Empty: the AWS-managed key.
+   * ARN of the customer-managed KMS key the signing, credentials or token secrets are encrypted with; the receiver and poller get `kms:Decrypt` (and the poller `kms:GenerateDataKey`) through Secrets Manager, and the poller directly under the token encryption context when `tokenStore=table`. Empty: the AWS-managed key.
    *
    * @default ""
    */
   readonly secretsKmsKey?: string;
   /**
-   * Per-connection mode: name prefix of the token secrets (one secret per connection).
+   * Per-connection mode: name prefix of the token secrets (one secret per connection): where `tokenStore=secrets-manager` keeps them, and where `table` copies them from.
    *
    * @default "makini/connections/"
    */
@@ -200,7 +200,13 @@ export interface MakiniWebhookSettings {
    */
   readonly tokenCacheSeconds?: number;
   /**
-   * `system`: Makini client credentials list every connection; `per-connection`: one token secret per connection; `auto`: system when `systemCredentialsSecret` exists.
+   * Per-connection mode: where the tokens live. `table`: items of the event table, each pair sealed (AES-256-GCM) under a data key of `secretsKmsKey` when set, else of the stack's own key (the alarm topics' key), about $0.0012 a connection a month; pairs still in Secrets Manager under `connectionSecretPrefix` are copied in by the first run. `secrets-manager`: one secret per connection, $0.40 a connection a month.
+   *
+   * @default "table"
+   */
+  readonly tokenStore?: string;
+  /**
+   * `system`: Makini client credentials list every connection; `per-connection`: one stored token pair per connection (`tokenStore`); `auto`: system when `systemCredentialsSecret` exists.
    *
    * @default "auto"
    */

@@ -39,6 +39,7 @@ export interface CfnResource {
 }
 export interface CfnTemplate {
   readonly Resources: Record<string, CfnResource>;
+  readonly Outputs?: Record<string, { readonly Value: unknown }>;
 }
 
 /**

@@ -16,7 +16,7 @@ import { CreateSecretCommand, PutSecretValueCommand, ResourceExistsException, Se
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
-import { configFromEnv, type MakiniWebhookConfig } from '../lambdas/config/config';
+import { configFromEnv, type MakiniWebhookConfig, type TokenStore } from '../lambdas/config/config';
 import type { PollRunSummary } from '../lambdas/poller/poller';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { CALL_CHECKS, LocalIam } from './aws/authorization';
@@ -72,6 +72,10 @@ export interface LocalStackInfo {
   readonly makiniSimulator: boolean;
   /** How the poller reaches Makini: `system` (client credentials) or `per-connection` (token secrets). */
   readonly pollMode: 'system' | 'per-connection';
+  /** Where per-connection tokens are kept (the `tokenStore` setting). */
+  readonly tokenStore: TokenStore;
+  /** The key that seals the tokens kept in the table (the template's `TokenKeyArn` output). */
+  readonly tokenKeyArn?: string;
   /** `POST` here runs the poller now. */
   readonly pollUrl: string;
   readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly secretsManager: string; readonly eventBridge: string; readonly s3: string; readonly lambda: string; readonly kms?: string };
@@ -645,6 +649,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     cloudwatch.start();
     closers.push(async () => cloudwatch.stop());
 
+    const outputs = template.Outputs ?? {};
     const info: LocalStackInfo = {
       webhookUrl: `${api.url}${WEBHOOK_ROUTES.shared}`,
       webhookUrlTemplate: `${api.url}${WEBHOOK_ROUTES.perConnection}`,
@@ -659,6 +664,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       makiniApiUrl,
       makiniSimulator: makini !== undefined,
       pollMode: systemMode ? 'system' : 'per-connection',
+      tokenStore: config.tokenStore,
+      ...(outputs.TokenKeyArn !== undefined && { tokenKeyArn: resolve<string>(outputs.TokenKeyArn.Value) }),
       pollUrl: `${api.url}${LOCAL_POLL_PATH}`,
       endpoints,
       pid: process.pid,

@@ -7,13 +7,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Command, Option } from 'commander';
-import { configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig } from '../../lambdas/config/config';
+import { configFromEnv, HMAC_ALGORITHMS, resolveConfig, SIGNATURE_SCHEMES, type MakiniWebhookConfig, type TokenStore } from '../../lambdas/config/config';
 import { isKnownEventType, MAKINI_EVENT_TYPES, type MakiniEventType } from '../../lambdas/core/event-types';
 import { DynamoDbEventStore, type StoredWebhook } from '../../lambdas/adapters/dynamodb-event-store';
 import { S3BodyStore, s3ClientConfig } from '../../lambdas/adapters/s3-body-store';
+import { connectionTokenStores, type ConnectionTokenStores } from '../../lambdas/adapters/connection-token-stores';
 import { readPointedBody } from '../../lambdas/core/body-store';
 import { normaliseEvent, POLL_EVENT_FIELDS, type EventFields, type MakiniEvent } from '../../lambdas/core/event';
 import type { LocalStackInfo } from '../../local/stack';
@@ -185,8 +188,12 @@ export interface Target {
   readonly eventBusName: string;
   /** The bucket of bodies above the inline limit (absent for a stack deployed before it had one). */
   readonly bodyBucket?: string;
+  /** Where its per-connection tokens are kept: a deployed stack's is `table` when it has a `TokenKeyArn` output. */
+  readonly tokenStore: TokenStore;
+  /** The key that seals the tokens kept in the table. */
+  readonly tokenKeyArn?: string;
   /** SDK settings per service: the local endpoints, or your AWS credentials and region. */
-  readonly client: (service: 'dynamodb' | 'sqs' | 'eventBridge' | 's3') => { endpoint?: string; region?: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
+  readonly client: (service: 'dynamodb' | 'sqs' | 'eventBridge' | 's3' | 'kms' | 'secretsManager') => { endpoint?: string; region?: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
   readonly aws: boolean;
   /** Where the local stack keeps its alarms' states (local targets only). */
   readonly localAlarmsFile?: string;
@@ -208,6 +215,9 @@ export async function resolveTarget(values: TargetOptions): Promise<Target> {
       deadLetterQueueUrl: info.deadLetterQueueUrl,
       eventBusName: info.eventBusName,
       ...(info.bodyBucket !== undefined && { bodyBucket: info.bodyBucket }),
+      // A state directory written before the table store existed names neither.
+      tokenStore: info.tokenStore ?? 'secrets-manager',
+      ...(info.tokenKeyArn !== undefined && { tokenKeyArn: info.tokenKeyArn }),
       client: (service) => ({ ...local, endpoint: info.endpoints[service] }),
       aws: false,
       localAlarmsFile: info.alarmsFile,
@@ -225,6 +235,8 @@ export async function resolveTarget(values: TargetOptions): Promise<Target> {
     deadLetterQueueUrl: need('DeadLetterQueueUrl'),
     eventBusName: need('EventBusName'),
     ...(outputs.BodyBucketName && { bodyBucket: outputs.BodyBucketName }),
+    tokenStore: outputs.TokenKeyArn ? 'table' : 'secrets-manager',
+    ...(outputs.TokenKeyArn && { tokenKeyArn: outputs.TokenKeyArn }),
     client: () => ({}),
     aws: true,
   };
@@ -282,4 +294,28 @@ export function storedEvent(w: StoredWebhook, fields: EventFields): MakiniEvent 
     w.source === 'poll' ? POLL_EVENT_FIELDS : fields,
   );
   return normalised.ok ? normalised.event : undefined;
+}
+
+/**
+ * The target's per-connection token stores, as its poller builds them (`tokenStore` and
+ * `connectionSecretPrefix` from `config`), without the poller's copy from Secrets Manager: a read
+ * here changes nothing (`connections migrate` copies).
+ */
+export function tokenStoresFor(target: Target, config: Pick<MakiniWebhookConfig, 'tokenStore' | 'connectionSecretPrefix'>): ConnectionTokenStores & { secretsClient: SecretsManagerClient; close(): void } {
+  if (config.tokenStore === 'table' && target.tokenKeyArn === undefined) {
+    throw new UsageError(`${target.name} keeps its connection tokens in Secrets Manager (no TokenKeyArn): pass --store secrets-manager`);
+  }
+  const secrets = new SecretsManagerClient(target.client('secretsManager'));
+  const dynamo = new DynamoDBClient(target.client('dynamodb'));
+  const kms = new KMSClient(target.client('kms'));
+  const stores = connectionTokenStores(config, { secrets, db: DynamoDBDocumentClient.from(dynamo), kms, tableName: target.tableName, ...(target.tokenKeyArn !== undefined && { tokenKeyArn: target.tokenKeyArn }) }, { cacheSeconds: 0, copyFromSecrets: false });
+  return {
+    ...stores,
+    secretsClient: secrets,
+    close: () => {
+      secrets.destroy();
+      dynamo.destroy();
+      kms.destroy();
+    },
+  };
 }

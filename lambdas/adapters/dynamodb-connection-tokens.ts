@@ -24,11 +24,13 @@ export interface Migration {
   readonly present: readonly string[];
   /** Secrets that could not be read (name and reason, never the value). */
   readonly invalid: TokenDiscovery['invalid'];
+  /** Where the copied and present pairs came from (secret names): what may now be deleted there. */
+  readonly sources: readonly string[];
 }
 
 /**
- * Per-connection tokens as KMS-encrypted items of the event table (not yet used by the poller,
- * which still reads Secrets Manager: docs/cost.md says what is left): pk `TOKENS`, sk `CONNECTION#<id>`, the pair sealed with a KMS data key (kms-envelope.ts)
+ * Per-connection tokens as KMS-encrypted items of the event table (`tokenStore: table`, the
+ * default): pk `TOKENS`, sk `CONNECTION#<id>`, the pair sealed with a KMS data key (kms-envelope.ts)
  * and bound to its connection id, so the table's readers (the consumer, operators with only
  * DynamoDB access) see ciphertext. No charge per connection beyond its item (docs/cost.md); one
  * Query reads every pair. A token's `location` is its connection id.
@@ -90,23 +92,35 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
   }
 
   /** Seals and writes a pair, keeping the one it replaces (sealed again) as `previous`, as Secrets Manager keeps AWSPREVIOUS. */
-  protected async put(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined, condition?: 'absent'): Promise<void> {
+  protected async put(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined): Promise<void> {
+    await this.write(token, replacing);
+  }
+
+  /** {@link put}, optionally only where the connection has no pair yet; true when it replaced one. */
+  private async write(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined, condition?: 'absent'): Promise<boolean> {
     const { location: _location, ...value } = token;
     const sealed = await this.envelope.seal(Buffer.from(formatConnectionSecret(value), 'utf8'), aadOf(token.connectionId, 'current'));
     const previous = replacing && replacing.token !== token.token ? await this.envelope.seal(Buffer.from(formatConnectionSecret(replacing), 'utf8'), aadOf(token.connectionId, 'previous')) : undefined;
-    await this.db.send(
+    const { Attributes } = await this.db.send(
       new PutCommand({
         TableName: this.options.tableName,
         Item: { ...tokenKey(token.connectionId), entity: 'connection-token', connectionId: token.connectionId, sealed, ...(previous && { previous }), updatedAt: new Date(this.now()).toISOString() },
         ...(condition === 'absent' && { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_KEYS.partition } }),
+        // Only its key comes back (ALL_OLD costs no more): whether a pair was replaced.
+        ReturnValues: 'ALL_OLD',
       }),
     );
+    return Attributes !== undefined;
   }
 
-  /** Stores a connection's pair (`connections add`), replacing any it had. Unlike a write-back, a failed save is not retried. */
-  async save(token: ConnectionToken): Promise<void> {
-    await this.put({ ...token, location: token.connectionId }, undefined);
+  /**
+   * Stores a connection's pair (`connections add`), replacing any it had; true when it replaced one.
+   * Unlike a write-back, a failed save is not retried.
+   */
+  async save(token: ConnectionToken): Promise<boolean> {
+    const replaced = await this.write({ ...token, location: token.connectionId }, undefined);
     this.forget();
+    return replaced;
   }
 
   /** Deletes a connection's pair; false when it had none. */
@@ -125,14 +139,16 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
     const { tokens, invalid } = await source.discover();
     const copied: string[] = [];
     const present: string[] = [];
+    const sources: string[] = [];
     for (const token of tokens) {
       try {
-        await this.put({ ...token, location: token.connectionId }, undefined, 'absent');
+        await this.write({ ...token, location: token.connectionId }, undefined, 'absent');
         copied.push(token.connectionId);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         present.push(token.connectionId);
       }
+      sources.push(token.location);
     }
     // Only once every secret was read: one unreadable now (throttled, denied) is copied at a later run.
     if (invalid.length === 0) await this.db.send(
@@ -142,7 +158,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
       }),
     );
     this.forget();
-    return { copied, present, invalid };
+    return { copied, present, invalid, sources };
   }
 }
 

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { TOKEN_ENCRYPTION_CONTEXT } from '../core/connection-secret';
 
 /**
  * A value encrypted under a KMS data key (AES-256-GCM), stored beside the data key KMS encrypted.
@@ -13,8 +14,7 @@ export interface SealedValue {
   readonly data: Uint8Array;
 }
 
-/** The KMS encryption context of every data key: a grant or key policy can require it. */
-export const TOKEN_ENCRYPTION_CONTEXT = { purpose: 'makini-connection-token' } as const;
+export { TOKEN_ENCRYPTION_CONTEXT };
 
 /** How long a data key is used for new values, and how long a decrypted one is kept in memory. */
 export const DATA_KEY_MAX_AGE_MS = 3_600_000;

@@ -38,6 +38,13 @@ export const POLL_MODES = ['auto', 'system', 'per-connection'] as const;
 export type PollMode = (typeof POLL_MODES)[number];
 
 /**
+ * Where per-connection tokens are kept: KMS-sealed items of the event table (no charge per
+ * connection beyond the item), or one Secrets Manager secret each ($0.40 a month each).
+ */
+export const TOKEN_STORES = ['table', 'secrets-manager'] as const;
+export type TokenStore = (typeof TOKEN_STORES)[number];
+
+/**
  * Makini's connection `status` values are not enumerated in its docs (docs/makini-wire-format.md):
  * these are the readings we assume; anything else is kept verbatim and changes no state.
  */
@@ -176,6 +183,8 @@ export interface MakiniWebhookConfig {
   readonly connectionSecretPrefix: string;
   /** How long the poller caches connection tokens. */
   readonly tokenCacheSeconds: number;
+  /** Per-connection mode: where the tokens are kept, `table` (KMS-sealed items of the event table) or `secrets-manager` (one secret each). */
+  readonly tokenStore: TokenStore;
   /** How the poller finds connections and their tokens: `system` (client credentials), `per-connection` (one token secret each), or `auto` (system when its secret exists). */
   readonly pollMode: PollMode;
   /** Secrets Manager name of the system client credentials `{"client_id", "client_secret"}` (system mode). */
@@ -301,6 +310,7 @@ export const CONFIG_SPEC: { readonly [K in Key]: Spec } = {
   secretsKmsKey: { kind: 'string', default: '', pattern: /^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, hint: 'a KMS key ARN, or empty' },
   connectionSecretPrefix: { kind: 'string', default: 'makini/connections/', pattern: /^[A-Za-z0-9/_+=.@-]{1,256}$/, hint: 'a Secrets Manager name prefix' },
   tokenCacheSeconds: { kind: 'int', default: 300, min: 0, max: 86_400 },
+  tokenStore: { kind: 'enum', default: 'table', values: TOKEN_STORES },
   pollMode: { kind: 'enum', default: 'auto', values: POLL_MODES },
   systemCredentialsSecret: { kind: 'string', default: 'makini/system-credentials', pattern: /^[A-Za-z0-9/_+=.@-]{1,512}$/, hint: 'a secret name' },
   makiniApiUrl: { kind: 'string', default: 'https://api.makini.io', pattern: /^https?:\/\/[^\s]+[^/\s]$/, hint: 'an http(s) URL without a trailing slash' },
@@ -579,6 +589,8 @@ export const RESOURCE_ENV = {
   pollShardQueueUrl: 'MAKINI_POLL_SHARD_QUEUE_URL',
   /** The bucket holding bodies larger than {@link INLINE_BODY_MAX_BYTES}. */
   bodyBucket: 'MAKINI_BODY_BUCKET',
+  /** The KMS key that seals the per-connection tokens kept in the table (`tokenStore=table`). */
+  tokenKey: 'MAKINI_TOKEN_KEY_ARN',
 } as const;
 
 /** Reads a required resource variable, naming it when it is missing. */

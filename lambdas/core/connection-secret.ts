@@ -9,6 +9,12 @@
  */
 
 /** Makini's access tokens last 30 days and refresh tokens 31 (docs/authentication.md). */
+/**
+ * The KMS encryption context of every data key that seals a stored token pair (`tokenStore=table`):
+ * the stack's grant requires it, so the poller's key permission serves nothing else.
+ */
+export const TOKEN_ENCRYPTION_CONTEXT = { purpose: 'makini-connection-token' } as const;
+
 export const ACCESS_TOKEN_DAYS = 30;
 export const REFRESH_TOKEN_DAYS = 31;
 const DAY_MS = 86_400_000;

@@ -26,6 +26,7 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -36,7 +37,8 @@ import { BACKGROUND_CLIENT_CONFIG } from '../adapters/aws-client-config';
 import { DynamoDbEventStore, eventStoreOptions } from '../adapters/dynamodb-event-store';
 import { MakiniApiClient, type ClientCredentials, type CurrentIntegration, type MakiniConnection } from '../adapters/makini-api-client';
 import { createLogger, withPowertools } from '../adapters/powertools';
-import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens, type StoredConnectionToken, type TokenDiscovery } from '../adapters/secrets-manager-connection-tokens';
+import { connectionTokenStores } from '../adapters/connection-token-stores';
+import { SecretsManagerClientCredentials, type StoredConnectionToken, type TokenDiscovery } from '../adapters/secrets-manager-connection-tokens';
 import { invokeClientConfig, LambdaPollWorkers, type PollWorkers } from '../adapters/lambda-poll-workers';
 import { SqsPollShardQueue, type PollShardQueue } from '../adapters/sqs-poll-shard-queue';
 import { SqsWebhookQueue } from '../adapters/sqs-webhook-queue';
@@ -675,10 +677,13 @@ export function createPollerHandlerFromEnv(env: Readonly<Record<string, string |
   const secrets = new SecretsManagerClient(sdk);
   const sqs = new SQSClient(sdk);
   const shardQueueUrl = env[RESOURCE_ENV.pollShardQueueUrl];
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient(sdk));
+  const tableName = requireEnv(env, RESOURCE_ENV.eventTable);
+  const tokenResources = config.tokenStore === 'table' ? { db, kms: new KMSClient(sdk), tableName, tokenKeyArn: requireEnv(env, RESOURCE_ENV.tokenKey) } : {};
   const run = createPoller({
     credentials: new SecretsManagerClientCredentials(secrets, { secretName: config.systemCredentialsSecret, cacheSeconds: config.tokenCacheSeconds }),
-    tokens: new SecretsManagerConnectionTokens(secrets, { prefix: config.connectionSecretPrefix, cacheSeconds: config.tokenCacheSeconds }),
-    store: new DynamoDbEventStore(DynamoDBDocumentClient.from(new DynamoDBClient(sdk)), eventStoreOptions(config, requireEnv(env, RESOURCE_ENV.eventTable))),
+    tokens: connectionTokenStores(config, { secrets, ...tokenResources }, { cacheSeconds: config.tokenCacheSeconds }).tokens,
+    store: new DynamoDbEventStore(db, eventStoreOptions(config, tableName)),
     api: new MakiniApiClient({
       baseUrl: config.makiniApiUrl,
       apiVersion: config.makiniApiVersion,

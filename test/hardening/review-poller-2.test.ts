@@ -100,7 +100,8 @@ describe('makini-webhooks connections', () => {
   let env: Record<string, string>;
   beforeEach(async () => {
     sm = await startLocalSecretsManager();
-    env = { AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.url };
+    // The Secrets Manager store, with ambient credentials (no stack): the table store is the default.
+    env = { AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.url, MAKINI_TOKEN_STORE: 'secrets-manager' };
   });
   afterEach(async () => sm.close());
 

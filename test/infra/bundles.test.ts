@@ -52,6 +52,7 @@ beforeAll(async () => {
     [RESOURCE_ENV.signingSecretId]: 'signing',
     [RESOURCE_ENV.eventTable]: dynamo.tableName,
     [RESOURCE_ENV.eventBus]: 'makini-events',
+    [RESOURCE_ENV.tokenKey]: 'arn:aws:kms:us-east-1:000000000000:key/bundle-test',
   };
 }, 120_000);
 

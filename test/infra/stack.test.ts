@@ -7,7 +7,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { ConfigError, type MakiniWebhookConfig } from '../../lambdas/config/config';
+import { ConfigError, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { MakiniWebhookIngestion } from '../../lib/makini-webhook-ingestion';
 import { MakiniWebhookStack } from '../../lib/makini-webhook-stack';
 import { cdkApp } from '../support/cdk-app';
@@ -329,22 +329,45 @@ describe('poller infrastructure', () => {
     expect(Object.keys(perConnection.findResources('AWS::IAM::Policy')).filter((id) => id.startsWith('WebhooksPollerStartsWorkers'))).toEqual([]);
   });
 
-  it('grants the poller token reads and write-backs under the prefix only, the credentials secret by name, and no other wildcard', () => {
+  const secretArn = (name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:secret:${name}`]] });
+  const table = { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] };
+  const wildcardsOf = (statements: ReturnType<typeof pollerStatements>) => statements.filter((st) => JSON.stringify(st.Resource).includes('*')).map((st) => [st.Action].flat().sort().join(',')).sort();
+
+  it('table token store (the default): reads token secrets under the prefix only (to copy them in), seals with the stack key under the token context only, and no other wildcard', () => {
     const statements = pollerStatements(template);
-    const arn = (name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:secret:${name}`]] });
-    expect(statements).toContainEqual(expect.objectContaining({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], Resource: arn('makini/connections/*') }));
-    // The bare name too: a secret that does not exist is authorized against it (ResourceNotFound, not AccessDenied).
-    expect(statements).toContainEqual(expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: [arn('makini/system-credentials'), arn('makini/system-credentials-??????')] }));
-    expect(statements).toContainEqual(expect.objectContaining({ Action: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] } }));
-    expect(statements).toContainEqual(expect.objectContaining({ Action: 'dynamodb:Query', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^WebhooksTable/), 'Arn'] }, '/index/byConnection']] } }));
+    // Policy minimization merges the reads of the token prefix and of the credentials secret. The bare
+    // name too: a secret that does not exist is authorized against it (ResourceNotFound, not AccessDenied).
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: [secretArn('makini/connections/*'), secretArn('makini/system-credentials'), secretArn('makini/system-credentials-??????')] }));
+    expect(JSON.stringify(statements)).not.toContain('secretsmanager:PutSecretValue');
+    expect(statements).toContainEqual(expect.objectContaining({ Action: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], Resource: table }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'dynamodb:Query', Resource: { 'Fn::Join': ['', [table, '/index/byConnection']] } }));
     expect(statements).toContainEqual(expect.objectContaining({ Action: 'sqs:SendMessage' }));
-    const wildcards = statements.filter((st) => JSON.stringify(st.Resource).includes('*')).map((st) => [st.Action].flat().sort().join(','));
+    expect(statements).toContainEqual({
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Condition: { StringEquals: { 'kms:EncryptionContext:purpose': 'makini-connection-token' } },
+      Effect: 'Allow',
+      Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksMonitoringTopicKey/), 'Arn'] },
+    });
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Environment?.Variables?.[RESOURCE_ENV.tokenKey] !== undefined);
+    expect(fn?.Properties.Environment.Variables[RESOURCE_ENV.tokenKey]).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^WebhooksMonitoringTopicKey/), 'Arn'] });
+    expect(fn?.Properties.Handler).toBeDefined();
+    template.hasOutput('TokenKeyArn', { Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhooksMonitoringTopicKey'), 'Arn'] } });
     // Statements on '*' are merged by policy minimization.
-    expect(wildcards.sort()).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets', 'secretsmanager:GetSecretValue,secretsmanager:PutSecretValue']);
+    expect(wildcardsOf(statements)).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets', 'secretsmanager:GetSecretValue']);
     // With tracing on, X-Ray's actions (which take no resource) join the '*' statement, and nothing else does.
-    const traced = pollerStatements(synth({ tracing: true }).template).filter((st) => JSON.stringify(st.Resource).includes('*')).map((st) => [st.Action].flat().sort().join(','));
-    expect(traced.sort()).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets,xray:PutTelemetryRecords,xray:PutTraceSegments', 'secretsmanager:GetSecretValue,secretsmanager:PutSecretValue']);
+    expect(wildcardsOf(pollerStatements(synth({ tracing: true }).template))).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets,xray:PutTelemetryRecords,xray:PutTraceSegments', 'secretsmanager:GetSecretValue']);
     expect(JSON.stringify(synth({ connectionSecretPrefix: 'prod/tokens/' }).template.toJSON())).toContain(':secret:prod/tokens/*');
+  });
+
+  it('secrets-manager token store: token reads and write-backs under the prefix only, no token key, no token partition writes', () => {
+    const t = synth({ tokenStore: 'secrets-manager' }).template;
+    const statements = pollerStatements(t);
+    expect(statements).toContainEqual(expect.objectContaining({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], Resource: secretArn('makini/connections/*') }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], Resource: table }));
+    expect(JSON.stringify(statements)).not.toContain('kms:');
+    expect(JSON.stringify(t.toJSON())).not.toContain(RESOURCE_ENV.tokenKey);
+    expect(Object.keys(t.findOutputs('TokenKeyArn'))).toEqual([]);
+    expect(wildcardsOf(statements)).toEqual(['secretsmanager:BatchGetSecretValue,secretsmanager:ListSecrets', 'secretsmanager:GetSecretValue,secretsmanager:PutSecretValue']);
   });
 });
 
@@ -359,7 +382,12 @@ describe('customer-managed keys of the secrets', () => {
     const via = { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } };
     expect(statementsOf(t, /Receiver/)).toContainEqual(expect.objectContaining({ Action: 'kms:Decrypt', Resource: KEY, Condition: via }));
     expect(statementsOf(t, /Poller/)).toContainEqual(expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: KEY, Condition: via }));
-    expect(JSON.stringify(statementsOf(template, /Receiver|Poller/))).not.toContain('kms:'); // none without a key
+    // The table store seals under that key too, under the token context only.
+    expect(statementsOf(t, /Poller/)).toContainEqual(expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: KEY, Condition: { StringEquals: { 'kms:EncryptionContext:purpose': 'makini-connection-token' } } }));
+    t.hasOutput('TokenKeyArn', { Value: KEY });
+    // Without a key: the receiver none, the poller only the stack key's, for the tokens.
+    expect(JSON.stringify(statementsOf(template, /Receiver/))).not.toContain('kms:');
+    expect(statementsOf(template, /Poller/).filter((st) => JSON.stringify(st.Action).includes('kms:'))).toEqual([expect.objectContaining({ Resource: { 'Fn::GetAtt': [expect.stringMatching(/^WebhooksMonitoringTopicKey/), 'Arn'] } })]);
   });
   it('accepts the key as a construct prop', () => {
     const app = cdkApp({ bundle: false });

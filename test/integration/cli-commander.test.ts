@@ -180,8 +180,8 @@ describe('--json on the read commands, and progress bars only on a terminal', ()
     expect(await read('bus')).toEqual([expect.objectContaining({ 'detail-type': 'connection.status_changed' })]);
     expect(await read('dlq', 'list')).toEqual([]);
     expect(await read('poll')).toMatchObject({ mode: 'system' });
-    // connections list reads Secrets Manager (the local stack's, through AWS_ENDPOINT_URL_SECRETS_MANAGER): no --local-dir.
-    const listed = await run(['connections', 'list', '--json']);
+    // connections list reads the local stack's token store (the table, by default).
+    const listed = await run(['connections', 'list', '--json', '--local-dir', dir]);
     expect(listed.code).toBe(0);
     expect(Array.isArray(JSON.parse(listed.stdout))).toBe(true);
 

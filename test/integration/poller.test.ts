@@ -392,6 +392,8 @@ describe('poller handler built from the environment', () => {
         ...process.env,
         MAKINI_EVENT_TABLE: dynamo.tableName,
         MAKINI_WEBHOOK_QUEUE_URL: sqs.queueUrl('webhooks'),
+        // The stack hands it to every poller (tokenStore=table); system mode never calls KMS.
+        MAKINI_TOKEN_KEY_ARN: 'arn:aws:kms:us-east-1:000000000000:key/poller-env-test',
         MAKINI_MAKINI_API_URL: makini.url,
         MAKINI_METRICS_NAMESPACE: 'PollerEnvTest',
       });

@@ -9,6 +9,6 @@ describe("the README's CLI synopsis", () => {
 
   it('lists every command and option of the program', () => {
     const synopsis = cliSynopsis();
-    for (const line of ['npx makini-webhooks dlq redrive [--max <N>]', 'npx makini-webhooks connections list [--prefix <P>] [--json]', '[--no-progress]']) expect(synopsis).toContain(line);
+    for (const line of ['npx makini-webhooks dlq redrive [--max <N>]', 'npx makini-webhooks connections list [--store <S>] [--prefix <P>] [--stack <NAME>] [--local-dir <D>] [--json]', '[--no-progress]']) expect(synopsis).toContain(line);
   });
 });

@@ -1,15 +1,20 @@
-/** `makini-webhooks connections add | list | remove`: the per-connection Makini API tokens the poller uses. */
+/** `makini-webhooks connections add | list | remove | migrate`: the per-connection Makini API tokens the poller uses. */
 import { readFileSync } from 'node:fs';
 import { CreateSecretCommand, DeleteSecretCommand, DescribeSecretCommand, InvalidRequestException, PutSecretValueCommand, ResourceExistsException, RestoreSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Option, type Command } from 'commander';
 import { configFromEnv, resolveConfig } from '../../../lambdas/config/config';
 import { parseEventTime } from '../../../lambdas/core/event-time';
 import { ACCESS_TOKEN_DAYS, formatConnectionSecret, parseConnectionSecret, REFRESH_TOKEN_DAYS, tokenFromResponse, type ConnectionToken } from '../../../lambdas/core/connection-secret';
-import { SecretsManagerConnectionTokens } from '../../../lambdas/adapters/secrets-manager-connection-tokens';
-import { json, noExtraArguments, readStdin, subcommand, table, UsageError, type CommandContext } from '../shared';
+import { SecretsManagerConnectionTokens, type TokenDiscovery } from '../../../lambdas/adapters/secrets-manager-connection-tokens';
+import type { ConnectionTokenStores } from '../../../lambdas/adapters/connection-token-stores';
+import { addTargetOptions, json, noExtraArguments, readStdin, resolveTarget, subcommand, table, tokenStoresFor, UsageError, type CommandContext, type TargetOptions } from '../shared';
 
-interface AddOptions {
+interface StoreOptions extends TargetOptions {
   prefix?: string;
+  store?: string;
+}
+
+interface AddOptions extends StoreOptions {
   tokenFile?: string;
   refreshTokenFile?: string;
   expiresAt?: string;
@@ -34,17 +39,31 @@ add reads one of:
     the refresh token is taken to expire ${REFRESH_TOKEN_DAYS} days from now);
   - the secret's own form, {"token", "refreshToken", "expiresAt", "refreshExpiresAt"}.`;
 
+/** Where `connections` acts: one secret per connection, or the table store of a stack. */
+type OpenStore =
+  | { readonly kind: 'secrets-manager'; readonly client: SecretsManagerClient; readonly prefix: string; close(): void }
+  | { readonly kind: 'table'; readonly stores: ConnectionTokenStores & { readonly table: NonNullable<ConnectionTokenStores['table']> }; readonly client: SecretsManagerClient; readonly where: string; close(): void };
+
 export function register(program: Command, { io, exit }: CommandContext): void {
-  const group = subcommand(program, 'connections', 'add, list or remove the per-connection Makini API tokens the poller uses')
-    .usage('add <id> [--token-file F | < token] [--refresh-token-file F] [--expires-at ISO]\n       makini-webhooks connections list [--json]\n       makini-webhooks connections remove <id> [--force]')
+  const group = subcommand(program, 'connections', 'add, list, remove or migrate the per-connection Makini API tokens the poller uses')
+    .usage(
+      [
+        'add <id> [--token-file F | < token] [--refresh-token-file F] [--expires-at ISO] [STORE]',
+        '       makini-webhooks connections list [--json] [STORE]',
+        '       makini-webhooks connections remove <id> [--force] [STORE]',
+        '       makini-webhooks connections migrate [--delete-secrets] [--json] [STORE]',
+        '  STORE: [--stack NAME | --local-dir D] [--store table|secrets-manager] [--prefix P]',
+      ].join('\n'),
+    )
     .description(
       [
-        'Manages one Secrets Manager secret per connection, named <prefix><id>, holding {"connectionId", "token", "refreshToken", "expiresAt", "refreshExpiresAt"}; the poller (per-connection mode) discovers them by that prefix and refreshes a pair before its access token expires. Uses your AWS credentials and region, or the endpoint in AWS_ENDPOINT_URL_SECRETS_MANAGER. Tokens are never printed.',
-        'list shows per connection whether it has a refresh token and when its tokens expire.',
+        'Manages the token pair of each connection, {"connectionId", "token", "refreshToken", "expiresAt", "refreshExpiresAt"}, where the poller (per-connection mode) finds it and refreshes it before its access token expires. Tokens are never printed.',
+        "Where (the tokenStore setting): 'table', the default, keeps each pair as an item of the stack's event table sealed under its token key (the local stack's, or with --stack a deployed stack's EventTableName and TokenKeyArn outputs, with your AWS credentials and region). 'secrets-manager' keeps one secret per connection, named <prefix><id>: with --stack or --local-dir that stack's, else your AWS credentials and region, or the endpoint in AWS_ENDPOINT_URL_SECRETS_MANAGER. --store (or MAKINI_TOKEN_STORE) chooses; without either, the stack's own setting.",
+        'list shows per connection whether it has a refresh token and when its tokens expire. migrate copies the pairs still in Secrets Manager into the table (never over a pair it holds), as the poller does at its first run; --delete-secrets then deletes the copied secrets ($0.40 a month each), recoverable for 7 days.',
       ].join('\n\n'),
     )
     .addHelpText('after', ADD_INPUTS)
-    // Neither add, list nor remove: say so (without one, print this help and exit 2).
+    // Neither add, list, remove nor migrate: say so (without one, print this help and exit 2).
     .action((_values: unknown, cmd: Command) => {
       const [action] = cmd.args;
       if (action === undefined) {
@@ -52,10 +71,15 @@ export function register(program: Command, { io, exit }: CommandContext): void {
         exit(2);
         return;
       }
-      throw new UsageError(`unknown connections action '${action}': use add, list or remove`);
+      throw new UsageError(`unknown connections action '${action}': use add, list, remove or migrate`);
     });
-  const prefixOption = (command: Command) => command.option('--prefix <P>', 'secret name prefix (default: MAKINI_CONNECTION_SECRET_PREFIX or makini/connections/)');
-  /** add's options, refused by list and remove with a message that names add. */
+  const storeOptions = (command: Command) =>
+    addTargetOptions(
+      command
+        .option('--store <S>', "table | secrets-manager (default: MAKINI_TOKEN_STORE, else the stack's tokenStore)")
+        .option('--prefix <P>', 'secret name prefix (default: MAKINI_CONNECTION_SECRET_PREFIX or makini/connections/)'),
+    );
+  /** add's options, refused by the other actions with a message that names add. */
   const refuseAddOptions = (command: Command, values: Record<string, unknown>) => {
     for (const [flags, key] of ADD_ONLY) if (values[key] !== undefined) throw new UsageError(`${flags.split(' ')[0]} is an option of connections add`);
     return command;
@@ -64,20 +88,41 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     for (const [flags] of ADD_ONLY) command.addOption(new Option(flags).hideHelp());
     return command;
   };
-  const prefixOf = (values: { prefix?: string }) => resolveConfig({ ...configFromEnv(process.env), ...(values.prefix !== undefined && { connectionSecretPrefix: values.prefix }) }).connectionSecretPrefix;
-  const withClient = async <T>(fn: (client: SecretsManagerClient) => Promise<T>): Promise<T> => {
-    const client = new SecretsManagerClient({});
+  const configOf = (values: StoreOptions) =>
+    resolveConfig({ ...configFromEnv(process.env), ...(values.prefix !== undefined && { connectionSecretPrefix: values.prefix }), ...(values.store !== undefined && { tokenStore: values.store }) });
+  /** The store the options name: --store or MAKINI_TOKEN_STORE, else the target's own. */
+  const openStore = async (values: StoreOptions): Promise<OpenStore> => {
+    const config = configOf(values);
+    const chosen = values.store !== undefined || process.env.MAKINI_TOKEN_STORE !== undefined ? config.tokenStore : undefined;
+    const prefix = config.connectionSecretPrefix;
+    if (chosen === 'secrets-manager' && values.stack === undefined && values.localDir === undefined) {
+      const client = new SecretsManagerClient({});
+      return { kind: 'secrets-manager', client, prefix, close: () => client.destroy() };
+    }
+    const target = await resolveTarget(values);
+    const tokenStore = chosen ?? target.tokenStore;
+    if (tokenStore === 'secrets-manager') {
+      const client = new SecretsManagerClient(target.client('secretsManager'));
+      return { kind: 'secrets-manager', client, prefix, close: () => client.destroy() };
+    }
+    const stores = tokenStoresFor(target, { tokenStore, connectionSecretPrefix: prefix });
+    const { table } = stores;
+    if (!table) throw new Error('tokenStore table built no table store'); // connectionTokenStores builds one for table
+    return { kind: 'table', stores: { ...stores, table }, client: stores.secretsClient, where: `table ${target.tableName}`, close: stores.close };
+  };
+  const withStore = async <T>(values: StoreOptions, fn: (store: OpenStore) => Promise<T>): Promise<T> => {
+    const store = await openStore(values);
     try {
-      return await fn(client);
+      return await fn(store);
     } finally {
-      client.destroy();
+      store.close();
     }
   };
 
-  prefixOption(
+  storeOptions(
     subcommand(group, 'add', "store a connection's token (standard input or --token-file), or replace it")
       .argument('[id]', 'the connection id')
-      .usage('<id> [--token-file F | < token] [--refresh-token-file F] [--expires-at ISO] [--refresh-expires-at ISO]'),
+      .usage('<id> [--token-file F | < token] [--refresh-token-file F] [--expires-at ISO] [--refresh-expires-at ISO] [--stack NAME | --local-dir D] [--store S] [--prefix P]'),
   )
     .option('--token-file <F>', 'read the token or token JSON from F (default: standard input)')
     .option('--refresh-token-file <F>', 'bare token: read the refresh token from F')
@@ -85,18 +130,24 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     .option('--refresh-expires-at <ISO>', `bare token: when the refresh token expires (default: ${REFRESH_TOKEN_DAYS} days from now)`)
     .addHelpText('after', ADD_INPUTS)
     .action(async (id: string | undefined, values: AddOptions, cmd: Command) => {
-      const name = checkedName(id, 'add', cmd, prefixOf(values));
+      const name = checkedName(id, 'add', cmd, configOf(values).connectionSecretPrefix);
       const input = (values.tokenFile !== undefined ? readFileSync(values.tokenFile) : await readStdin(io.stdin)).toString('utf8');
       const refreshInput = values.refreshTokenFile === undefined ? undefined : readFileSync(values.refreshTokenFile).toString('utf8');
       const token = connectionToken(id!, input, { refreshToken: refreshInput, expiresAt: values.expiresAt, refreshExpiresAt: values.refreshExpiresAt }, Date.now());
-      const SecretString = formatConnectionSecret(token);
       const details = [
         token.refreshToken ? 'with a refresh token' : token.expiresAt || token.refreshExpiresAt ? 'without a refresh token' : '',
         token.expiresAt ? `access token expires ${token.expiresAt}` : '',
         token.refreshExpiresAt ? `refresh token expires ${token.refreshExpiresAt}` : '',
       ].filter((d) => d !== '');
       const suffix = details.length > 0 ? `: ${details.join(', ')}` : '';
-      await withClient(async (client) => {
+      await withStore(values, async (store) => {
+        if (store.kind === 'table') {
+          const replaced = await store.stores.table.save(token);
+          io.stdout.write(`${replaced ? 'updated the token of' : 'added'} ${id} (${store.where})${suffix}\n`);
+          return;
+        }
+        const { client } = store;
+        const SecretString = formatConnectionSecret(token);
         try {
           await client.send(new CreateSecretCommand({ Name: name, SecretString, Description: `Makini API token of connection ${id}` }));
           io.stdout.write(`added ${id} (${name})${suffix}\n`);
@@ -113,23 +164,23 @@ export function register(program: Command, { io, exit }: CommandContext): void {
       exit(0);
     });
 
-  hiddenAddOptions(prefixOption(subcommand(group, 'list', 'the connections, whether each has a refresh token and when its tokens expire (never the tokens)')))
+  hiddenAddOptions(storeOptions(subcommand(group, 'list', 'the connections, whether each has a refresh token and when its tokens expire (never the tokens)')))
     .option('--json', 'print a JSON array, one object per connection')
-    .action(async (values: { prefix?: string; json?: boolean } & Record<string, unknown>, cmd: Command) => {
+    .action(async (values: StoreOptions & { json?: boolean } & Record<string, unknown>, cmd: Command) => {
       refuseAddOptions(cmd, values);
       noExtraArguments(cmd.args, { secret: true });
-      const prefix = prefixOf(values);
-      const { tokens, invalid } = await withClient((client) => new SecretsManagerConnectionTokens(client, { prefix, cacheSeconds: 0 }).discover());
-      const now = Date.now();
-      const rows = [
-        ...tokens.map((t) => ({ connectionId: t.location.slice(prefix.length), refreshToken: t.refreshToken !== undefined, expiresAt: t.expiresAt ?? null, refreshExpiresAt: t.refreshExpiresAt ?? null, problem: null as string | null })),
-        ...invalid.map((i) => ({ connectionId: i.name.startsWith(prefix) ? i.name.slice(prefix.length) : i.name, refreshToken: null, expiresAt: null, refreshExpiresAt: null, problem: `unusable secret: ${i.reason}` })),
-      ].sort((a, b) => (a.connectionId < b.connectionId ? -1 : a.connectionId > b.connectionId ? 1 : 0));
+      const { discovery, idOf, what } = await withStore(values, async (store) =>
+        store.kind === 'table'
+          ? { discovery: await store.stores.table.discover(), idOf: (location: string) => location, what: 'pair' }
+          : { discovery: await new SecretsManagerConnectionTokens(store.client, { prefix: store.prefix, cacheSeconds: 0 }).discover(), idOf: (name: string) => (name.startsWith(store.prefix) ? name.slice(store.prefix.length) : name), what: 'secret' },
+      );
+      const rows = listRows(discovery, idOf, what);
       if (values.json) {
         io.stdout.write(json(rows));
         exit(0);
         return;
       }
+      const now = Date.now();
       const when = (at: string | null) => (at === null ? null : Date.parse(at) <= now ? `${at} (expired)` : at);
       const problems = rows.some((r) => r.problem !== null);
       io.stdout.write(
@@ -146,15 +197,63 @@ export function register(program: Command, { io, exit }: CommandContext): void {
       exit(0);
     });
 
-  hiddenAddOptions(prefixOption(subcommand(group, 'remove', "delete a connection's secret (recoverable for 7 days unless --force)").argument('[id]', 'the connection id')))
-    .option('--force', "delete at once, without Secrets Manager's 7-day recovery window")
-    .action(async (id: string | undefined, values: { prefix?: string; force?: boolean } & Record<string, unknown>, cmd: Command) => {
+  hiddenAddOptions(storeOptions(subcommand(group, 'remove', "delete a connection's pair (a secret stays recoverable for 7 days unless --force)").argument('[id]', 'the connection id')))
+    .option('--force', "secrets-manager: delete at once, without Secrets Manager's 7-day recovery window")
+    .action(async (id: string | undefined, values: StoreOptions & { force?: boolean } & Record<string, unknown>, cmd: Command) => {
       refuseAddOptions(cmd, values);
-      const name = checkedName(id, 'remove', cmd, prefixOf(values));
-      await withClient((client) => client.send(new DeleteSecretCommand({ SecretId: name, ...(values.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: 7 }) })));
-      io.stdout.write(values.force ? `removed ${id}\n` : `removed ${id}; Secrets Manager keeps it recoverable for 7 days\n`);
+      const name = checkedName(id, 'remove', cmd, configOf(values).connectionSecretPrefix);
+      const message = await withStore(values, async (store) => {
+        if (store.kind === 'table') {
+          if (!(await store.stores.table.remove(id!))) throw new Error(`connection ${id} has no token in ${store.where}`);
+          return `removed ${id}\n`;
+        }
+        await store.client.send(new DeleteSecretCommand({ SecretId: name, ...(values.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: 7 }) }));
+        return values.force ? `removed ${id}\n` : `removed ${id}; Secrets Manager keeps it recoverable for 7 days\n`;
+      });
+      io.stdout.write(message);
       exit(0);
     });
+
+  hiddenAddOptions(storeOptions(subcommand(group, 'migrate', 'copy the pairs still in Secrets Manager into the table store (and delete those secrets with --delete-secrets)')))
+    .option('--delete-secrets', 'then delete the secrets whose connection has its pair in the table (recoverable for 7 days)')
+    .option('--json', 'print one JSON object: copied, present, invalid, deleted')
+    .action(async (values: StoreOptions & { deleteSecrets?: boolean; json?: boolean } & Record<string, unknown>, cmd: Command) => {
+      refuseAddOptions(cmd, values);
+      noExtraArguments(cmd.args);
+      const outcome = await withStore(values, async (store) => {
+        if (store.kind !== 'table') throw new UsageError('connections migrate copies into the table store, and this one is secrets-manager (--store table, or a stack whose tokenStore is table)');
+        const migration = await store.stores.table.migrateFrom(store.stores.secrets);
+        const deleted: string[] = [];
+        if (values.deleteSecrets) {
+          for (const secretName of migration.sources) {
+            await store.client.send(new DeleteSecretCommand({ SecretId: secretName, RecoveryWindowInDays: 7 }));
+            deleted.push(secretName);
+          }
+        }
+        return { ...migration, deleted, where: store.where };
+      });
+      const { copied, present, invalid, deleted } = outcome;
+      if (values.json) io.stdout.write(json({ copied, present, invalid, deleted }));
+      else {
+        const lines = [
+          `copied ${copied.length} connection(s) into ${outcome.where}${copied.length > 0 ? `: ${copied.join(', ')}` : ''}`,
+          ...(present.length > 0 ? [`kept ${present.length} pair(s) the table already held (their secrets not copied): ${present.join(', ')}`] : []),
+          ...(values.deleteSecrets ? [`deleted ${deleted.length} secret(s), recoverable for 7 days`] : []),
+          ...invalid.map((i) => `could not read secret ${i.name}: ${i.reason}`),
+        ];
+        io.stdout.write(`${lines.join('\n')}\n`);
+      }
+      // A secret not read is not copied: run again once it reads (the poller looks again each run).
+      exit(invalid.length > 0 ? 1 : 0);
+    });
+}
+
+/** `connections list` rows: each usable pair, and each unusable one by name with the reason. */
+function listRows(discovery: TokenDiscovery, idOf: (location: string) => string, what: string) {
+  return [
+    ...discovery.tokens.map((t) => ({ connectionId: idOf(t.location), refreshToken: t.refreshToken !== undefined, expiresAt: t.expiresAt ?? null, refreshExpiresAt: t.refreshExpiresAt ?? null, problem: null as string | null })),
+    ...discovery.invalid.map((i) => ({ connectionId: idOf(i.name), refreshToken: null, expiresAt: null, refreshExpiresAt: null, problem: `unusable ${what}: ${i.reason}` })),
+  ].sort((a, b) => (a.connectionId < b.connectionId ? -1 : a.connectionId > b.connectionId ? 1 : 0));
 }
 
 /** The secret name of connection `id`, once the id and the command line are checked. */

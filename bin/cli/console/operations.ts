@@ -13,14 +13,13 @@ import { parseEventTime } from '../../../lambdas/core/event-time';
 import { createSignatureScheme } from '../../../lambdas/core/signature';
 import { parseSigningSecrets } from '../../../lambdas/core/signing-secrets';
 import type { DynamoDbEventStore, StoredWebhook } from '../../../lambdas/adapters/dynamodb-event-store';
-import { SecretsManagerConnectionTokens } from '../../../lambdas/adapters/secrets-manager-connection-tokens';
 import { readBusLog } from '../../../local/aws/eventbridge';
 import type { LocalStackInfo } from '../../../local/stack';
 import { listDeadLetters, redrive, redriveMessages } from '../commands/dlq';
 import { alarmsInAlarm, localAlarmStates, queueAge } from '../commands/health';
 import { replayEvents } from '../commands/replay';
 import { notificationWebhook, postSigned } from '../commands/send';
-import { localDir, localStack, stackOutputs, storedEvent, storeFor, UsageError, type Target, type TargetOptions } from '../shared';
+import { localDir, localStack, stackOutputs, storedEvent, storeFor, tokenStoresFor, UsageError, type Target, type TargetOptions } from '../shared';
 
 /** Where a test webhook goes and what signs it: the local stack's URL and secret file, or a stack's outputs. */
 interface Sender {
@@ -158,16 +157,18 @@ export async function consoleOperations(values: TargetOptions, target: Target): 
 
     async connections() {
       const candidates = await withStore((store) => store.listConnections());
-      // Token expiry: the per-connection token secrets (per-connection mode); none in system mode.
+      // Token expiry: the per-connection tokens (per-connection mode), wherever the target keeps them; none in system mode.
       const expiry = new Map<string, string | null>();
-      const secrets = new SecretsManagerClient(local ? { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, endpoint: local.endpoints.secretsManager } : {});
       try {
-        const { tokens } = await new SecretsManagerConnectionTokens(secrets, { prefix: config.connectionSecretPrefix, cacheSeconds: 0 }).discover();
-        for (const t of tokens) expiry.set(t.location.slice(config.connectionSecretPrefix.length), t.expiresAt ?? null);
+        const stores = tokenStoresFor(target, { tokenStore: target.tokenStore, connectionSecretPrefix: config.connectionSecretPrefix });
+        try {
+          const { tokens } = await stores.tokens.discover();
+          for (const t of tokens) expiry.set(t.connectionId, t.expiresAt ?? null);
+        } finally {
+          stores.close();
+        }
       } catch {
-        // No secrets to read (or no permission): the column shows '-'.
-      } finally {
-        secrets.destroy();
+        // No tokens to read (or no permission): the column shows '-'.
       }
       const settings = { pollAll: false, expectedWindowMs: 0, breakerFailureThreshold: config.breakerFailureThreshold, breakerCooldownMs: config.breakerCooldownMinutes * 60_000 };
       const now = Date.now();
