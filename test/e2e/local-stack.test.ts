@@ -1,6 +1,8 @@
 import { readBusLog } from '../../local/aws/eventbridge';
 import { rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { formatConnectionSecret, tokenFromResponse, type TokenResponse } from '../../lambdas/core/connection-secret';
 import { makiniScheme, standardWebhooksScheme } from '../../lambdas/core/signature';
 import { buildStream, simulate } from '../../local/simulator';
 import { queueDepth, startStackProcess, waitFor, type StackProcess } from '../support/local-stack-process';
@@ -101,8 +103,64 @@ describe('local stack, end to end (child process, loopback only)', () => {
     expect(await cliJson(stack, 'events', '--connection', 'conn_sim_1')).not.toEqual([]); // its history stays
   });
 
-  it('per-connection mode: a token refresh whose write-back fails between Makini’s answer and the secret, and the next run saving it', async () => {
-    stack = await startStackProcess({ env: { MAKINI_POLL_MODE: 'per-connection' } });
+  it('per-connection mode, table token store (the default): a pair added with the CLI, a refresh whose sealing fails after Makini’s answer, the next run saving it; secrets migrated with the CLI', async () => {
+    // No token cache: each run reads what the CLI stored just before (else up to 5 minutes later).
+    stack = await startStackProcess({ env: { MAKINI_POLL_MODE: 'per-connection', MAKINI_TOKEN_CACHE_SECONDS: '0' } });
+    expect(stack.info).toMatchObject({ pollMode: 'per-connection', tokenStore: 'table', tokenKeyArn: expect.stringMatching(/^arn:aws:kms:/) });
+    const simulator = async (route: string, body: unknown) =>
+      (await fetch(`${stack!.info.makiniApiUrl}/_simulator/connections/${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<Record<string, unknown>>;
+    await simulator('conn_t', {});
+    const pair = (await simulator('conn_t/pair', { accessTtlSeconds: 2 * 86_400 })) as { access_token: string; refresh_token: string };
+    const added = await cli(['connections', 'add', 'conn_t', '--local-dir', stack.dir], JSON.stringify(pair));
+    expect({ code: added.code, stderr: added.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(added.stdout).toMatch(/^added conn_t \(table \S+\): with a refresh token/);
+    const listed = async () => (await cliJson(stack!, 'connections', 'list')) as { connectionId: string; expiresAt: string }[];
+    const before = (await listed())[0]!;
+    expect(before).toMatchObject({ connectionId: 'conn_t', refreshToken: true });
+    const poll = async () => (await (await fetch(stack!.info.pollUrl, { method: 'POST' })).json()) as Record<string, number | string>;
+
+    // The crash: Makini answers the refresh, sealing the new pair fails (no data key).
+    writeFileSync(path.join(stack.dir, 'faults.json'), JSON.stringify({ 'kms.GenerateDataKey': 'unavailable' }));
+    expect(await poll()).toMatchObject({ mode: 'per-connection', polled: 1, failed: 0, tokensRefreshed: 0, tokenRefreshFailed: 1 });
+    expect((await listed())[0]!.expiresAt).toBe(before.expiresAt); // the previous pair, still stored
+    rmSync(path.join(stack.dir, 'faults.json'));
+
+    // The next run seals and writes the refreshed pair it kept (Makini may have revoked the stored one).
+    expect(await poll()).toMatchObject({ polled: 1, failed: 0, tokenRefreshFailed: 0 });
+    expect(Date.parse((await listed())[0]!.expiresAt)).toBeGreaterThan(Date.parse(before.expiresAt));
+    expect(await poll()).toMatchObject({ polled: 1, tokensRefreshed: 0, tokenRefreshFailed: 0 });
+
+    // A connection still in Secrets Manager: `connections migrate --delete-secrets` copies it and deletes the secret.
+    await simulator('conn_m', {});
+    const legacy = tokenFromResponse('conn_m', (await simulator('conn_m/pair', {})) as TokenResponse, Date.now());
+    if (!legacy.ok) throw new Error(legacy.reason);
+    const sm = new SecretsManagerClient({ endpoint: stack.info.endpoints.secretsManager, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    try {
+      await sm.send(new CreateSecretCommand({ Name: 'makini/connections/conn_m', SecretString: formatConnectionSecret(legacy.value) }));
+      const migrated = await cli(['connections', 'migrate', '--delete-secrets', '--json', '--local-dir', stack.dir]);
+      expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(migrated.stdout)).toEqual({ copied: ['conn_m'], present: [], invalid: [], deleted: ['makini/connections/conn_m'] });
+      await expect(sm.send(new GetSecretValueCommand({ SecretId: 'makini/connections/conn_m' }))).rejects.toThrow(/deletion|deleted|not found|can't find/i);
+    } finally {
+      sm.destroy();
+    }
+    expect((await listed()).map((c) => c.connectionId)).toEqual(['conn_m', 'conn_t']);
+    expect(await poll()).toMatchObject({ polled: 2, failed: 0 });
+
+    // Neither token is in the table's items, the stack's output or the CLI's.
+    const { DynamoDBClient, ScanCommand } = await import('@aws-sdk/client-dynamodb');
+    const db = new DynamoDBClient({ endpoint: stack.info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const items = JSON.stringify((await db.send(new ScanCommand({ TableName: stack.info.tableName }))).Items);
+    db.destroy();
+    expect(items).toContain('CONNECTION#conn_t');
+    for (const secret of [pair.access_token, pair.refresh_token, legacy.value.token]) {
+      expect(items).not.toContain(secret);
+      expect(stack.output()).not.toContain(secret);
+    }
+  });
+
+  it('per-connection mode, Secrets Manager token store: a token refresh whose write-back fails between Makini’s answer and the secret, and the next run saving it', async () => {
+    stack = await startStackProcess({ env: { MAKINI_POLL_MODE: 'per-connection', MAKINI_TOKEN_STORE: 'secrets-manager' } });
     expect(stack.info).toMatchObject({ pollMode: 'per-connection', makiniSimulator: true });
     await (await fetch(`${stack.info.makiniApiUrl}/_simulator/connections/conn_p`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).text();
     const pairResponse = await fetch(`${stack.info.makiniApiUrl}/_simulator/connections/conn_p/pair`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ accessTtlSeconds: 2 * 86_400 }) });
