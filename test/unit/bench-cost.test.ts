@@ -17,6 +17,14 @@ const inputs: FixedInputs = {
   pollIntervalMinutes: 5,
   pollerMemoryGb: 0.5,
   pollerSecondsPerConnection: 0.003,
+  tokenTable: { itemBytes: 1_200, rruPerConnectionRun: 0.3, wruPerWrite: 2, kmsCallsPerConnectionRun: 0.002, connections: 1_000, kmsCalls: 2 },
+  tokenRefreshDays: 23,
+};
+
+const rowsWith = (overrides: Partial<FixedInputs>) => {
+  const rows: Row[] = [];
+  fixedRows(rows, { ...inputs, ...overrides });
+  return Object.fromEntries(rows.map((r) => [r.metric, r]));
 };
 
 describe('the fixed-cost model', () => {
@@ -35,12 +43,27 @@ describe('the fixed-cost model', () => {
     expect(lines['event archive']).toBe(0);
   });
 
-  it('adds the token secret per connection in per-connection mode only', () => {
-    const { system, perConnection } = perConnectionMonthly(inputs);
+  it('adds the token item (reads, storage, write-backs, KMS) per connection in per-connection mode, and the secret with tokenStore=secrets-manager', () => {
+    const { system, perConnection, perConnectionSecrets } = perConnectionMonthly(inputs);
     const sum = (lines: { usd: number }[]) => lines.reduce((n, l) => n + l.usd, 0);
     // 8,640 runs a month: 1 RRU and 1 WRU per run, and 3 ms at 512 MB.
     expect(sum(system)).toBeCloseTo(8_640 * (0.125 + 0.625) / 1e6 + 8_640 * 0.003 * 0.5 * PRICES.lambdaArmGbSecond.usd, 6);
-    expect(sum(perConnection) - sum(system)).toBeCloseTo(PRICES.secretMonth.usd + (8_640 / 20) * (PRICES.secretsApiPer10k.usd / 10_000), 6);
+    const table = Object.fromEntries(perConnection.slice(system.length).map((l) => [l.item, l.usd]));
+    expect(table['token item reads']).toBeCloseTo((8_640 * 0.3 * 0.125) / 1e6, 9);
+    expect(table['token item storage + PITR']).toBeCloseTo((1_200 / 1024 ** 3) * (0.25 + 0.2), 9);
+    expect(table['token write-backs']).toBeCloseTo(((30 / 23) * 2 * 0.625) / 1e6, 12);
+    expect(table['KMS requests']).toBeCloseTo(8_640 * 0.002 * (0.03 / 10_000), 9);
+    expect(sum(perConnection) - sum(system)).toBeLessThan(0.002);
+    expect(sum(perConnectionSecrets) - sum(system)).toBeCloseTo(PRICES.secretMonth.usd + (8_640 / 20) * (PRICES.secretsApiPer10k.usd / 10_000), 6);
+  });
+
+  it('puts per-connection mode (the table) beside the $0.01 target, and the secrets store beside none', () => {
+    const rows: Row[] = [];
+    fixedRows(rows, inputs);
+    const byMetric = Object.fromEntries(rows.map((r) => [r.metric, r]));
+    expect(byMetric['cost per connection per month, per-connection mode (tokens in the table, the default)']).toMatchObject({ target: '≤ $0.01', met: true });
+    expect(byMetric['cost per connection per month, per-connection mode with tokenStore=secrets-manager (for comparison, no target)']).toMatchObject({ target: undefined, met: undefined });
+    expect(rowsWith({ tokenTable: { ...inputs.tokenTable, rruPerConnectionRun: 10 } })['cost per connection per month, per-connection mode (tokens in the table, the default)'].met).toBe(false);
   });
 
   it('gives every fixed line a budget, and the budgets add up to no more than the $5 target', () => {
