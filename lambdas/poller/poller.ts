@@ -232,7 +232,8 @@ export function createPoller(deps: PollerDeps) {
       for (const id of await deps.store.listPolledConnectionIds()) if (!targets.has(id)) targets.set(id, { connectionId: id });
     } else {
       const { tokens, invalid } = await deps.tokens.discover();
-      for (const bad of invalid) deps.logger.warn('connection secret skipped', { secret: bad.name, reason: bad.reason });
+      // `location`: the secret's name, or the connection id of a table item; never the value.
+      for (const bad of invalid) deps.logger.warn('connection token skipped', { location: bad.name, reason: bad.reason });
       for (const token of tokens) targets.set(token.connectionId, { connectionId: token.connectionId, token });
     }
     const candidates = await loadLive(targets, mode);
