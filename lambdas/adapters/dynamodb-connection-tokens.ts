@@ -24,8 +24,6 @@ export interface Migration {
   readonly present: readonly string[];
   /** Secrets that could not be read (name and reason, never the value). */
   readonly invalid: TokenDiscovery['invalid'];
-  /** Where the copied and present pairs came from (secret names): what may now be deleted there. */
-  readonly sources: readonly string[];
 }
 
 /**
@@ -139,7 +137,6 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
     const { tokens, invalid } = await source.discover();
     const copied: string[] = [];
     const present: string[] = [];
-    const sources: string[] = [];
     for (const token of tokens) {
       try {
         await this.write({ ...token, location: token.connectionId }, undefined, 'absent');
@@ -148,7 +145,6 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         present.push(token.connectionId);
       }
-      sources.push(token.location);
     }
     // Only once every secret was read: one unreadable now (throttled, denied) is copied at a later run.
     if (invalid.length === 0) await this.db.send(
@@ -158,7 +154,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
       }),
     );
     this.forget();
-    return { copied, present, invalid, sources };
+    return { copied, present, invalid };
   }
 }
 

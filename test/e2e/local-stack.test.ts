@@ -139,7 +139,7 @@ describe('local stack, end to end (child process, loopback only)', () => {
       await sm.send(new CreateSecretCommand({ Name: 'makini/connections/conn_m', SecretString: formatConnectionSecret(legacy.value) }));
       const migrated = await cli(['connections', 'migrate', '--delete-secrets', '--json', '--local-dir', stack.dir]);
       expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: '' });
-      expect(JSON.parse(migrated.stdout)).toEqual({ copied: ['conn_m'], present: [], invalid: [], deleted: ['makini/connections/conn_m'] });
+      expect(JSON.parse(migrated.stdout)).toEqual({ copied: ['conn_m'], present: [], invalid: [], deleted: ['makini/connections/conn_m'], kept: [] });
       await expect(sm.send(new GetSecretValueCommand({ SecretId: 'makini/connections/conn_m' }))).rejects.toThrow(/deletion|deleted|not found|can't find/i);
     } finally {
       sm.destroy();

@@ -215,30 +215,41 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     });
 
   hiddenAddOptions(storeOptions(subcommand(group, 'migrate', 'copy the pairs still in Secrets Manager into the table store (and delete those secrets with --delete-secrets)')))
-    .option('--delete-secrets', 'then delete the secrets whose connection has its pair in the table (recoverable for 7 days)')
-    .option('--json', 'print one JSON object: copied, present, invalid, deleted')
+    .option('--delete-secrets', 'then delete each secret whose pair the table now holds (recoverable for 7 days); a secret whose pair differs is kept')
+    .option('--json', 'print one JSON object: copied, present, invalid, deleted, kept')
     .action(async (values: StoreOptions & { deleteSecrets?: boolean; json?: boolean } & Record<string, unknown>, cmd: Command) => {
       refuseAddOptions(cmd, values);
       noExtraArguments(cmd.args);
       const outcome = await withStore(values, async (store) => {
         if (store.kind !== 'table') throw new UsageError('connections migrate copies into the table store, and this one is secrets-manager (--store table, or a stack whose tokenStore is table)');
-        const migration = await store.stores.table.migrateFrom(store.stores.secrets);
+        // Read once, copied from, and compared with what the table holds afterwards.
+        const secrets = await store.stores.secrets.discover();
+        const migration = await store.stores.table.migrateFrom({ discover: async () => secrets });
         const deleted: string[] = [];
+        const kept: string[] = [];
         if (values.deleteSecrets) {
-          for (const secretName of migration.sources) {
-            await store.client.send(new DeleteSecretCommand({ SecretId: secretName, RecoveryWindowInDays: 7 }));
-            deleted.push(secretName);
+          // Only a secret whose pair the table now holds as is: one that differs (stored there after
+          // the copy, say) may be the newer pair, and stays for the operator to look at.
+          const inTable = new Map((await store.stores.table.discover()).tokens.map((t) => [t.connectionId, t.token]));
+          for (const secret of secrets.tokens) {
+            if (inTable.get(secret.connectionId) !== secret.token) {
+              kept.push(secret.location);
+              continue;
+            }
+            await store.client.send(new DeleteSecretCommand({ SecretId: secret.location, RecoveryWindowInDays: 7 }));
+            deleted.push(secret.location);
           }
         }
-        return { ...migration, deleted, where: store.where };
+        return { ...migration, deleted, kept, where: store.where };
       });
-      const { copied, present, invalid, deleted } = outcome;
-      if (values.json) io.stdout.write(json({ copied, present, invalid, deleted }));
+      const { copied, present, invalid, deleted, kept } = outcome;
+      if (values.json) io.stdout.write(json({ copied, present, invalid, deleted, kept }));
       else {
         const lines = [
           `copied ${copied.length} connection(s) into ${outcome.where}${copied.length > 0 ? `: ${copied.join(', ')}` : ''}`,
           ...(present.length > 0 ? [`kept ${present.length} pair(s) the table already held (their secrets not copied): ${present.join(', ')}`] : []),
           ...(values.deleteSecrets ? [`deleted ${deleted.length} secret(s), recoverable for 7 days`] : []),
+          ...(kept.length > 0 ? [`kept ${kept.length} secret(s) whose pair differs from the table's (delete them once checked): ${kept.join(', ')}`] : []),
           ...invalid.map((i) => `could not read secret ${i.name}: ${i.reason}`),
         ];
         io.stdout.write(`${lines.join('\n')}\n`);
