@@ -252,9 +252,9 @@ export interface TokenTableFigures {
   readonly rruPerConnectionRun: number;
   /** Write units of one write-back. */
   readonly wruPerWrite: number;
-  /** KMS requests (GenerateDataKey and Decrypt) of a cold run, per connection. */
-  readonly kmsCallsPerConnectionRun: number;
+  /** Connections of the measured run. */
   readonly connections: number;
+  /** KMS requests (GenerateDataKey and Decrypt) of that run, on a cold instance: one per data key in use, and one for the write-backs. */
   readonly kmsCalls: number;
 }
 
@@ -351,8 +351,8 @@ export function perConnectionMonthly(inputs: FixedInputs): { system: CostLine[];
     },
     {
       item: 'KMS requests',
-      usd: runs * t.kmsCallsPerConnectionRun * (PRICES.kmsRequestsPer10k.usd / 10_000),
-      basis: `${t.kmsCalls} for ${t.connections.toLocaleString('en')} connections in a run that refreshed every pair, on a cold instance (measured; priced as if every run were one): one data key seals and opens every pair for an hour`,
+      usd: 0,
+      basis: `none per connection: ${t.kmsCalls} in a cold run that read and refreshed ${t.connections.toLocaleString('en')} pairs (measured), as many for one pair; at most ${dollars(tokenKmsMonthly(inputs))} a month whatever the connections (every run cold), a fixed cost of the mode`,
     },
   ];
   const perConnectionSecrets: CostLine[] = [
@@ -361,6 +361,15 @@ export function perConnectionMonthly(inputs: FixedInputs): { system: CostLine[];
     { item: 'token secret reads', usd: (runs / FIXED_ASSUMPTIONS.secretsPerBatchRead) * (PRICES.secretsApiPer10k.usd / 10_000), basis: `BatchGetSecretValue, ${FIXED_ASSUMPTIONS.secretsPerBatchRead} per call, every run` },
   ];
   return { system, perConnection, perConnectionSecrets };
+}
+
+/**
+ * KMS requests of the table token store a month, whatever the number of connections: a cold run
+ * makes one per data key in use and one for its write-backs (about two: the data keys seal for 30
+ * days), a warm one none for an hour. Priced as if every run were cold.
+ */
+export function tokenKmsMonthly(inputs: Pick<FixedInputs, 'pollIntervalMinutes' | 'tokenTable'>): number {
+  return ((30 * 24 * 60) / inputs.pollIntervalMinutes) * inputs.tokenTable.kmsCalls * (PRICES.kmsRequestsPer10k.usd / 10_000);
 }
 
 /** The fixed-cost rows: each line, the total beside its target, and the cost of one more connection in each mode. */
@@ -378,6 +387,12 @@ export function fixedRows(rows: Row[], inputs: FixedInputs): void {
     target: `≤ $${FIXED_TARGET_USD}`,
     baseline: lines.filter((l) => l.usd > 0).map((l) => `${l.item} ${dollars(l.usd)}`).join(', '),
     met: total <= FIXED_TARGET_USD,
+  });
+  rows.push({
+    metric: 'fixed per month in per-connection mode (tokens in the table), whatever its connections: KMS requests',
+    value: round3(tokenKmsMonthly(inputs)),
+    unit: 'USD',
+    baseline: `${inputs.tokenTable.kmsCalls} requests in a cold run (measured), priced as if every run were cold; a warm instance keeps its data keys an hour`,
   });
   const { system, perConnection, perConnectionSecrets } = perConnectionMonthly(inputs);
   const modes = [

@@ -272,26 +272,33 @@ async function pollerScale(rows: Row[], figures: Figures): Promise<void> {
       met: seconds < 30 && summary.polled === connections && summary.failed === 0,
     });
 
-    // Per-connection mode with the default token store, the table (dynalite and the local KMS): the
-    // pairs saved as `connections add` would, then read and written back by a poller of its own, as a
-    // cold Lambda instance would (no data key cached).
+    // Per-connection mode with the default token store, the table (dynalite and the local KMS). The
+    // pairs are written as a month of operation would: each day a new instance (nothing cached)
+    // stores a thirtieth of them, as `connections add` and the poller's write-backs do. Then a poller
+    // of its own reads and writes back every one, as a cold Lambda instance would.
     const due = 1_000;
     const tokenKey = 'arn:aws:kms:us-east-1:000000000000:key/bench-token-key';
     const [dynamo, kms] = await Promise.all([startDynalite(), startLocalKms({ keys: [tokenKey] })]);
     const kmsClient = new KMSClient({ endpoint: kms.url, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
     try {
-      const tableStore = () => {
-        const envelope = new KmsEnvelope(kmsClient, tokenKey);
+      const month = Date.now();
+      const tableStore = (day: number) => {
+        const envelope = new KmsEnvelope(kmsClient, tokenKey, { now: () => month + day * 86_400_000 });
         return { envelope, store: new DynamoDbConnectionTokens(dynamo.doc, envelope, { tableName: dynamo.tableName, cacheSeconds: config.tokenCacheSeconds }) };
       };
-      const writer = tableStore().store;
-      for (let i = 0; i < due; i++) {
-        const key = `conn_${i + 1}`;
-        const pair = makini.issuePair(key, { accessTtlSeconds: 3 * 86_400 });
-        await writer.save({ connectionId: key, token: pair.access_token, refreshToken: pair.refresh_token, expiresAt: new Date(Number(pair.expires_in) * 1000).toISOString(), refreshExpiresAt: pair.refresh_expires_at });
+      let writerKms = 0;
+      for (let day = 0; day < 30; day++) {
+        const { envelope, store: writer } = tableStore(day);
+        for (let i = Math.floor((day * due) / 30); i < Math.floor(((day + 1) * due) / 30); i++) {
+          const key = `conn_${i + 1}`;
+          const pair = makini.issuePair(key, { accessTtlSeconds: 3 * 86_400 });
+          await writer.save({ connectionId: key, token: pair.access_token, refreshToken: pair.refresh_token, expiresAt: new Date(Number(pair.expires_in) * 1000).toISOString(), refreshExpiresAt: pair.refresh_expires_at });
+        }
+        writerKms += envelope.calls.generateDataKey + envelope.calls.decrypt;
       }
       const before = await tokenItems(dynamo);
-      const { envelope, store } = tableStore();
+      // The day after: the month's first data key may seal nothing more, so the write-backs generate one.
+      const { envelope, store } = tableStore(30);
       const perConnection = createPoller({
         ...common,
         credentials: { read: async () => undefined },
@@ -308,14 +315,13 @@ async function pollerScale(rows: Row[], figures: Figures): Promise<void> {
         value: round(seconds),
         unit: 's',
         target: '< 30 s',
-        baseline: `floor ${round((due * 2 * 0.05) / config.pollConcurrency)} s (refresh + poll); ${refreshed.tokensRefreshed} refreshed, ${after.refreshed(before)} written back, ${refreshed.polled} polled, ${refreshed.failed} failed; KMS: ${envelope.calls.decrypt} Decrypt, ${envelope.calls.generateDataKey} GenerateDataKey`,
+        baseline: `floor ${round((due * 2 * 0.05) / config.pollConcurrency)} s (refresh + poll); ${refreshed.tokensRefreshed} refreshed, ${after.refreshed(before)} written back, ${refreshed.polled} polled, ${refreshed.failed} failed; KMS: ${envelope.calls.decrypt} Decrypt, ${envelope.calls.generateDataKey} GenerateDataKey (the pairs written by 30 daily instances, ${writerKms} KMS requests in all)`,
         met: seconds < 30 && refreshed.tokensRefreshed === due && refreshed.polled === due && after.refreshed(before) === due,
       });
       figures.tokenTable = {
         itemBytes: after.meanBytes,
         rruPerConnectionRun: after.queryRru / due,
         wruPerWrite: Math.ceil(after.meanBytes / 1024),
-        kmsCallsPerConnectionRun: kmsCalls / due,
         connections: due,
         kmsCalls,
       };

@@ -127,8 +127,8 @@ export class MakiniWebhookIngestion extends Construct {
   /** Alarms, dashboard and reauthorization notifications. */
   public readonly monitoring: MakiniWebhookMonitoring;
   /**
-   * The key that seals per-connection tokens kept in the table: `secretsKey` when given, else the
-   * monitoring's key.
+   * The key that seals per-connection tokens kept in the table: the monitoring's key (the stack's
+   * own, whatever `secretsKey` is, so that a stored pair keeps opening when that changes).
    *
    * @default - none when `tokenStore` is `secrets-manager`
    */
@@ -379,9 +379,10 @@ export class MakiniWebhookIngestion extends Construct {
     });
 
     if (config.tokenStore === 'table') {
-      // Per-connection tokens as sealed items of the table: a data key of this key per hour, and
-      // only under the tokens' encryption context, so this grant opens nothing else sealed with it.
-      this.tokenKey = secretsKey ?? this.monitoring.key;
+      // Per-connection tokens as sealed items of the table, under the stack's own key, never
+      // `secretsKmsKey`: the pairs must keep opening when that setting changes. Only under the tokens'
+      // encryption context, so this grant opens nothing else sealed with the key.
+      this.tokenKey = this.monitoring.key;
       this.poller.addEnvironment(RESOURCE_ENV.tokenKey, this.tokenKey.keyArn);
       iam.Grant.addToPrincipal({
         grantee: this.poller,

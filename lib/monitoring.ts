@@ -68,8 +68,8 @@ export const REAUTH_TRANSITION_PATTERN = { source: [BUS_SOURCE], detail: { trans
 export class MakiniWebhookMonitoring extends Construct {
   /**
    * The stack's customer-managed key: it encrypts the alarm and notification topics, and seals the
-   * per-connection tokens kept in the table (`tokenStore=table`) unless `secretsKmsKey` is set. One
-   * key, not two: each is $1 a month (docs/cost.md); key policy and IAM conditions keep the uses apart.
+   * per-connection tokens kept in the table (`tokenStore=table`). One key, not two: each is $1 a
+   * month (docs/cost.md); the IAM conditions on the encryption context keep the uses apart.
    */
   public readonly key: kms.Key;
   public readonly alarmTopic: sns.Topic;

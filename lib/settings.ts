@@ -182,7 +182,7 @@ export interface MakiniWebhookSettings {
    */
   readonly eventArchiveRetentionDays?: number;
   /**
-   * ARN of the customer-managed KMS key the signing, credentials or token secrets are encrypted with; the receiver and poller get `kms:Decrypt` (and the poller `kms:GenerateDataKey`) through Secrets Manager, and the poller directly under the token encryption context when `tokenStore=table`. Empty: the AWS-managed key.
+   * ARN of the customer-managed KMS key the signing, credentials or token secrets are encrypted with; the receiver and poller get `kms:Decrypt` (and the poller `kms:GenerateDataKey`) through Secrets Manager only. Empty: the AWS-managed key. Tokens kept in the table (`tokenStore=table`) are sealed under the stack's own key instead.
    *
    * @default ""
    */
@@ -200,7 +200,7 @@ export interface MakiniWebhookSettings {
    */
   readonly tokenCacheSeconds?: number;
   /**
-   * Per-connection mode: where the tokens live. `table`: items of the event table, each pair sealed (AES-256-GCM) under a data key of `secretsKmsKey` when set, else of the stack's own key (the alarm topics' key), about $0.0012 a connection a month; pairs still in Secrets Manager under `connectionSecretPrefix` are copied in by the first run. `secrets-manager`: one secret per connection, $0.40 a connection a month.
+   * Per-connection mode: where the tokens live. `table`: items of the event table, each pair sealed (AES-256-GCM) under a data key of the stack's own KMS key (the alarm topics' key, whatever `secretsKmsKey` is), about $0.0003 a connection a month; pairs still in Secrets Manager under `connectionSecretPrefix` are copied in by the first run. `secrets-manager`: one secret per connection, $0.40 a connection a month.
    *
    * @default "table"
    */

@@ -195,8 +195,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const dynamoCalls: Record<string, number> = {};
     const dynamo = await listenOnLoopback(
       createServer((req, res) => {
-        const fault = faults().dynamodb;
         const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+        const fault = faults()[`dynamodb.${operation}`] ?? faults().dynamodb;
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
@@ -816,10 +816,11 @@ function isAlive(pid: number): boolean {
  * Injected faults, from `<dir>/faults.json`, e.g. `{"sqs": "unavailable", "eventBridge": "throttled"}`
  * (`"hang"` leaves calls unanswered, so callers' timeouts are exercised):
  * write it to see how the pipeline (or your own code) behaves when AWS fails, delete it to recover.
- * One Secrets Manager operation can fail alone, e.g. `{"secretsManager.PutSecretValue": "unavailable"}`
- * (a refreshed token pair that cannot be written back). Re-read only when the file changes.
+ * One Secrets Manager, KMS or DynamoDB operation can fail alone, e.g.
+ * `{"secretsManager.PutSecretValue": "unavailable"}` or `{"dynamodb.PutItem": "unavailable"}` (a
+ * refreshed token pair that cannot be written back). Re-read only when the file changes.
  */
-export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb' | 's3' | 'lambda' | 'kms' | `secretsManager.${string}` | `kms.${string}`, Fault>>;
+export type LocalFaults = Partial<Record<'sqs' | 'secretsManager' | 'eventBridge' | 'dynamodb' | 's3' | 'lambda' | 'kms' | `secretsManager.${string}` | `kms.${string}` | `dynamodb.${string}`, Fault>>;
 function faultReader(file: string): () => LocalFaults {
   let cached: { mtimeMs: number; faults: LocalFaults } = { mtimeMs: -1, faults: {} };
   return () => {

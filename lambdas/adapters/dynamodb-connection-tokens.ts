@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, paginateQuery, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { paginateQuery, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { formatConnectionSecret, parseConnectionSecret, type ConnectionToken } from '../core/connection-secret';
 import { CachedConnectionTokens, type StoredConnectionToken, type TokenDiscovery } from './connection-token-cache';
 import { TABLE_KEYS } from './event-table-schema';
@@ -22,6 +22,8 @@ export interface Migration {
   readonly copied: readonly string[];
   /** Connections that already had a pair in the table (left as they were). */
   readonly present: readonly string[];
+  /** Connections removed from the table (`connections remove`): their secrets' pairs not copied. */
+  readonly removed: readonly string[];
   /** Secrets that could not be read (name and reason, never the value). */
   readonly invalid: TokenDiscovery['invalid'];
 }
@@ -52,12 +54,14 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
 
   protected async list(): Promise<TokenDiscovery> {
     let { items, migrated } = await this.readItems();
+    const invalid: { name: string; reason: string }[] = [];
     if (!migrated && this.options.legacy) {
       const migration = await this.migrateFrom(this.options.legacy);
       if (migration.copied.length > 0) items = (await this.readItems()).items;
+      // A secret that could not be read is reported like a pair that does not open: by its name.
+      invalid.push(...migration.invalid);
     }
     const tokens: StoredConnectionToken[] = [];
-    const invalid: { name: string; reason: string }[] = [];
     for (const item of items) {
       // The id is the item's key, not an attribute beside it: an item copied under another key does not open.
       const connectionId = String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length);
@@ -73,8 +77,10 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
     return { tokens, invalid };
   }
 
-  private async readItems(): Promise<{ items: Record<string, unknown>[]; migrated: boolean }> {
+  /** The pairs, the connections removed (their tombstones), and whether the migration is done. */
+  private async readItems(): Promise<{ items: Record<string, unknown>[]; removed: Set<string>; migrated: boolean }> {
     const items: Record<string, unknown>[] = [];
+    const removed = new Set<string>();
     let migrated = false;
     const pages = paginateQuery(
       { client: this.db },
@@ -82,20 +88,23 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
     );
     for await (const page of pages) {
       for (const item of page.Items ?? []) {
-        if (item[TABLE_KEYS.sort] === MIGRATED_SORT) migrated = true;
-        else if (String(item[TABLE_KEYS.sort]).startsWith(CONNECTION_PREFIX)) items.push(item);
+        const sort = String(item[TABLE_KEYS.sort]);
+        if (sort === MIGRATED_SORT) migrated = true;
+        else if (sort.startsWith(CONNECTION_PREFIX) && item.removedAt !== undefined) removed.add(sort.slice(CONNECTION_PREFIX.length));
+        else if (sort.startsWith(CONNECTION_PREFIX)) items.push(item);
       }
     }
-    return { items, migrated };
+    return { items, removed, migrated };
   }
 
   /** Seals and writes a pair, keeping the one it replaces (sealed again) as `previous`, as Secrets Manager keeps AWSPREVIOUS. */
   protected async put(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined): Promise<void> {
-    await this.write(token, replacing);
+    // Not over a tombstone: a connection removed while its pair was being refreshed stays removed.
+    await this.write(token, replacing, 'not-removed');
   }
 
-  /** {@link put}, optionally only where the connection has no pair yet; true when it replaced one. */
-  private async write(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined, condition?: 'absent'): Promise<boolean> {
+  /** {@link put}, optionally only where the connection has no item yet, or was not removed; true when it replaced a pair. */
+  private async write(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined, condition?: 'absent' | 'not-removed'): Promise<boolean> {
     const { location: _location, ...value } = token;
     const sealed = await this.envelope.seal(Buffer.from(formatConnectionSecret(value), 'utf8'), aadOf(token.connectionId, 'current'));
     const previous = replacing && replacing.token !== token.token ? await this.envelope.seal(Buffer.from(formatConnectionSecret(replacing), 'utf8'), aadOf(token.connectionId, 'previous')) : undefined;
@@ -104,42 +113,64 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
         TableName: this.options.tableName,
         Item: { ...tokenKey(token.connectionId), entity: 'connection-token', connectionId: token.connectionId, sealed, ...(previous && { previous }), updatedAt: new Date(this.now()).toISOString() },
         ...(condition === 'absent' && { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_KEYS.partition } }),
+        ...(condition === 'not-removed' && { ConditionExpression: 'attribute_not_exists(removedAt)' }),
         // Only its key comes back (ALL_OLD costs no more): whether a pair was replaced.
         ReturnValues: 'ALL_OLD',
       }),
     );
-    return Attributes !== undefined;
+    return Attributes?.sealed !== undefined;
   }
 
   /**
    * Stores a connection's pair (`connections add`), replacing any it had; true when it replaced one.
-   * Unlike a write-back, a failed save is not retried.
+   * Unlike a write-back, a failed save is not retried. Without a young data key in memory, it reads
+   * the stored pairs first, so the new one is sealed under the data key they share rather than a
+   * new one (a cold reader makes one KMS request per data key in use).
    */
   async save(token: ConnectionToken): Promise<boolean> {
+    if (!this.envelope.hasSealingKey()) await this.list();
     const replaced = await this.write({ ...token, location: token.connectionId }, undefined);
     this.forget();
     return replaced;
   }
 
-  /** Deletes a connection's pair; false when it had none. */
+  /**
+   * Removes a connection's pair; false when it had none. A tombstone stays in its place, so that a
+   * copy from Secrets Manager (an unfinished migration, `connections migrate`) does not bring back
+   * the pair of its old secret; `save` replaces it.
+   */
   async remove(connectionId: string): Promise<boolean> {
-    const { Attributes } = await this.db.send(new DeleteCommand({ TableName: this.options.tableName, Key: tokenKey(connectionId), ReturnValues: 'ALL_OLD' }));
+    const { Attributes } = await this.db.send(
+      new PutCommand({
+        TableName: this.options.tableName,
+        Item: { ...tokenKey(connectionId), entity: 'connection-token', connectionId, removedAt: new Date(this.now()).toISOString() },
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
     this.forget();
-    return Attributes !== undefined;
+    return Attributes?.sealed !== undefined;
   }
 
   /**
    * Copies every pair of `source` whose connection has none in the table yet, then notes the
    * migration done (discoveries stop reading `source`). Safe to repeat: a pair already in the table
-   * is never overwritten.
+   * is never overwritten, and a connection removed from it (`remove`) is not brought back. With
+   * `replace` (moving back to the table after a time in Secrets Manager), every pair of `source` is
+   * written, over what the table holds.
    */
-  async migrateFrom(source: LegacyTokenSource): Promise<Migration> {
+  async migrateFrom(source: LegacyTokenSource, options: { replace?: boolean } = {}): Promise<Migration> {
     const { tokens, invalid } = await source.discover();
+    const { removed: tombstones } = options.replace ? { removed: new Set<string>() } : await this.readItems();
     const copied: string[] = [];
     const present: string[] = [];
+    const removed: string[] = [];
     for (const token of tokens) {
+      if (tombstones.has(token.connectionId)) {
+        removed.push(token.connectionId);
+        continue;
+      }
       try {
-        await this.write({ ...token, location: token.connectionId }, undefined, 'absent');
+        await this.write({ ...token, location: token.connectionId }, undefined, options.replace ? undefined : 'absent');
         copied.push(token.connectionId);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -154,7 +185,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
       }),
     );
     this.forget();
-    return { copied, present, invalid };
+    return { copied, present, removed, invalid };
   }
 }
 
@@ -172,5 +203,6 @@ function toSealed(value: unknown): SealedValue {
     if (!(b instanceof Uint8Array)) throw new Error(`the item holds no sealed pair (${name} missing)`);
     return b;
   };
-  return { key: bytes('key'), iv: bytes('iv'), tag: bytes('tag'), data: bytes('data') };
+  if (typeof v.keyCreatedAt !== 'string') throw new Error('the item holds no sealed pair (keyCreatedAt missing)');
+  return { key: bytes('key'), keyCreatedAt: v.keyCreatedAt, iv: bytes('iv'), tag: bytes('tag'), data: bytes('data') };
 }

@@ -103,7 +103,7 @@ describe('local stack, end to end (child process, loopback only)', () => {
     expect(await cliJson(stack, 'events', '--connection', 'conn_sim_1')).not.toEqual([]); // its history stays
   });
 
-  it('per-connection mode, table token store (the default): a pair added with the CLI, a refresh whose sealing fails after Makini’s answer, the next run saving it; secrets migrated with the CLI', async () => {
+  it('per-connection mode, table token store (the default): a pair added with the CLI, a refresh whose write fails after Makini’s answer, the next run saving it; secrets migrated with the CLI', async () => {
     // No token cache: each run reads what the CLI stored just before (else up to 5 minutes later).
     stack = await startStackProcess({ env: { MAKINI_POLL_MODE: 'per-connection', MAKINI_TOKEN_CACHE_SECONDS: '0' } });
     expect(stack.info).toMatchObject({ pollMode: 'per-connection', tokenStore: 'table', tokenKeyArn: expect.stringMatching(/^arn:aws:kms:/) });
@@ -119,8 +119,10 @@ describe('local stack, end to end (child process, loopback only)', () => {
     expect(before).toMatchObject({ connectionId: 'conn_t', refreshToken: true });
     const poll = async () => (await (await fetch(stack!.info.pollUrl, { method: 'POST' })).json()) as Record<string, number | string>;
 
-    // The crash: Makini answers the refresh, sealing the new pair fails (no data key).
-    writeFileSync(path.join(stack.dir, 'faults.json'), JSON.stringify({ 'kms.GenerateDataKey': 'unavailable' }));
+    // Nothing in Secrets Manager to copy: `connections migrate` notes it, so the poller does not look.
+    expect(JSON.parse((await cli(['connections', 'migrate', '--json', '--local-dir', stack.dir])).stdout)).toEqual({ copied: [], present: [], removed: [], invalid: [], deleted: [], kept: [] });
+    // The crash: Makini answers the refresh, writing the new pair fails.
+    writeFileSync(path.join(stack.dir, 'faults.json'), JSON.stringify({ 'dynamodb.PutItem': 'unavailable' }));
     expect(await poll()).toMatchObject({ mode: 'per-connection', polled: 1, failed: 0, tokensRefreshed: 0, tokenRefreshFailed: 1 });
     expect((await listed())[0]!.expiresAt).toBe(before.expiresAt); // the previous pair, still stored
     rmSync(path.join(stack.dir, 'faults.json'));
@@ -139,7 +141,7 @@ describe('local stack, end to end (child process, loopback only)', () => {
       await sm.send(new CreateSecretCommand({ Name: 'makini/connections/conn_m', SecretString: formatConnectionSecret(legacy.value) }));
       const migrated = await cli(['connections', 'migrate', '--delete-secrets', '--json', '--local-dir', stack.dir]);
       expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: '' });
-      expect(JSON.parse(migrated.stdout)).toEqual({ copied: ['conn_m'], present: [], invalid: [], deleted: ['makini/connections/conn_m'], kept: [] });
+      expect(JSON.parse(migrated.stdout)).toEqual({ copied: ['conn_m'], present: [], removed: [], invalid: [], deleted: ['makini/connections/conn_m'], kept: [] });
       await expect(sm.send(new GetSecretValueCommand({ SecretId: 'makini/connections/conn_m' }))).rejects.toThrow(/deletion|deleted|not found|can't find/i);
     } finally {
       sm.destroy();

@@ -96,6 +96,7 @@ describe('makini-webhooks connections, table store', () => {
     expect(JSON.parse(migrated.stdout)).toEqual({
       copied: ['conn_new'],
       present: ['conn_same', 'conn_newer'].sort(),
+      removed: [],
       invalid: [],
       deleted: ['makini/connections/conn_new', 'makini/connections/conn_same'],
       kept: ['makini/connections/conn_newer'],
@@ -112,6 +113,24 @@ describe('makini-webhooks connections, table store', () => {
     const partial = await run(['connections', 'migrate']);
     expect(partial.code).toBe(1);
     expect(partial.stdout).toMatch(/^could not read secret makini\/connections\/conn_broken: /m);
+  });
+
+  it('a connection removed from the table is not brought back from its old secret; --replace writes every secret over the table, the removed one too', async () => {
+    const put = (id: string, token: string) => secrets.send(new CreateSecretCommand({ Name: `makini/connections/${id}`, SecretString: formatConnectionSecret({ connectionId: id, token }) }));
+    await put('conn_gone', 'at_secret_gone_0001');
+    await put('conn_kept', 'at_secret_kept_0002');
+    await run(['connections', 'add', 'conn_gone'], 'at_table_gone_0003');
+    await run(['connections', 'add', 'conn_kept'], 'at_table_kept_0004');
+    expect(await run(['connections', 'remove', 'conn_gone'])).toMatchObject({ code: 0, stdout: 'removed conn_gone\n' });
+    const migrated = await run(['connections', 'migrate', '--json']);
+    expect(JSON.parse(migrated.stdout)).toMatchObject({ copied: [], present: ['conn_kept'], removed: ['conn_gone'] });
+    expect((await tableStore().discover()).tokens.map((t) => [t.connectionId, t.token])).toEqual([['conn_kept', 'at_table_kept_0004']]);
+    expect((await run(['connections', 'migrate'])).stdout).toMatch(/^skipped 1 connection\(s\) removed with connections remove \(their secrets not copied\): conn_gone$/m);
+
+    const replaced = await run(['connections', 'migrate', '--replace', '--json']);
+    expect(JSON.parse(replaced.stdout)).toMatchObject({ copied: ['conn_gone', 'conn_kept'], present: [], removed: [] });
+    const tokens = Object.fromEntries((await tableStore().discover()).tokens.map((t) => [t.connectionId, t.token]));
+    expect(tokens).toEqual({ conn_gone: 'at_secret_gone_0001', conn_kept: 'at_secret_kept_0002' });
   });
 
   it('refuses the table store for a stack that keeps its tokens in Secrets Manager, and migrate on that store, with one line and exit 2', async () => {

@@ -4,9 +4,9 @@
  */
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbConnectionTokens, type LegacyTokenSource } from '../../lambdas/adapters/dynamodb-connection-tokens';
-import { DATA_KEY_MAX_AGE_MS, KmsEnvelope } from '../../lambdas/adapters/kms-envelope';
+import { DATA_KEY_CACHE_MS, DATA_KEY_REUSE_MS, KmsEnvelope } from '../../lambdas/adapters/kms-envelope';
 import { SecretsManagerConnectionTokens } from '../../lambdas/adapters/secrets-manager-connection-tokens';
 import { startLocalKms } from '../../local/aws/kms';
 import type { JsonEndpoint } from '../../local/aws/json-endpoint';
@@ -36,8 +36,9 @@ const pair = (connectionId: string, token = `at_${connectionId}`) => ({ connecti
 
 describe('DynamoDbConnectionTokens', () => {
   afterEach(async () => {
-    for (const id of ['c1', 'c2', 'c3', 'm1', 'm2', 'm3']) await store().remove(id);
-    await dynamo.doc.send(new DeleteCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'MIGRATED' } }));
+    // Every item of the tokens' partition, tombstones and the migration's marker included.
+    const { Items = [] } = await dynamo.doc.send(new QueryCommand({ TableName: dynamo.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'TOKENS' } }));
+    for (const item of Items) await dynamo.doc.send(new DeleteCommand({ TableName: dynamo.tableName, Key: { pk: item.pk, sk: item.sk } }));
   });
   const itemOf = async (connectionId: string) => (await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: `CONNECTION#${connectionId}` } }))).Item!;
 
@@ -96,22 +97,42 @@ describe('DynamoDbConnectionTokens', () => {
     expect(reader.calls.decrypt).toBe(1);
   });
 
-  it('decrypts a data key again once its hour in memory is over, and uses a new data key after an hour', async () => {
+  it('seals under the data key the stored pairs share, across instances, for 30 days; a reader decrypts each key in use once an hour', async () => {
     let now = Date.parse('2026-12-03T00:00:00Z');
-    const envelope = new KmsEnvelope(kmsClient, KEY, { now: () => now });
-    await store(envelope, { now: () => now }).save(pair('c1'));
-    now += DATA_KEY_MAX_AGE_MS;
-    await store(envelope, { now: () => now }).save(pair('c2'));
-    expect(envelope.calls.generateDataKey).toBe(2);
-    const reader = new KmsEnvelope(kmsClient, KEY, { now: () => now });
-    await store(reader).discover();
+    const clock = { now: () => now };
+    const first = new KmsEnvelope(kmsClient, KEY, clock);
+    await store(first, clock).save(pair('c1'));
+    expect(first.calls).toEqual({ generateDataKey: 1, decrypt: 0 });
+    // Another instance, hours later: it reads the stored pairs and seals under their data key.
+    now += 5 * DATA_KEY_CACHE_MS;
+    const second = new KmsEnvelope(kmsClient, KEY, clock);
+    await store(second, clock).save(pair('c2'));
+    expect(second.calls).toEqual({ generateDataKey: 0, decrypt: 1 });
+    expect((await itemOf('c2')).sealed.key).toEqual((await itemOf('c1')).sealed.key);
+    // After 30 days that key seals nothing new: a third instance generates the next one.
+    now = Date.parse('2026-12-03T00:00:00Z') + DATA_KEY_REUSE_MS;
+    const third = new KmsEnvelope(kmsClient, KEY, clock);
+    await store(third, clock).save(pair('c3'));
+    expect(third.calls).toEqual({ generateDataKey: 1, decrypt: 1 });
+    expect((await itemOf('c3')).sealed.key).not.toEqual((await itemOf('c1')).sealed.key);
+    // A cold reader: one Decrypt per data key in use (two), whatever the number of pairs; again after its hour.
+    const reader = new KmsEnvelope(kmsClient, KEY, clock);
+    expect((await store(reader, clock).discover()).tokens).toHaveLength(3);
     expect(reader.calls.decrypt).toBe(2);
-    now += DATA_KEY_MAX_AGE_MS - 1;
-    await store(reader).discover();
+    now += DATA_KEY_CACHE_MS - 1;
+    await store(reader, clock).discover();
     expect(reader.calls.decrypt).toBe(2);
     now += 1;
-    await store(reader).discover();
+    await store(reader, clock).discover();
     expect(reader.calls.decrypt).toBe(4);
+  });
+
+  it('does not open a pair whose data key claims another creation time (the time is part of its encryption context)', async () => {
+    await store().save(pair('c1'));
+    await dynamo.doc.send(new UpdateCommand({ TableName: dynamo.tableName, Key: { pk: 'TOKENS', sk: 'CONNECTION#c1' }, UpdateExpression: 'SET sealed.keyCreatedAt = :t', ExpressionAttributeValues: { ':t': '2030-01-01T00:00:00.000Z' } }));
+    const { tokens, invalid } = await store().discover();
+    expect(tokens).toEqual([]);
+    expect(invalid).toEqual([{ name: 'c1', reason: expect.any(String) }]);
   });
 
   it('reports a pair moved to another connection, a tampered pair and a pair under another key as unusable, naming no token', async () => {
@@ -149,9 +170,12 @@ describe('DynamoDbConnectionTokens', () => {
 
   it('a write-back KMS refuses keeps the refreshed pair in use, and writes it once KMS answers', async () => {
     await store().save(pair('c1'));
-    const envelope = new KmsEnvelope(kmsClient, KEY);
-    const tokens = store(envelope);
+    // Its data key a month old: the write-back needs a new one, which KMS refuses.
+    const now = Date.now() + DATA_KEY_REUSE_MS;
+    const envelope = new KmsEnvelope(kmsClient, KEY, { now: () => now });
+    const tokens = store(envelope, { now: () => now });
     const [old] = (await tokens.discover()).tokens;
+    expect(envelope.calls.decrypt).toBe(1);
     kmsFault = 'GenerateDataKey';
     try {
       await expect(tokens.writeBack({ ...old!, token: 'at_new' }, old)).rejects.toThrow();
@@ -163,6 +187,30 @@ describe('DynamoDbConnectionTokens', () => {
     }
     expect((await tokens.discover()).tokens[0]!.token).toBe('at_new');
     expect((await store().discover()).tokens[0]!.token).toBe('at_new');
+  });
+
+  // Found by the second adversarial review of 2026-12-03, each test failing before its fix.
+  it('reports a secret the migration could not read among the unusable pairs, by name', async () => {
+    const legacy: LegacyTokenSource = { discover: async () => ({ tokens: [{ ...pair('m1'), location: 'makini/connections/m1' }], invalid: [{ name: 'makini/connections/broken', reason: 'not JSON' }] }) };
+    const { tokens, invalid } = await store(undefined, { legacy }).discover();
+    expect(tokens.map((t) => t.connectionId)).toEqual(['m1']);
+    expect(invalid).toEqual([{ name: 'makini/connections/broken', reason: 'not JSON' }]);
+  });
+
+  it('a removed connection stays removed: an unfinished migration does not copy its old secret back, nor does a write-back racing the removal', async () => {
+    const legacy: LegacyTokenSource = { discover: async () => ({ tokens: [{ ...pair('m1'), location: 'makini/connections/m1' }], invalid: [{ name: 'makini/connections/broken', reason: 'not JSON' }] }) };
+    const poller = store(undefined, { legacy });
+    const [found] = (await poller.discover()).tokens;
+    expect(found?.connectionId).toBe('m1');
+    expect(await store().remove('m1')).toBe(true);
+    expect(await store().remove('m1')).toBe(false);
+    // The migration is still open (a secret unreadable): each discovery copies again what the table lacks.
+    expect((await poller.discover()).tokens).toEqual([]);
+    await expect(poller.writeBack({ ...found!, token: 'at_refreshed' }, found)).rejects.toThrow();
+    expect((await poller.discover()).tokens).toEqual([]);
+    // Stored again on purpose: back.
+    await store().save(pair('m1', 'at_again'));
+    expect((await poller.discover()).tokens.map((t) => t.token)).toEqual(['at_again']);
   });
 
   it('a migration that could not read every secret is not noted done: the unreadable one is copied at a later discovery', async () => {

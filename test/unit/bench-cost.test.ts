@@ -1,5 +1,5 @@
 /** The fixed-cost model of `npm run bench -- fixed` (bench/cost.ts): its inputs are counted, its arithmetic is checked here. */
-import { emfMetrics, FIXED_BUDGET_USD, FIXED_TARGET_USD, fixedMonthly, fixedRows, perConnectionMonthly, PRICES, type FixedInputs } from '../../bench/cost';
+import { emfMetrics, FIXED_BUDGET_USD, FIXED_TARGET_USD, fixedMonthly, fixedRows, perConnectionMonthly, PRICES, tokenKmsMonthly, type FixedInputs } from '../../bench/cost';
 import type { Row } from '../../bench/rows';
 
 const emfLine = (metrics: Record<string, number>, dimensions: Record<string, string>) =>
@@ -17,7 +17,7 @@ const inputs: FixedInputs = {
   pollIntervalMinutes: 5,
   pollerMemoryGb: 0.5,
   pollerSecondsPerConnection: 0.003,
-  tokenTable: { itemBytes: 1_200, rruPerConnectionRun: 0.3, wruPerWrite: 2, kmsCallsPerConnectionRun: 0.002, connections: 1_000, kmsCalls: 2 },
+  tokenTable: { itemBytes: 1_200, rruPerConnectionRun: 0.3, wruPerWrite: 2, connections: 1_000, kmsCalls: 2 },
   tokenRefreshDays: 23,
 };
 
@@ -52,7 +52,9 @@ describe('the fixed-cost model', () => {
     expect(table['token item reads']).toBeCloseTo((8_640 * 0.3 * 0.125) / 1e6, 9);
     expect(table['token item storage + PITR']).toBeCloseTo((1_200 / 1024 ** 3) * (0.25 + 0.2), 9);
     expect(table['token write-backs']).toBeCloseTo(((30 / 23) * 2 * 0.625) / 1e6, 12);
-    expect(table['KMS requests']).toBeCloseTo(8_640 * 0.002 * (0.03 / 10_000), 9);
+    // KMS requests do not grow with the connections: a fixed cost of the mode, its own row.
+    expect(table['KMS requests']).toBe(0);
+    expect(tokenKmsMonthly(inputs)).toBeCloseTo(8_640 * 2 * (0.03 / 10_000), 9);
     expect(sum(perConnection) - sum(system)).toBeLessThan(0.002);
     expect(sum(perConnectionSecrets) - sum(system)).toBeCloseTo(PRICES.secretMonth.usd + (8_640 / 20) * (PRICES.secretsApiPer10k.usd / 10_000), 6);
   });
@@ -63,6 +65,8 @@ describe('the fixed-cost model', () => {
     const byMetric = Object.fromEntries(rows.map((r) => [r.metric, r]));
     expect(byMetric['cost per connection per month, per-connection mode (tokens in the table, the default)']).toMatchObject({ target: '≤ $0.01', met: true });
     expect(byMetric['cost per connection per month, per-connection mode with tokenStore=secrets-manager (for comparison, no target)']).toMatchObject({ target: undefined, met: undefined });
+    const kms = byMetric['fixed per month in per-connection mode (tokens in the table), whatever its connections: KMS requests'];
+    expect([kms?.value, kms?.target]).toEqual([0.052, undefined]);
     expect(rowsWith({ tokenTable: { ...inputs.tokenTable, rruPerConnectionRun: 10 } })['cost per connection per month, per-connection mode (tokens in the table, the default)'].met).toBe(false);
   });
 

@@ -51,7 +51,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
         'add <id> [--token-file F | < token] [--refresh-token-file F] [--expires-at ISO] [STORE]',
         '       makini-webhooks connections list [--json] [STORE]',
         '       makini-webhooks connections remove <id> [--force] [STORE]',
-        '       makini-webhooks connections migrate [--delete-secrets] [--json] [STORE]',
+        '       makini-webhooks connections migrate [--delete-secrets] [--replace] [--json] [STORE]',
         '  STORE: [--stack NAME | --local-dir D] [--store table|secrets-manager] [--prefix P]',
       ].join('\n'),
     )
@@ -216,15 +216,16 @@ export function register(program: Command, { io, exit }: CommandContext): void {
 
   hiddenAddOptions(storeOptions(subcommand(group, 'migrate', 'copy the pairs still in Secrets Manager into the table store (and delete those secrets with --delete-secrets)')))
     .option('--delete-secrets', 'then delete each secret whose pair the table now holds (recoverable for 7 days); a secret whose pair differs is kept')
-    .option('--json', 'print one JSON object: copied, present, invalid, deleted, kept')
-    .action(async (values: StoreOptions & { deleteSecrets?: boolean; json?: boolean } & Record<string, unknown>, cmd: Command) => {
+    .option('--replace', 'write every readable secret over what the table holds, removed connections included (moving back to the table after a time with --store secrets-manager)')
+    .option('--json', 'print one JSON object: copied, present, removed, invalid, deleted, kept')
+    .action(async (values: StoreOptions & { deleteSecrets?: boolean; replace?: boolean; json?: boolean } & Record<string, unknown>, cmd: Command) => {
       refuseAddOptions(cmd, values);
       noExtraArguments(cmd.args);
       const outcome = await withStore(values, async (store) => {
         if (store.kind !== 'table') throw new UsageError('connections migrate copies into the table store, and this one is secrets-manager (--store table, or a stack whose tokenStore is table)');
         // Read once, copied from, and compared with what the table holds afterwards.
         const secrets = await store.stores.secrets.discover();
-        const migration = await store.stores.table.migrateFrom({ discover: async () => secrets });
+        const migration = await store.stores.table.migrateFrom({ discover: async () => secrets }, { replace: values.replace === true });
         const deleted: string[] = [];
         const kept: string[] = [];
         if (values.deleteSecrets) {
@@ -242,12 +243,13 @@ export function register(program: Command, { io, exit }: CommandContext): void {
         }
         return { ...migration, deleted, kept, where: store.where };
       });
-      const { copied, present, invalid, deleted, kept } = outcome;
-      if (values.json) io.stdout.write(json({ copied, present, invalid, deleted, kept }));
+      const { copied, present, removed, invalid, deleted, kept } = outcome;
+      if (values.json) io.stdout.write(json({ copied, present, removed, invalid, deleted, kept }));
       else {
         const lines = [
           `copied ${copied.length} connection(s) into ${outcome.where}${copied.length > 0 ? `: ${copied.join(', ')}` : ''}`,
-          ...(present.length > 0 ? [`kept ${present.length} pair(s) the table already held (their secrets not copied): ${present.join(', ')}`] : []),
+          ...(present.length > 0 ? [`kept ${present.length} pair(s) the table already held (their secrets not copied; --replace copies them): ${present.join(', ')}`] : []),
+          ...(removed.length > 0 ? [`skipped ${removed.length} connection(s) removed with connections remove (their secrets not copied): ${removed.join(', ')}`] : []),
           ...(values.deleteSecrets ? [`deleted ${deleted.length} secret(s), recoverable for 7 days`] : []),
           ...(kept.length > 0 ? [`kept ${kept.length} secret(s) whose pair differs from the table's (delete them once checked): ${kept.join(', ')}`] : []),
           ...invalid.map((i) => `could not read secret ${i.name}: ${i.reason}`),
