@@ -284,7 +284,7 @@ async function pollerScale(rows: Row[], figures: Figures): Promise<void> {
       const month = Date.now();
       const tableStore = (day: number) => {
         const envelope = new KmsEnvelope(kmsClient, tokenKey, { now: () => month + day * 86_400_000 });
-        return { envelope, store: new DynamoDbConnectionTokens(dynamo.doc, envelope, { tableName: dynamo.tableName, cacheSeconds: config.tokenCacheSeconds }) };
+        return { envelope, store: new DynamoDbConnectionTokens(dynamo.doc, envelope, { tableName: dynamo.tableName, cacheSeconds: config.tokenCacheSeconds, reseal: true }) };
       };
       let writerKms = 0;
       for (let day = 0; day < 30; day++) {
@@ -297,8 +297,8 @@ async function pollerScale(rows: Row[], figures: Figures): Promise<void> {
         writerKms += envelope.calls.generateDataKey + envelope.calls.decrypt;
       }
       const before = await tokenItems(dynamo);
-      // The day after: the month's first data key may seal nothing more, so the write-backs generate one.
-      const { envelope, store } = tableStore(30);
+      // The month's last day: every pair still under the month's one data key.
+      const { envelope, store } = tableStore(29.5);
       const perConnection = createPoller({
         ...common,
         credentials: { read: async () => undefined },

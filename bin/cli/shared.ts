@@ -298,8 +298,8 @@ export function storedEvent(w: StoredWebhook, fields: EventFields): MakiniEvent 
 
 /**
  * The target's per-connection token stores, as its poller builds them (`tokenStore` and
- * `connectionSecretPrefix` from `config`), without the poller's copy from Secrets Manager: a read
- * here changes nothing (`connections migrate` copies).
+ * `connectionSecretPrefix` from `config`), without the poller's upkeep (the copy from Secrets
+ * Manager, sealing again under a new data key): a read here changes nothing (`connections migrate` copies).
  */
 export function tokenStoresFor(target: Target, config: Pick<MakiniWebhookConfig, 'tokenStore' | 'connectionSecretPrefix'>): ConnectionTokenStores & { secretsClient: SecretsManagerClient; close(): void } {
   if (config.tokenStore === 'table' && target.tokenKeyArn === undefined) {
@@ -308,7 +308,7 @@ export function tokenStoresFor(target: Target, config: Pick<MakiniWebhookConfig,
   const secrets = new SecretsManagerClient(target.client('secretsManager'));
   const dynamo = new DynamoDBClient(target.client('dynamodb'));
   const kms = new KMSClient(target.client('kms'));
-  const stores = connectionTokenStores(config, { secrets, db: DynamoDBDocumentClient.from(dynamo), kms, tableName: target.tableName, ...(target.tokenKeyArn !== undefined && { tokenKeyArn: target.tokenKeyArn }) }, { cacheSeconds: 0, copyFromSecrets: false });
+  const stores = connectionTokenStores(config, { secrets, db: DynamoDBDocumentClient.from(dynamo), kms, tableName: target.tableName, ...(target.tokenKeyArn !== undefined && { tokenKeyArn: target.tokenKeyArn }) }, { cacheSeconds: 0, maintain: false });
   return {
     ...stores,
     secretsClient: secrets,

@@ -27,8 +27,9 @@ export interface ConnectionTokenStores {
 
 /**
  * The one place that turns `tokenStore` into a store, for the poller, the CLI and the console alike.
- * `table` copies the pairs still in Secrets Manager at its first discovery (`legacy`) unless
- * `copyFromSecrets` is false.
+ * `table`, unless `maintain` is false (the CLI: a read changes nothing), copies the pairs still in
+ * Secrets Manager at its first discoveries (`legacy`) and seals again the pairs whose data key
+ * expired (`reseal`), as the poller does.
  *
  * @example
  * const { tokens } = connectionTokenStores(config, { secrets, db, kms, tableName, tokenKeyArn });
@@ -36,7 +37,7 @@ export interface ConnectionTokenStores {
 export function connectionTokenStores(
   config: Pick<MakiniWebhookConfig, 'tokenStore' | 'connectionSecretPrefix'>,
   resources: TokenStoreResources,
-  options: { cacheSeconds: number; copyFromSecrets?: boolean },
+  options: { cacheSeconds: number; maintain?: boolean },
 ): ConnectionTokenStores {
   const secrets = new SecretsManagerConnectionTokens(resources.secrets, { prefix: config.connectionSecretPrefix, cacheSeconds: options.cacheSeconds });
   if (config.tokenStore === 'secrets-manager') return { tokens: secrets, secrets };
@@ -44,6 +45,7 @@ export function connectionTokenStores(
   if (!db || !kms || !tableName || !tokenKeyArn) {
     throw new ConfigError(['tokenStore: table needs the event table and the token key (MAKINI_EVENT_TABLE and MAKINI_TOKEN_KEY_ARN, or the stack outputs EventTableName and TokenKeyArn)']);
   }
-  const table = new DynamoDbConnectionTokens(db, new KmsEnvelope(kms, tokenKeyArn), { tableName, cacheSeconds: options.cacheSeconds, ...(options.copyFromSecrets !== false && { legacy: secrets }) });
+  const maintain = options.maintain !== false;
+  const table = new DynamoDbConnectionTokens(db, new KmsEnvelope(kms, tokenKeyArn), { tableName, cacheSeconds: options.cacheSeconds, reseal: maintain, ...(maintain && { legacy: secrets }) });
   return { tokens: table, secrets, table };
 }

@@ -3,7 +3,7 @@ import { paginateQuery, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk
 import { formatConnectionSecret, parseConnectionSecret, type ConnectionToken } from '../core/connection-secret';
 import { CachedConnectionTokens, type StoredConnectionToken, type TokenDiscovery } from './connection-token-cache';
 import { TABLE_KEYS } from './event-table-schema';
-import type { KmsEnvelope, SealedValue } from './kms-envelope';
+import { DATA_KEY_REUSE_MS, type KmsEnvelope, type SealedValue } from './kms-envelope';
 
 /** The partition of the token items: one Query reads them all, without an index. */
 const TOKENS_PARTITION = 'TOKENS';
@@ -24,6 +24,8 @@ export interface Migration {
   readonly present: readonly string[];
   /** Connections removed from the table (`connections remove`): their secrets' pairs not copied. */
   readonly removed: readonly string[];
+  /** `replace` only: connections whose pair the table held but Secrets Manager no longer did, removed. */
+  readonly dropped: readonly string[];
   /** Secrets that could not be read (name and reason, never the value). */
   readonly invalid: TokenDiscovery['invalid'];
 }
@@ -47,21 +49,37 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly envelope: KmsEnvelope,
-    private readonly options: { tableName: string; cacheSeconds: number; legacy?: LegacyTokenSource; now?: () => number },
+    private readonly options: {
+      tableName: string;
+      cacheSeconds: number;
+      /** The Secrets Manager store, copied from at the first discoveries (the poller's). */
+      legacy?: LegacyTokenSource;
+      /** Seal again the pairs whose data key may seal nothing more, at each discovery (the poller's). */
+      reseal?: boolean;
+      now?: () => number;
+    },
   ) {
     super(options);
   }
 
   protected async list(): Promise<TokenDiscovery> {
     let { items, migrated } = await this.readItems();
+    // Opened before any copy: the copy seals under the data key the stored pairs share.
+    let opened = await this.openAll(items);
     const invalid: { name: string; reason: string }[] = [];
     if (!migrated && this.options.legacy) {
       const migration = await this.migrateFrom(this.options.legacy);
-      if (migration.copied.length > 0) items = (await this.readItems()).items;
+      if (migration.copied.length > 0) opened = await this.openAll((items = (await this.readItems()).items));
       // A secret that could not be read is reported like a pair that does not open: by its name.
       invalid.push(...migration.invalid);
     }
+    if (this.options.reseal) await this.resealExpired(items, opened.tokens);
+    return { tokens: opened.tokens, invalid: [...opened.invalid, ...invalid] };
+  }
+
+  private async openAll(items: readonly Record<string, unknown>[]): Promise<TokenDiscovery> {
     const tokens: StoredConnectionToken[] = [];
+    const invalid: { name: string; reason: string }[] = [];
     for (const item of items) {
       // The id is the item's key, not an attribute beside it: an item copied under another key does not open.
       const connectionId = String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length);
@@ -75,6 +93,54 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
       }
     }
     return { tokens, invalid };
+  }
+
+  /**
+   * Seals again, under the current data key, the pairs whose data key may seal nothing more (a pair
+   * never refreshed: a bare token), so the pairs keep sharing one or two data keys and a cold reader
+   * one or two `Decrypt`s, however long they are kept. Each item is written only if unchanged
+   * since it was read, and never over a tombstone; its `previous` pair is sealed again too.
+   */
+  private async resealExpired(items: readonly Record<string, unknown>[], tokens: readonly StoredConnectionToken[]): Promise<void> {
+    const byId = new Map(tokens.map((t) => [t.connectionId, t]));
+    for (const item of items) {
+      const sealed = item.sealed as { keyCreatedAt?: unknown; key?: unknown } | undefined;
+      const connectionId = String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length);
+      const token = byId.get(connectionId);
+      if (!token || typeof sealed?.keyCreatedAt !== 'string' || this.now() - Date.parse(sealed.keyCreatedAt) < DATA_KEY_REUSE_MS) continue;
+      try {
+        const previous = item.previous === undefined ? undefined : await this.envelope.open(toSealed(item.previous), aadOf(connectionId, 'previous'));
+        const { location: _location, ...value } = token;
+        await this.db.send(
+          new PutCommand({
+            TableName: this.options.tableName,
+            Item: {
+              ...item,
+              sealed: await this.envelope.seal(Buffer.from(formatConnectionSecret(value), 'utf8'), aadOf(connectionId, 'current')),
+              ...(previous && { previous: await this.envelope.seal(previous, aadOf(connectionId, 'previous')) }),
+            },
+            ConditionExpression: 'sealed.#key = :key AND attribute_not_exists(removedAt)',
+            ExpressionAttributeNames: { '#key': 'key' },
+            ExpressionAttributeValues: { ':key': sealed.key },
+          }),
+        );
+      } catch {
+        // Changed meanwhile, or KMS or DynamoDB refused: it stays as it is, and opens as before.
+      }
+    }
+  }
+
+  /** Opens the youngest stored pair's data key when no key in memory may seal, so a seal reuses it rather than generate another. */
+  private async adoptDataKey(): Promise<void> {
+    if (this.envelope.hasSealingKey()) return;
+    const { items } = await this.readItems();
+    let youngest: Record<string, unknown> | undefined;
+    for (const item of items) {
+      const at = (item.sealed as { keyCreatedAt?: unknown } | undefined)?.keyCreatedAt;
+      if (typeof at === 'string' && (!youngest || at > String((youngest.sealed as { keyCreatedAt: string }).keyCreatedAt))) youngest = item;
+    }
+    if (!youngest) return;
+    await this.openAll([youngest]);
   }
 
   /** The pairs, the connections removed (their tombstones), and whether the migration is done. */
@@ -99,13 +165,19 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
 
   /** Seals and writes a pair, keeping the one it replaces (sealed again) as `previous`, as Secrets Manager keeps AWSPREVIOUS. */
   protected async put(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined): Promise<void> {
-    // Not over a tombstone: a connection removed while its pair was being refreshed stays removed.
-    await this.write(token, replacing, 'not-removed');
+    // Not over a tombstone: a connection removed while its pair was being refreshed stays removed,
+    // and the refreshed pair is dropped with it (not a failed write-back: nobody is to be paged).
+    try {
+      await this.write(token, replacing, 'not-removed');
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   /** {@link put}, optionally only where the connection has no item yet, or was not removed; true when it replaced a pair. */
   private async write(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined, condition?: 'absent' | 'not-removed'): Promise<boolean> {
     const { location: _location, ...value } = token;
+    await this.adoptDataKey();
     const sealed = await this.envelope.seal(Buffer.from(formatConnectionSecret(value), 'utf8'), aadOf(token.connectionId, 'current'));
     const previous = replacing && replacing.token !== token.token ? await this.envelope.seal(Buffer.from(formatConnectionSecret(replacing), 'utf8'), aadOf(token.connectionId, 'previous')) : undefined;
     const { Attributes } = await this.db.send(
@@ -123,12 +195,11 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
 
   /**
    * Stores a connection's pair (`connections add`), replacing any it had; true when it replaced one.
-   * Unlike a write-back, a failed save is not retried. Without a young data key in memory, it reads
-   * the stored pairs first, so the new one is sealed under the data key they share rather than a
-   * new one (a cold reader makes one KMS request per data key in use).
+   * Unlike a write-back, a failed save is not retried. Like every write, it seals under the data key
+   * of the youngest stored pair while that may still seal (a cold reader makes one KMS request per
+   * data key in use).
    */
   async save(token: ConnectionToken): Promise<boolean> {
-    if (!this.envelope.hasSealingKey()) await this.list();
     const replaced = await this.write({ ...token, location: token.connectionId }, undefined);
     this.forget();
     return replaced;
@@ -140,42 +211,57 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
    * the pair of its old secret; `save` replaces it.
    */
   async remove(connectionId: string): Promise<boolean> {
-    const { Attributes } = await this.db.send(
-      new PutCommand({
-        TableName: this.options.tableName,
-        Item: { ...tokenKey(connectionId), entity: 'connection-token', connectionId, removedAt: new Date(this.now()).toISOString() },
-        ReturnValues: 'ALL_OLD',
-      }),
-    );
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.options.tableName,
+          Item: { ...tokenKey(connectionId), entity: 'connection-token', connectionId, removedAt: new Date(this.now()).toISOString() },
+          // Only over a pair: removing what is not there changes nothing (and blocks no later copy).
+          ConditionExpression: 'attribute_exists(sealed)',
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return false;
+    }
     this.forget();
-    return Attributes?.sealed !== undefined;
+    return true;
   }
 
   /**
    * Copies every pair of `source` whose connection has none in the table yet, then notes the
    * migration done (discoveries stop reading `source`). Safe to repeat: a pair already in the table
-   * is never overwritten, and a connection removed from it (`remove`) is not brought back. With
-   * `replace` (moving back to the table after a time in Secrets Manager), every pair of `source` is
-   * written, over what the table holds.
+   * is never overwritten (nor sealed again for nothing), and a connection removed from it (`remove`)
+   * is not brought back. With `replace` (moving back to the table after a time in Secrets Manager,
+   * which was then the truth), the table is made to hold exactly the pairs of `source`: each is
+   * written over what the table holds, and a pair whose connection has no secret any more is removed
+   * (only when every secret could be read: an unreadable one might be its).
    */
   async migrateFrom(source: LegacyTokenSource, options: { replace?: boolean } = {}): Promise<Migration> {
     const { tokens, invalid } = await source.discover();
-    const { removed: tombstones } = options.replace ? { removed: new Set<string>() } : await this.readItems();
+    const stored = await this.readItems();
+    const storedIds = new Set(stored.items.map((item) => String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length)));
     const copied: string[] = [];
     const present: string[] = [];
     const removed: string[] = [];
+    const dropped: string[] = [];
     for (const token of tokens) {
-      if (tombstones.has(token.connectionId)) {
-        removed.push(token.connectionId);
-        continue;
+      if (!options.replace && stored.removed.has(token.connectionId)) removed.push(token.connectionId);
+      else if (!options.replace && storedIds.has(token.connectionId)) present.push(token.connectionId);
+      else {
+        try {
+          await this.write({ ...token, location: token.connectionId }, undefined, options.replace ? undefined : 'absent');
+          copied.push(token.connectionId);
+        } catch (error) {
+          // Stored meanwhile (another run, `connections add`): theirs stays.
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+          present.push(token.connectionId);
+        }
       }
-      try {
-        await this.write({ ...token, location: token.connectionId }, undefined, options.replace ? undefined : 'absent');
-        copied.push(token.connectionId);
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        present.push(token.connectionId);
-      }
+    }
+    if (options.replace && invalid.length === 0) {
+      const inSource = new Set(tokens.map((t) => t.connectionId));
+      for (const id of storedIds) if (!inSource.has(id) && (await this.remove(id))) dropped.push(id);
     }
     // Only once every secret was read: one unreadable now (throttled, denied) is copied at a later run.
     if (invalid.length === 0) await this.db.send(
@@ -185,7 +271,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
       }),
     );
     this.forget();
-    return { copied, present, removed, invalid };
+    return { copied, present, removed, dropped, invalid };
   }
 }
 

@@ -120,7 +120,7 @@ describe('local stack, end to end (child process, loopback only)', () => {
     const poll = async () => (await (await fetch(stack!.info.pollUrl, { method: 'POST' })).json()) as Record<string, number | string>;
 
     // Nothing in Secrets Manager to copy: `connections migrate` notes it, so the poller does not look.
-    expect(JSON.parse((await cli(['connections', 'migrate', '--json', '--local-dir', stack.dir])).stdout)).toEqual({ copied: [], present: [], removed: [], invalid: [], deleted: [], kept: [] });
+    expect(JSON.parse((await cli(['connections', 'migrate', '--json', '--local-dir', stack.dir])).stdout)).toEqual({ copied: [], present: [], removed: [], dropped: [], invalid: [], deleted: [], kept: [] });
     // The crash: Makini answers the refresh, writing the new pair fails.
     writeFileSync(path.join(stack.dir, 'faults.json'), JSON.stringify({ 'dynamodb.PutItem': 'unavailable' }));
     expect(await poll()).toMatchObject({ mode: 'per-connection', polled: 1, failed: 0, tokensRefreshed: 0, tokenRefreshFailed: 1 });
@@ -141,7 +141,7 @@ describe('local stack, end to end (child process, loopback only)', () => {
       await sm.send(new CreateSecretCommand({ Name: 'makini/connections/conn_m', SecretString: formatConnectionSecret(legacy.value) }));
       const migrated = await cli(['connections', 'migrate', '--delete-secrets', '--json', '--local-dir', stack.dir]);
       expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: '' });
-      expect(JSON.parse(migrated.stdout)).toEqual({ copied: ['conn_m'], present: [], removed: [], invalid: [], deleted: ['makini/connections/conn_m'], kept: [] });
+      expect(JSON.parse(migrated.stdout)).toEqual({ copied: ['conn_m'], present: [], removed: [], dropped: [], invalid: [], deleted: ['makini/connections/conn_m'], kept: [] });
       await expect(sm.send(new GetSecretValueCommand({ SecretId: 'makini/connections/conn_m' }))).rejects.toThrow(/deletion|deleted|not found|can't find/i);
     } finally {
       sm.destroy();

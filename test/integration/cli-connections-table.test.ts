@@ -97,6 +97,7 @@ describe('makini-webhooks connections, table store', () => {
       copied: ['conn_new'],
       present: ['conn_same', 'conn_newer'].sort(),
       removed: [],
+      dropped: [],
       invalid: [],
       deleted: ['makini/connections/conn_new', 'makini/connections/conn_same'],
       kept: ['makini/connections/conn_newer'],
@@ -127,8 +128,11 @@ describe('makini-webhooks connections, table store', () => {
     expect((await tableStore().discover()).tokens.map((t) => [t.connectionId, t.token])).toEqual([['conn_kept', 'at_table_kept_0004']]);
     expect((await run(['connections', 'migrate'])).stdout).toMatch(/^skipped 1 connection\(s\) removed with connections remove \(their secrets not copied\): conn_gone$/m);
 
+    // --replace: the table holds exactly the secrets' pairs; one only in the table (removed while
+    // Secrets Manager was the store) goes.
+    await run(['connections', 'add', 'conn_table_only'], 'at_table_only_0005');
     const replaced = await run(['connections', 'migrate', '--replace', '--json']);
-    expect(JSON.parse(replaced.stdout)).toMatchObject({ copied: ['conn_gone', 'conn_kept'], present: [], removed: [] });
+    expect(JSON.parse(replaced.stdout)).toMatchObject({ copied: ['conn_gone', 'conn_kept'], present: [], removed: [], dropped: ['conn_table_only'] });
     const tokens = Object.fromEntries((await tableStore().discover()).tokens.map((t) => [t.connectionId, t.token]));
     expect(tokens).toEqual({ conn_gone: 'at_secret_gone_0001', conn_kept: 'at_secret_kept_0002' });
   });

@@ -30,7 +30,7 @@ afterAll(async () => {
   await Promise.all([dynamo.close(), kms.close()]);
 });
 
-const store = (envelope = new KmsEnvelope(kmsClient, KEY), extra: { legacy?: LegacyTokenSource; now?: () => number } = {}) =>
+const store = (envelope = new KmsEnvelope(kmsClient, KEY), extra: { legacy?: LegacyTokenSource; reseal?: boolean; now?: () => number } = {}) =>
   new DynamoDbConnectionTokens(dynamo.doc, envelope, { tableName: dynamo.tableName, cacheSeconds: 0, ...extra });
 const pair = (connectionId: string, token = `at_${connectionId}`) => ({ connectionId, token, refreshToken: `rt_${connectionId}`, expiresAt: '2027-01-01T00:00:00.000Z', refreshExpiresAt: '2027-01-02T00:00:00.000Z' });
 
@@ -206,11 +206,55 @@ describe('DynamoDbConnectionTokens', () => {
     expect(await store().remove('m1')).toBe(false);
     // The migration is still open (a secret unreadable): each discovery copies again what the table lacks.
     expect((await poller.discover()).tokens).toEqual([]);
-    await expect(poller.writeBack({ ...found!, token: 'at_refreshed' }, found)).rejects.toThrow();
+    // A write-back refused by the tombstone is not a failure (nobody is paged): the pair goes with its connection.
+    await expect(poller.writeBack({ ...found!, token: 'at_refreshed' }, found)).resolves.toBeUndefined();
     expect((await poller.discover()).tokens).toEqual([]);
     // Stored again on purpose: back.
     await store().save(pair('m1', 'at_again'));
     expect((await poller.discover()).tokens.map((t) => t.token)).toEqual(['at_again']);
+  });
+
+  // Found by the third adversarial review of 2026-12-03, each test failing before its fix.
+  it('removing a connection the table does not hold writes nothing: its secret is still copied later', async () => {
+    expect(await store().remove('m1')).toBe(false);
+    const legacy: LegacyTokenSource = { discover: async () => ({ tokens: [{ ...pair('m1'), location: 'makini/connections/m1' }], invalid: [] }) };
+    expect(await store().migrateFrom(legacy)).toMatchObject({ copied: ['m1'], removed: [] });
+  });
+
+  it('cold instances while the migration stays open seal under the stored pairs\' data key, not one each', async () => {
+    let now = Date.parse('2026-12-03T00:00:00Z');
+    const clock = { now: () => now };
+    const legacy: LegacyTokenSource = { discover: async () => ({ tokens: [1, 2, 3, 4, 5, 6].map((i) => ({ ...pair(`m${i}`), location: `makini/connections/m${i}` })), invalid: [{ name: 'makini/connections/broken', reason: 'not JSON' }] }) };
+    let generated = 0;
+    for (let run = 1; run <= 6; run++) {
+      now += DATA_KEY_CACHE_MS; // each run a cold instance
+      const envelope = new KmsEnvelope(kmsClient, KEY, clock);
+      const poller = store(envelope, { legacy, now: clock.now });
+      const [first] = (await poller.discover()).tokens.filter((t) => t.connectionId === `m${run}`);
+      await poller.writeBack({ ...first!, token: `at_refreshed_${run}` }, first);
+      generated += envelope.calls.generateDataKey;
+    }
+    expect(generated).toBe(1);
+    const reader = new KmsEnvelope(kmsClient, KEY, clock);
+    expect((await store(reader, clock).discover()).tokens).toHaveLength(6);
+    expect(reader.calls.decrypt).toBe(1);
+  });
+
+  it('the poller seals again a pair whose data key may seal nothing more (a bare token, never refreshed), so a year of them still opens with one or two Decrypts', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const clock = { now: () => now };
+    for (let month = 0; month < 12; month++) {
+      now += DATA_KEY_REUSE_MS;
+      // A bare token added this month (its own data key: the others' are too old to seal)...
+      await store(new KmsEnvelope(kmsClient, KEY, clock), clock).save({ connectionId: `c${month}`, token: `at_bare_${month}` });
+      // ...and the month's poll runs, on a cold instance.
+      await store(new KmsEnvelope(kmsClient, KEY, clock), { ...clock, reseal: true }).discover();
+    }
+    const reader = new KmsEnvelope(kmsClient, KEY, clock);
+    const { tokens, invalid } = await store(reader, clock).discover();
+    expect([tokens.length, invalid]).toEqual([12, []]);
+    expect(reader.calls.decrypt).toBeLessThanOrEqual(2);
+    expect(tokens.map((t) => t.token).sort()).toEqual(Array.from({ length: 12 }, (_, m) => `at_bare_${m}`).sort());
   });
 
   it('a migration that could not read every secret is not noted done: the unreadable one is copied at a later discovery', async () => {

@@ -216,8 +216,8 @@ export function register(program: Command, { io, exit }: CommandContext): void {
 
   hiddenAddOptions(storeOptions(subcommand(group, 'migrate', 'copy the pairs still in Secrets Manager into the table store (and delete those secrets with --delete-secrets)')))
     .option('--delete-secrets', 'then delete each secret whose pair the table now holds (recoverable for 7 days); a secret whose pair differs is kept')
-    .option('--replace', 'write every readable secret over what the table holds, removed connections included (moving back to the table after a time with --store secrets-manager)')
-    .option('--json', 'print one JSON object: copied, present, removed, invalid, deleted, kept')
+    .option('--replace', 'make the table hold exactly the secrets\' pairs: each written over what the table holds, removed connections included, and a pair without a secret removed (moving back to the table after a time with --store secrets-manager)')
+    .option('--json', 'print one JSON object: copied, present, removed, dropped, invalid, deleted, kept')
     .action(async (values: StoreOptions & { deleteSecrets?: boolean; replace?: boolean; json?: boolean } & Record<string, unknown>, cmd: Command) => {
       refuseAddOptions(cmd, values);
       noExtraArguments(cmd.args);
@@ -243,13 +243,14 @@ export function register(program: Command, { io, exit }: CommandContext): void {
         }
         return { ...migration, deleted, kept, where: store.where };
       });
-      const { copied, present, removed, invalid, deleted, kept } = outcome;
-      if (values.json) io.stdout.write(json({ copied, present, removed, invalid, deleted, kept }));
+      const { copied, present, removed, dropped, invalid, deleted, kept } = outcome;
+      if (values.json) io.stdout.write(json({ copied, present, removed, dropped, invalid, deleted, kept }));
       else {
         const lines = [
           `copied ${copied.length} connection(s) into ${outcome.where}${copied.length > 0 ? `: ${copied.join(', ')}` : ''}`,
           ...(present.length > 0 ? [`kept ${present.length} pair(s) the table already held (their secrets not copied; --replace copies them): ${present.join(', ')}`] : []),
           ...(removed.length > 0 ? [`skipped ${removed.length} connection(s) removed with connections remove (their secrets not copied): ${removed.join(', ')}`] : []),
+          ...(dropped.length > 0 ? [`removed ${dropped.length} connection(s) from the table that have no secret any more: ${dropped.join(', ')}`] : []),
           ...(values.deleteSecrets ? [`deleted ${deleted.length} secret(s), recoverable for 7 days`] : []),
           ...(kept.length > 0 ? [`kept ${kept.length} secret(s) whose pair differs from the table's (delete them once checked): ${kept.join(', ')}`] : []),
           ...invalid.map((i) => `could not read secret ${i.name}: ${i.reason}`),
