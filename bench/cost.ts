@@ -352,7 +352,7 @@ export function perConnectionMonthly(inputs: FixedInputs): { system: CostLine[];
     {
       item: 'KMS requests',
       usd: 0,
-      basis: `none per connection: ${t.kmsCalls} in a cold run that read and refreshed ${t.connections.toLocaleString('en')} pairs (measured), as many for one pair; at most ${dollars(tokenKmsMonthly(inputs))} a month whatever the connections (every run cold), a fixed cost of the mode`,
+      basis: `none per connection: ${t.kmsCalls} in a cold run that read and refreshed ${t.connections.toLocaleString('en')} pairs (measured), as many for one pair: a fixed cost of the mode, its own row`,
     },
   ];
   const perConnectionSecrets: CostLine[] = [
@@ -392,7 +392,7 @@ export function fixedRows(rows: Row[], inputs: FixedInputs): void {
     metric: 'fixed per month in per-connection mode (tokens in the table), whatever its connections: KMS requests',
     value: round3(tokenKmsMonthly(inputs)),
     unit: 'USD',
-    baseline: `${inputs.tokenTable.kmsCalls} requests in a cold run (measured), priced as if every run were cold; a warm instance keeps its data keys an hour`,
+    baseline: `${inputs.tokenTable.kmsCalls} KMS request${inputs.tokenTable.kmsCalls === 1 ? '' : 's'} in a cold run (measured), priced as if every run were cold; at most 3 at a month's turn (two data keys in use, a new one generated): ${dollars(tokenKmsMonthly({ ...inputs, tokenTable: { ...inputs.tokenTable, kmsCalls: 3 } }))}; a warm instance keeps its data keys an hour`,
   });
   const { system, perConnection, perConnectionSecrets } = perConnectionMonthly(inputs);
   const modes = [
