@@ -104,7 +104,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
   private async resealExpired(items: readonly Record<string, unknown>[], tokens: readonly StoredConnectionToken[]): Promise<void> {
     const byId = new Map(tokens.map((t) => [t.connectionId, t]));
     for (const item of items) {
-      const sealed = item.sealed as { keyCreatedAt?: unknown; key?: unknown } | undefined;
+      const sealed = item.sealed as { keyCreatedAt?: unknown } | undefined;
       const connectionId = String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length);
       const token = byId.get(connectionId);
       if (!token || typeof sealed?.keyCreatedAt !== 'string' || this.now() - Date.parse(sealed.keyCreatedAt) < DATA_KEY_REUSE_MS) continue;
@@ -119,9 +119,10 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
               sealed: await this.envelope.seal(Buffer.from(formatConnectionSecret(value), 'utf8'), aadOf(connectionId, 'current')),
               ...(previous && { previous: await this.envelope.seal(previous, aadOf(connectionId, 'previous')) }),
             },
-            ConditionExpression: 'sealed.#key = :key AND attribute_not_exists(removedAt)',
-            ExpressionAttributeNames: { '#key': 'key' },
-            ExpressionAttributeValues: { ':key': sealed.key },
+            // The seal's own nonce, not its data key (which every pair of the month shares): any write
+            // since the read, even under the same data key, makes this one give way.
+            ConditionExpression: 'sealed.iv = :iv AND attribute_not_exists(removedAt)',
+            ExpressionAttributeValues: { ':iv': (sealed as { iv?: unknown }).iv },
           }),
         );
       } catch {
@@ -235,7 +236,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
    * is not brought back. With `replace` (moving back to the table after a time in Secrets Manager,
    * which was then the truth), the table is made to hold exactly the pairs of `source`: each is
    * written over what the table holds, and a pair whose connection has no secret any more is removed
-   * (only when every secret could be read: an unreadable one might be its).
+   * (only when every secret could be read, an unreadable one might be its, and there is at least one).
    */
   async migrateFrom(source: LegacyTokenSource, options: { replace?: boolean } = {}): Promise<Migration> {
     const { tokens, invalid } = await source.discover();
@@ -259,7 +260,8 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
         }
       }
     }
-    if (options.replace && invalid.length === 0) {
+    // Not with no secret at all: a wrong prefix, or secrets just deleted, would empty the table.
+    if (options.replace && invalid.length === 0 && tokens.length > 0) {
       const inSource = new Set(tokens.map((t) => t.connectionId));
       for (const id of storedIds) if (!inSource.has(id) && (await this.remove(id))) dropped.push(id);
     }

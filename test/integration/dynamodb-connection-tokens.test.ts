@@ -257,6 +257,38 @@ describe('DynamoDbConnectionTokens', () => {
     expect(tokens.map((t) => t.token).sort()).toEqual(Array.from({ length: 12 }, (_, m) => `at_bare_${m}`).sort());
   });
 
+  // Found by the fourth adversarial review of 2026-12-03, failing before its fix.
+  it('a re-seal gives way to a pair stored after it read the item, even under the same data key', async () => {
+    const created = Date.parse('2026-01-01T00:00:00Z');
+    let now = created;
+    const clock = { now: () => now };
+    await store(new KmsEnvelope(kmsClient, KEY, clock), clock).save(pair('c1', 'at_old'));
+    now = created + DATA_KEY_REUSE_MS - 500;
+    // The poller's discovery reads the items; then the operator stores a new pair under the same data
+    // key (connections add), and the poller reaches c1 a second later, past the key's 30 days.
+    let raced = false;
+    const db = Object.create(dynamo.doc) as typeof dynamo.doc;
+    db.send = (async (command: unknown, ...rest: unknown[]) => {
+      const answer = await (dynamo.doc.send as (...a: unknown[]) => Promise<unknown>)(command, ...rest);
+      if (!raced && command instanceof QueryCommand) {
+        raced = true;
+        await store(new KmsEnvelope(kmsClient, KEY, clock), clock).save(pair('c1', 'at_new'));
+        now = created + DATA_KEY_REUSE_MS + 500;
+      }
+      return answer;
+    }) as typeof db.send;
+    await new DynamoDbConnectionTokens(db, new KmsEnvelope(kmsClient, KEY, clock), { tableName: dynamo.tableName, cacheSeconds: 0, reseal: true, now: clock.now }).discover();
+    expect(raced).toBe(true);
+    expect((await store(new KmsEnvelope(kmsClient, KEY, clock), clock).discover()).tokens.map((t) => t.token)).toEqual(['at_new']);
+  });
+
+  it('migrate with replace removes nothing when there is no secret at all (a wrong prefix, secrets just deleted)', async () => {
+    await store().save(pair('c1'));
+    const migration = await store().migrateFrom({ discover: async () => ({ tokens: [], invalid: [] }) }, { replace: true });
+    expect(migration.dropped).toEqual([]);
+    expect((await store().discover()).tokens.map((t) => t.connectionId)).toEqual(['c1']);
+  });
+
   it('a migration that could not read every secret is not noted done: the unreadable one is copied at a later discovery', async () => {
     let calls = 0;
     const legacy = {
