@@ -63,12 +63,13 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
   }
 
   protected async list(): Promise<TokenDiscovery> {
-    let { items, migrated } = await this.readItems();
+    const stored = await this.readItems();
+    let { items } = stored;
     // Opened before any copy: the copy seals under the data key the stored pairs share.
     let opened = await this.openAll(items);
     const invalid: { name: string; reason: string }[] = [];
-    if (!migrated && this.options.legacy) {
-      const migration = await this.migrateFrom(this.options.legacy);
+    if (!stored.migrated && this.options.legacy) {
+      const migration = await this.copyFrom(this.options.legacy, stored, {});
       if (migration.copied.length > 0) opened = await this.openAll((items = (await this.readItems()).items));
       // A secret that could not be read is reported like a pair that does not open: by its name.
       invalid.push(...migration.invalid);
@@ -81,8 +82,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
     const tokens: StoredConnectionToken[] = [];
     const invalid: { name: string; reason: string }[] = [];
     for (const item of items) {
-      // The id is the item's key, not an attribute beside it: an item copied under another key does not open.
-      const connectionId = String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length);
+      const connectionId = connectionIdOf(item);
       try {
         const value = await this.envelope.open(toSealed(item.sealed), aadOf(connectionId, 'current'));
         const parsed = parseConnectionSecret(value.toString('utf8'), Date.parse(String(item.updatedAt)) || this.now());
@@ -104,31 +104,35 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
   private async resealExpired(items: readonly Record<string, unknown>[], tokens: readonly StoredConnectionToken[]): Promise<void> {
     const byId = new Map(tokens.map((t) => [t.connectionId, t]));
     for (const item of items) {
-      const sealed = item.sealed as { keyCreatedAt?: unknown } | undefined;
-      const connectionId = String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length);
+      const sealed = item.sealed as { keyCreatedAt?: unknown; iv?: unknown } | undefined;
+      const connectionId = connectionIdOf(item);
       const token = byId.get(connectionId);
       if (!token || typeof sealed?.keyCreatedAt !== 'string' || this.now() - Date.parse(sealed.keyCreatedAt) < DATA_KEY_REUSE_MS) continue;
       try {
         const previous = item.previous === undefined ? undefined : await this.envelope.open(toSealed(item.previous), aadOf(connectionId, 'previous'));
-        const { location: _location, ...value } = token;
         await this.db.send(
           new PutCommand({
             TableName: this.options.tableName,
             Item: {
               ...item,
-              sealed: await this.envelope.seal(Buffer.from(formatConnectionSecret(value), 'utf8'), aadOf(connectionId, 'current')),
+              sealed: await this.sealPair(token, 'current'),
               ...(previous && { previous: await this.envelope.seal(previous, aadOf(connectionId, 'previous')) }),
             },
             // The seal's own nonce, not its data key (which every pair of the month shares): any write
             // since the read, even under the same data key, makes this one give way.
             ConditionExpression: 'sealed.iv = :iv AND attribute_not_exists(removedAt)',
-            ExpressionAttributeValues: { ':iv': (sealed as { iv?: unknown }).iv },
+            ExpressionAttributeValues: { ':iv': sealed.iv },
           }),
         );
       } catch {
         // Changed meanwhile, or KMS or DynamoDB refused: it stays as it is, and opens as before.
       }
     }
+  }
+
+  /** A pair sealed for the item of `connectionId` (its own, unless given), in `slot`. */
+  private sealPair(pair: ConnectionToken, slot: 'current' | 'previous', connectionId = pair.connectionId): Promise<SealedValue> {
+    return this.envelope.seal(Buffer.from(formatConnectionSecret(pair), 'utf8'), aadOf(connectionId, slot));
   }
 
   /** Opens the youngest stored pair's data key when no key in memory may seal, so a seal reuses it rather than generate another. */
@@ -157,7 +161,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
       for (const item of page.Items ?? []) {
         const sort = String(item[TABLE_KEYS.sort]);
         if (sort === MIGRATED_SORT) migrated = true;
-        else if (sort.startsWith(CONNECTION_PREFIX) && item.removedAt !== undefined) removed.add(sort.slice(CONNECTION_PREFIX.length));
+        else if (sort.startsWith(CONNECTION_PREFIX) && item.removedAt !== undefined) removed.add(connectionIdOf(item));
         else if (sort.startsWith(CONNECTION_PREFIX)) items.push(item);
       }
     }
@@ -176,18 +180,17 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
   }
 
   /** {@link put}, optionally only where the connection has no item yet, or was not removed; true when it replaced a pair. */
-  private async write(token: StoredConnectionToken, replacing: StoredConnectionToken | undefined, condition?: 'absent' | 'not-removed'): Promise<boolean> {
-    const { location: _location, ...value } = token;
+  private async write(token: ConnectionToken, replacing: ConnectionToken | undefined, condition?: 'absent' | 'not-removed'): Promise<boolean> {
     await this.adoptDataKey();
-    const sealed = await this.envelope.seal(Buffer.from(formatConnectionSecret(value), 'utf8'), aadOf(token.connectionId, 'current'));
-    const previous = replacing && replacing.token !== token.token ? await this.envelope.seal(Buffer.from(formatConnectionSecret(replacing), 'utf8'), aadOf(token.connectionId, 'previous')) : undefined;
+    const sealed = await this.sealPair(token, 'current');
+    const previous = replacing && replacing.token !== token.token ? await this.sealPair(replacing, 'previous', token.connectionId) : undefined;
     const { Attributes } = await this.db.send(
       new PutCommand({
         TableName: this.options.tableName,
         Item: { ...tokenKey(token.connectionId), entity: 'connection-token', connectionId: token.connectionId, sealed, ...(previous && { previous }), updatedAt: new Date(this.now()).toISOString() },
         ...(condition === 'absent' && { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': TABLE_KEYS.partition } }),
         ...(condition === 'not-removed' && { ConditionExpression: 'attribute_not_exists(removedAt)' }),
-        // Only its key comes back (ALL_OLD costs no more): whether a pair was replaced.
+        // The item it replaced (ALL_OLD costs no more): whether that held a pair, or was a tombstone or nothing.
         ReturnValues: 'ALL_OLD',
       }),
     );
@@ -201,7 +204,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
    * data key in use).
    */
   async save(token: ConnectionToken): Promise<boolean> {
-    const replaced = await this.write({ ...token, location: token.connectionId }, undefined);
+    const replaced = await this.write(token, undefined);
     this.forget();
     return replaced;
   }
@@ -239,9 +242,13 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
    * (only when every secret could be read, an unreadable one might be its, and there is at least one).
    */
   async migrateFrom(source: LegacyTokenSource, options: { replace?: boolean } = {}): Promise<Migration> {
+    return this.copyFrom(source, await this.readItems(), options);
+  }
+
+  /** {@link migrateFrom}, given the table's items as just read. */
+  private async copyFrom(source: LegacyTokenSource, stored: { items: readonly Record<string, unknown>[]; removed: ReadonlySet<string> }, options: { replace?: boolean }): Promise<Migration> {
     const { tokens, invalid } = await source.discover();
-    const stored = await this.readItems();
-    const storedIds = new Set(stored.items.map((item) => String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length)));
+    const storedIds = new Set(stored.items.map(connectionIdOf));
     const copied: string[] = [];
     const present: string[] = [];
     const removed: string[] = [];
@@ -251,7 +258,7 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
       else if (!options.replace && storedIds.has(token.connectionId)) present.push(token.connectionId);
       else {
         try {
-          await this.write({ ...token, location: token.connectionId }, undefined, options.replace ? undefined : 'absent');
+          await this.write(token, undefined, options.replace ? undefined : 'absent');
           copied.push(token.connectionId);
         } catch (error) {
           // Stored meanwhile (another run, `connections add`): theirs stays.
@@ -278,6 +285,8 @@ export class DynamoDbConnectionTokens extends CachedConnectionTokens {
 }
 
 const tokenKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: TOKENS_PARTITION, [TABLE_KEYS.sort]: `${CONNECTION_PREFIX}${connectionId}` });
+/** The connection of a token item: its key, not an attribute beside it, so an item copied under another key does not open. */
+const connectionIdOf = (item: Record<string, unknown>) => String(item[TABLE_KEYS.sort]).slice(CONNECTION_PREFIX.length);
 /**
  * Binds a sealed pair to its connection and its slot: copied into another connection's item, or
  * `previous` copied over the current pair (a rollback to a replaced pair), it does not open.

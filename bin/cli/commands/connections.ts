@@ -95,17 +95,13 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     const config = configOf(values);
     const chosen = values.store !== undefined || process.env.MAKINI_TOKEN_STORE !== undefined ? config.tokenStore : undefined;
     const prefix = config.connectionSecretPrefix;
-    if (chosen === 'secrets-manager' && values.stack === undefined && values.localDir === undefined) {
-      const client = new SecretsManagerClient({});
+    // Secrets Manager and no stack named: your credentials and region (or AWS_ENDPOINT_URL_SECRETS_MANAGER).
+    const target = chosen === 'secrets-manager' && values.stack === undefined && values.localDir === undefined ? undefined : await resolveTarget(values);
+    if (!target || (chosen ?? target.tokenStore) === 'secrets-manager') {
+      const client = new SecretsManagerClient(target?.client('secretsManager') ?? {});
       return { kind: 'secrets-manager', client, prefix, close: () => client.destroy() };
     }
-    const target = await resolveTarget(values);
-    const tokenStore = chosen ?? target.tokenStore;
-    if (tokenStore === 'secrets-manager') {
-      const client = new SecretsManagerClient(target.client('secretsManager'));
-      return { kind: 'secrets-manager', client, prefix, close: () => client.destroy() };
-    }
-    const stores = tokenStoresFor(target, { tokenStore, connectionSecretPrefix: prefix });
+    const stores = tokenStoresFor(target, { tokenStore: 'table', connectionSecretPrefix: prefix });
     const { table } = stores;
     if (!table) throw new Error('tokenStore table built no table store'); // connectionTokenStores builds one for table
     return { kind: 'table', stores: { ...stores, table }, client: stores.secretsClient, where: `table ${target.tableName}`, close: stores.close };
