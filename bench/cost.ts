@@ -67,7 +67,7 @@ export const ASSUMPTIONS = {
   consumerGb: 0.5,
   /** Days items and logs are kept: the config defaults (history 30 days, logs 30 days, archive 30 days). */
   retentionDays: 30,
-  /** Bytes of one archived bus event (the event with the state it led to). */
+  /** Bytes of one archived bus event (the event with the state it led to), where the bench did not measure it. */
   busEventBytes: 1_200,
 } as const;
 
@@ -87,6 +87,8 @@ export interface CostInputs {
   /** Bytes of Lambda's own lines per invocation at the configured `platformLogLevel` (0 at WARN: only failures). */
   readonly platformLogBytes: number;
   readonly webhookItemBytes: number;
+  /** Bytes of one bus event as archived, measured; {@link ASSUMPTIONS}' figure when absent. */
+  readonly busEventBytes?: number;
 }
 
 /** Lambda's own log bytes per invocation at a `platformLogLevel`. */
@@ -128,8 +130,8 @@ export function costPerMillion(inputs: CostInputs, options: { tracing: boolean }
     { item: 'EventBridge events', usd: PRICES.eventBridgeEventsPerMillion.usd * inputs.busEvents, basis: `${inputs.busEvents} event per webhook` },
     {
       item: 'EventBridge archive',
-      usd: ((M * ASSUMPTIONS.busEventBytes) / GB) * (PRICES.eventBridgeArchiveGb.usd + PRICES.eventBridgeArchiveGbMonth.usd * storedMonths),
-      basis: `${ASSUMPTIONS.busEventBytes} B per event, kept ${ASSUMPTIONS.retentionDays} days`,
+      usd: ((M * (inputs.busEventBytes ?? ASSUMPTIONS.busEventBytes)) / GB) * (PRICES.eventBridgeArchiveGb.usd + PRICES.eventBridgeArchiveGbMonth.usd * storedMonths),
+      basis: `${Math.round(inputs.busEventBytes ?? ASSUMPTIONS.busEventBytes)} B per event (${inputs.busEventBytes === undefined ? 'assumed' : 'measured'}), kept ${ASSUMPTIONS.retentionDays} days`,
     },
     {
       item: 'CloudWatch Logs',
@@ -154,8 +156,18 @@ const round3 = (n: number) => Math.round(n * 1000) / 1000;
 /** Dollars to the cent, or to three significant digits under a dime (a per-connection line is a fraction of a cent). */
 const dollars = (n: number) => (n >= 0.1 ? `$${n.toFixed(2)}` : n <= 0 ? '$0' : `$${n.toFixed(Math.min(12, Math.max(3, 2 - Math.floor(Math.log10(n)))))}`);
 
-/** The cost rows: each line, then the total as deployed by default (tracing off), and with tracing on. */
-export function costRows(rows: Row[], inputs: CostInputs): void {
+/** Webhooks a cost is for: what they are, and the measured inputs that differ from the priced traffic's. */
+export interface OtherTraffic {
+  readonly label: string;
+  readonly inputs: CostInputs;
+}
+
+/**
+ * The cost rows: each line, then the total as deployed by default (tracing off), and with tracing on.
+ * `traffic` names the webhooks priced (the target's); each of `others` adds its own total, for
+ * comparison.
+ */
+export function costRows(rows: Row[], inputs: CostInputs, traffic = 'webhooks', others: readonly OtherTraffic[] = []): void {
   const lines = costPerMillion(inputs, { tracing: false });
   for (const line of lines) rows.push({ metric: `cost per million: ${line.item}`, value: round3(line.usd), unit: 'USD', baseline: line.basis });
   const total = lines.reduce((n, l) => n + l.usd, 0);
@@ -170,13 +182,49 @@ export function costRows(rows: Row[], inputs: CostInputs): void {
     met: logBytes <= 200,
   });
   rows.push({
-    metric: 'cost per million webhooks, us-east-1, all-in (default configuration: tracing off)',
+    metric: `cost per million ${traffic}, us-east-1, all-in (default configuration: tracing off)`,
     value: round3(total),
     unit: 'USD',
     target: '≤ $4.50',
     baseline: `with X-Ray on every invocation ${dollars(xray)}; Hookdeck ${dollars(ALTERNATIVES.hookdeck.perMillion)} (${dollars(ALTERNATIVES.hookdeck.floorPerMillion)} at volume) + ${ALTERNATIVES.hookdeck.plan}; Svix ${dollars(ALTERNATIVES.svix.perMillion)} + ${ALTERNATIVES.svix.plan}`,
     met: total <= 4.5,
   });
+  for (const other of others) {
+    const otherLines = costPerMillion(other.inputs, { tracing: false });
+    const differing = otherLines.filter((line, i) => Math.abs(line.usd - lines[i].usd) > 0.0005);
+    rows.push({
+      metric: `cost per million ${other.label}, all-in (for comparison)`,
+      value: round3(otherLines.reduce((n, l) => n + l.usd, 0)),
+      unit: 'USD',
+      baseline: differing.map((l) => `${l.item} ${dollars(l.usd)} (${l.basis})`).join('; ') || 'every line as above',
+    });
+  }
+}
+
+/**
+ * Write and read units of a phase, call by call: each single-item call the local endpoint counted
+ * (`UpdateItem WEBHOOK`, `GetItem STATE`, …) priced at its kind's mean item size, plus one index
+ * entry per new webhook item (the keys-only `byConnection` index; later writes leave its keys alone).
+ * An UpdateItem is priced at the item's final size (DynamoDB charges the larger of before and after).
+ * A kind of item the Scan did not find (a call on an absent item) is priced at 1 unit, DynamoDB's least.
+ */
+export function phaseUnits(itemCalls: Record<string, number>, units: ReadonlyMap<string, { readonly wru: number; readonly rru: number }>, newWebhookItems: number): { wru: number; rru: number; byCall: string[] } {
+  let wru = newWebhookItems;
+  let rru = 0;
+  const byCall: string[] = [];
+  for (const [call, n] of Object.entries(itemCalls)) {
+    const [operation, kind] = call.split(' ');
+    const unit = units.get(kind) ?? { wru: 1, rru: 1 };
+    // Single-item calls only: GetItem reads (strongly consistent, as every read of the consumer's is), the others write.
+    if (operation === 'GetItem') {
+      rru += n * unit.rru;
+      byCall.push(`${call} ${n} × ${round3(unit.rru)} RRU`);
+    } else {
+      wru += n * unit.wru;
+      byCall.push(`${call} ${n} × ${round3(unit.wru)} WRU`);
+    }
+  }
+  return { wru, rru, byCall };
 }
 
 /** Bytes of one API Gateway access log line in our format, with typical values filled in. */

@@ -16,20 +16,22 @@ import { readBusLog } from '../local/aws/eventbridge';
 import { simulate, type SimulateOptions } from '../local/simulator';
 import { LOCAL_CALLS_PATH } from '../local/stack';
 import { startStackProcess, waitFor, type StackProcess } from '../test/support/local-stack-process';
+import { phaseUnits } from './cost';
 import { median, percentile, round, type Row } from './rows';
 
-export type Calls = Record<'sqs' | 'dynamodb' | 'secretsManager' | 'eventBridge', Record<string, number>>;
+/** Calls per service and operation; `dynamodbItems`: DynamoDB's single-item calls by item kind (`UpdateItem WEBHOOK`). */
+export type Calls = Record<'sqs' | 'dynamodb' | 'dynamodbItems' | 'secretsManager' | 'eventBridge', Record<string, number>>;
 export type Invocations = Record<string, { invocations: number; ms: number }>;
 export type Snapshot = Calls & { lambda: Invocations };
 
-const SERVICES = ['sqs', 'dynamodb', 'secretsManager', 'eventBridge'] as const;
+const SERVICES = ['sqs', 'dynamodb', 'dynamodbItems', 'secretsManager', 'eventBridge'] as const;
 
 /** Per-operation difference of two call snapshots. */
 export function delta(after: Calls, before: Calls): Calls {
   const out = {} as Calls;
   for (const service of SERVICES) {
     out[service] = {};
-    for (const [op, n] of Object.entries(after[service])) if (n - (before[service][op] ?? 0) > 0) out[service][op] = n - (before[service][op] ?? 0);
+    for (const [op, n] of Object.entries(after[service] ?? {})) if (n - (before[service]?.[op] ?? 0) > 0) out[service][op] = n - (before[service]?.[op] ?? 0);
   }
   return out;
 }
@@ -43,23 +45,34 @@ function lambdaDelta(after: Invocations, before: Invocations): Invocations {
   return Object.fromEntries(Object.entries(after).map(([name, a]) => [name, { invocations: a.invocations - (before[name]?.invocations ?? 0), ms: a.ms - (before[name]?.ms ?? 0) }]));
 }
 
+/** Mean size and capacity units of one kind of item (`WEBHOOK`, `STATE`, `GENERATION`, …). */
+export interface ItemUnits {
+  readonly count: number;
+  readonly bytes: number;
+  readonly bodyBytes: number;
+  /** Write units of one write of it (DynamoDB's sizing rules, as dynalite implements them). */
+  readonly wru: number;
+  /** Read units of one strongly consistent read of it. */
+  readonly rru: number;
+}
+
 /**
- * Sizes and capacity units of the items the burst wrote: its webhook items, and every connection's
- * state item. Read with a Scan straight from the stack's DynamoDB endpoint.
+ * Sizes and capacity units of the stack's items, by kind (the sort key up to its first `#`), read
+ * with a Scan straight from the stack's DynamoDB endpoint. `keep` picks the items that count (the
+ * webhook items of one phase, say).
  */
-async function capacityUnitsOf(stack: StackProcess, webhookIds: ReadonlySet<string>) {
+async function itemUnits(stack: StackProcess, keep: (kind: string, item: Record<string, AttributeValue>) => boolean): Promise<Map<string, ItemUnits>> {
   const { DynamoDBClient, ScanCommand } = await import('@aws-sdk/client-dynamodb');
   const { capacityUnits, itemSize } = await import('dynalite/db');
   const client = new DynamoDBClient({ endpoint: stack.info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
-  const webhooks: Record<string, AttributeValue>[] = [];
-  const states: Record<string, AttributeValue>[] = [];
+  const byKind = new Map<string, Record<string, AttributeValue>[]>();
   try {
     let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await client.send(new ScanCommand({ TableName: stack.info.tableName, ExclusiveStartKey }));
       for (const item of page.Items ?? []) {
-        if (item.sk?.S === 'WEBHOOK' && webhookIds.has(item.webhookId?.S ?? '')) webhooks.push(item);
-        if (item.sk?.S === 'STATE') states.push(item);
+        const kind = (item.sk?.S ?? '').split('#')[0];
+        if (keep(kind, item)) byKind.set(kind, [...(byKind.get(kind) ?? []), item]);
       }
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
@@ -67,14 +80,18 @@ async function capacityUnitsOf(stack: StackProcess, webhookIds: ReadonlySet<stri
     client.destroy();
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  return {
-    webhookItemWru: mean(webhooks.map((i) => capacityUnits(i, false))),
-    webhookItemBytes: mean(webhooks.map((i) => itemSize(i))),
-    bodyBytes: mean(webhooks.map((i) => i.body?.B?.length ?? 0)),
-    stateItemWru: mean(states.map((i) => capacityUnits(i, false))),
-    stateItemRru: mean(states.map((i) => capacityUnits(i, true, true))),
-    stateItemBytes: mean(states.map((i) => itemSize(i))),
-  };
+  return new Map(
+    [...byKind].map(([kind, items]) => [
+      kind,
+      {
+        count: items.length,
+        bytes: mean(items.map((i) => itemSize(i))),
+        bodyBytes: mean(items.map((i) => i.body?.B?.length ?? 0)),
+        wru: mean(items.map((i) => capacityUnits(i, false))),
+        rru: mean(items.map((i) => capacityUnits(i, true, true))),
+      },
+    ]),
+  );
 }
 
 /** Every webhook id the consumer put on the bus, with how many times. */
@@ -118,7 +135,35 @@ export interface PipelineFigures {
   readonly consumerInvocationsPerWebhook: number;
   readonly consumerMsPerWebhook: number;
   readonly webhookItemBytes: number;
+  readonly bodyBytes: number;
+  readonly busEventBytes: number;
+  /** The same for Makini's own notifications of about 1 KB (phase 4). */
+  readonly notifications: { readonly wruPerNew: number; readonly rruPerNew: number; readonly webhookItemBytes: number; readonly bodyBytes: number; readonly busEventBytes: number };
 }
+
+/** Record ids per notification in phase 4: 25 UUIDs make a body of about 1 KB. */
+const NOTIFICATION_RECORDS = 25;
+
+/** The content key an event deduplicated by content was named after (`sha256:…@<time>` → `sha256:…`). */
+const contentKeyOf = (webhookId: string) => webhookId.replace(/@.*$/, '');
+
+/** Mean bytes of the bus events (as the archive keeps them: the whole event) whose webhook id `keep` picks. */
+function busEventBytes(stack: StackProcess, keep: (webhookId: string) => boolean): number {
+  const sizes = readBusLog(stack.info.busLog)
+    .filter((event) => keep((event.detail as { event?: { webhookId?: string } }).event?.webhookId ?? ''))
+    .map((event) => Buffer.byteLength(JSON.stringify(event)));
+  return sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length);
+}
+
+/** How many times the consumer put each content key's events on the bus. */
+function contentKeysProcessed(stack: StackProcess): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const [id, n] of processedIds(stack)) if (id.startsWith('sha256:')) seen.set(contentKeyOf(id), (seen.get(contentKeyOf(id)) ?? 0) + n);
+  return seen;
+}
+
+/** `UpdateItem WEBHOOK 3000 × 2 WRU` for 1,500 webhooks → `UpdateItem WEBHOOK 2 × 2 WRU`. */
+const perCall = (call: string, webhooks: number) => call.replace(/ (\d+) × /, (_, n: string) => ` ${round(Number(n) / webhooks, 3)} × `);
 
 export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
   // WARN: the stack's one line per processed webhook would be most of its work otherwise.
@@ -168,7 +213,8 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     }
     const newCalls = delta(await calls(), before);
     const distinct = burstIds.size;
-    const units = await capacityUnitsOf(stack, burstIds);
+    const units = await itemUnits(stack, (kind, item) => kind === 'STATE' || (kind === 'WEBHOOK' && burstIds.has(item.webhookId?.S ?? '')));
+    const webhookItem = units.get('WEBHOOK') ?? { wru: 0, bytes: 0, bodyBytes: 0 };
     const floorBurst = await floor(callsUrl, 1_500, 64, 0);
     const typical = [...bursts].sort((a, b) => a.perSecond - b.perSecond)[1];
     rows.push({
@@ -256,15 +302,16 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     // Capacity units, from the sizes of the items those calls wrote (DynamoDB's sizing rules, as
     // dynalite implements them): each claim and completion writes the webhook item, each state
     // write the connection's item; the keys-only index entry is written once, by the claim.
-    const wruPerNew = (2 * units.webhookItemWru * distinct + (newCalls.dynamodb.PutItem ?? 0) * units.stateItemWru) / distinct + 1;
-    const rruPerNew = ((newCalls.dynamodb.GetItem ?? 0) * units.stateItemRru) / distinct;
+    const burstUnits = phaseUnits(newCalls.dynamodbItems, units, distinct);
+    const wruPerNew = burstUnits.wru / distinct;
+    const rruPerNew = burstUnits.rru / distinct;
     rows.push({
-      metric: 'DynamoDB capacity per new webhook (on-demand request units)',
+      metric: `DynamoDB capacity per new event with an id in the body (${round(webhookItem.bodyBytes)} B body; on-demand request units)`,
       value: round(wruPerNew, 2),
       unit: 'WRU',
       target: '≤ 2 (issue 17)',
       met: wruPerNew <= 2,
-      baseline: `${round(rruPerNew, 2)} RRU; webhook item ${round(units.webhookItemBytes)} B (${units.webhookItemWru} WRU per write, body ${round(units.bodyBytes)} B), state item ${round(units.stateItemBytes)} B, index entry 1 WRU`,
+      baseline: `${round(rruPerNew, 2)} RRU; per event: ${burstUnits.byCall.map((c) => perCall(c, distinct)).join(', ')}, index entry 1 WRU; webhook item ${round(webhookItem.bytes)} B`,
     });
     // Per duplicate message the consumer received (an SDK-retried send adds one, see above).
     const dupMessages = dupCalls.sqs.SendMessage ?? dup.acknowledged;
@@ -279,13 +326,13 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
       met: dupWrites / dupMessages <= 1 && dupReads / dupMessages <= 1,
     });
     // A duplicate's one write updates its webhook item (the delivery count), leaving the index keys alone.
-    const wruPerDuplicate = (dupWrites * units.webhookItemWru) / dupMessages;
+    const wruPerDuplicate = phaseUnits(dupCalls.dynamodbItems, units, 0).wru / dupMessages;
     rows.push({
-      metric: 'DynamoDB capacity per duplicate (on-demand request units)',
+      metric: 'DynamoDB capacity per duplicate event with an id (on-demand request units)',
       value: round(wruPerDuplicate, 2),
       unit: 'WRU',
       target: '≤ 1 (issue 17)',
-      baseline: `${dupWrites} writes of the ${round(units.webhookItemBytes)} B webhook item (${units.webhookItemWru} WRU each) for ${dupMessages} duplicate messages`,
+      baseline: `${dupWrites} writes of the ${round(webhookItem.bytes)} B webhook item (${round(webhookItem.wru, 2)} WRU each) for ${dupMessages} duplicate messages`,
       met: wruPerDuplicate <= 1,
     });
     const putEvents = newCalls.eventBridge.PutEvents ?? 0;
@@ -304,6 +351,63 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
       baseline: describeOps(Object.fromEntries(Object.entries(newCalls.sqs).filter(([op]) => op !== 'SendMessage')), distinct),
     });
 
+    // 4. Makini's own notifications: `{"event", "body": [ids]}` naming 25 records (about 1 KB), each
+    // connection's posted to its own URL. They carry no id, so each is deduplicated by content: a read
+    // of its key's generations, and a write when it starts a new event (content-dedup.ts). Then the
+    // same again, as Makini's retries within the window, each of which must be a duplicate.
+    const notificationLoad = () => load({ format: 'makini', recordsPerNotification: NOTIFICATION_RECORDS, seed: 7, connections: 50, events: 30 });
+    const beforeNotes = await calls();
+    const notes = await notificationLoad();
+    const keys = notes.acknowledgedIds;
+    await waitFor(
+      async () => {
+        const seen = contentKeysProcessed(stack);
+        return [...keys].every((k) => seen.has(k)) && (await queueEmpty());
+      },
+      300_000,
+      () => 'the notifications to drain',
+    );
+    const afterNotes = await calls();
+    const again = await notificationLoad();
+    await waitFor(queueEmpty, 300_000, () => 'the repeated notifications to drain');
+    const noteCalls = delta(afterNotes, beforeNotes);
+    const againCalls = delta(await calls(), afterNotes);
+    const published = contentKeysProcessed(stack);
+    const notesTwice = [...keys].filter((k) => published.get(k) !== 1).length;
+    progress(`notifications: ${keys.size} new, ${again.acknowledged} repeated`);
+    const noteUnits = await itemUnits(stack, (kind, item) => {
+      if (kind === 'WEBHOOK') return keys.has(contentKeyOf(item.webhookId?.S ?? ''));
+      if (kind === 'GENERATION') return keys.has((item.pk?.S ?? '').slice('CONTENT#'.length));
+      return kind === 'STATE' || kind === 'POLL';
+    });
+    const noteNew = phaseUnits(noteCalls.dynamodbItems, noteUnits, keys.size);
+    const noteDup = phaseUnits(againCalls.dynamodbItems, noteUnits, 0);
+    const noteItem = noteUnits.get('WEBHOOK');
+    rows.push({
+      metric: `Makini notifications of ${round(noteItem?.bodyBytes ?? 0)} B (${NOTIFICATION_RECORDS} record ids, deduplicated by content): acknowledged − processed, then each again`,
+      value: [...keys].filter((k) => !published.has(k)).length,
+      unit: 'webhooks',
+      target: '0, and none processed twice',
+      baseline: `${keys.size.toLocaleString('en')} distinct acknowledged, ${notesTwice} published other than once after ${again.acknowledged.toLocaleString('en')} repeats`,
+      met: [...keys].every((k) => published.get(k) === 1) && again.acknowledged === keys.size,
+    });
+    rows.push({
+      metric: 'DynamoDB capacity per new Makini notification (on-demand request units)',
+      value: round(noteNew.wru / keys.size, 2),
+      unit: 'WRU',
+      target: '≤ 2 (issue 17)',
+      met: noteNew.wru / keys.size <= 2,
+      baseline: `${round(noteNew.rru / keys.size, 2)} RRU; per notification: ${noteNew.byCall.map((c) => perCall(c, keys.size)).join(', ')}, index entry 1 WRU; webhook item ${round(noteItem?.bytes ?? 0)} B`,
+    });
+    rows.push({
+      metric: 'DynamoDB capacity per repeated Makini notification (on-demand request units)',
+      value: round(noteDup.wru / again.acknowledged, 2),
+      unit: 'WRU',
+      target: '≤ 1 (issue 17)',
+      met: noteDup.wru / again.acknowledged <= 1,
+      baseline: `${round(noteDup.rru / again.acknowledged, 2)} RRU; per repeat: ${noteDup.byCall.map((c) => perCall(c, again.acknowledged)).join(', ')}`,
+    });
+
     const receiverStats = steadyLambda.receiver ?? { invocations: 0, ms: 0 };
     const consumerStats = steadyLambda.consumer ?? { invocations: 0, ms: 0 };
     const steadyWebhooks = steadyRuns.reduce((n, r) => n + r.acknowledged, 0);
@@ -315,7 +419,16 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
       receiverMsPerInvocation: receiverStats.ms / Math.max(1, receiverStats.invocations),
       consumerInvocationsPerWebhook: consumerStats.invocations / Math.max(1, steadyWebhooks),
       consumerMsPerWebhook: consumerStats.ms / Math.max(1, steadyWebhooks),
-      webhookItemBytes: units.webhookItemBytes,
+      webhookItemBytes: webhookItem.bytes,
+      bodyBytes: webhookItem.bodyBytes,
+      busEventBytes: busEventBytes(stack, (id) => burstIds.has(id)),
+      notifications: {
+        wruPerNew: noteNew.wru / keys.size,
+        rruPerNew: noteNew.rru / keys.size,
+        webhookItemBytes: noteItem?.bytes ?? 0,
+        bodyBytes: noteItem?.bodyBytes ?? 0,
+        busEventBytes: busEventBytes(stack, (id) => keys.has(contentKeyOf(id))),
+      },
     };
 
     /** No message waiting or in flight: the consumer has finished everything it received. */

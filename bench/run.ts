@@ -444,11 +444,9 @@ async function pipeline(rows: Row[], figures: Figures): Promise<void> {
 async function cost(rows: Row[], figures: Figures): Promise<void> {
   const { pipeline: p, receiverLogBytes, consumerLogBytes } = figures;
   if (!p || receiverLogBytes === undefined || consumerLogBytes === undefined) throw new Error('the cost section needs the warm, consumer and e2e sections');
-  costRows(rows, {
+  const measured = {
     sqsRequests: p.sqsRequestsPerWebhook,
     busEvents: p.busEventsPerWebhook,
-    wru: p.wruPerNew,
-    rru: p.rruPerNew,
     receiverMs: p.receiverMsPerInvocation,
     consumerInvocations: p.consumerInvocationsPerWebhook,
     consumerMs: p.consumerMsPerWebhook,
@@ -456,8 +454,14 @@ async function cost(rows: Row[], figures: Figures): Promise<void> {
     consumerLogBytes,
     accessLogBytes: accessLogLineBytes(accessLogFormat().toString()),
     platformLogBytes: platformLogBytes(resolveConfig().platformLogLevel),
-    webhookItemBytes: p.webhookItemBytes,
-  });
+  };
+  // Priced: Makini's own notifications of about 1 KB, what a deployment receives. The pipeline's
+  // other figures (SQS, Lambda, logs) come from the id-bearing events of the e2e bursts, the same
+  // for both: what differs is DynamoDB, by item size and by deduplication by content.
+  const n = p.notifications;
+  costRows(rows, { ...measured, wru: n.wruPerNew, rru: n.rruPerNew, webhookItemBytes: n.webhookItemBytes, busEventBytes: n.busEventBytes }, `Makini notifications of ${Math.round(n.bodyBytes)} B`, [
+    { label: `events with an id in the body (${Math.round(p.bodyBytes)} B, deduplicated by id)`, inputs: { ...measured, wru: p.wruPerNew, rru: p.rruPerNew, webhookItemBytes: p.webhookItemBytes, busEventBytes: p.busEventBytes } },
+  ]);
 }
 
 /**

@@ -17,6 +17,7 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, S
 import type { SQSRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
 import { configFromEnv, type MakiniWebhookConfig, type TokenStore } from '../lambdas/config/config';
+import { TABLE_KEYS } from '../lambdas/adapters/event-table-schema';
 import type { PollRunSummary } from '../lambdas/poller/poller';
 import { WEBHOOK_ROUTES } from '../lambdas/core/receive';
 import { CALL_CHECKS, LocalIam } from './aws/authorization';
@@ -193,6 +194,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // dynalite's own request handler, behind the same fault switch and IAM as the other local endpoints.
     const dynaliteHandler = dynalite({ path: path.join(options.dir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }).listeners('request')[0] as (req: IncomingMessage, res: ServerResponse) => void;
     const dynamoCalls: Record<string, number> = {};
+    // The same calls by the kind of item they touch (`UpdateItem WEBHOOK`, `PutItem GENERATION`): what
+    // `npm run bench` prices each call's write or read units by.
+    const dynamoItemCalls: Record<string, number> = {};
     const dynamo = await listenOnLoopback(
       createServer((req, res) => {
         const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
@@ -207,8 +211,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           };
           if (fault === 'hang') return; // never answered: the caller's timeout, or close(), ends it
           if (fault) return fault === 'throttled' ? replyError(400, 'ProvisionedThroughputExceededException', 'Injected fault: throughput exceeded.') : replyError(503, 'ServiceUnavailable', 'Injected fault.');
+          let input: Record<string, unknown> = {};
           try {
-            const input = body.length > 0 ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
+            input = body.length > 0 ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
             iam.authorizeCall(accessKeyOf(req.headers.authorization), CALL_CHECKS.dynamodb(operation, input, tableArn));
           } catch (error) {
             if (error instanceof AwsError) return replyError(400, error.type, error.message);
@@ -216,6 +221,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
             return replyError(500, 'InternalFailure', `the local IAM check failed: ${(error as Error).message}`);
           }
           dynamoCalls[operation] = (dynamoCalls[operation] ?? 0) + 1;
+          const kind = itemKind(input);
+          if (kind) dynamoItemCalls[`${operation} ${kind}`] = (dynamoItemCalls[`${operation} ${kind}`] ?? 0) + 1;
           // dynalite reads the request as a stream: hand it the buffered body as one.
           dynaliteHandler(Object.assign(Readable.from([body]), { headers: req.headers, method: req.method, url: req.url }) as unknown as IncomingMessage, res);
         });
@@ -533,7 +540,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       routes,
       // AWS calls per service and operation since start: what `npm run bench` divides by webhooks.
       diagnostics: {
-        [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, secretsManager: secrets.calls, eventBridge: bus.calls, lambda: Object.fromEntries([...functions].map(([id, f]) => [constructId(template.Resources[id]!)!.toLowerCase(), { invocations: f.stats.invocations, ms: f.stats.ms }])) }),
+        [LOCAL_CALLS_PATH]: () => ({ sqs: sqs.calls, dynamodb: dynamoCalls, dynamodbItems: dynamoItemCalls, secretsManager: secrets.calls, eventBridge: bus.calls, lambda: Object.fromEntries([...functions].map(([id, f]) => [constructId(template.Resources[id]!)!.toLowerCase(), { invocations: f.stats.invocations, ms: f.stats.ms }])) }),
         [LOCAL_METRICS_PATH]: () => cloudwatch.summary(),
       },
       actions: { [LOCAL_POLL_PATH]: () => pollNow() },
@@ -836,6 +843,13 @@ function faultReader(file: string): () => LocalFaults {
     }
     return cached.faults;
   };
+}
+
+/** The kind of item a single-item DynamoDB call touches: its sort key up to the first `#` (`WEBHOOK`, `STATE`, `MISMATCH`). */
+function itemKind(input: Record<string, unknown>): string | undefined {
+  const item = (input.Key ?? input.Item) as Record<string, { S?: unknown }> | undefined;
+  const sort = item?.[TABLE_KEYS.sort]?.S;
+  return typeof sort === 'string' ? sort.split('#')[0] : undefined;
 }
 
 /** The signing secret: MAKINI_WEBHOOK_SECRET, else one generated on first start and kept in `dir`. */

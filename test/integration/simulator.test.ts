@@ -49,6 +49,14 @@ describe('simulator', () => {
     expect([...a].map((d) => d.body).sort()).toEqual([...inOrder].map((d) => d.body).sort());
   });
 
+  it('names as many records per notification as asked (about 39 bytes each), except the status ones', () => {
+    const stream = buildStream({ ...base, duplicates: 0, recordsPerNotification: 25 });
+    const records = stream.map((d) => (JSON.parse(d.body) as { event: string; body: string[] }));
+    for (const r of records.filter((n) => n.event !== 'connections.updated')) expect(r.body).toHaveLength(25);
+    expect(stream.filter((d) => !d.body.includes('connections.updated')).every((d) => d.body.length > 950 && d.body.length < 1050)).toBe(true);
+    expect(buildStream({ ...base, duplicates: 0 }).some((d) => (JSON.parse(d.body) as { body: string[] }).body.length !== 25)).toBe(true);
+  });
+
   it("plays Makini's notifications by default, each connection's to its own URL, and lifecycle events on request", async () => {
     const result = await simulate({ ...base, duplicates: 0, url: `${api.url}/webhooks` });
     expect(result).toMatchObject({ failed: 0, acknowledged: 20 });
