@@ -205,8 +205,12 @@ export function costRows(rows: Row[], inputs: CostInputs, traffic = 'webhooks', 
  * Write and read units of a phase, call by call: each single-item call the local endpoint counted
  * (`UpdateItem WEBHOOK`, `GetItem STATE`, …) priced at its kind's mean item size, plus one index
  * entry per new webhook item (the keys-only `byConnection` index; later writes leave its keys alone).
- * An UpdateItem is priced at the item's final size (DynamoDB charges the larger of before and after).
+ * Each write is priced at the item's size when the phase ended (DynamoDB charges an update the larger
+ * of before and after; the webhook item only grows, and a claim's 'before' is nothing).
  * A kind of item the Scan did not find (a call on an absent item) is priced at 1 unit, DynamoDB's least.
+ * Not priced: multi-item calls (Query, BatchGetItem: the poller's, should a scheduled run fall in the
+ * phase, about 0.01 unit per webhook), and index entries other than a new webhook item's (a mismatch
+ * copy's, a poll record's first): none of which the bench's webhooks make.
  */
 export function phaseUnits(itemCalls: Record<string, number>, units: ReadonlyMap<string, { readonly wru: number; readonly rru: number }>, newWebhookItems: number): { wru: number; rru: number; byCall: string[] } {
   let wru = newWebhookItems;
