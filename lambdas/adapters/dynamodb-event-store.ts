@@ -1,3 +1,4 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { initialState, type Applied, type ConnectionState } from '../core/connection-state';
@@ -15,13 +16,16 @@ import { TABLE_KEYS } from './event-table-schema';
  * | item | pk | sk | gsi1pk / gsi1sk |
  * |---|---|---|---|
  * | webhook (dedup claim + history) | `WEBHOOK#<id>` | `WEBHOOK` | `CONNECTION#<c>` (or `NO_CONNECTION`) / `<occurredAt>#<id>`, or `UNPROCESSABLE` / `<receivedAt>#<id>` |
+ * | its body, when it would make the webhook item pass one write unit (`bodyApart`) | `WEBHOOK#<id>` | `BODY` | — |
  * | recent generations of a content key (content-dedup.ts) | `CONTENT#<sha256:…>` | `GENERATION` | — |
  * | copy with a different body | `WEBHOOK#<id>` | `MISMATCH#<sha256>` | `MISMATCH` / `<receivedAt>#<id>` |
  * | connection state | `CONNECTION#<c>` | `STATE` | — |
  * | what the poller knows of a connection | `CONNECTION#<c>` | `POLL` | — |
  *
  * Costs: a new webhook takes 3 writes (claim, state, complete) and 1 read (state); a duplicate
- * takes 1 write (the claim, which also counts it). A webhook deduplicated by content reads its
+ * takes 1 write (the claim, which also counts it). A body that would take the webhook item past
+ * 1 KB is kept apart, compressed, in a fourth write (once), so each of the others costs 1 write unit
+ * instead of one per KB of the body. A webhook deduplicated by content reads its
  * generations first (1 read), and a new generation writes them (1 write). Nothing relies on
  * ReturnValuesOnConditionCheckFailure or transactions, which dynalite lacks.
  */
@@ -135,12 +139,10 @@ export class DynamoDbEventStore implements EventStore {
     const now = this.now();
     const event = request.event;
     // Written only by the first delivery; later ones leave them as they are.
-    const firstOnly: Record<string, unknown> = {
+    const fields: Record<string, unknown> = {
       entity: 'webhook',
       webhookId: request.webhookId,
       bodyHash: request.bodyHash,
-      // A body in the body store stays there: the item keeps its pointer.
-      ...(request.bodyRef ? { bodyRef: pointerItem(request.bodyRef) } : { body: request.body }),
       receivedAt: request.receivedAt,
       owner: request.deliveryId,
       leaseUntil: now + this.options.leaseMs,
@@ -157,6 +159,11 @@ export class DynamoDbEventStore implements EventStore {
           }
         : { unprocessableReason: request.unprocessableReason, gsi1pk: 'UNPROCESSABLE', gsi1sk: `${request.receivedAt}#${request.webhookId}` }),
     };
+    // A body in the body store stays there: the item keeps its pointer. A body that would make the
+    // item cost more than one write unit goes to an item of its own, written once (see putBody).
+    const inline = request.bodyRef ? { bodyRef: pointerItem(request.bodyRef) } : { body: request.body };
+    const apart = !request.bodyRef && approximateItemBytes({ ...webhookKey(request.webhookId), ...fields, ...inline, deliveryIds: [request.deliveryId] }) + LATER_FIELDS_BYTES > ONE_WRITE_UNIT_BYTES;
+    const firstOnly: Record<string, unknown> = { ...fields, ...(apart ? { bodyApart: true } : inline) };
     const names = Object.fromEntries(Object.keys(firstOnly).map((k) => [`#${k}`, k]));
     const values = Object.fromEntries(Object.entries(firstOnly).map(([k, v]) => [`:${k}`, v]));
     try {
@@ -175,13 +182,27 @@ export class DynamoDbEventStore implements EventStore {
       const item = toClaimedItem(Attributes ?? {});
       const decision = decideClaim(item, request.deliveryId, now, firstOnly.leaseUntil as number);
       if (decision === 'duplicate') return { kind: 'duplicate', deliveries: item.deliveries };
-      if (decision === 'takeover' || decision === 'renew') return (await this.takeOver(request, item, now)) ? { kind: 'process' } : { kind: 'busy' };
-      return { kind: decision };
+      if ((decision === 'takeover' || decision === 'renew') && !(await this.takeOver(request, item, now))) return { kind: 'busy' };
+      if (decision === 'busy') return { kind: 'busy' };
+      // The owner stores the body the first delivery chose to keep apart, before anything else is
+      // done with the webhook; a crash before or during this write leaves it to the next owner.
+      if (Attributes && isBodyApart(Attributes)) await this.putBody(request, Number(Attributes.expiresAt));
+      return { kind: 'process' };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       await this.keepMismatch(request);
       return { kind: 'mismatch' };
     }
+  }
+
+  /** Writes a webhook's body in its own item, compressed when that makes it smaller. Idempotent. */
+  private async putBody(request: ClaimRequest, expiresAt: number): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.options.tableName,
+        Item: { ...bodyKey(request.webhookId), entity: 'body', ...encodeBody(request.body), expiresAt },
+      }),
+    );
   }
 
   /**
@@ -313,7 +334,10 @@ export class DynamoDbEventStore implements EventStore {
 
   async getWebhook(webhookId: string): Promise<StoredWebhook | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: webhookKey(webhookId), ConsistentRead: true }));
-    return Item ? toStoredWebhook(Item) : undefined;
+    if (!Item) return undefined;
+    if (!isBodyApart(Item)) return toStoredWebhook(Item);
+    const { Item: body } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: bodyKey(webhookId), ConsistentRead: true }));
+    return toStoredWebhook(Item, body);
   }
 
   /**
@@ -432,10 +456,16 @@ export class DynamoDbEventStore implements EventStore {
   /** Processed events of every connection, and those of none, newest first by event time (a Scan, for operators). */
   async listAllEvents(limit = 50): Promise<StoredWebhook[]> {
     const items = await this.scan('entity = :webhook AND attribute_exists(occurredAt)', { ':webhook': 'webhook' });
-    return items
-      .map(toStoredWebhook)
-      .sort((a, b) => (b.occurredAt ?? '').localeCompare(a.occurredAt ?? '') || b.webhookId.localeCompare(a.webhookId))
+    const newest = items
+      .sort((a, b) => String(b.occurredAt).localeCompare(String(a.occurredAt)) || String(b.webhookId).localeCompare(String(a.webhookId)))
       .slice(0, limit);
+    return this.withBodies(newest);
+  }
+
+  /** Stored webhooks from their items, with the bodies kept apart read back (BatchGetItem, 100 keys a page). */
+  private async withBodies(items: readonly Record<string, unknown>[]): Promise<StoredWebhook[]> {
+    const bodies = await this.batchGet(items.filter(isBodyApart).map((item) => bodyKey(String(item.webhookId))));
+    return items.map((item) => toStoredWebhook(item, bodies.get(`WEBHOOK#${String(item.webhookId)}|BODY`)));
   }
 
   private async scan(filter: string, values: Record<string, unknown>): Promise<Record<string, unknown>[]> {
@@ -452,7 +482,7 @@ export class DynamoDbEventStore implements EventStore {
 
   /** A connection's processed events (with `undefined`: those of no connection), newest first by event time. */
   async listEvents(connectionId: string | undefined, limit = 50): Promise<StoredWebhook[]> {
-    return (await this.queryIndex(connectionId === undefined ? NO_CONNECTION_PARTITION : `CONNECTION#${connectionId}`, limit)).map(toStoredWebhook);
+    return this.withBodies(await this.queryIndex(connectionId === undefined ? NO_CONNECTION_PARTITION : `CONNECTION#${connectionId}`, limit));
   }
 
   /** Copies that arrived with a known id but a different body, newest first. */
@@ -509,6 +539,7 @@ const POLLED_PARTITION = 'POLLED';
 const deliveryCount = (item: Record<string, unknown>) => (item.deliveryIds as Set<string> | undefined)?.size ?? 0;
 const contentKeyItem = (contentKey: string) => ({ [TABLE_KEYS.partition]: `CONTENT#${contentKey}`, [TABLE_KEYS.sort]: 'GENERATION' });
 const webhookKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'WEBHOOK' });
+const bodyKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'BODY' });
 const connectionKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'STATE' });
 const pollKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'POLL' });
 
@@ -539,13 +570,14 @@ function toState(item: Record<string, unknown>): ConnectionState {
 /** The fields of a connection's state that hold event times (`lastWebhookAt` is a receive time). */
 const EVENT_TIME_FIELDS = ['statusAt', 'lastSyncAt', 'lastEventAt'] as const;
 
-function toStoredWebhook(item: Record<string, unknown>): StoredWebhook {
+/** A stored webhook from its item and, for one whose body is kept apart, the body's item (absent until its owner wrote it). */
+function toStoredWebhook(item: Record<string, unknown>, bodyItem?: Record<string, unknown>): StoredWebhook {
   return {
     webhookId: String(item.webhookId),
     status: item.status === 'DONE' ? 'DONE' : 'PROCESSING',
     deliveries: deliveryCount(item),
     receivedAt: String(item.receivedAt),
-    ...storedBody(item),
+    ...(isBodyApart(item) ? { body: bodyItem ? decodeBody(bodyItem) : new Uint8Array() } : storedBody(item)),
     ...(['type', 'occurredAt', 'connectionId', 'source', 'unprocessableReason', 'lastError'] as const).reduce(
       (acc, key) => (typeof item[key] === 'string' ? { ...acc, [key]: item[key] } : acc),
       {},
@@ -561,3 +593,49 @@ function storedBody(item: Record<string, unknown>): { body: Uint8Array; bodyRef?
 }
 
 const pointerItem = ({ key, bytes, sha256 }: BodyPointer): BodyPointer => ({ key, bytes, sha256 });
+
+/**
+ * DynamoDB bills each write of an item by the item's whole size, per KB, and an update by the larger
+ * of before and after: a webhook item over 1 KB costs 2 or more units at its claim, its completion
+ * and every duplicate's claim. Its body is kept apart when it would take the item past this.
+ */
+const ONE_WRITE_UNIT_BYTES = 1024;
+
+/** What later writes add to a webhook item: the completion's fields, and two more deliveries. */
+const LATER_FIELDS_BYTES = 'stale'.length + 1 + 'completedAt'.length + 24 + 2 * 36;
+
+/**
+ * About the size DynamoDB gives an item: each attribute's name plus its value's bytes (numbers at
+ * their largest, 21; maps as their JSON). Only where a body is kept depends on it, never correctness.
+ */
+export function approximateItemBytes(item: Record<string, unknown>): number {
+  const valueBytes = (value: unknown): number => {
+    if (typeof value === 'string') return Buffer.byteLength(value);
+    if (typeof value === 'number') return 21;
+    if (typeof value === 'boolean') return 1;
+    if (value instanceof Uint8Array) return value.length;
+    if (Array.isArray(value) || value instanceof Set) return [...value].reduce((n: number, v) => n + valueBytes(v), 0);
+    return Buffer.byteLength(JSON.stringify(value) ?? '');
+  };
+  return Object.entries(item).reduce((n, [name, value]) => n + Buffer.byteLength(name) + valueBytes(value), 0);
+}
+
+/**
+ * Whether a webhook item's body is in its body item. An item another version wrote may carry both
+ * marks (a claim's `if_not_exists` adds `bodyApart` to an item written with its body inline, and the
+ * other way round): a body in the item itself wins.
+ */
+function isBodyApart(item: Record<string, unknown>): boolean {
+  return item.bodyApart === true && item.body === undefined && item.bodyRef === undefined;
+}
+
+/** A body item's fields: the body compressed (raw DEFLATE) when that makes it smaller, else as it is. */
+function encodeBody(body: Uint8Array): { body: Uint8Array; encoding?: 'deflate-raw' } {
+  const deflated = deflateRawSync(body);
+  return deflated.length < body.length ? { body: deflated, encoding: 'deflate-raw' } : { body };
+}
+
+function decodeBody(item: Record<string, unknown>): Uint8Array {
+  const body = item.body as Uint8Array;
+  return item.encoding === 'deflate-raw' ? new Uint8Array(inflateRawSync(body)) : body;
+}

@@ -1,0 +1,187 @@
+/**
+ * Bodies kept apart (issue 17): a webhook item whose body would take it past 1 KB (one write unit)
+ * keeps its body in an item of its own, so its claim, its completion and every duplicate's claim
+ * cost 1 write unit. Checked on dynalite with DynamoDB's sizing rules, as dynalite implements them.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+// @ts-expect-error dynalite ships no types for its sizing helpers
+import { capacityUnits, itemSize } from 'dynalite/db';
+import { approximateItemBytes, DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
+import { DEFAULT_CONFIG } from '../../lambdas/config/config';
+import { claimMessage, finishProcessed, processMessage, WebhookBusyError, type RecordOutcome } from '../../lambdas/core/consume';
+import { encodeEnvelope } from '../../lambdas/core/envelope';
+import { startDynalite, type LocalDynamo } from '../support/dynalite';
+
+let dynamo: LocalDynamo;
+let clock: number;
+let store: DynamoDbEventStore;
+/** Every command the store sent: its name and the sort key of the item it names. */
+let sent: string[];
+
+beforeEach(async () => {
+  dynamo = await startDynalite();
+  clock = Date.parse('2026-12-03T06:00:00Z');
+  sent = [];
+  store = new DynamoDbEventStore(recording(dynamo.doc), { tableName: dynamo.tableName, retentionSeconds: 7 * 86_400, leaseMs: 30_000, now: () => clock });
+});
+afterEach(async () => dynamo.close());
+
+function recording(doc: DynamoDBDocumentClient): DynamoDBDocumentClient {
+  const send = doc.send.bind(doc) as (command: unknown) => Promise<unknown>;
+  return new Proxy(doc, {
+    get: (target, key) =>
+      key === 'send'
+        ? (command: { constructor: { name: string }; input: { Key?: { sk?: string }; Item?: { sk?: string } } }) => {
+            sent.push(`${command.constructor.name.replace(/Command$/, '')} ${command.input.Key?.sk ?? command.input.Item?.sk ?? ''}`.trim());
+            return send(command);
+          }
+        : Reflect.get(target, key),
+  });
+}
+
+let deliveries = 0;
+/** One SQS delivery of a Makini notification to a connection's URL, under an id shaped like a content key. */
+function notification(records: number, connectionId = 'conn_1', seed = 'a') {
+  const raw = Buffer.from(JSON.stringify({ event: 'assets.updated', body: Array.from({ length: records }, (_, i) => `${seed}${i}`.padEnd(8, '0') + '-0000-4000-8000-000000000000') }));
+  return { deliveryId: `msg-${++deliveries}`, body: encodeEnvelope({ webhookId: `sha256:${seed.repeat(64).slice(0, 64)}`, dedup: 'id', receivedAt: new Date(clock).toISOString(), scheme: 'makini', requestId: 'r', connectionId }, raw), raw };
+}
+
+async function consume(message: { deliveryId: string; body: string }): Promise<RecordOutcome> {
+  const outcome = await processMessage(message, store, DEFAULT_CONFIG);
+  if (outcome.kind === 'processed') await finishProcessed(outcome, store);
+  return outcome;
+}
+
+/** The raw items of one webhook (its item, and its body's if kept apart), by sort key. */
+async function itemsOf(webhookId: string) {
+  const { Items = [] } = await dynamo.client.send(new ScanCommand({ TableName: dynamo.tableName }));
+  return new Map(Items.filter((i) => i.pk?.S === `WEBHOOK#${webhookId}`).map((i) => [i.sk!.S!, i]));
+}
+
+describe('a body that would take the webhook item past one write unit', () => {
+  it('is kept in an item of its own, compressed; the webhook item stays within 1 KB and every read gives the body back', async () => {
+    const message = notification(25);
+    expect(message.raw.length).toBeGreaterThan(950);
+    await consume(message);
+    const items = await itemsOf(`sha256:${'a'.repeat(64)}`);
+    expect([...items.keys()].sort()).toEqual(['BODY', 'WEBHOOK']);
+    const webhook = items.get('WEBHOOK')!;
+    expect(webhook.body).toBeUndefined();
+    expect(webhook.bodyApart).toEqual({ BOOL: true });
+    expect(itemSize(webhook)).toBeLessThanOrEqual(1024);
+    expect(capacityUnits(webhook, false)).toBe(1);
+    const body = items.get('BODY')!;
+    expect(body.encoding).toEqual({ S: 'deflate-raw' });
+    expect(body.body!.B!.length).toBeLessThan(message.raw.length);
+    expect(capacityUnits(body, false)).toBe(1);
+    expect(body.expiresAt).toEqual(webhook.expiresAt); // both expire together
+    expect(body.gsi1pk).toBeUndefined(); // no index entry: not listed on its own
+
+    const id = `sha256:${'a'.repeat(64)}`;
+    expect(Buffer.from((await store.getWebhook(id))!.body).equals(message.raw)).toBe(true);
+    expect(Buffer.from((await store.listEvents('conn_1'))[0].body).equals(message.raw)).toBe(true);
+    expect(Buffer.from((await store.listAllEvents())[0].body).equals(message.raw)).toBe(true);
+  });
+
+  it('costs a duplicate one write of the small item, and writes the body once', async () => {
+    await consume(notification(25));
+    sent = [];
+    const outcomes = [await consume(notification(25)), await consume(notification(25))];
+    expect(outcomes.map((o) => o.kind)).toEqual(['duplicate', 'duplicate']);
+    expect(sent).toEqual(['Update WEBHOOK', 'Update WEBHOOK']);
+    const webhook = (await itemsOf(`sha256:${'a'.repeat(64)}`)).get('WEBHOOK')!;
+    expect(capacityUnits(webhook, false)).toBe(1); // still one unit with three deliveries
+    expect((await store.getWebhook(`sha256:${'a'.repeat(64)}`))?.deliveries).toBe(3);
+  });
+
+  it('keeps a small body inline, as before: no second item, no extra write', async () => {
+    await consume(notification(2, 'conn_1', 'b'));
+    const items = await itemsOf(`sha256:${'b'.repeat(64)}`);
+    expect([...items.keys()]).toEqual(['WEBHOOK']);
+    expect(items.get('WEBHOOK')!.body?.B).toBeDefined();
+    expect(sent.filter((c) => c.endsWith('BODY'))).toEqual([]);
+  });
+
+  it('stores a body as it is when compressing would not make it smaller (random bytes, kept as unprocessable)', async () => {
+    const noise = randomBytes(1_500);
+    await consume({ deliveryId: 'msg-noise', body: encodeEnvelope({ webhookId: 'evt_noise', receivedAt: new Date(clock).toISOString(), scheme: 'makini', requestId: 'r' }, noise) });
+    const body = (await itemsOf('evt_noise')).get('BODY')!;
+    expect(body.encoding).toBeUndefined();
+    expect(Buffer.from(body.body!.B!).equals(noise)).toBe(true);
+    expect(Buffer.from((await store.getWebhook('evt_noise'))!.body).equals(noise)).toBe(true);
+  });
+
+  it('when the body write fails, fails the claim; the copy that takes over after the lease writes it, and nothing is lost', async () => {
+    const message = notification(25, 'conn_1', 'c');
+    const failing = new DynamoDbEventStore(
+      new Proxy(dynamo.doc, {
+        get: (target, key) =>
+          key === 'send'
+            ? (command: { input: { Item?: { sk?: string } } }) => (command.input.Item?.sk === 'BODY' ? Promise.reject(new Error('injected: body write failed')) : target.send(command as never))
+            : Reflect.get(target, key),
+      }),
+      { tableName: dynamo.tableName, retentionSeconds: 7 * 86_400, leaseMs: 30_000, now: () => clock },
+    );
+    await expect(processMessage(message, failing, DEFAULT_CONFIG)).rejects.toThrow('injected: body write failed');
+    const id = `sha256:${'c'.repeat(64)}`;
+    expect((await store.getWebhook(id))).toMatchObject({ status: 'PROCESSING', body: new Uint8Array() });
+    // Another copy waits while the lease runs, then takes over and stores the body.
+    await expect(processMessage(notification(25, 'conn_1', 'c'), store, DEFAULT_CONFIG)).rejects.toBeInstanceOf(WebhookBusyError);
+    clock += 31_000;
+    expect((await consume(notification(25, 'conn_1', 'c'))).kind).toBe('processed');
+    const stored = await store.getWebhook(id);
+    expect(stored?.status).toBe('DONE');
+    expect(Buffer.from(stored!.body).equals(message.raw)).toBe(true);
+  });
+
+  it('reads an item written before bodies were kept apart (body inline, however large), and a claim on it writes no body item', async () => {
+    const raw = Buffer.from(JSON.stringify({ event: 'assets.updated', body: Array.from({ length: 25 }, () => randomUUID()) }));
+    const id = `sha256:${'d'.repeat(64)}`;
+    await dynamo.doc.send(
+      new PutCommand({
+        TableName: dynamo.tableName,
+        Item: { pk: `WEBHOOK#${id}`, sk: 'WEBHOOK', entity: 'webhook', webhookId: id, bodyHash: createHash('sha256').update(raw).digest('hex'), body: raw, receivedAt: new Date(clock).toISOString(), owner: 'old', leaseUntil: clock - 1, status: 'PROCESSING', deliveryIds: new Set(['old']), expiresAt: 1, type: 'assets.updated', occurredAt: new Date(clock).toISOString(), connectionId: 'conn_1', source: 'webhook', gsi1pk: 'CONNECTION#conn_1', gsi1sk: `x#${id}` },
+      }),
+    );
+    expect(Buffer.from((await store.getWebhook(id))!.body).equals(raw)).toBe(true);
+    const copy = { deliveryId: 'msg-new', body: encodeEnvelope({ webhookId: id, receivedAt: new Date(clock).toISOString(), scheme: 'makini', requestId: 'r', connectionId: 'conn_1' }, raw) };
+    expect((await consume(copy)).kind).toBe('processed'); // the old owner's lease ran out: taken over
+    expect([...(await itemsOf(id)).keys()]).toEqual(['WEBHOOK']);
+    expect(Buffer.from((await store.listEvents('conn_1'))[0].body).equals(raw)).toBe(true);
+  });
+
+  it('reads the inline body when an older version added one to an item whose body is apart (a rollout in progress)', async () => {
+    const message = notification(25, 'conn_1', 'h');
+    await consume(message);
+    const id = `sha256:${'h'.repeat(64)}`;
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    await dynamo.doc.send(new UpdateCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${id}`, sk: 'WEBHOOK' }, UpdateExpression: 'SET body = if_not_exists(body, :b)', ExpressionAttributeValues: { ':b': message.raw } }));
+    expect(Buffer.from((await store.getWebhook(id))!.body).equals(message.raw)).toBe(true);
+    expect(Buffer.from((await store.listEvents('conn_1'))[0].body).equals(message.raw)).toBe(true);
+  });
+
+  it('writes the body item before the claim returns, so processing never starts without it', async () => {
+    const message = notification(25, 'conn_2', 'e');
+    const claimed = await claimMessage(message, store, DEFAULT_CONFIG);
+    expect(claimed.kind).toBe('claimed');
+    const id = `sha256:${'e'.repeat(64)}`;
+    // The body item is written by the claim itself, before the claim returns.
+    expect((await dynamo.client.send(new GetItemCommand({ TableName: dynamo.tableName, Key: { pk: { S: `WEBHOOK#${id}` }, sk: { S: 'BODY' } } }))).Item).toBeDefined();
+  });
+});
+
+describe('approximateItemBytes', () => {
+  it('is within a few percent of dynalite for a webhook item, and never under it for the items it decides on', async () => {
+    await consume(notification(25, 'conn_1', 'f'));
+    await consume(notification(2, 'conn_1', 'g'));
+    for (const seed of ['f', 'g']) {
+      const webhook = (await itemsOf(`sha256:${seed.repeat(64)}`)).get('WEBHOOK')!;
+      const { unmarshall } = await import('@aws-sdk/util-dynamodb');
+      const estimate = approximateItemBytes(unmarshall(webhook));
+      expect(estimate).toBeGreaterThanOrEqual(itemSize(webhook));
+      expect(estimate).toBeLessThan(itemSize(webhook) * 1.1);
+    }
+  });
+});
