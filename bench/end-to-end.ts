@@ -13,7 +13,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createSignatureScheme } from '../lambdas/core/signature';
 import { resolveConfig } from '../lambdas/config/config';
 import { readBusLog } from '../local/aws/eventbridge';
-import { simulate, type SimulateOptions } from '../local/simulator';
+import { buildStream, simulate, type SimulateOptions } from '../local/simulator';
 import { LOCAL_CALLS_PATH } from '../local/stack';
 import { startStackProcess, waitFor, type StackProcess } from '../test/support/local-stack-process';
 import { phaseUnits } from './cost';
@@ -155,6 +155,16 @@ function busEventBytes(stack: StackProcess, keep: (webhookId: string) => boolean
   return sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length);
 }
 
+/** The webhook id of a webhook item or of its body item (`WEBHOOK#<id>`). */
+const webhookIdOf = (item: Record<string, AttributeValue>) => (item.pk?.S ?? '').slice('WEBHOOK#'.length);
+
+/** Bytes stored per webhook: its item, and its body item for those kept apart. */
+function storedBytes(units: ReadonlyMap<string, ItemUnits>): number {
+  const webhook = units.get('WEBHOOK');
+  const body = units.get('BODY');
+  return (webhook?.bytes ?? 0) + (body && webhook ? (body.bytes * body.count) / webhook.count : 0);
+}
+
 /** How many times the consumer put each content key's events on the bus. */
 function contentKeysProcessed(stack: StackProcess): Map<string, number> {
   const seen = new Map<string, number>();
@@ -230,7 +240,7 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     }
     const newCalls = delta(await calls(), before);
     const distinct = burstIds.size;
-    const units = await itemUnits(stack, (kind, item) => kind === 'STATE' || (kind === 'WEBHOOK' && burstIds.has(item.webhookId?.S ?? '')));
+    const units = await itemUnits(stack, (kind, item) => kind === 'STATE' || ((kind === 'WEBHOOK' || kind === 'BODY') && burstIds.has(webhookIdOf(item))));
     const webhookItem = units.get('WEBHOOK') ?? { wru: 0, bytes: 0, bodyBytes: 0 };
     const floorBurst = await floor(callsUrl, 1_500, 64, 0);
     const typical = [...bursts].sort((a, b) => a.perSecond - b.perSecond)[1];
@@ -366,7 +376,10 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     // connection's posted to its own URL. They carry no id, so each is deduplicated by content: a read
     // of its key's generations, and a write when it starts a new event (content-dedup.ts). Then the
     // same again, as Makini's retries within the window, each of which must be a duplicate.
-    const notificationLoad = () => load({ format: 'makini', recordsPerNotification: NOTIFICATION_RECORDS, seed: 7, connections: 50, events: 30 });
+    const notificationStream = { format: 'makini', recordsPerNotification: NOTIFICATION_RECORDS, seed: 7, connections: 50, events: 30 } as const;
+    const notificationLoad = () => load(notificationStream);
+    const sentBodies = buildStream({ ...notificationStream, duplicates: 0, shuffle: false }).map((entry) => Buffer.byteLength(entry.body));
+    const noteBodyBytes = sentBodies.reduce((a, b) => a + b, 0) / sentBodies.length;
     const beforeNotes = await calls();
     const notes = await notificationLoad();
     const keys = notes.acknowledgedIds;
@@ -387,7 +400,7 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     const notesTwice = [...keys].filter((k) => published.get(k) !== 1).length;
     progress(`notifications: ${keys.size} new, ${again.acknowledged} repeated`);
     const noteUnits = await itemUnits(stack, (kind, item) => {
-      if (kind === 'WEBHOOK') return keys.has(contentKeyOf(item.webhookId?.S ?? ''));
+      if (kind === 'WEBHOOK' || kind === 'BODY') return keys.has(contentKeyOf(webhookIdOf(item)));
       if (kind === 'GENERATION') return keys.has((item.pk?.S ?? '').slice('CONTENT#'.length));
       return kind === 'STATE' || kind === 'POLL';
     });
@@ -400,14 +413,14 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
     const repeatsClaimed = (againCalls.dynamodbItems['UpdateItem WEBHOOK'] ?? 0) >= repeats;
     const noteItem = noteUnits.get('WEBHOOK');
     rows.push({
-      metric: `Makini notifications of ${round(noteItem?.bodyBytes ?? 0)} B (${NOTIFICATION_RECORDS} record ids, deduplicated by content): acknowledged − processed, then each again`,
+      metric: `Makini notifications of ${round(noteBodyBytes)} B (${NOTIFICATION_RECORDS} record ids, deduplicated by content): acknowledged − processed, then each again`,
       value: [...keys].filter((k) => !published.has(k)).length,
       unit: 'webhooks',
       target: '0, and none processed twice',
       baseline: `${keys.size.toLocaleString('en')} distinct acknowledged, ${notesTwice} published other than once after ${again.acknowledged.toLocaleString('en')} repeats (${againCalls.dynamodbItems['UpdateItem WEBHOOK'] ?? 0} claims for ${repeats} repeat messages)`,
       met: [...keys].every((k) => published.get(k) === 1) && again.acknowledged === keys.size && repeatsClaimed,
     });
-    rows.push(capacityRow('DynamoDB capacity per new Makini notification (on-demand request units)', noteNew, keys.size, 2, `, index entry 1 WRU; webhook item ${round(noteItem?.bytes ?? 0)} B`));
+    rows.push(capacityRow('DynamoDB capacity per new Makini notification (on-demand request units)', noteNew, keys.size, 2, `, index entry 1 WRU; webhook item ${round(noteItem?.bytes ?? 0)} B${noteUnits.has('BODY') ? `, body item ${round(noteUnits.get('BODY')!.bytes)} B` : ''}`));
     rows.push(capacityRow('DynamoDB capacity per repeated Makini notification (on-demand request units)', noteDup, repeats, 1));
 
     const receiverStats = steadyLambda.receiver ?? { invocations: 0, ms: 0 };
@@ -421,14 +434,14 @@ export async function endToEnd(rows: Row[]): Promise<PipelineFigures> {
       receiverMsPerInvocation: receiverStats.ms / Math.max(1, receiverStats.invocations),
       consumerInvocationsPerWebhook: consumerStats.invocations / Math.max(1, steadyWebhooks),
       consumerMsPerWebhook: consumerStats.ms / Math.max(1, steadyWebhooks),
-      webhookItemBytes: webhookItem.bytes,
+      webhookItemBytes: storedBytes(units),
       bodyBytes: webhookItem.bodyBytes,
       busEventBytes: busEventBytes(stack, (id) => burstIds.has(id)),
       notifications: {
         wruPerNew: noteNew.wru / keys.size,
         rruPerNew: noteNew.rru / keys.size,
-        webhookItemBytes: noteItem?.bytes ?? 0,
-        bodyBytes: noteItem?.bodyBytes ?? 0,
+        webhookItemBytes: storedBytes(noteUnits),
+        bodyBytes: noteBodyBytes,
         busEventBytes: busEventBytes(stack, (id) => keys.has(contentKeyOf(id))),
       },
     };

@@ -6,7 +6,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-// @ts-expect-error dynalite ships no types for its sizing helpers
 import { capacityUnits, itemSize } from 'dynalite/db';
 import { approximateItemBytes, DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
