@@ -172,7 +172,7 @@ describe('a body that would take the webhook item past one write unit', () => {
 });
 
 describe('approximateItemBytes', () => {
-  it('is within a few percent of dynalite for a webhook item, and never under it for the items it decides on', async () => {
+  it('is within a byte per number of dynalite for a webhook item, and never under it', async () => {
     await consume(notification(25, 'conn_1', 'f'));
     await consume(notification(2, 'conn_1', 'g'));
     for (const seed of ['f', 'g']) {
@@ -180,7 +180,27 @@ describe('approximateItemBytes', () => {
       const { unmarshall } = await import('@aws-sdk/util-dynamodb');
       const estimate = approximateItemBytes(unmarshall(webhook));
       expect(estimate).toBeGreaterThanOrEqual(itemSize(webhook));
-      expect(estimate).toBeLessThan(itemSize(webhook) * 1.1);
+      expect(estimate).toBeLessThanOrEqual(itemSize(webhook) + 8); // a byte at most per number
     }
+  });
+});
+
+describe('where the line falls', () => {
+  it('keeps a body inline while the completed item, with one more delivery, stays within 1 KB, and apart from there', async () => {
+    const seen: { apart: boolean; inlineBytes: number }[] = [];
+    for (let n = 380; n <= 520; n += 4) {
+      const id = `evt_${n}`;
+      const raw = Buffer.from(JSON.stringify({ id, type: 'system.error', timestamp: '2026-12-03T05:00:00Z', connection_id: 'conn_1', data: { message: 'x'.repeat(n) } }));
+      await consume({ deliveryId: `msg-line-${n}`, body: encodeEnvelope({ webhookId: id, receivedAt: new Date(clock).toISOString(), scheme: 'makini', requestId: 'r' }, raw) });
+      const items = await itemsOf(id);
+      const webhook = itemSize(items.get('WEBHOOK')!);
+      // What the completed item is, or would be, with the body inline ('bodyApart' + its byte out, 'body' + the body in).
+      seen.push({ apart: items.has('BODY'), inlineBytes: items.has('BODY') ? webhook - 'bodyApart'.length - 1 + 'body'.length + raw.length : webhook });
+    }
+    expect(seen.filter((s) => s.apart).length).toBeGreaterThan(0);
+    expect(seen.filter((s) => !s.apart).length).toBeGreaterThan(0);
+    for (const s of seen.filter((s) => !s.apart)) expect(s.inlineBytes + 36).toBeLessThanOrEqual(1024);
+    // The estimate counts at most a byte more per number than DynamoDB (three numbers here).
+    for (const s of seen.filter((s) => s.apart)) expect(s.inlineBytes + 36).toBeGreaterThan(1024 - 3);
   });
 });
