@@ -79,6 +79,11 @@ export interface StoredWebhook {
   readonly unprocessableReason?: string;
   /** Why the last attempt failed, while it has not completed. */
   readonly lastError?: string;
+  /**
+   * Its body was kept apart and that item is gone: expired (DynamoDB's TTL deletes the two items
+   * separately), or not yet written by the delivery that claimed it. `body` is then empty.
+   */
+  readonly bodyMissing?: true;
 }
 
 export class DynamoDbEventStore implements EventStore {
@@ -577,7 +582,7 @@ function toStoredWebhook(item: Record<string, unknown>, bodyItem?: Record<string
     status: item.status === 'DONE' ? 'DONE' : 'PROCESSING',
     deliveries: deliveryCount(item),
     receivedAt: String(item.receivedAt),
-    ...(isBodyApart(item) ? { body: bodyItem ? decodeBody(bodyItem) : new Uint8Array() } : storedBody(item)),
+    ...(isBodyApart(item) ? (bodyItem ? { body: decodeBody(bodyItem) } : { body: new Uint8Array(), bodyMissing: true as const }) : storedBody(item)),
     ...(['type', 'occurredAt', 'connectionId', 'source', 'unprocessableReason', 'lastError'] as const).reduce(
       (acc, key) => (typeof item[key] === 'string' ? { ...acc, [key]: item[key] } : acc),
       {},
@@ -603,8 +608,10 @@ const ONE_WRITE_UNIT_BYTES = 1024;
 
 /**
  * What later writes add to a webhook item: the completion's fields (its status shrinks to `DONE`),
- * and one more delivery (an SQS message id). An item that would pass 1 KB only at a third delivery keeps its body: that costs those
- * rare duplicates 2 units, where keeping it apart would cost every webhook near the line a write.
+ * and one more delivery (an SQS message id). An item that would pass 1 KB only later keeps its body:
+ * a third delivery, or the failure note a copy that found it busy writes (`lastError`, up to about
+ * 150 bytes), then costs 2 units, where keeping bodies apart further from the line would cost every
+ * webhook near it a write.
  */
 const LATER_FIELDS_BYTES = 'stale'.length + 1 + 'completedAt'.length + 24 + 36 - ('PROCESSING'.length - 'DONE'.length);
 

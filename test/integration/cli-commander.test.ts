@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { main } from '../../bin/cli';
 import { progressBar } from '../../bin/cli/progress';
 import { startLocalStack, type LocalStack } from '../../local/stack';
@@ -215,6 +216,29 @@ describe('--json on the read commands, and progress bars only on a terminal', ()
     expect(terminal.stderr).toContain(`${ERASE_LINE}replay [`);
     expect(terminal.stderr.endsWith(ERASE_LINE)).toBe(true);
     expect(JSON.parse((await run([...args, '--json'])).stdout)).toEqual({ eventBusName: stack.info.eventBusName, replayed: 1, rejected: 0 });
+  });
+
+  it('replay: an event whose body, kept in an item of its own, is gone is named, not replayed, and fails the command', async () => {
+    const ids = Array.from({ length: 25 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`).join(',');
+    expect((await run(['send', '--url', `${stack.info.webhookUrl}/conn_gone`, '--secret', stack.webhookSecret, '--ids', ids])).code).toBe(0);
+    let webhookId = '';
+    await waitFor(async () => {
+      const listed = JSON.parse((await run(['events', '--connection', 'conn_gone', '--json', '--local-dir', dir])).stdout) as { webhookId: string }[];
+      webhookId = listed[0]?.webhookId ?? '';
+      return webhookId !== '';
+    });
+    const db = new DynamoDBClient({ endpoint: stack.info.endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    try {
+      const key = (sk: string) => ({ pk: { S: `WEBHOOK#${webhookId}` }, sk: { S: sk } });
+      // Completed (the consumer marks it once the bus has it), with its body in an item of its own.
+      await waitFor(async () => (await db.send(new GetItemCommand({ TableName: stack.info.tableName, Key: key('WEBHOOK'), ConsistentRead: true }))).Item?.status?.S === 'DONE');
+      expect((await db.send(new DeleteItemCommand({ TableName: stack.info.tableName, Key: key('BODY'), ReturnValues: 'ALL_OLD' }))).Attributes).toBeDefined();
+    } finally {
+      db.destroy();
+    }
+    const args = ['replay', webhookId, '--local-dir', dir];
+    expect(await run(args)).toEqual({ code: 1, stdout: `replayed 0 event(s) to ${stack.info.eventBusName}; 1 not replayed: their stored body is gone (expired)\n`, stderr: '' });
+    expect(JSON.parse((await run([...args, '--json'])).stdout)).toEqual({ eventBusName: stack.info.eventBusName, replayed: 0, rejected: 0, bodyMissing: 1 });
   });
 
   it('dlq redrive: the same lines on stdout, a progress bar on stderr on a terminal only', async () => {

@@ -161,6 +161,18 @@ describe('a body that would take the webhook item past one write unit', () => {
     expect(Buffer.from((await store.listEvents('conn_1'))[0].body).equals(message.raw)).toBe(true);
   });
 
+  it('says so when the body item is gone (TTL deletes the two items separately), rather than giving an empty body as the body', async () => {
+    await consume(notification(25, 'conn_3', 'i'));
+    const id = `sha256:${'i'.repeat(64)}`;
+    const { DeleteCommand } = await import('@aws-sdk/lib-dynamodb');
+    await dynamo.doc.send(new DeleteCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${id}`, sk: 'BODY' } }));
+    for (const stored of [await store.getWebhook(id), (await store.listEvents('conn_3'))[0], (await store.listAllEvents()).find((w) => w.webhookId === id)]) {
+      expect(stored).toMatchObject({ webhookId: id, status: 'DONE', bodyMissing: true });
+      expect(stored!.body).toHaveLength(0);
+    }
+    expect((await store.listEvents('conn_1')).every((w) => w.bodyMissing === undefined)).toBe(true);
+  });
+
   it('writes the body item before the claim returns, so processing never starts without it', async () => {
     const message = notification(25, 'conn_2', 'e');
     const claimed = await claimMessage(message, store, DEFAULT_CONFIG);

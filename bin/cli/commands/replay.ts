@@ -28,7 +28,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
           .description('Publishes stored events to the bus again, with the connection\'s current state. State is not re-applied and no transition is sent, so notifications do not fire twice.')
           .option('--connection <C>', "the connection whose events to publish again (with --since)")
           .option('--since <ISO>', 'with --connection: events that happened at or after this time'),
-        'print the outcome as one JSON object: {eventBusName, replayed, rejected}',
+        'print the outcome as one JSON object: {eventBusName, replayed, rejected}, and bodyMissing when some stored bodies are gone',
       ),
     ),
   ).action(async (webhookId: string | undefined, values: ReplayOptions, cmd: Command) => {
@@ -39,10 +39,14 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     const since = values.since === undefined ? undefined : parseEventTime(values.since);
     const bar = progressBar(io, 'replay', { enabled: values.progress });
     try {
-      const { replayed, rejected } = await replayEvents(target, webhookId !== undefined ? { webhookId } : { connection: values.connection!, since: since! }, (done, total, label) => bar.update(done, total, label));
+      const { replayed, rejected, bodyMissing } = await replayEvents(target, webhookId !== undefined ? { webhookId } : { connection: values.connection!, since: since! }, (done, total, label) => bar.update(done, total, label));
       bar.finish();
-      io.stdout.write(values.json ? json({ eventBusName: target.eventBusName, replayed, rejected }) : `replayed ${replayed} event(s) to ${target.eventBusName}${rejected ? `; ${rejected} rejected by the bus` : ''}\n`);
-      exit(rejected === 0 ? 0 : 1);
+      io.stdout.write(
+        values.json
+          ? json({ eventBusName: target.eventBusName, replayed, rejected, ...(bodyMissing > 0 && { bodyMissing }) })
+          : `replayed ${replayed} event(s) to ${target.eventBusName}${rejected ? `; ${rejected} rejected by the bus` : ''}${bodyMissing ? `; ${bodyMissing} not replayed: their stored body is gone (expired)` : ''}\n`,
+      );
+      exit(rejected === 0 && bodyMissing === 0 ? 0 : 1);
     } finally {
       bar.finish();
     }
@@ -56,7 +60,7 @@ export type ReplaySelection = { webhookId: string } | { connection: string; sinc
  * Publishes stored events to the bus again with their connection's current state (`replay`, the
  * console's replay view). Unprocessable or unfinished events are skipped: nothing was published for them.
  */
-export async function replayEvents(target: Target, selection: ReplaySelection, progress: (done: number, total: number, label: string) => void = () => undefined): Promise<{ replayed: number; rejected: number }> {
+export async function replayEvents(target: Target, selection: ReplaySelection, progress: (done: number, total: number, label: string) => void = () => undefined): Promise<{ replayed: number; rejected: number; bodyMissing: number }> {
   const { store, withBodies, close } = storeFor(target);
   const bus = new EventBridgeClient(target.client('eventBridge'));
   try {
@@ -67,9 +71,14 @@ export async function replayEvents(target: Target, selection: ReplaySelection, p
     );
     if ('webhookId' in selection && stored.length === 0) throw new UsageError(`no stored webhook ${selection.webhookId}`);
     const messages: BusMessage[] = [];
+    let bodyMissing = 0;
     for (const [i, w] of stored.entries()) {
       progress(i, stored.length, 'read');
       if (w.status !== 'DONE' || w.unprocessableReason !== undefined) continue; // unprocessable or unfinished: nothing was published for it
+      if (w.bodyMissing) {
+        bodyMissing++;
+        continue;
+      }
       const event = storedEvent(w, configFromEnv(process.env));
       if (!event) continue;
       const state = event.connectionId === undefined ? undefined : ((await store.getConnection(event.connectionId)) ?? { connectionId: event.connectionId, status: 'unknown' as const });
@@ -83,7 +92,7 @@ export async function replayEvents(target: Target, selection: ReplaySelection, p
       progress(i, messages.length, 'published');
       rejected += (await publisher.publish(messages.slice(i, i + BATCH))).filter((accepted) => !accepted).length;
     }
-    return { replayed: messages.length - rejected, rejected };
+    return { replayed: messages.length - rejected, rejected, bodyMissing };
   } finally {
     close();
     bus.destroy();

@@ -34,7 +34,7 @@ export interface ConsoleOperations {
   connections(): Promise<Record<string, unknown>[]>;
   deadLetters(): Promise<Record<string, unknown>[]>;
   redrive(selection: { messageIds: readonly string[] } | { all: true }): Promise<{ moved: number; status: string }>;
-  replay(selection: { connection: string; since: string; until?: string }): Promise<{ replayed: number; rejected: number }>;
+  replay(selection: { connection: string; since: string; until?: string }): Promise<{ replayed: number; rejected: number; bodyMissing: number }>;
   health(): Promise<Record<string, unknown>>;
   sendTest(request: { type?: string; ids?: string; connection?: string }): Promise<{ status: number; body: unknown; url: string }>;
 }

@@ -239,7 +239,7 @@ function Replay() {
       e.preventDefault();
       ask(`Publish the events of ${form.connection} from ${form.since}${form.until ? ` to ${form.until}` : ''} to the bus again?`, async () => {
         const r = await api('/api/replay', form);
-        return `Replayed ${r.replayed} event(s)${r.rejected ? `; ${r.rejected} rejected by the bus` : ''}.`;
+        return `Replayed ${r.replayed} event(s)${r.rejected ? `; ${r.rejected} rejected by the bus` : ''}${r.bodyMissing ? `; ${r.bodyMissing} not replayed: their stored body is gone (expired)` : ''}.`;
       });
     }}>
       ${field('connection', 'Connection', 'conn_42')} ${field('since', 'From (ISO time)', '2026-12-01T00:00:00Z')} ${field('until', 'To (ISO time, optional)', '')}
