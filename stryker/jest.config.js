@@ -31,6 +31,7 @@ const TESTS = [
   'integration/consumer-store-faults',
   'integration/event-store',
   'integration/event-store-edges',
+  'integration/event-store-body-apart',
   'integration/large-bodies',
   'hardening/failure-paths',
   'hardening/review-content-dedup',

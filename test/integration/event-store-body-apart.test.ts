@@ -6,9 +6,11 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { capacityUnits, itemSize } from 'dynalite/db';
 import { approximateItemBytes, DynamoDbEventStore } from '../../lambdas/adapters/dynamodb-event-store';
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
+import { BODY_KEY_PREFIX } from '../../lambdas/core/body-store';
 import { claimMessage, finishProcessed, processMessage, WebhookBusyError, type RecordOutcome } from '../../lambdas/core/consume';
 import { encodeEnvelope } from '../../lambdas/core/envelope';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
@@ -214,5 +216,43 @@ describe('where the line falls', () => {
     for (const s of seen.filter((s) => !s.apart)) expect(s.inlineBytes + 36).toBeLessThanOrEqual(1024);
     // The estimate counts at most a byte more per number than DynamoDB (three numbers here).
     for (const s of seen.filter((s) => s.apart)) expect(s.inlineBytes + 36).toBeGreaterThan(1024 - 3);
+  });
+});
+
+describe('approximateItemBytes, value by value', () => {
+  // dynalite's own sizing (DynamoDB's rules) of a one-attribute item, as the oracle.
+  const dynaliteBytes = (value: unknown) => itemSize(marshall({ a: value }, { removeUndefinedValues: true }));
+
+  it.each([0, 5, -5, 10, 1000, 1001, 123456789, 1764748800, 1764748800123, 0.5, -0.125, 12.5])('sizes the number %p at or at most a byte over DynamoDB (zero: two)', (n) => {
+    expect(approximateItemBytes({ a: n })).toBeGreaterThanOrEqual(dynaliteBytes(n));
+    expect(approximateItemBytes({ a: n })).toBeLessThanOrEqual(dynaliteBytes(n) + (n === 0 ? 2 : 1));
+  });
+
+  it('sizes strings, binaries, booleans, sets and lists by their contents, and maps at least as DynamoDB does', () => {
+    expect(approximateItemBytes({ a: 'héllo' })).toBe(1 + 6);
+    expect(approximateItemBytes({ a: new Uint8Array(10) })).toBe(1 + 10);
+    expect(approximateItemBytes({ a: true })).toBe(2);
+    expect(approximateItemBytes({ a: new Set(['ab', 'cde']) })).toBe(1 + 5);
+    expect(approximateItemBytes({ a: ['ab', 'cde'] })).toBe(1 + 5);
+    const map = { key: 'k', bytes: 12, sha256: 'f'.repeat(64) };
+    expect(approximateItemBytes({ a: map })).toBeGreaterThanOrEqual(dynaliteBytes(map));
+    expect(approximateItemBytes({ a: undefined, bb: 'x' })).toBe(1 + 2 + 1);
+  });
+});
+
+describe('marks from another version', () => {
+  it('reads a pointer to the body store over a bodyApart mark on the same item', async () => {
+    await consume(notification(25, 'conn_4', 'j'));
+    const id = `sha256:${'j'.repeat(64)}`;
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    const pointer = { key: `${BODY_KEY_PREFIX}${'a'.repeat(64)}`, bytes: 999, sha256: 'a'.repeat(64) };
+    await dynamo.doc.send(new UpdateCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${id}`, sk: 'WEBHOOK' }, UpdateExpression: 'SET bodyRef = :p', ExpressionAttributeValues: { ':p': pointer } }));
+    expect(await store.getWebhook(id)).toMatchObject({ bodyRef: pointer, body: new Uint8Array() });
+    expect((await store.getWebhook(id))?.bodyMissing).toBeUndefined();
+  });
+
+  it('counts no deliveries for an item that has no delivery set', async () => {
+    await dynamo.doc.send(new PutCommand({ TableName: dynamo.tableName, Item: { pk: 'WEBHOOK#evt_bare', sk: 'WEBHOOK', entity: 'webhook', webhookId: 'evt_bare', body: Buffer.from('{}'), receivedAt: new Date(clock).toISOString(), status: 'DONE' } }));
+    expect((await store.getWebhook('evt_bare'))?.deliveries).toBe(0);
   });
 });
