@@ -32,6 +32,7 @@ const TESTS = [
   'integration/event-store',
   'integration/event-store-edges',
   'integration/event-store-body-apart',
+  'integration/event-store-generations',
   'integration/large-bodies',
   'hardening/failure-paths',
   'hardening/review-content-dedup',

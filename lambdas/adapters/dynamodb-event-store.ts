@@ -110,7 +110,7 @@ export class DynamoDbEventStore implements EventStore {
           new PutCommand({
             TableName: this.options.tableName,
             // Only the decision needs it: it expires a day after its newest window closes.
-            Item: { ...contentKeyItem(contentKey), entity: 'generations', generations: next, version: version + 1, [TABLE_KEYS.ttl]: Math.floor((newest + this.contentDedupWindowMs) / 1000) + 86_400 },
+            Item: withGenerations({ ...contentKeyItem(contentKey), entity: 'generations', version: version + 1, [TABLE_KEYS.ttl]: Math.floor((newest + this.contentDedupWindowMs) / 1000) + 86_400 }, next),
             // Another copy may have changed the generations meanwhile: then decide again.
             ConditionExpression: version === 0 ? 'attribute_not_exists(#pk)' : '#version = :version',
             ExpressionAttributeNames: version === 0 ? { '#pk': TABLE_KEYS.partition } : { '#version': 'version' },
@@ -135,7 +135,7 @@ export class DynamoDbEventStore implements EventStore {
 
   private async contentDecision(contentKey: string, receivedAt: string) {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: contentKeyItem(contentKey), ConsistentRead: true }));
-    const generations = Array.isArray(Item?.generations) ? (Item.generations as Generation[]) : [];
+    const generations = Item ? readGenerations(Item) : [];
     const version = typeof Item?.version === 'number' ? Item.version : 0;
     return { generations, version, decision: contentGeneration(receivedAt, generations, this.contentDedupWindowMs) };
   }
@@ -546,6 +546,35 @@ const POLLED_PARTITION = 'POLLED';
 
 const deliveryCount = (item: Record<string, unknown>) => (item.deliveryIds as Set<string> | undefined)?.size ?? 0;
 const contentKeyItem = (contentKey: string) => ({ [TABLE_KEYS.partition]: `CONTENT#${contentKey}`, [TABLE_KEYS.sort]: 'GENERATION' });
+
+/**
+ * A generations item with its generations. As a list of maps a generation takes about 70 bytes, so a
+ * record notified again and again, more than a window apart each time, would take its item past 1 KB
+ * at its 12th generation and to 2.3 KB at the 32 kept (`MAX_GENERATIONS`): 3 write units for each new one.
+ * Past one unit they are kept as numbers instead, two a generation (`start` in ms since the epoch,
+ * then how many ms before it `from` is), so 32 fit in about 600 bytes: 1 unit. An item that fits one
+ * unit keeps the maps, which is all earlier versions read (CHANGELOG: rolling back). So do times that
+ * would not read back as the same string: a generation's `start` is part of its event's id.
+ */
+export function withGenerations(item: Record<string, unknown>, generations: readonly Generation[]): Record<string, unknown> {
+  const asMaps = { ...item, generations };
+  if (approximateItemBytes(asMaps) <= ONE_WRITE_UNIT_BYTES || !generations.every((g) => isCanonicalTime(g.start) && isCanonicalTime(g.from))) return asMaps;
+  return { ...item, generationTimes: generations.flatMap((g) => [Date.parse(g.start), Date.parse(g.start) - Date.parse(g.from)]) };
+}
+
+/** A generations item's generations, in whichever form {@link withGenerations} wrote them. */
+export function readGenerations(item: Record<string, unknown>): Generation[] {
+  if (Array.isArray(item.generationTimes)) {
+    const times = item.generationTimes as number[];
+    return Array.from({ length: times.length / 2 }, (_, i) => ({ start: new Date(times[2 * i]).toISOString(), from: new Date(times[2 * i] - times[2 * i + 1]).toISOString() }));
+  }
+  return Array.isArray(item.generations) ? (item.generations as Generation[]) : [];
+}
+
+const isCanonicalTime = (time: string): boolean => {
+  const ms = Date.parse(time);
+  return Number.isFinite(ms) && new Date(ms).toISOString() === time;
+};
 const webhookKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'WEBHOOK' });
 const bodyKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'BODY' });
 const connectionKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'STATE' });

@@ -1,0 +1,158 @@
+/**
+ * A content key's generations item for a record notified again and again (issue 17): the store
+ * keeps up to 32 generations, and writes each new one for one write unit, in whichever of its two
+ * forms (maps while they fit one unit, numbers past it) the item is; its decisions are those of the
+ * pure fold in lambdas/core/content-dedup.ts, whatever the form. On dynalite, whose consumed
+ * capacity follows DynamoDB's sizing rules.
+ */
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { approximateItemBytes, DynamoDbEventStore, readGenerations, withGenerations } from '../../lambdas/adapters/dynamodb-event-store';
+import { contentEventId, contentGeneration, MAX_GENERATIONS, nextGenerations, type Generation } from '../../lambdas/core/content-dedup';
+import { startDynalite, type LocalDynamo } from '../support/dynalite';
+
+const MINUTE = 60_000;
+const WINDOW_MS = 15 * MINUTE;
+const KEY = 'sha256:' + '7'.repeat(64);
+const T0 = Date.parse('2026-11-22T06:00:00.000Z');
+
+let dynamo: LocalDynamo;
+/** Write units of each generations write the store made. */
+let units: number[];
+
+beforeEach(async () => {
+  dynamo = await startDynalite();
+  units = [];
+});
+afterEach(async () => dynamo.close());
+
+/** The store on dynalite, asking for the consumed capacity of each generations write. */
+function store(): DynamoDbEventStore {
+  const client = {
+    send: async (command: object) => {
+      if (command instanceof PutCommand && command.input.Item?.entity === 'generations') {
+        command.input.ReturnConsumedCapacity = 'TOTAL';
+        const out = await dynamo.doc.send(command);
+        units.push(out.ConsumedCapacity?.CapacityUnits ?? Number.NaN);
+        return out;
+      }
+      return dynamo.doc.send(command as never);
+    },
+  } as unknown as DynamoDBDocumentClient;
+  return new DynamoDbEventStore(client, { tableName: dynamo.tableName, retentionSeconds: 86_400, leaseMs: 30_000, contentDedupWindowMs: WINDOW_MS, now: () => T0 });
+}
+
+async function generationsItem(): Promise<Record<string, unknown>> {
+  return (await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `CONTENT#${KEY}`, sk: 'GENERATION' } }))).Item ?? {};
+}
+
+async function putMaps(generations: Generation[], version: number): Promise<number> {
+  const out = await dynamo.doc.send(
+    new PutCommand({ TableName: dynamo.tableName, Item: { pk: `CONTENT#${KEY}`, sk: 'GENERATION', entity: 'generations', generations, version, expiresAt: 1_800_000_000 }, ReturnConsumedCapacity: 'TOTAL' }),
+  );
+  return out.ConsumedCapacity?.CapacityUnits ?? Number.NaN;
+}
+
+const at = (ms: number) => new Date(ms).toISOString();
+/** Copies received 20 minutes apart: each one a new event. */
+const hourly = (n: number) => Array.from({ length: n }, (_, i) => at(T0 + i * 20 * MINUTE));
+
+describe('generations of a record notified again and again', () => {
+  it('writes each new generation for one write unit, up to the 32 kept and beyond, where maps would cost 3', async () => {
+    const s = store();
+    for (const receivedAt of hourly(40)) await s.resolveContentId(KEY, receivedAt);
+    expect(units).toHaveLength(40);
+    expect(units.every((u) => u === 1)).toBe(true);
+    const kept = readGenerations(await generationsItem());
+    expect(kept).toHaveLength(MAX_GENERATIONS);
+    expect(kept.map((g) => g.start)).toEqual(hourly(40).slice(-MAX_GENERATIONS));
+    // The baseline: the same 32 as maps, DynamoDB's size for them.
+    expect(await putMaps(kept, 1)).toBe(3);
+  });
+
+  it('keeps maps while they fit one unit, as every earlier version reads them, and numbers past it', async () => {
+    const s = store();
+    const times = hourly(14);
+    for (const receivedAt of times.slice(0, 5)) await s.resolveContentId(KEY, receivedAt);
+    const small = await generationsItem();
+    expect(small.generations).toEqual(times.slice(0, 5).map((t) => ({ start: t, from: t })));
+    expect(small).not.toHaveProperty('generationTimes');
+    for (const receivedAt of times.slice(5)) await s.resolveContentId(KEY, receivedAt);
+    const large = await generationsItem();
+    expect(large).not.toHaveProperty('generations');
+    expect(large.generationTimes).toEqual(times.flatMap((t) => [Date.parse(t), 0]));
+    expect(large).toMatchObject({ version: 14, entity: 'generations' });
+  });
+
+  it('decides every copy as the pure fold does, joins and late first copies included, in either form', async () => {
+    const s = store();
+    let folded: Generation[] = [];
+    // New events 20 minutes apart, each with a retry 5 minutes later, and every third one a copy
+    // received 3 minutes before its first (processed after it: the window moves back).
+    const copies = hourly(36).flatMap((t, i) => [t, at(Date.parse(t) + 5 * MINUTE), ...(i % 3 === 0 ? [at(Date.parse(t) - 3 * MINUTE)] : [])]);
+    for (const receivedAt of copies) {
+      const decision = contentGeneration(receivedAt, folded, WINDOW_MS);
+      const expected = contentEventId(KEY, decision.kind === 'join' ? decision.start : receivedAt);
+      folded = nextGenerations(folded, decision, receivedAt) ?? folded;
+      expect(await s.resolveContentId(KEY, receivedAt)).toBe(expected);
+    }
+    expect(readGenerations(await generationsItem())).toEqual(folded);
+    expect(folded.some((g) => g.from < g.start)).toBe(true);
+    expect(units.every((u) => u === 1)).toBe(true);
+  });
+
+  it('reads maps an earlier version wrote past one unit, and rewrites them as numbers at the next new generation', async () => {
+    const old = hourly(20).map((t) => ({ start: t, from: t }));
+    expect(await putMaps(old, 7)).toBe(2);
+    const s = store();
+    // A retry of the third event joins it without a write.
+    expect(await s.resolveContentId(KEY, at(Date.parse(old[2].start) + MINUTE))).toBe(contentEventId(KEY, old[2].start));
+    expect(units).toEqual([]);
+    const next = at(T0 + 20 * 20 * MINUTE);
+    expect(await s.resolveContentId(KEY, next)).toBe(contentEventId(KEY, next));
+    const item = await generationsItem();
+    expect(item).not.toHaveProperty('generations');
+    expect(item.version).toBe(8);
+    expect(readGenerations(item)).toEqual([...old, { start: next, from: next }]);
+    expect(units).toEqual([2]); // DynamoDB bills the larger of before and after, once
+  });
+
+  it('keeps maps for times that would not read back as the same string, so every event keeps its id', async () => {
+    const s = store();
+    const times = hourly(20).map((t) => t.replace('.000Z', 'Z'));
+    for (const receivedAt of times) expect(await s.resolveContentId(KEY, receivedAt)).toBe(contentEventId(KEY, receivedAt));
+    const item = await generationsItem();
+    expect(item).not.toHaveProperty('generationTimes');
+    expect((item.generations as Generation[]).map((g) => g.start)).toEqual(times);
+    expect(await s.resolveContentId(KEY, at(Date.parse(times[19]) + MINUTE))).toBe(contentEventId(KEY, times[19]));
+  });
+});
+
+describe('withGenerations and readGenerations', () => {
+  const item = { pk: `CONTENT#${KEY}`, sk: 'GENERATION', entity: 'generations', version: 1 };
+
+  it('round-trip any generations, in either form', () => {
+    for (const n of [0, 1, 12, 13, 32]) {
+      const generations = hourly(n).map((t, i) => ({ start: t, from: at(Date.parse(t) - (i % 4) * MINUTE) }));
+      expect(readGenerations(withGenerations(item, generations))).toEqual(generations);
+    }
+  });
+
+  it('switch to numbers before maps would cost a second write unit, and never while they fit in one', async () => {
+    const forms: string[] = [];
+    for (let n = 0; n <= 20; n++) {
+      const generations = hourly(n).map((t) => ({ start: t, from: t }));
+      const form = 'generations' in withGenerations(item, generations) ? 'maps' : 'numbers';
+      forms.push(form);
+      const mapUnits = await putMaps(generations, 1);
+      if (mapUnits > 1) expect(form).toBe('numbers');
+      if (form === 'numbers') expect(approximateItemBytes({ ...item, generations })).toBeGreaterThan(1024);
+    }
+    expect(forms.indexOf('numbers')).toBeGreaterThan(9);
+    expect(forms.slice(forms.indexOf('numbers')).every((f) => f === 'numbers')).toBe(true);
+  });
+
+  it('read an item without generations as none', () => {
+    expect(readGenerations({ version: 3 })).toEqual([]);
+    expect(readGenerations({ generations: 'not a list' })).toEqual([]);
+  });
+});
