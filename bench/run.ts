@@ -46,6 +46,7 @@ import { cdkApp } from '../test/support/cdk-app';
 import { MakiniWebhookStack } from '../lib/makini-webhook-stack';
 import { pollerHundredThousand } from './poller-scale';
 import { largeBodies } from './large-bodies';
+import { recurringNotifications } from './recurring-notifications';
 import { median, round, type Row } from './rows';
 
 
@@ -526,7 +527,7 @@ async function startUp(rows: Row[]): Promise<void> {
   rows.push({ metric: 'npm start, later starts (median of 3)', value: round(median(later) / 1000), unit: 's', target: '≤ 10 s', baseline: `${later.map((ms) => round(ms / 1000)).join(', ')} s`, met: median(later) <= 10_000 });
 }
 
-const SECTIONS: Record<string, (rows: Row[], figures: Figures) => Promise<void>> = { cold: coldStart, warm: warmPath, consumer: consumerLogs, poller: pollerScale, e2e: pipeline, cost, fixed, start: startUp, iam: iamPolicy, hot: hotConnection, poller100k: pollerHundredThousand, bodies: largeBodies };
+const SECTIONS: Record<string, (rows: Row[], figures: Figures) => Promise<void>> = { cold: coldStart, warm: warmPath, consumer: consumerLogs, poller: pollerScale, e2e: pipeline, cost, fixed, start: startUp, iam: iamPolicy, hot: hotConnection, poller100k: pollerHundredThousand, bodies: largeBodies, recurring: recurringNotifications };
 /** Sections whose figures a section needs. */
 const NEEDS: Record<string, readonly string[]> = { cost: ['warm', 'consumer', 'e2e'], fixed: ['warm', 'consumer', 'poller'] };
 
