@@ -9,10 +9,10 @@
  * minutes later. Units are dynalite's consumed capacity (DynamoDB's sizing rules). Figures, never
  * assertions.
  */
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbEventStore, readGenerations } from '../lambdas/adapters/dynamodb-event-store';
 import { MAX_GENERATIONS } from '../lambdas/core/content-dedup';
-import { startDynalite } from '../test/support/dynalite';
+import { putCapacityRecorder, startDynalite } from '../test/support/dynalite';
 import { round, type Row } from './rows';
 
 const EVENTS = 40;
@@ -21,19 +21,8 @@ const KEY = `sha256:${'5'.repeat(64)}`;
 export async function recurringNotifications(rows: Row[]): Promise<void> {
   const dynamo = await startDynalite();
   try {
-    const units: number[] = [];
     let start = Date.parse('2026-12-01T00:00:00.000Z');
-    const client = {
-      send: async (command: object) => {
-        if (command instanceof PutCommand && command.input.Item?.entity === 'generations') {
-          command.input.ReturnConsumedCapacity = 'TOTAL';
-          const out = await dynamo.doc.send(command);
-          units.push(out.ConsumedCapacity?.CapacityUnits ?? Number.NaN);
-          return out;
-        }
-        return dynamo.doc.send(command as never);
-      },
-    } as unknown as DynamoDBDocumentClient;
+    const { client, units } = putCapacityRecorder(dynamo.doc, 'generations');
     const store = new DynamoDbEventStore(client, { tableName: dynamo.tableName, retentionSeconds: 86_400, leaseMs: 30_000, now: () => start });
     const ids = new Set<string>();
     for (let i = 0; i < EVENTS; i++, start += 20 * 60_000) {

@@ -5,10 +5,10 @@
  * pure fold in lambdas/core/content-dedup.ts, whatever the form. On dynalite, whose consumed
  * capacity follows DynamoDB's sizing rules.
  */
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { approximateItemBytes, DynamoDbEventStore, readGenerations, withGenerations } from '../../lambdas/adapters/dynamodb-event-store';
 import { contentEventId, contentGeneration, MAX_GENERATIONS, nextGenerations, type Generation } from '../../lambdas/core/content-dedup';
-import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { putCapacityRecorder, startDynalite, type LocalDynamo } from '../support/dynalite';
 
 const MINUTE = 60_000;
 const WINDOW_MS = 15 * MINUTE;
@@ -25,20 +25,11 @@ beforeEach(async () => {
 });
 afterEach(async () => dynamo.close());
 
-/** The store on dynalite, asking for the consumed capacity of each generations write. */
+/** The store on dynalite, recording the consumed capacity of each generations write in `units`. */
 function store(): DynamoDbEventStore {
-  const client = {
-    send: async (command: object) => {
-      if (command instanceof PutCommand && command.input.Item?.entity === 'generations') {
-        command.input.ReturnConsumedCapacity = 'TOTAL';
-        const out = await dynamo.doc.send(command);
-        units.push(out.ConsumedCapacity?.CapacityUnits ?? Number.NaN);
-        return out;
-      }
-      return dynamo.doc.send(command as never);
-    },
-  } as unknown as DynamoDBDocumentClient;
-  return new DynamoDbEventStore(client, { tableName: dynamo.tableName, retentionSeconds: 86_400, leaseMs: 30_000, contentDedupWindowMs: WINDOW_MS, now: () => T0 });
+  const recorder = putCapacityRecorder(dynamo.doc, 'generations');
+  units = recorder.units;
+  return new DynamoDbEventStore(recorder.client, { tableName: dynamo.tableName, retentionSeconds: 86_400, leaseMs: 30_000, contentDedupWindowMs: WINDOW_MS, now: () => T0 });
 }
 
 async function generationsItem(): Promise<Record<string, unknown>> {

@@ -1,7 +1,7 @@
 /** dynalite (a DynamoDB emulator) on a loopback port, in memory, with the event table created. */
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { eventTableDefinition } from '../../lambdas/adapters/event-table-schema';
 
@@ -29,4 +29,24 @@ export async function startDynalite(tableName = 'makini-events'): Promise<LocalD
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A document client over `doc` that asks for the consumed capacity of each `PutItem` writing an item
+ * of `entity`, and records it in `units`: what DynamoDB would bill each of those writes.
+ */
+export function putCapacityRecorder(doc: DynamoDBDocumentClient, entity: string): { client: DynamoDBDocumentClient; units: number[] } {
+  const units: number[] = [];
+  const client = {
+    send: async (command: object) => {
+      if (command instanceof PutCommand && command.input.Item?.entity === entity) {
+        command.input.ReturnConsumedCapacity = 'TOTAL';
+        const out = await doc.send(command);
+        units.push(out.ConsumedCapacity?.CapacityUnits ?? Number.NaN);
+        return out;
+      }
+      return doc.send(command as never);
+    },
+  } as unknown as DynamoDBDocumentClient;
+  return { client, units };
 }
