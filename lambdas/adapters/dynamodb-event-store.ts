@@ -168,7 +168,7 @@ export class DynamoDbEventStore implements EventStore {
     // item cost more than one write unit goes to an item of its own, written once (see putBody).
     const inline = request.bodyRef ? { bodyRef: pointerItem(request.bodyRef) } : { body: request.body };
     // Stryker disable next-line EqualityOperator: equivalent in effect because an item of exactly 1,024 bytes costs 1 unit kept either way (`>=` only moves one size's body apart)
-    const apart = !request.bodyRef && approximateItemBytes({ ...webhookKey(request.webhookId), ...fields, ...inline, deliveryIds: [request.deliveryId] }) + LATER_FIELDS_BYTES > ONE_WRITE_UNIT_BYTES;
+    const apart = !request.bodyRef && approximateItemBytes({ ...webhookKey(request.webhookId), ...fields, ...inline, deliveryIds: new Set([request.deliveryId]) }) + LATER_FIELDS_BYTES > ONE_WRITE_UNIT_BYTES;
     const firstOnly: Record<string, unknown> = { ...fields, ...(apart ? { bodyApart: true } : inline) };
     const names = Object.fromEntries(Object.keys(firstOnly).map((k) => [`#${k}`, k]));
     const values = Object.fromEntries(Object.entries(firstOnly).map(([k, v]) => [`:${k}`, v]));
@@ -548,11 +548,11 @@ const deliveryCount = (item: Record<string, unknown>) => (item.deliveryIds as Se
 const contentKeyItem = (contentKey: string) => ({ [TABLE_KEYS.partition]: `CONTENT#${contentKey}`, [TABLE_KEYS.sort]: 'GENERATION' });
 
 /**
- * A generations item with its generations. As a list of maps a generation takes about 70 bytes, so a
+ * A generations item with its generations. As a list of maps a generation takes 63 bytes, so a
  * record notified again and again, more than a window apart each time, would take its item past 1 KB
- * at its 12th generation and to 2.3 KB at the 32 kept (`MAX_GENERATIONS`): 3 write units for each new one.
- * Past one unit they are kept as numbers instead, two a generation (`start` in ms since the epoch,
- * then how many ms before it `from` is), so 32 fit in about 600 bytes: 1 unit. An item that fits one
+ * at its 14th generation and to 2.2 KB at the 32 kept (`MAX_GENERATIONS`): 2, then 3 write units for
+ * each new one. Past one unit they are kept as numbers instead, two a generation (`start` in ms since
+ * the epoch, then how many ms before it `from` is), so 32 fit in about 500 bytes: 1 unit. An item that fits one
  * unit keeps the maps, which is all earlier versions read (CHANGELOG: rolling back). So do times that
  * would not read back as the same string: a generation's `start` is part of its event's id.
  */
@@ -649,8 +649,9 @@ const LATER_FIELDS_BYTES = 'stale'.length + 1 + 'completedAt'.length + 24 + 36 -
 
 /**
  * The size DynamoDB gives an item, or slightly more: each attribute's name plus its value's bytes
- * (a number: 2 bytes plus one per two significant digits; maps as their JSON). Only where a body is
- * kept depends on it, never correctness.
+ * (a number: 2 bytes plus one per two significant digits; a list or a map: 3 bytes plus its
+ * elements, each with 1 byte more). Only where a body or generations are kept, and in which form,
+ * depends on it, never correctness.
  */
 export function approximateItemBytes(item: Record<string, unknown>): number {
   const valueBytes = (value: unknown): number => {
@@ -658,8 +659,11 @@ export function approximateItemBytes(item: Record<string, unknown>): number {
     if (typeof value === 'number') return 2 + Math.ceil((String(Math.abs(value)).replace('.', '').replace(/^0+|0+$/g, '').length || 1) / 2) + (value < 0 ? 1 : 0);
     if (typeof value === 'boolean') return 1;
     if (value instanceof Uint8Array) return value.length;
-    if (Array.isArray(value) || value instanceof Set) return [...value].reduce((n: number, v) => n + valueBytes(v), 0);
-    return Buffer.byteLength(JSON.stringify(value) ?? '');
+    if (value instanceof Set) return [...value].reduce((n: number, v) => n + valueBytes(v), 0);
+    // A list or a map: 3 bytes, and 1 more per element (a map's element: its name and value).
+    if (Array.isArray(value)) return value.reduce((n: number, v) => n + 1 + valueBytes(v), 3);
+    if (typeof value === 'object' && value !== null) return Object.entries(value).reduce((n, [name, v]) => n + 1 + Buffer.byteLength(name) + valueBytes(v), 3);
+    return value === null ? 1 : 0;
   };
   return Object.entries(item).reduce((n, [name, value]) => n + Buffer.byteLength(name) + valueBytes(value), 0);
 }

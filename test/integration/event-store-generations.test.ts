@@ -6,7 +6,7 @@
  * capacity follows DynamoDB's sizing rules.
  */
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { approximateItemBytes, DynamoDbEventStore, readGenerations, withGenerations } from '../../lambdas/adapters/dynamodb-event-store';
+import { DynamoDbEventStore, readGenerations, withGenerations } from '../../lambdas/adapters/dynamodb-event-store';
 import { contentEventId, contentGeneration, MAX_GENERATIONS, nextGenerations, type Generation } from '../../lambdas/core/content-dedup';
 import { putCapacityRecorder, startDynalite, type LocalDynamo } from '../support/dynalite';
 
@@ -67,11 +67,14 @@ describe('generations of a record notified again and again', () => {
     const small = await generationsItem();
     expect(small.generations).toEqual(times.slice(0, 5).map((t) => ({ start: t, from: t })));
     expect(small).not.toHaveProperty('generationTimes');
-    for (const receivedAt of times.slice(5)) await s.resolveContentId(KEY, receivedAt);
+    for (const receivedAt of times.slice(5, 13)) await s.resolveContentId(KEY, receivedAt);
+    // 13 generations as maps still fit one unit (DynamoDB's size: 966 bytes), so they stay maps.
+    expect(await generationsItem()).not.toHaveProperty('generationTimes');
+    for (const receivedAt of times.slice(13)) await s.resolveContentId(KEY, receivedAt);
     const large = await generationsItem();
     expect(large).not.toHaveProperty('generations');
     expect(large.generationTimes).toEqual(times.flatMap((t) => [Date.parse(t), 0]));
-    expect(large).toMatchObject({ version: 14, entity: 'generations' });
+    expect(large).toMatchObject({ version: 14, entity: 'generations', expiresAt: Math.floor((Date.parse(times[13]) + WINDOW_MS) / 1000) + 86_400 });
   });
 
   it('decides every copy as the pure fold does, joins and late first copies included, in either form', async () => {
@@ -89,6 +92,25 @@ describe('generations of a record notified again and again', () => {
     expect(readGenerations(await generationsItem())).toEqual(folded);
     expect(folded.some((g) => g.from < g.start)).toBe(true);
     expect(units.every((u) => u === 1)).toBe(true);
+  });
+
+  it('decides as the pure fold for times before 1970, far in the future and with milliseconds, in under 1 KB', async () => {
+    for (const t0 of [Date.parse('1969-06-01T00:00:00.123Z'), Date.parse('+275000-01-01T00:00:00.000Z'), Date.parse('-200000-01-01T00:00:00.000Z'), T0 + 987]) {
+      const key = `sha256:${String(Math.abs(t0)).padStart(64, '0').slice(-64)}`;
+      const s = store();
+      let folded: Generation[] = [];
+      const copies = Array.from({ length: 40 }, (_, i) => t0 + i * 20 * MINUTE).flatMap((t, i) => [at(t + (i % 7) * 1001), at(t + 5 * MINUTE), ...(i % 3 === 0 ? [at(t - 3 * MINUTE - i)] : [])]);
+      for (const receivedAt of copies) {
+        const decision = contentGeneration(receivedAt, folded, WINDOW_MS);
+        const expected = contentEventId(key, decision.kind === 'join' ? decision.start : receivedAt);
+        folded = nextGenerations(folded, decision, receivedAt) ?? folded;
+        expect(await s.resolveContentId(key, receivedAt)).toBe(expected);
+      }
+      const stored = (await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `CONTENT#${key}`, sk: 'GENERATION' } }))).Item ?? {};
+      expect(stored).toHaveProperty('generationTimes');
+      expect(readGenerations(stored)).toEqual(folded);
+      expect(units.every((u) => u === 1)).toBe(true);
+    }
   });
 
   it('reads maps an earlier version wrote past one unit, and rewrites them as numbers at the next new generation', async () => {
@@ -119,7 +141,12 @@ describe('generations of a record notified again and again', () => {
 });
 
 describe('withGenerations and readGenerations', () => {
-  const item = { pk: `CONTENT#${KEY}`, sk: 'GENERATION', entity: 'generations', version: 1 };
+  const item = { pk: `CONTENT#${KEY}`, sk: 'GENERATION', entity: 'generations', version: 1, expiresAt: 1_800_000_000 };
+
+  it('store [start in ms, ms from is before start, …], the form other versions read', () => {
+    const generations = hourly(20).map((t, i) => ({ start: t, from: at(Date.parse(t) - i * 1000) }));
+    expect(withGenerations(item, generations)).toEqual({ ...item, generationTimes: generations.flatMap((g, i) => [Date.parse(g.start), i * 1000]) });
+  });
 
   it('round-trip any generations, in either form', () => {
     for (const n of [0, 1, 12, 13, 32]) {
@@ -128,18 +155,15 @@ describe('withGenerations and readGenerations', () => {
     }
   });
 
-  it('switch to numbers before maps would cost a second write unit, and never while they fit in one', async () => {
+  it('switch to numbers exactly when maps would cost a second write unit', async () => {
     const forms: string[] = [];
     for (let n = 0; n <= 20; n++) {
-      const generations = hourly(n).map((t) => ({ start: t, from: t }));
+      const generations = hourly(n).map((t) => ({ start: at(Date.parse(t) + 123), from: at(Date.parse(t) + 123) }));
       const form = 'generations' in withGenerations(item, generations) ? 'maps' : 'numbers';
       forms.push(form);
-      const mapUnits = await putMaps(generations, 1);
-      if (mapUnits > 1) expect(form).toBe('numbers');
-      if (form === 'numbers') expect(approximateItemBytes({ ...item, generations })).toBeGreaterThan(1024);
+      expect(form).toBe((await putMaps(generations, 1)) > 1 ? 'numbers' : 'maps');
     }
-    expect(forms.indexOf('numbers')).toBeGreaterThan(9);
-    expect(forms.slice(forms.indexOf('numbers')).every((f) => f === 'numbers')).toBe(true);
+    expect(forms.indexOf('numbers')).toBe(14);
   });
 
   it('read an item without generations as none', () => {
