@@ -112,8 +112,9 @@ export class DynamoDbEventStore implements EventStore {
             // Only the decision needs it: it expires a day after its newest window closes.
             Item: withGenerations({ ...contentKeyItem(contentKey), entity: 'generations', version: version + 1, [TABLE_KEYS.ttl]: Math.floor((newest + this.contentDedupWindowMs) / 1000) + 86_400 }, next),
             // Another copy may have changed the generations meanwhile: then decide again.
-            ConditionExpression: version === 0 ? 'attribute_not_exists(#pk)' : '#version = :version',
-            ExpressionAttributeNames: version === 0 ? { '#pk': TABLE_KEYS.partition } : { '#version': 'version' },
+            // Version 0: no item, or one without a version (an early development build wrote those).
+            ConditionExpression: version === 0 ? 'attribute_not_exists(#version)' : '#version = :version',
+            ExpressionAttributeNames: { '#version': 'version' },
             ...(version !== 0 && { ExpressionAttributeValues: { ':version': version } }),
           }),
         );

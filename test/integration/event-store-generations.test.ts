@@ -140,6 +140,16 @@ describe('generations of a record notified again and again', () => {
   });
 });
 
+describe('a generations item without a version', () => {
+  it('is written over, as an early development build left it (not a conflict lost eight times)', async () => {
+    await dynamo.doc.send(new PutCommand({ TableName: dynamo.tableName, Item: { pk: `CONTENT#${KEY}`, sk: 'GENERATION', entity: 'generation', start: at(T0 - 60 * MINUTE), expiresAt: 1_800_000_000 } }));
+    const receivedAt = at(T0);
+    expect(await store().resolveContentId(KEY, receivedAt)).toBe(contentEventId(KEY, receivedAt));
+    expect(await generationsItem()).toMatchObject({ version: 1, generations: [{ start: receivedAt, from: receivedAt }] });
+    expect(units).toEqual([1]);
+  });
+});
+
 describe('withGenerations and readGenerations', () => {
   const item = { pk: `CONTENT#${KEY}`, sk: 'GENERATION', entity: 'generations', version: 1, expiresAt: 1_800_000_000 };
 
