@@ -554,12 +554,13 @@ const contentKeyItem = (contentKey: string) => ({ [TABLE_KEYS.partition]: `CONTE
  * at its 14th generation and to 2.2 KB at the 32 kept (`MAX_GENERATIONS`): 2, then 3 write units for
  * each new one. Past one unit they are kept as numbers instead, two a generation (`start` in ms since
  * the epoch, then how many ms before it `from` is), so 32 fit in about 500 bytes: 1 unit. An item that fits one
- * unit keeps the maps, which is all earlier versions read (CHANGELOG: rolling back). So do times that
- * would not read back as the same string: a generation's `start` is part of its event's id.
+ * unit keeps the maps, which is all earlier versions read (CHANGELOG: rolling back). So do starts
+ * that would not read back as the same string: a generation's `start` is part of its event's id
+ * (a `from` is only ever read as a time, so any form of it may go).
  */
 export function withGenerations(item: Record<string, unknown>, generations: readonly Generation[]): Record<string, unknown> {
   const asMaps = { ...item, generations };
-  if (approximateItemBytes(asMaps) <= ONE_WRITE_UNIT_BYTES || !generations.every((g) => isCanonicalTime(g.start) && isCanonicalTime(g.from))) return asMaps;
+  if (approximateItemBytes(asMaps) <= ONE_WRITE_UNIT_BYTES || !generations.every((g) => isCanonicalTime(g.start))) return asMaps;
   return { ...item, generationTimes: generations.flatMap((g) => [Date.parse(g.start), Date.parse(g.start) - Date.parse(g.from)]) };
 }
 

@@ -158,6 +158,14 @@ describe('withGenerations and readGenerations', () => {
     expect(withGenerations(item, generations)).toEqual({ ...item, generationTimes: generations.flatMap((g, i) => [Date.parse(g.start), i * 1000]) });
   });
 
+  it('keep maps if a single start would not read back the same, and take any form of `from` as its time', () => {
+    const canonical = hourly(20).map((t) => ({ start: t, from: t }));
+    const oneOdd = canonical.map((g, i) => (i === 7 ? { start: g.start.replace('.000Z', 'Z'), from: g.from } : g));
+    expect(withGenerations(item, oneOdd)).toEqual({ ...item, generations: oneOdd });
+    const oddFroms = canonical.map((g) => ({ start: g.start, from: g.from.replace('.000Z', '+00:00') }));
+    expect(readGenerations(withGenerations(item, oddFroms))).toEqual(canonical);
+  });
+
   it('round-trip any generations, in either form', () => {
     for (const n of [0, 1, 12, 13, 32]) {
       const generations = hourly(n).map((t, i) => ({ start: t, from: at(Date.parse(t) - (i % 4) * MINUTE) }));
