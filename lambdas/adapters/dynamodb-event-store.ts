@@ -370,7 +370,7 @@ export class DynamoDbEventStore implements EventStore {
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
         const { Responses, UnprocessedKeys } = await this.db.send(new BatchGetCommand({ RequestItems: { [this.options.tableName]: { Keys: pending } } }));
-        for (const item of Responses?.[this.options.tableName] ?? []) found.set(`${item.pk}|${item.sk}`, item);
+        for (const item of Responses?.[this.options.tableName] ?? []) found.set(keyString(item), item);
         pending = (UnprocessedKeys?.[this.options.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
         if (attempt >= 8 && pending.length > 0) throw new Error(`DynamoDB left ${pending.length} keys unprocessed after ${attempt + 1} attempts`);
       }
@@ -474,7 +474,7 @@ export class DynamoDbEventStore implements EventStore {
   private async withBodies(items: readonly Record<string, unknown>[]): Promise<StoredWebhook[]> {
     // Stryker disable next-line MethodExpression: equivalent in result because a body is looked up only for items kept apart; reading every item's body key costs reads, not correctness
     const bodies = await this.batchGet(items.filter(isBodyApart).map((item) => bodyKey(String(item.webhookId))));
-    return items.map((item) => toStoredWebhook(item, bodies.get(`WEBHOOK#${String(item.webhookId)}|BODY`)));
+    return items.map((item) => toStoredWebhook(item, bodies.get(keyString(bodyKey(String(item.webhookId))))));
   }
 
   private async scan(filter: string, values: Record<string, unknown>): Promise<Record<string, unknown>[]> {
@@ -530,7 +530,7 @@ export class DynamoDbEventStore implements EventStore {
     const keys = (await this.indexEntries(partition, limit, false)).map((item) => ({ [TABLE_KEYS.partition]: item[TABLE_KEYS.partition], [TABLE_KEYS.sort]: item[TABLE_KEYS.sort] }));
     const found = await this.batchGet(keys);
     return keys.flatMap((key): Record<string, unknown>[] => {
-      const item = found.get(`${String(key[TABLE_KEYS.partition])}|${String(key[TABLE_KEYS.sort])}`);
+      const item = found.get(keyString(key));
       return item ? [item] : [];
     });
   }
@@ -553,8 +553,8 @@ const contentKeyItem = (contentKey: string) => ({ [TABLE_KEYS.partition]: `CONTE
  * record notified again and again, more than a window apart each time, would take its item past 1 KB
  * at its 14th generation and to 2.2 KB at the 32 kept (`MAX_GENERATIONS`): 2, then 3 write units for
  * each new one. Past one unit they are kept as numbers instead, two a generation (`start` in ms since
- * the epoch, then how many ms before it `from` is), so 32 fit in about 500 bytes: 1 unit. An item that fits one
- * unit keeps the maps, which is all earlier versions read (CHANGELOG: rolling back). So do starts
+ * the epoch, then how many ms before it `from` is), so 32 fit in about 500 bytes: 1 unit. An item
+ * that fits one unit keeps the maps, which is all earlier versions read (CHANGELOG: rolling back). So do starts
  * that would not read back as the same string: a generation's `start` is part of its event's id
  * (a `from` is only ever read as a time, so any form of it may go).
  */
@@ -578,6 +578,8 @@ const isCanonicalTime = (time: string): boolean => {
   const ms = Date.parse(time);
   return Number.isFinite(ms) && new Date(ms).toISOString() === time;
 };
+/** An item's key as one string: how `batchGet` indexes what it found. */
+const keyString = (key: Record<string, unknown>) => `${String(key[TABLE_KEYS.partition])}|${String(key[TABLE_KEYS.sort])}`;
 const webhookKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'WEBHOOK' });
 const bodyKey = (webhookId: string) => ({ [TABLE_KEYS.partition]: `WEBHOOK#${webhookId}`, [TABLE_KEYS.sort]: 'BODY' });
 const connectionKey = (connectionId: string) => ({ [TABLE_KEYS.partition]: `CONNECTION#${connectionId}`, [TABLE_KEYS.sort]: 'STATE' });
