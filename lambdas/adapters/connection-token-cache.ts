@@ -7,6 +7,8 @@ export interface TokenDiscovery {
   readonly tokens: readonly StoredConnectionToken[];
   /** Locations whose value is unusable (never the value itself). */
   readonly invalid: readonly { name: string; reason: string }[];
+  /** Served from this container's cache (read up to `cacheSeconds` ago), not from the store just now. */
+  readonly cached?: boolean;
 }
 
 /**
@@ -55,7 +57,7 @@ export abstract class CachedConnectionTokens {
   }
 
   private async read(): Promise<TokenDiscovery> {
-    if (this.cached && this.now() - this.cached.at < this.cache.cacheSeconds * 1000) return this.cached.discovery;
+    if (this.cached && this.now() - this.cached.at < this.cache.cacheSeconds * 1000) return { ...this.cached.discovery, cached: true };
     const discovery = await this.list();
     this.cached = { at: this.now(), discovery };
     return discovery;

@@ -27,6 +27,8 @@ export interface Observation {
     /** Makini's `sync_status` as it was. */
     readonly reported: string;
   };
+  /** Makini's `sync_status` as it was, documented or not (an undocumented one makes no `sync` claim). */
+  readonly reportedSyncStatus?: string;
 }
 
 /**
@@ -190,6 +192,7 @@ export interface SynthesizedEvent {
  *
  * An event's id depends only on the connection, what was observed and the state it corrects, so
  * polling an unchanged situation again yields the same ids, and (through `pending`) the same bodies.
+ * A status event is timed `nowIso`; none is made while the state's status is timed at or after it.
  *
  * @example
  * const events = synthesizeEvents('conn_1', state, observation, new Date().toISOString(), record?.pending ?? {});
@@ -204,8 +207,17 @@ export function synthesizeEvents(
   const wanted: Wanted[] = [];
   const status = state?.status ?? 'unknown';
   const { connection, sync } = observation;
+  // A status event is timed when it is observed. When the state's status was set by an event timed
+  // at or after that (its sender's clock runs ahead of ours), the event would be stale; and since
+  // its id depends only on what it corrects, every later run would send the same stale body again,
+  // which the consumer deduplicates: the state would never catch up. So no status event is made
+  // until our clock has passed the state's.
+  const observedAt = parseEventTime(nowIso);
+  const statusAhead = state?.statusAt !== undefined && observedAt !== undefined && state.statusAt >= observedAt;
 
-  if (connection?.status === 'reauthorization_required' || sync?.status === 'credentials_invalid') {
+  if (statusAhead) {
+    // The status waits for a later run (the sync below does not: its events carry Makini's own time).
+  } else if (connection?.status === 'reauthorization_required' || sync?.status === 'credentials_invalid') {
     if (status !== 'reauthorization_required') {
       const reason = sync?.status === 'credentials_invalid' ? 'sync_status_fail' : 'reported_by_connection_status';
       wanted.push({ type: 'connection.reauthorization_required', basis: `reauth|${state?.statusEventId ?? ''}`, timestamp: nowIso, data: { reason, ...(observation.reportedStatus && { makini_status: observation.reportedStatus }) } });

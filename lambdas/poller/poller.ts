@@ -152,7 +152,7 @@ export interface PollRunSummary {
   readonly handedOn?: boolean;
   /** A worker: connections of a shard it ran out of time for, put back on the queue as a shard for its successor. */
   readonly requeued?: number;
-  /** Set when another run held the lease, so this one polled nothing. */
+  /** Set when another run held the lease, so this one polled nothing (its counts are zeros, and its mode is not read). */
   readonly skipped?: 'another poll run is in progress';
 }
 
@@ -231,7 +231,15 @@ export function createPoller(deps: PollerDeps) {
       // Known before and not listed now: confirmed gone (404) below, or polled like the rest.
       for (const id of await deps.store.listPolledConnectionIds()) if (!targets.has(id)) targets.set(id, { connectionId: id });
     } else {
-      const { tokens, invalid } = await deps.tokens.discover();
+      let discovery = await deps.tokens.discover();
+      // Another container may have refreshed a pair since this one cached the list; with Makini
+      // rotating refresh tokens, the cached one would be refused (a false refresh failure and
+      // page). So a cached list with a pair due for a refresh is read again first.
+      if (discovery.cached && discovery.tokens.some((t) => tokenDue(t, started, settings).refresh)) {
+        deps.tokens.forget();
+        discovery = await deps.tokens.discover();
+      }
+      const { tokens, invalid } = discovery;
       // `location`: the secret's name, or the connection id of a table item; never the value.
       for (const bad of invalid) deps.logger.warn('connection token skipped', { location: bad.name, reason: bad.reason });
       for (const token of tokens) targets.set(token.connectionId, { connectionId: token.connectionId, token });
@@ -505,7 +513,7 @@ export function createPoller(deps: PollerDeps) {
       ...(observation ? synthesizeEvents(connectionId, candidate.state, observation, nowIso, previous) : []),
     ];
     const pending = keepPending(previous, events);
-    const reported = { reportedStatus: observation?.reportedStatus ?? target.listed?.status, reportedSyncStatus: observation?.sync?.reported };
+    const reported = { reportedStatus: observation?.reportedStatus ?? target.listed?.status, reportedSyncStatus: observation?.reportedSyncStatus };
     // Remember the bodies before queueing them, so a crash in between re-sends the same bodies.
     await deps.store.savePollRecord(recordPoll(candidate.poll, connectionId, { ...(failure ?? { outcome: 'ok' }), pending, ...reported }, at, settings));
     try {
@@ -531,7 +539,7 @@ export function createPoller(deps: PollerDeps) {
       deps.logger.warn('Makini reported a connection status the status table does not know: kept verbatim, state unchanged (see connectionStatusMap)', { connectionId: target.connectionId, status: reportedStatus });
     }
     const current = await withIssuedToken(credentials, target.connectionId);
-    return { ...(mapped && { connection: { status: mapped } }), ...(reportedStatus !== undefined && { reportedStatus }), ...(current.sync && { sync: current.sync }) };
+    return { ...(mapped && { connection: { status: mapped } }), ...(reportedStatus !== undefined && { reportedStatus }), ...observedSync(current) };
   }
 
   /** Issues a connection token and reads the integration (a refused fresh token fails this poll; the next run issues another). */
@@ -572,7 +580,7 @@ export function createPoller(deps: PollerDeps) {
       current = await deps.api.currentIntegration(renewed.token);
     }
     // The token worked: the connection is reachable, unless its sync says the credentials are invalid.
-    return { connection: { status: 'online' }, ...(current.sync && { sync: current.sync }) };
+    return { connection: { status: 'online' }, ...observedSync(current) };
   }
 
   /** One refresh and its write-back; the new pair (saved or not), or undefined when Makini refused. */
@@ -621,6 +629,11 @@ const EMPTY_SUMMARY: PollRunSummary = {
   tokenRefreshFailed: 0,
   tokensExpiring: 0,
 };
+
+/** What the integration said of its sync: the claim, if its value is documented, and the value as it was, whatever it is. */
+function observedSync(current: CurrentIntegration): Pick<Observation, 'sync' | 'reportedSyncStatus'> {
+  return { ...(current.sync && { sync: current.sync }), ...(current.reportedSyncStatus !== undefined && { reportedSyncStatus: current.reportedSyncStatus }) };
+}
 
 /** Pending bodies an id keeps across runs; older ones have long been consumed or deduplicated. */
 const PENDING_KEPT = 32;

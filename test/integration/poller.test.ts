@@ -8,7 +8,7 @@ import { MakiniApiClient } from '../../lambdas/adapters/makini-api-client';
 import { SecretsManagerClientCredentials, SecretsManagerConnectionTokens } from '../../lambdas/adapters/secrets-manager-connection-tokens';
 import { formatConnectionSecret, parseConnectionSecret, tokenFromResponse } from '../../lambdas/core/connection-secret';
 import { finishProcessed, processMessage } from '../../lambdas/core/consume';
-import { decodeEnvelope } from '../../lambdas/core/envelope';
+import { decodeEnvelope, encodeEnvelope } from '../../lambdas/core/envelope';
 import { createPoller, pollerSettings, POLLER_METRICS, type PollerDeps } from '../../lambdas/poller/poller';
 import { SqsPollShardQueue } from '../../lambdas/adapters/sqs-poll-shard-queue';
 import type { PollWorkers } from '../../lambdas/adapters/lambda-poll-workers';
@@ -42,11 +42,11 @@ afterEach(async () => backends.close());
 
 const systemCredentials = () => backends.systemCredentials();
 
-function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void; fanOut?: PollerDeps['fanOut'] } = {}) {
+function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void; fanOut?: PollerDeps['fanOut']; tokenCacheSeconds?: number } = {}) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'poller' });
   const addMetric = jest.spyOn(metrics, 'addMetric');
   const api = new MakiniApiClient({ baseUrl: makini.url, pageSize: 2, timeoutMs: 1_000, maxAttempts: 2, now: () => clock(), sleep: async (ms) => void hooks.sleep?.(ms) });
-  const tokens = new SecretsManagerConnectionTokens(smClient, { prefix: PREFIX, cacheSeconds: 0, now: () => clock() });
+  const tokens = new SecretsManagerConnectionTokens(smClient, { prefix: PREFIX, cacheSeconds: hooks.tokenCacheSeconds ?? 0, now: () => clock() });
   const run = createPoller({
     credentials: new SecretsManagerClientCredentials(smClient, { secretName: CREDENTIALS_SECRET, cacheSeconds: 0 }),
     tokens: {
@@ -259,6 +259,37 @@ describe('system mode against the Makini simulator (client credentials, connecti
       await empty.close();
     }
   });
+
+  it('keeps a sync_status Makini does not document verbatim in the poll record, in place of the earlier one', async () => {
+    makini.upsertConnection('conn_u', { status: 'active', sync_status: 'done', sync_updated_at: '2026-11-22T05:00:00Z' });
+    const { run } = poller({ pollAll: true });
+    await run();
+    expect((await store.loadCandidates(['conn_u']))[0].poll?.reportedSyncStatus).toBe('done');
+    makini.upsertConnection('conn_u', { sync_status: 'queued' });
+    makini.advanceClock(5 * 60_000);
+    expect((await run()).result).toMatchObject({ polled: 1, failed: 0 });
+    expect((await store.loadCandidates(['conn_u']))[0].poll?.reportedSyncStatus).toBe('queued');
+  });
+
+  it('corrects a status set by an event timed ahead of our clock once the clock has passed it (not with a stale event re-sent under one id)', async () => {
+    makini.upsertConnection('conn_s', { status: 'active', sync_status: 'inprogress' });
+    // A webhook says offline, timed 60 s ahead of our clock (its sender's clock runs fast).
+    const ahead = new Date(clock() + 60_000).toISOString();
+    const body = JSON.stringify({ id: 'wh_offline', type: 'connection.status_changed', timestamp: ahead, connection_id: 'conn_s', data: { status: 'offline' } });
+    queued.push(encodeEnvelope({ webhookId: 'wh_offline', receivedAt: new Date(clock()).toISOString(), scheme: 'makini', requestId: 'r1' }, Buffer.from(body)));
+    await drain();
+    expect(await store.getConnection('conn_s')).toMatchObject({ status: 'offline' });
+
+    const { run } = poller();
+    await run(); // Makini says active, but the state's offline is timed after this observation
+    expect(types().filter((e) => e.type === 'connection.status_changed')).toEqual([]);
+    await drain();
+    makini.advanceClock(10 * 60_000);
+    await run();
+    expect(types().filter((e) => e.type === 'connection.status_changed').map((e) => e.data.status)).toEqual(['online']);
+    await drain();
+    expect(await store.getConnection('conn_s')).toMatchObject({ status: 'online' });
+  });
 });
 
 describe('per-connection mode against the Makini simulator (OAuth pairs in one secret each)', () => {
@@ -296,6 +327,22 @@ describe('per-connection mode against the Makini simulator (OAuth pairs in one s
 
     makini.advanceClock(60_000);
     expect((await run()).result).toMatchObject({ tokensRefreshed: 0 }); // not due any more
+    expect(makini.stats.grants.refresh_token).toBe(1);
+  });
+
+  it('reads the pairs again before refreshing from a cached list, so a pair another container refreshed meanwhile is not refreshed with its rotated-out refresh token', async () => {
+    await setUp({ rotateRefreshTokens: true });
+    // Expires 7 days and 30 s from now: just outside the refresh margin.
+    await addPair('conn_r', { accessTtlSeconds: 7 * 86_400 + 30 });
+    const containerA = poller({ pollAll: true }, { tokenCacheSeconds: 300 });
+    const containerB = poller({ pollAll: true }, { tokenCacheSeconds: 300 });
+    expect((await containerB.run()).result).toMatchObject({ tokensRefreshed: 0 }); // B caches the pair
+    makini.advanceClock(60_000); // now within the margin
+    expect((await containerA.run()).result).toMatchObject({ tokensRefreshed: 1, tokenRefreshFailed: 0 }); // A refreshes; Makini rotates the refresh token
+    queued.length = 0;
+    makini.advanceClock(60_000);
+    expect((await containerB.run()).result).toMatchObject({ polled: 1, failed: 0, tokensRefreshed: 0, tokenRefreshFailed: 0 });
+    expect(types().filter((e) => e.type === 'connection.token_expiring')).toEqual([]);
     expect(makini.stats.grants.refresh_token).toBe(1);
   });
 

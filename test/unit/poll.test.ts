@@ -1,6 +1,7 @@
 import type { ConnectionState } from '../../lambdas/core/connection-state';
 import { DEFAULT_CONNECTION_STATUS_MAP } from '../../lambdas/config/config';
 import { breakerState, mapConnectionStatus, mapSyncStatus, recordDeleted, recordPoll, selectConnections, synthesizeEvents, tokenExpiringEvent, type Observation, type PollRecord, type PollSettings } from '../../lambdas/core/poll';
+import { eventTimeFromMs } from '../../lambdas/core/event-time';
 
 const NOW = Date.parse('2026-11-22T06:00:00Z');
 const iso = (msAgo: number) => new Date(NOW - msAgo).toISOString();
@@ -98,6 +99,20 @@ describe('synthesizeEvents', () => {
     expect(again.id).toBe(first.id);
     // With the earlier body pending, the repeat is byte-identical, so the consumer sees a duplicate.
     expect(synthesizeEvents('c', healthy('c'), { ...obs, reportedStatus: 'reconnect' }, iso(-300_000), { [first.id]: first.body })[0].body).toBe(first.body);
+  });
+
+  it('makes no status event while the state\'s status is timed at or after the observation (it would be stale, and re-sent stale under the same id), but still reports a newer sync', () => {
+    const offlineAt = (msAgo: number): ConnectionState => ({ ...healthy('c'), status: 'offline', statusAt: eventTimeFromMs(NOW - msAgo), statusEventId: 'wh_off' });
+    const synced = { ...online, sync: sync('done', iso(-1)) };
+    // Ahead of our clock by a minute, or to the nanosecond: nothing about the status yet.
+    for (const state of [offlineAt(-60_000), offlineAt(0)]) {
+      expect(synthesizeEvents('c', state, synced, iso(0), {}).map((e) => e.type)).toEqual(['sync.completed']);
+      expect(synthesizeEvents('c', state, { connection: { status: 'reauthorization_required' } }, iso(0), {})).toEqual([]);
+    }
+    // A millisecond later than the state's status: the correction is made, timed now.
+    const [event] = synthesizeEvents('c', offlineAt(1), online, iso(0), {});
+    expect(parse(event)).toMatchObject({ type: 'connection.status_changed', timestamp: iso(0), data: { status: 'online', previous_status: 'offline' } });
+    expect(parse(synthesizeEvents('c', offlineAt(1), { connection: { status: 'reauthorization_required' } }, iso(0), {})[0])).toMatchObject({ type: 'connection.reauthorization_required' });
   });
 
   it("reads Makini's fail sync status as reauthorization required", () => {
