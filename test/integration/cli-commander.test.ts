@@ -84,6 +84,7 @@ describe('usage errors: one line, exit 2', () => {
     [['connections', 'rename', 'c1'], /unknown connections action 'rename'/],
     [['events', '--limit', '0', '--local-dir', '/nonexistent'], /--limit must be a whole number from 1 to 10000/],
     [['status', '--stack', 'S', '--local-dir', 'D'], /give --stack or --local-dir, not both/],
+    [['replay', 'wh_1', '--since', '2026-01-01T00:00:00Z', '--local-dir', '/nonexistent'], /^makini-webhooks: --since goes with --connection C: a webhook id is replayed on its own\n$/],
     [['status', '--local-dir', '/nonexistent/mw'], /no local stack in \/nonexistent\/mw\//],
     [['simulate', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--duplicates', '2'], /--duplicates must be a number from 0 to 1/],
   ])('%j', async (args, message) => {

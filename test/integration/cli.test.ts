@@ -424,6 +424,26 @@ describe('makini-webhooks poll', () => {
     expect(stopped.stderr).toMatch(/^makini-webhooks: the local stack in .* is not running \(nothing answers at http:\/\/127\.0\.0\.1:\d+\): start it with 'npm start'\n$/);
   });
 
+  it('says when a run was skipped (another held the lease) or handed its due connections to poll workers', async () => {
+    const zeros = { connections: 0, due: 0, polled: 0, failed: 0, unauthorized: 0, recovered: 0, deferred: 0, peakConcurrency: 0, deleted: 0, tokensRefreshed: 0, tokenRefreshFailed: 0, tokensExpiring: 0 };
+    const answers = [
+      { ...zeros, mode: 'per-connection', skipped: 'another poll run is in progress' },
+      { ...zeros, mode: 'system', connections: 5000, due: 5000, shards: 3 },
+    ];
+    const { url, close } = await listenOnLoopback(createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answers.shift()))));
+    try {
+      const fake = mkdtempSync(path.join(tmpdir(), 'mw-fake-'));
+      writeFileSync(path.join(fake, 'stack.json'), JSON.stringify({ ...stack.info, pollUrl: `${url}/_local/poll` }));
+      const skipped = await cli(['poll', '--local-dir', fake]);
+      expect(skipped).toMatchObject({ code: 0, stderr: '' });
+      expect(skipped.stdout).toMatch(/^poll run on the local stack \(.*\): skipped, another poll run is in progress; nothing was polled\n$/);
+      const fannedOut = await cli(['poll', '--local-dir', fake]);
+      expect(fannedOut.stdout).toMatch(/^  handed out +3 shard\(s\) of the 5000 due to poll workers/m);
+    } finally {
+      await close();
+    }
+  });
+
   it('prints its help, and takes no arguments', async () => {
     expect(await cli(['poll', '--help'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: makini-webhooks poll/) });
     expect((await cli(['--help'])).stdout).toMatch(/^  poll +run the poller now/m);

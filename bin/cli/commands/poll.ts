@@ -95,6 +95,8 @@ function isPollSummary(value: unknown): value is PollRunSummary {
 
 function describePollRun(summary: PollRunSummary, where: string): string {
   const n = (value: number | undefined) => value ?? 0;
+  // The poller's skipped summary is all zeros: its counts (and its mode) say nothing of a run.
+  if (summary.skipped) return `poll run on ${where}: skipped, ${summary.skipped}; nothing was polled\n`;
   return [
     `poll run on ${where}, ${summary.mode} mode`,
     `  connections       ${n(summary.connections)} (${n(summary.due)} due)`,
@@ -105,6 +107,7 @@ function describePollRun(summary: PollRunSummary, where: string): string {
     `  tokens refreshed  ${n(summary.tokensRefreshed)}`,
     `  refresh failed    ${n(summary.tokenRefreshFailed)}${summary.tokensExpiring ? ` (${summary.tokensExpiring} refresh token(s) expiring soon)` : ''}`,
     `  deferred          ${n(summary.deferred)}${summary.deferred ? ' (time budget spent: polled first next run)' : ''}`,
+    ...(summary.shards ? [`  handed out        ${summary.shards} shard(s) of the ${n(summary.due)} due to poll workers, which poll them after this answer (not counted above)`] : []),
     '',
   ].join('\n');
 }

@@ -33,6 +33,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
     ),
   ).action(async (webhookId: string | undefined, values: ReplayOptions, cmd: Command) => {
     noExtraArguments(cmd.args.slice(1));
+    if (values.since !== undefined && values.connection === undefined) throw new UsageError('--since goes with --connection C: a webhook id is replayed on its own');
     const target = await resolveTarget(values);
     if ((webhookId === undefined) === (values.connection === undefined)) throw new UsageError('replay takes a webhook id, or --connection C --since ISO');
     if (values.connection !== undefined && (values.since === undefined || parseEventTime(values.since) === undefined)) throw new UsageError('--since must be an ISO-8601 time');
