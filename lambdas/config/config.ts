@@ -88,8 +88,9 @@ export const MAX_STORABLE_BODY_BYTES = Math.min(390_000, Math.floor(((SQS_MAX_ME
  * Largest body that travels inline; a larger one is stored in the body bucket and travels as a
  * pointer (`bodies/<sha256>`). The tightest of the three stores sets it: an EventBridge entry holds
  * 256 KB (262,144 bytes) in all, and the bus event carries the body's fields (`data`) plus the
- * event's and the connection's metadata (a few KB), so 200,000 bytes leave over 60 KB for those
- * and for re-serialisation (`1e9` becomes `1000000000`). The other two are looser: base64 in the
+ * event's and the connection's metadata (a few KB), so 200,000 bytes leave over 60 KB for those.
+ * What the bus carries can be longer than the body (a notification's ids travel as strings: `7`
+ * becomes `"7"`), so a body is measured that way too (`travelsAsPointer`). The other two are looser: base64 in the
  * SQS envelope makes it 266,668 bytes of 1 MiB, and the history item 200 KB of DynamoDB's 400 KB.
  */
 export const INLINE_BODY_MAX_BYTES = 200_000;

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { INLINE_BODY_MAX_BYTES } from '../config/config';
+import { parseJsonBody } from './json-body';
 
 /** Where a large body is, and what it must be when read back. */
 export interface BodyPointer {
@@ -44,13 +45,41 @@ export class BodyIntegrityError extends Error {
 }
 
 /**
- * Whether a body travels inline (`false`) or through the body store (`true`).
+ * Whether a body travels inline (`false`) or through the body store (`true`): above
+ * `INLINE_BODY_MAX_BYTES`, or when its fields would grow past that on the bus (see {@link busBytes}).
  *
  * @example
  * travelsAsPointer(Buffer.alloc(250_000)); // true
+ * travelsAsPointer(Buffer.from(JSON.stringify({ event: 'assets.updated', body: Array(40_000).fill(7) }))); // true: 80 KB, but 160 KB of ids as strings
  */
 export function travelsAsPointer(body: Uint8Array): boolean {
-  return body.length > INLINE_BODY_MAX_BYTES;
+  if (body.length > INLINE_BODY_MAX_BYTES) return true;
+  // No body this short can grow past the line: only a larger one is parsed to be measured.
+  if (body.length * MAX_BUS_GROWTH <= INLINE_BODY_MAX_BYTES) return false;
+  return busBytes(body) > INLINE_BODY_MAX_BYTES;
+}
+
+/**
+ * How many times its own size a body can become in {@link busBytes}: a number grows most as a
+ * string, `1e20` (4 bytes) becoming `"100000000000000000000"` (23).
+ */
+const MAX_BUS_GROWTH = 6;
+
+/**
+ * At most what a body's fields take on the bus: the body parsed, and written again with every number
+ * as a string. A notification's ids travel as strings (`7` → `"7"`, `9e15` → `"9000000000000000"`),
+ * and nothing else JSON.stringify writes is longer than what it read (a string's escapes never grow).
+ */
+function busBytes(body: Uint8Array): number {
+  const parsed = parseJsonBody(body);
+  // Not JSON: it makes no event, only a history item that keeps it as it came.
+  if (parsed === undefined) return body.length;
+  try {
+    return Buffer.byteLength(JSON.stringify(parsed, (_key, value: unknown) => (typeof value === 'number' ? String(value) : value)));
+  } catch {
+    // Nested deeper than JSON.stringify recurses (canonicalJson has no form for it either): as it came.
+    return body.length;
+  }
 }
 
 /**

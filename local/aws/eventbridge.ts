@@ -35,6 +35,16 @@ export function readBusLog(file: string): BusEvent[] {
   return readJsonLines<BusEvent>(file);
 }
 
+/** What the entries of one PutEvents call may take together (256 KB). */
+export const PUT_EVENTS_MAX_BYTES = 262_144;
+
+/** A PutEvents entry's size as EventBridge calculates it (eb-putevent-size in its user guide). */
+function entrySize(entry: Record<string, unknown>): number {
+  const utf8 = (value: unknown) => (typeof value === 'string' ? Buffer.byteLength(value) : 0);
+  const resources = Array.isArray(entry.Resources) ? entry.Resources.reduce((n: number, r) => n + utf8(r), 0) : 0;
+  return (entry.Time !== undefined ? 14 : 0) + utf8(entry.Source) + utf8(entry.DetailType) + utf8(entry.Detail) + resources;
+}
+
 /** A PutEvents entry as the caller sent it. */
 export interface PutEventsEntry {
   readonly Source: string;
@@ -75,6 +85,11 @@ export async function startLocalEventBridge(
         // As AWS does: a field over its length limit fails the whole call, not one entry.
         if (entries.some((e) => typeof e.DetailType === 'string' && e.DetailType.length > 128)) {
           throw new AwsError('ValidationException', "1 validation error detected: Value at 'entries.member.detailType' failed to satisfy constraint: Member must have length less than or equal to 128");
+        }
+        // As AWS does: the entries of one call may take 256 KB together, each sized as EventBridge
+        // documents it (Time 14 bytes, then Source, DetailType, Detail and each Resources entry as UTF-8).
+        if (entries.reduce((bytes, e) => bytes + entrySize(e), 0) > PUT_EVENTS_MAX_BYTES) {
+          throw new AwsError('ValidationException', 'Total size of the entries in the request is over the limit.');
         }
         const results = entries.map((entry) => {
           if (typeof entry.Source !== 'string' || typeof entry.DetailType !== 'string' || typeof entry.Detail !== 'string') {

@@ -10,7 +10,7 @@ import { EventBridgePublisher } from '../../lambdas/adapters/eventbridge-publish
 import { S3BodyStore, s3ClientConfig } from '../../lambdas/adapters/s3-body-store';
 import { secretsManagerProvider } from '../../lambdas/adapters/secrets-manager-provider';
 import { BodyNotFoundError, readPointedBody } from '../../lambdas/core/body-store';
-import { decodeEnvelope } from '../../lambdas/core/envelope';
+import { decodeEnvelope, encodeEnvelope } from '../../lambdas/core/envelope';
 import { createConsumerHandler } from '../../lambdas/consumer/consumer';
 import { createReceiverHandlerFromEnv } from '../../lambdas/receiver/receiver';
 import { LocalIam } from '../../local/aws/authorization';
@@ -139,6 +139,36 @@ describe('bodies above the inline limit, through the local S3 endpoint', () => {
     expect(detail).toMatchObject({ dataOmitted: true, event: { webhookId: 'evt_large_1', entity: 'assets', action: 'updated', data: {} } });
     expect(detail.event.ids).toBeUndefined();
     expect(Buffer.byteLength(JSON.stringify(detail))).toBeLessThan(4_000); // the Detail as sent (compact JSON)
+  });
+
+  it('sends a body under the line through the bucket when its ids, as strings on the bus, would pass it; the event is published with its pointer', async () => {
+    // 70,000 numeric ids: a 140 KB body, and 280 KB of ids on the bus (the local bus refuses a call over 256 KB, as AWS does).
+    const body = Buffer.from(JSON.stringify({ event: 'assets.updated', body: Array.from({ length: 70_000 }, (_, i) => i % 10) }));
+    expect(body.length).toBeLessThan(INLINE_BODY_MAX_BYTES);
+    const response = await receiver()(body);
+    expect(response.status).toBe(200);
+    const { bodyRef } = decodeEnvelope(messages()[0]!);
+    expect(bodyRef?.bytes).toBe(body.length);
+    const { store, handle } = consumer();
+    expect(await handle({ Records: [sqsRecord(messages()[0]!)] })).toEqual({ batchItemFailures: [] });
+    expect(bus.events()).toHaveLength(1);
+    expect(bus.events()[0]!.detail).toMatchObject({ dataOmitted: true, bodyRef: { bucket: BUCKET, ...bodyRef } });
+    const { webhookId } = (bus.events()[0]!.detail as { event: { webhookId: string } }).event;
+    expect((await store.getWebhook(webhookId))?.status).toBe('DONE');
+  });
+
+  it('publishes a message an earlier version queued inline, whose ids grew past the bus limit, without its ids (marked), rather than failing it on every try', async () => {
+    const body = Buffer.from(JSON.stringify({ event: 'assets.updated', body: Array.from({ length: 70_000 }, (_, i) => i % 10) }));
+    const message = encodeEnvelope({ webhookId: 'evt_grown', receivedAt: '2026-11-22T06:00:00.000Z', scheme: 'makini', requestId: 'r1' }, body);
+    const { store, handle } = consumer();
+    expect(await handle({ Records: [sqsRecord(message)] })).toEqual({ batchItemFailures: [] });
+    expect(bus.events()).toHaveLength(1);
+    const detail = bus.events()[0]!.detail as { event: Record<string, unknown> };
+    expect(detail).toMatchObject({ dataOmitted: true, idsOmitted: true, event: { webhookId: 'evt_grown', entity: 'assets', action: 'updated', data: {} } });
+    expect(detail.event.ids).toBeUndefined();
+    const stored = await store.getWebhook('evt_grown');
+    expect(stored?.status).toBe('DONE');
+    expect(Buffer.from(stored!.body).equals(body)).toBe(true); // the history keeps what the bus could not carry
   });
 
   it('fails the record (SQS retries it) when the stored body is not the one the pointer names, or is gone', async () => {

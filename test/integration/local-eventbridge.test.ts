@@ -31,6 +31,28 @@ describe('local EventBridge endpoint (through the AWS SDK)', () => {
   });
 });
 
+describe('local EventBridge limits', () => {
+  it('refuses a call whose entries take more than 256 KB together, sized as EventBridge sizes them, and puts one of exactly 256 KB', async () => {
+    const bus = await startLocalEventBridge();
+    const client = new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 });
+    // Time 14 bytes, Source 15, DetailType 14, Resources 3 + 4, Detail the rest.
+    const entry = (detailBytes: number) => ({ Source: 'makini.webhooks', DetailType: 'assets.updated', Resources: ['r:1', 'r:22'], Time: new Date('2026-11-22T05:00:00Z'), Detail: JSON.stringify({ pad: 'x'.repeat(detailBytes - 10) }) });
+    try {
+      const whole = 262_144 - 14 - 15 - 14 - 7;
+      await expect(client.send(new PutEventsCommand({ Entries: [entry(whole + 1)] }))).rejects.toMatchObject({ name: 'ValidationException', message: 'Total size of the entries in the request is over the limit.' });
+      await expect(client.send(new PutEventsCommand({ Entries: [entry(whole)] }))).resolves.toMatchObject({ FailedEntryCount: 0 });
+      // Without Time and Resources, 21 bytes more of Detail fit.
+      await expect(client.send(new PutEventsCommand({ Entries: [{ ...entry(whole + 21), Time: undefined, Resources: undefined }] }))).resolves.toMatchObject({ FailedEntryCount: 0 });
+      // Together: each entry counts its own Time, Source, DetailType and Resources.
+      await expect(client.send(new PutEventsCommand({ Entries: [entry(150_000), entry(whole - 150_000)] }))).rejects.toMatchObject({ name: 'ValidationException' });
+      expect(bus.events()).toHaveLength(2);
+    } finally {
+      client.destroy();
+      await bus.close();
+    }
+  });
+});
+
 describe('local EventBridge faults', () => {
   it('refuses the entries rejectEntry picks, each on its own with an ErrorCode, and puts the others', async () => {
     const bus = await startLocalEventBridge({ rejectEntry: (entry) => (JSON.parse(entry.Detail) as { n: number }).n === 2 });

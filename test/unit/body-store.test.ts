@@ -26,6 +26,31 @@ describe('the inline threshold', () => {
     expect(travelsAsPointer(Buffer.alloc(INLINE_BODY_MAX_BYTES + 1))).toBe(true);
   });
 
+  it('points to a body under the line whose ids, carried as strings on the bus, would take more than the line', () => {
+    const numbers = (count: number, id = 7) => Buffer.from(JSON.stringify({ event: 'assets.updated', body: new Array<number>(count).fill(id) }));
+    // `7,` is 2 bytes, `"7",` 4 on the bus: 60,000 ids are a 120 KB body and 240 KB of ids.
+    expect(numbers(60_000).length).toBeLessThan(INLINE_BODY_MAX_BYTES);
+    expect(travelsAsPointer(numbers(60_000))).toBe(true);
+    // To the byte: the body written with its numbers as strings, against the line.
+    const asStrings = (count: number) => Buffer.byteLength(JSON.stringify({ event: 'assets.updated', body: new Array<string>(count).fill('7') }));
+    const atLine = Math.floor((INLINE_BODY_MAX_BYTES - asStrings(1) + 4) / 4);
+    expect([asStrings(atLine), asStrings(atLine + 1)]).toEqual([INLINE_BODY_MAX_BYTES - 1, INLINE_BODY_MAX_BYTES + 3]);
+    expect(travelsAsPointer(numbers(atLine))).toBe(false);
+    expect(travelsAsPointer(numbers(atLine + 1))).toBe(true);
+    // `1e20` (4 bytes) grows most: 23 bytes as a string. Under a quarter of the line of it is too much.
+    const grown = Buffer.from(`[${new Array<string>(9_000).fill('1e20').join(',')}]`);
+    expect(grown.length).toBeLessThan(INLINE_BODY_MAX_BYTES / 4);
+    expect(travelsAsPointer(grown)).toBe(true);
+  });
+
+  it('keeps inline a body of strings (Makini\'s ids are UUIDs), one that is not JSON, and one whose escapes only shrink', () => {
+    const uuids = Buffer.from(JSON.stringify({ event: 'assets.updated', body: new Array<string>(5_000).fill('16c69269-8a4e-4d2b-9c3f-0a1b2c3d4e5f') }));
+    expect(uuids.length).toBeGreaterThan(INLINE_BODY_MAX_BYTES * 0.9);
+    expect(travelsAsPointer(uuids)).toBe(false);
+    expect(travelsAsPointer(Buffer.from(`not json ${'7,'.repeat(90_000)}`))).toBe(false);
+    expect(travelsAsPointer(Buffer.from(`["${'\\u00e9'.repeat(30_000)}"]`))).toBe(false);
+  });
+
   it('leaves room in an EventBridge entry (256 KB) for the event and state around the body', () => {
     expect(INLINE_BODY_MAX_BYTES).toBeLessThanOrEqual(262_144 - 50_000);
   });
