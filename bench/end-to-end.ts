@@ -158,11 +158,17 @@ function busEventBytes(stack: StackProcess, keep: (webhookId: string) => boolean
 /** The webhook id of a webhook item or of its body item (`WEBHOOK#<id>`). */
 const webhookIdOf = (item: Record<string, AttributeValue>) => (item.pk?.S ?? '').slice('WEBHOOK#'.length);
 
-/** Bytes stored per webhook: its item, and its body item for those kept apart. */
+/**
+ * Bytes stored per webhook: its item, its body item for those kept apart, and its content key's
+ * generations item for those without an id (kept as long as the webhook items since 2026-12-03).
+ */
 function storedBytes(units: ReadonlyMap<string, ItemUnits>): number {
   const webhook = units.get('WEBHOOK');
-  const body = units.get('BODY');
-  return (webhook?.bytes ?? 0) + (body && webhook ? (body.bytes * body.count) / webhook.count : 0);
+  const share = (kind: string) => {
+    const other = units.get(kind);
+    return other && webhook ? (other.bytes * other.count) / webhook.count : 0;
+  };
+  return (webhook?.bytes ?? 0) + share('BODY') + share('GENERATION');
 }
 
 /** How many times the consumer put each content key's events on the bus. */

@@ -109,8 +109,11 @@ export class DynamoDbEventStore implements EventStore {
         await this.db.send(
           new PutCommand({
             TableName: this.options.tableName,
-            // Only the decision needs it: it expires a day after its newest window closes.
-            Item: withGenerations({ ...contentKeyItem(contentKey), entity: 'generations', version: version + 1, [TABLE_KEYS.ttl]: Math.floor((newest + this.contentDedupWindowMs) / 1000) + 86_400 }, next),
+            // It lives as long after its newest window closes as a webhook item does after its claim:
+            // a copy redriven from the dead-letter queue (kept 14 days) must still join the event it
+            // repeats while that event's item is kept. Expiring a day after the window, as it did,
+            // made such a copy a new event, published a second time.
+            Item: withGenerations({ ...contentKeyItem(contentKey), entity: 'generations', version: version + 1, [TABLE_KEYS.ttl]: Math.floor((newest + this.contentDedupWindowMs) / 1000) + this.options.retentionSeconds }, next),
             // Another copy may have changed the generations meanwhile: then decide again.
             // Version 0: no item, or one without a version (an early development build wrote those).
             ConditionExpression: version === 0 ? 'attribute_not_exists(#version)' : '#version = :version',
@@ -489,9 +492,15 @@ export class DynamoDbEventStore implements EventStore {
     return items;
   }
 
-  /** A connection's processed events (with `undefined`: those of no connection), newest first by event time. */
-  async listEvents(connectionId: string | undefined, limit = 50): Promise<StoredWebhook[]> {
-    return this.withBodies(await this.queryIndex(connectionId === undefined ? NO_CONNECTION_PARTITION : `CONNECTION#${connectionId}`, limit));
+  /**
+   * A connection's processed events (with `undefined`: those of no connection), newest first by event
+   * time; with `range`, only those that happened from `since` to `until` (event times, both included),
+   * read by the index's sort key, so a range is complete however many newer events there are.
+   */
+  async listEvents(connectionId: string | undefined, limit = 50, range?: { readonly since: string; readonly until?: string }): Promise<StoredWebhook[]> {
+    // The sort key is `<occurredAt>#<id>`: `$` sorts right after `#`, so `<until>$` bounds every id of `until`.
+    const keys = range && { from: range.since, ...(range.until !== undefined && { to: `${range.until}$` }) };
+    return this.withBodies(await this.queryIndex(connectionId === undefined ? NO_CONNECTION_PARTITION : `CONNECTION#${connectionId}`, limit, keys));
   }
 
   /** Copies that arrived with a known id but a different body, newest first. */
@@ -499,17 +508,18 @@ export class DynamoDbEventStore implements EventStore {
     return (await this.queryIndex('MISMATCH', limit)).map((i) => ({ webhookId: String(i.webhookId), receivedAt: String(i.receivedAt), ...storedBody(i), deliveries: deliveryCount(i) }));
   }
 
-  /** Up to `limit` index entries (keys only) of one partition, in sort-key order or reversed. */
-  private async indexEntries(partition: string, limit: number, forward: boolean): Promise<Record<string, unknown>[]> {
+  /** Up to `limit` index entries (keys only) of one partition, in sort-key order or reversed; with `keys`, only sort keys from `from` (to `to`). */
+  private async indexEntries(partition: string, limit: number, forward: boolean, keys?: SortKeyRange): Promise<Record<string, unknown>[]> {
     const entries: Record<string, unknown>[] = [];
+    const sortCondition = keys === undefined ? '' : keys.to === undefined ? ` AND ${TABLE_KEYS.indexSort} >= :from` : ` AND ${TABLE_KEYS.indexSort} BETWEEN :from AND :to`;
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.options.tableName,
           IndexName: TABLE_KEYS.byConnectionIndex,
-          KeyConditionExpression: `${TABLE_KEYS.indexPartition} = :pk`,
-          ExpressionAttributeValues: { ':pk': partition },
+          KeyConditionExpression: `${TABLE_KEYS.indexPartition} = :pk${sortCondition}`,
+          ExpressionAttributeValues: { ':pk': partition, ...(keys && { ':from': keys.from }), ...(keys?.to !== undefined && { ':to': keys.to }) },
           ScanIndexForward: forward,
           ...(Number.isFinite(limit) && { Limit: limit - entries.length }),
           ExclusiveStartKey,
@@ -526,14 +536,20 @@ export class DynamoDbEventStore implements EventStore {
    * Items of one index partition, newest first. The index holds keys only (a write that leaves the
    * keys alone then costs the index nothing), so the items are read from the table by key.
    */
-  private async queryIndex(partition: string, limit: number): Promise<Record<string, unknown>[]> {
-    const keys = (await this.indexEntries(partition, limit, false)).map((item) => ({ [TABLE_KEYS.partition]: item[TABLE_KEYS.partition], [TABLE_KEYS.sort]: item[TABLE_KEYS.sort] }));
+  private async queryIndex(partition: string, limit: number, range?: SortKeyRange): Promise<Record<string, unknown>[]> {
+    const keys = (await this.indexEntries(partition, limit, false, range)).map((item) => ({ [TABLE_KEYS.partition]: item[TABLE_KEYS.partition], [TABLE_KEYS.sort]: item[TABLE_KEYS.sort] }));
     const found = await this.batchGet(keys);
     return keys.flatMap((key): Record<string, unknown>[] => {
       const item = found.get(keyString(key));
       return item ? [item] : [];
     });
   }
+}
+
+/** Index sort keys from `from`, and up to `to` when it is given (both included). */
+interface SortKeyRange {
+  readonly from: string;
+  readonly to?: string;
 }
 
 /** Optional fields of a poll record, removed from the item when a new record lacks them. */

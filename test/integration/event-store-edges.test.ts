@@ -398,6 +398,19 @@ describe('operator listings', () => {
     expect((await store.listEvents('conn_1')).map((e) => e.webhookId)).toEqual(['evt_0']);
   });
 
+  it('reads a range of a connection’s events by event time, both ends included, however many newer ones there are', async () => {
+    const store = storeWith();
+    for (let i = 0; i < 8; i++) await consume(store, statusEvent(`evt_${i}`, `2026-11-22T05:0${i}:00Z`));
+    // Two events at the range's last instant, with ids on either side of the sort key's `#`.
+    await consume(store, statusEvent('evt_3!', '2026-11-22T05:03:00Z'));
+    await consume(store, statusEvent('evt_3~', '2026-11-22T05:03:00Z'));
+    const range = { since: '2026-11-22T05:01:00.000000000Z', until: '2026-11-22T05:03:00.000000000Z' };
+    expect((await store.listEvents('conn_1', Number.POSITIVE_INFINITY, range)).map((e) => e.webhookId)).toEqual(['evt_3~', 'evt_3!', 'evt_3', 'evt_2', 'evt_1']);
+    // Read by key: a limit below the newer events still reaches the range.
+    expect((await store.listEvents('conn_1', 2, range)).map((e) => e.webhookId)).toEqual(['evt_3~', 'evt_3!']);
+    expect((await store.listEvents('conn_1', Number.POSITIVE_INFINITY, { since: '2026-11-22T05:06:00.000000001Z' })).map((e) => e.webhookId)).toEqual(['evt_7']);
+  });
+
   it('stops reading a connection’s events at the limit, though more are stored', async () => {
     const store = storeWith();
     for (let i = 0; i < 3; i++) await consume(store, statusEvent(`evt_${i}`, `2026-11-22T05:0${i}:00Z`));

@@ -77,6 +77,21 @@ describe('generations of a record notified again and again', () => {
     expect(large).toMatchObject({ version: 14, entity: 'generations', expiresAt: Math.floor((Date.parse(times[13]) + WINDOW_MS) / 1000) + 86_400 });
   });
 
+  it('outlives the webhook items it names, so a copy redriven from the dead-letter queue days later still joins its event', async () => {
+    const retentionSeconds = 30 * 86_400;
+    let now = T0;
+    const s = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds, leaseMs: 30_000, contentDedupWindowMs: WINDOW_MS, now: () => now });
+    const first = await s.resolveContentId(KEY, at(T0));
+    await s.claim({ webhookId: first, deliveryId: 'm1', bodyHash: 'h', body: Buffer.from('{}'), receivedAt: at(T0), unprocessableReason: 'only its expiry matters here' });
+    const webhook = await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${first}`, sk: 'WEBHOOK' } }));
+    const generations = await generationsItem();
+    expect(generations.expiresAt).toBe(Math.floor((T0 + WINDOW_MS) / 1000) + retentionSeconds);
+    expect(generations.expiresAt).toBeGreaterThanOrEqual(Number(webhook.Item?.expiresAt));
+    // Makini's retry, received 30 s after the first copy, redriven from the DLQ 13 days later.
+    now = T0 + 13 * 86_400_000;
+    expect(await s.resolveContentId(KEY, at(T0 + 30_000))).toBe(first);
+  });
+
   it('decides every copy as the pure fold does, joins and late first copies included, in either form', async () => {
     const s = store();
     let folded: Generation[] = [];

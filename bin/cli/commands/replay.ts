@@ -68,7 +68,10 @@ export async function replayEvents(target: Target, selection: ReplaySelection, p
     const stored = await withBodies(
       'webhookId' in selection
         ? [await store.getWebhook(selection.webhookId)].filter((w) => w !== undefined)
-        : (await store.listEvents(selection.connection, 10_000)).filter((w) => (w.occurredAt ?? '') >= selection.since && (selection.until === undefined || (w.occurredAt ?? '') <= selection.until)).reverse(),
+        : // Every event of the range, oldest first, however many newer ones there are (it read the newest 10,000 until 2026-12-03).
+          (await store.listEvents(selection.connection, Number.POSITIVE_INFINITY, { since: selection.since, ...(selection.until !== undefined && { until: selection.until }) }))
+            .filter((w) => (w.occurredAt ?? '') >= selection.since && (selection.until === undefined || (w.occurredAt ?? '') <= selection.until))
+            .reverse(),
     );
     if ('webhookId' in selection && stored.length === 0) throw new UsageError(`no stored webhook ${selection.webhookId}`);
     const messages: BusMessage[] = [];
