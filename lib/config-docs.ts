@@ -22,7 +22,7 @@ export const CONFIG_DOCS: { readonly [K in keyof MakiniWebhookConfig]: string } 
   secretCacheSeconds: 'How long the receiver caches the signing secret in memory.',
   secretRefreshIntervalSeconds: 'On a signature mismatch the secret is re-fetched, at most once per this interval, so a rotated secret works without a redeploy.',
   signingSecret: 'Use an existing Secrets Manager secret (name or full ARN) instead of creating one.',
-  receiverTimeoutSeconds: 'Receiver Lambda timeout; must leave room under Makini\'s 10 s deadline, and fit every attempt of its AWS calls (three when `maxBodyBytes` exceeds 200,000: the S3 put).',
+  receiverTimeoutSeconds: 'Receiver Lambda timeout; must leave room under Makini\'s 10 s deadline, and fit every attempt of its AWS calls (three when `maxBodyBytes` exceeds 200,000: the S3 put). A second Secrets Manager read, for a rotated secret, is made only when one more call still fits in the time left; else 503.',
   receiverMemoryMB: 'Receiver Lambda memory (more memory also means more CPU).',
   awsRequestTimeoutMs: 'Per-attempt timeout of the receiver\'s AWS SDK calls (Secrets Manager, SQS).',
   awsMaxAttempts: 'Attempts, first try included, of each receiver AWS SDK call.',

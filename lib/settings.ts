@@ -98,7 +98,7 @@ export interface MakiniWebhookSettings {
    */
   readonly signingSecret?: string;
   /**
-   * Receiver Lambda timeout; must leave room under Makini's 10 s deadline, and fit every attempt of its AWS calls (three when `maxBodyBytes` exceeds 200,000: the S3 put).
+   * Receiver Lambda timeout; must leave room under Makini's 10 s deadline, and fit every attempt of its AWS calls (three when `maxBodyBytes` exceeds 200,000: the S3 put). A second Secrets Manager read, for a rotated secret, is made only when one more call still fits in the time left; else 503.
    *
    * @default 8
    */

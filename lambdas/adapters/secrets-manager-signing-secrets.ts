@@ -50,9 +50,10 @@ export class SecretsManagerSigningSecrets implements SigningSecretSource {
     }
   }
 
-  async refresh(): Promise<readonly string[] | undefined> {
+  async refresh(mayFetch: () => boolean = () => true): Promise<readonly string[] | undefined> {
     const now = this.now();
     if (now - this.lastForcedFetchAt < this.options.refreshIntervalSeconds * 1000) return undefined;
+    if (!mayFetch()) throw new SigningSecretUnavailableError({ cause: new Error('too little time is left to look for a rotated secret') });
     this.lastForcedFetchAt = now;
     try {
       return this.remember(await this.fetch(true));

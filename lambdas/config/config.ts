@@ -459,11 +459,25 @@ function coerce(spec: Spec, raw: unknown): { value?: unknown; problem?: string }
   }
 }
 
+/**
+ * The time a receiver request must have left to look for a rotated signing secret: that second
+ * Secrets Manager call, then the writes (an S3 put when bodies may exceed the inline limit, and the
+ * SQS send), each with every attempt timing out, plus the safety margin. With less left, a request
+ * whose cached secrets do not match answers 503 rather than outliving the function (which API
+ * Gateway would answer with a bare 500); the rotated secret is then read when the cache expires.
+ *
+ * @example
+ * receiverRefreshReserveMs(resolveConfig()); // 7000: 3 calls x 2 attempts x 1000 ms + 1000 ms
+ */
+export function receiverRefreshReserveMs(c: MakiniWebhookConfig): number {
+  return (c.maxBodyBytes > INLINE_BODY_MAX_BYTES ? 3 : 2) * c.awsMaxAttempts * c.awsRequestTimeoutMs + RECEIVER_SAFETY_MARGIN_MS;
+}
+
 function crossCheck(c: MakiniWebhookConfig): string[] {
   const problems: string[] = [];
-  // Worst case of one request: a Secrets Manager fetch, an S3 put when bodies may exceed the inline
-  // limit, and an SQS send, each with every attempt timing out, plus the SDK's backoff between
-  // attempts (well under 1 s at these attempt counts).
+  // Worst case of one request: a Secrets Manager fetch, then the writes, each with every attempt
+  // timing out, plus the SDK's backoff between attempts (well under 1 s at these attempt counts). A
+  // second fetch, for a rotated secret, is made only when there is time for it (receiverRefreshReserveMs).
   const calls = c.maxBodyBytes > INLINE_BODY_MAX_BYTES ? 3 : 2;
   const worstAwsMs = calls * c.awsMaxAttempts * c.awsRequestTimeoutMs;
   if (worstAwsMs + RECEIVER_SAFETY_MARGIN_MS > c.receiverTimeoutSeconds * 1000) {

@@ -9,8 +9,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { configFromEnv, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../config/config';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { configFromEnv, receiverRefreshReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../config/config';
 import { awsClientConfig } from '../adapters/aws-client-config';
 import { createLogger, withPowertools } from '../adapters/powertools';
 import { SecretsManagerSigningSecrets, type SigningSecretsProvider } from '../adapters/secrets-manager-signing-secrets';
@@ -69,10 +69,11 @@ export function createReceiverHandler(deps: ReceiverHandlerDeps) {
     idFields: deps.config.eventIdFields,
     allowSource: sourceAllowlist(deps.config.allowedSourceIps),
     now: deps.now ?? Date.now,
+    refreshReserveMs: receiverRefreshReserveMs(deps.config),
   });
-  return async function receiveWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  return async function receiveWebhook(event: APIGatewayProxyEventV2, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<APIGatewayProxyStructuredResultV2> {
     const request = fromApiGatewayEvent(event);
-    const outcome = await receive(request);
+    const outcome = await receive(request, context && (() => context.getRemainingTimeInMillis()));
     record(outcome, request, deps.logger, deps.metrics);
     return toApiGatewayResult(toHttpResponse(outcome, request.requestId));
   };

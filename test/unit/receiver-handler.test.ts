@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
+import { receiverRefreshReserveMs, resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
+import { SigningSecretUnavailableError } from '../../lambdas/core/errors';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import type { SigningSecretSource, WebhookQueue } from '../../lambdas/core/receive';
 import { createReceiverHandler, METRICS } from '../../lambdas/receiver/receiver';
@@ -28,10 +29,14 @@ class FakeSecrets implements SigningSecretSource {
     if (this.failGet) throw new Error('secrets manager unreachable');
     return this.current;
   }
-  async refresh() {
+  /** What `mayFetch` answered on the last refresh that would have fetched. */
+  mayFetch: boolean | undefined;
+  async refresh(mayFetch?: () => boolean) {
     this.refreshes++;
-    if (this.failRefresh) throw new Error('secrets manager unreachable');
     if (this.rateLimited) return undefined;
+    this.mayFetch = mayFetch?.();
+    if (this.mayFetch === false) throw new SigningSecretUnavailableError({ cause: new Error('too little time') });
+    if (this.failRefresh) throw new Error('secrets manager unreachable');
     this.current = this.stored;
     return this.current;
   }
@@ -52,8 +57,8 @@ function setup(overrides: Partial<MakiniWebhookConfig> = {}, secrets = new FakeS
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'receiver' });
   const addMetric = jest.spyOn(metrics, 'addMetric');
   const handle = createReceiverHandler({ config, secrets, queue, logger: new Logger({ serviceName: 'receiver', logLevel: 'DEBUG' }), metrics, now: () => NOW }); // DEBUG: every line the receiver can write is checked for leaks
-  const call = async (event: Parameters<typeof handle>[0]) => {
-    const { result, output } = await captureOutput(() => handle(event));
+  const call = async (event: Parameters<typeof handle>[0], context?: Parameters<typeof handle>[1]) => {
+    const { result, output } = await captureOutput(() => handle(event, context));
     return { ...result, json: JSON.parse(result.body ?? '{}'), output };
   };
   const metricNames = () => addMetric.mock.calls.map(([name]) => name);
@@ -210,6 +215,25 @@ describe('receiver handler', () => {
     const res = await call(apiGatewayEvent({ body, headers: { 'x-makini-signature': sign(body, 'forged') } }));
     expect(res.statusCode).toBe(401);
     expect(secrets.refreshes).toBe(1);
+  });
+
+  it('looks for a rotated secret only with time left for that fetch and the writes after it (receiverRefreshReserveMs); with less, 503', async () => {
+    const config = resolveConfig();
+    const reserve = receiverRefreshReserveMs(config);
+    expect(reserve).toBe(3 * config.awsMaxAttempts * config.awsRequestTimeoutMs + 1_000); // bodies may go to S3: a fetch, a put and a send
+    expect(receiverRefreshReserveMs(resolveConfig({ maxBodyBytes: 200_000 }))).toBe(2 * config.awsMaxAttempts * config.awsRequestTimeoutMs + 1_000);
+    const headers = { 'x-makini-signature': sign(body, 'brand-new-secret') };
+    const enough = setup({}, new FakeSecrets(['old-secret'], ['brand-new-secret']));
+    expect((await enough.call(apiGatewayEvent({ body, headers }), { getRemainingTimeInMillis: () => reserve })).statusCode).toBe(200);
+    expect(enough.secrets.mayFetch).toBe(true);
+    const late = setup({}, new FakeSecrets(['old-secret'], ['brand-new-secret']));
+    const res = await late.call(apiGatewayEvent({ body, headers }), { getRemainingTimeInMillis: () => reserve - 1 });
+    expect(res.statusCode).toBe(503);
+    expect(late.secrets.mayFetch).toBe(false);
+    expect(late.metricNames()).toEqual([METRICS.secretUnavailable]);
+    // Rate-limited, a forgery costs no time: 401 whatever is left.
+    const limited = setup({}, new FakeSecrets([SECRET], [SECRET], false, false, true));
+    expect((await limited.call(apiGatewayEvent({ body, headers }), { getRemainingTimeInMillis: () => 1 })).statusCode).toBe(401);
   });
 
   it('answers 503 when a mismatch cannot be re-checked because Secrets Manager is down', async () => {

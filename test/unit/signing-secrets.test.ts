@@ -1,4 +1,5 @@
-import { InvalidSigningSecretError } from '../../lambdas/core/errors';
+import { SecretsManagerSigningSecrets, type SigningSecretsProvider } from '../../lambdas/adapters/secrets-manager-signing-secrets';
+import { InvalidSigningSecretError, SigningSecretUnavailableError } from '../../lambdas/core/errors';
 import { parseSigningSecrets } from '../../lambdas/core/signing-secrets';
 
 describe('parseSigningSecrets', () => {
@@ -39,5 +40,32 @@ describe('parseSigningSecrets', () => {
   it('takes JSON that is neither an array nor an object as a plain string', () => {
     expect(parseSigningSecrets('"quoted"')).toEqual(['"quoted"']);
     expect(parseSigningSecrets('12345')).toEqual(['12345']);
+  });
+});
+
+describe('SecretsManagerSigningSecrets.refresh', () => {
+  /** A provider that counts its fetches and answers the secret in `value`. */
+  const provider = () => {
+    const calls: boolean[] = [];
+    return { calls, get: async (_name: string, options?: { forceFetch?: boolean }) => (calls.push(options?.forceFetch === true), 'secret-2') };
+  };
+
+  it('asks mayFetch just before fetching; a refusal throws without a fetch and leaves the interval unspent', async () => {
+    let now = 1_000_000;
+    const p = provider();
+    const secrets = new SecretsManagerSigningSecrets(p as unknown as SigningSecretsProvider, { secretId: 's', cacheSeconds: 300, refreshIntervalSeconds: 30, now: () => now });
+    await expect(secrets.refresh(() => false)).rejects.toBeInstanceOf(SigningSecretUnavailableError);
+    expect(p.calls).toEqual([]);
+    // Not rate-limited by the refusal: the next refresh with time fetches.
+    await expect(secrets.refresh(() => true)).resolves.toEqual(['secret-2']);
+    expect(p.calls).toEqual([true]);
+    // Within the interval nothing is fetched and mayFetch is not asked.
+    const asked = jest.fn(() => false);
+    now += 29_999;
+    await expect(secrets.refresh(asked)).resolves.toBeUndefined();
+    expect(asked).not.toHaveBeenCalled();
+    now += 1;
+    await expect(secrets.refresh()).resolves.toEqual(['secret-2']);
+    expect(p.calls).toEqual([true, true]);
   });
 });
