@@ -74,7 +74,7 @@ export interface MakiniWebhookSettings {
    */
   readonly contentDedupWindowMinutes?: number;
   /**
-   * Largest accepted body; larger requests get 413. Bodies above 200,000 bytes are stored in the body bucket and travel as a pointer. Assumption: API Gateway may hand the body to the receiver base64-encoded, so the maximum keeps 4/3 of it plus headers within Lambda's 6 MiB invoke limit; the default leaves more room.
+   * Largest accepted body; larger requests get 413. Bodies above 200,000 bytes, and those above 33,333 whose numeric ids would pass that as strings on the bus, are stored in the body bucket and travel as a pointer. Assumption: API Gateway may hand the body to the receiver base64-encoded, so the maximum keeps 4/3 of it plus headers within Lambda's 6 MiB invoke limit; the default leaves more room.
    *
    * @default 4194304
    */
@@ -98,7 +98,7 @@ export interface MakiniWebhookSettings {
    */
   readonly signingSecret?: string;
   /**
-   * Receiver Lambda timeout; must leave room under Makini's 10 s deadline, and fit every attempt of its AWS calls (three when `maxBodyBytes` exceeds 200,000: the S3 put). A second Secrets Manager read, for a rotated secret, is made only when one more call still fits in the time left; else 503.
+   * Receiver Lambda timeout; must leave room under Makini's 10 s deadline, and fit every attempt of its AWS calls (three when `maxBodyBytes` exceeds 33,333: the S3 put of a body that may go through the body bucket). A second Secrets Manager read, for a rotated secret, gets only the time the writes after it leave; none, or not enough: 503.
    *
    * @default 8
    */

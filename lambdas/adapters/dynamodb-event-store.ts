@@ -498,6 +498,8 @@ export class DynamoDbEventStore implements EventStore {
    * read by the index's sort key, so a range is complete however many newer events there are.
    */
   async listEvents(connectionId: string | undefined, limit = 50, range?: { readonly since: string; readonly until?: string }): Promise<StoredWebhook[]> {
+    // A range that ends before it starts holds nothing (and DynamoDB refuses a BETWEEN the wrong way round).
+    if (range?.until !== undefined && range.until < range.since) return [];
     // The sort key is `<occurredAt>#<id>`: `$` sorts right after `#`, so `<until>$` bounds every id of `until`.
     const keys = range && { from: range.since, ...(range.until !== undefined && { to: `${range.until}$` }) };
     return this.withBodies(await this.queryIndex(connectionId === undefined ? NO_CONNECTION_PARTITION : `CONNECTION#${connectionId}`, limit, keys));

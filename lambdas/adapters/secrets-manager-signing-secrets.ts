@@ -3,6 +3,21 @@ import { SigningSecretUnavailableError } from '../core/errors';
 import type { SigningSecretSource } from '../core/receive';
 import { parseSigningSecrets } from '../core/signing-secrets';
 
+/**
+ * `work`, or a rejection once `ms` have passed (its request is left to its own timeouts: the
+ * Parameters provider takes no abort signal).
+ */
+async function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  if (!Number.isFinite(ms)) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within the ${Math.round(ms)} ms left`)), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A Powertools Parameters provider: its cache serves `get`, `forceFetch` bypasses it. */
 export type SigningSecretsProvider = Pick<BaseProvider, 'get'>;
 
@@ -50,13 +65,14 @@ export class SecretsManagerSigningSecrets implements SigningSecretSource {
     }
   }
 
-  async refresh(mayFetch: () => boolean = () => true): Promise<readonly string[] | undefined> {
+  async refresh(budgetMs: () => number = () => Number.POSITIVE_INFINITY): Promise<readonly string[] | undefined> {
     const now = this.now();
     if (now - this.lastForcedFetchAt < this.options.refreshIntervalSeconds * 1000) return undefined;
-    if (!mayFetch()) throw new SigningSecretUnavailableError({ cause: new Error('too little time is left to look for a rotated secret') });
+    const budget = budgetMs();
+    if (budget <= 0) throw new SigningSecretUnavailableError({ cause: new Error('no time is left to look for a rotated secret') });
     this.lastForcedFetchAt = now;
     try {
-      return this.remember(await this.fetch(true));
+      return this.remember(await within(this.fetch(true), budget));
     } catch (cause) {
       throw new SigningSecretUnavailableError({ cause });
     }

@@ -94,6 +94,24 @@ export const MAX_STORABLE_BODY_BYTES = Math.min(390_000, Math.floor(((SQS_MAX_ME
  * SQS envelope makes it 266,668 bytes of 1 MiB, and the history item 200 KB of DynamoDB's 400 KB.
  */
 export const INLINE_BODY_MAX_BYTES = 200_000;
+/**
+ * How many times its own size a body can become on the bus, at most: a notification's ids travel as
+ * strings, and a number grows most that way, `1e20` (4 bytes) becoming `"100000000000000000000"` (23).
+ */
+export const MAX_BUS_GROWTH = 6;
+
+/**
+ * Whether a body of up to `maxBodyBytes` may go through the body store: above the inline line, or
+ * large enough that its ids, as strings, could pass it (`travelsAsPointer`). Then the receiver may
+ * make an S3 put besides the SQS send.
+ *
+ * @example
+ * bodiesMayTravelAsPointers(200_000); // true: 200,000 bytes of `[1,2,…]` are 400,000 on the bus
+ * bodiesMayTravelAsPointers(30_000); // false
+ */
+export function bodiesMayTravelAsPointers(maxBodyBytes: number): boolean {
+  return maxBodyBytes * MAX_BUS_GROWTH > INLINE_BODY_MAX_BYTES;
+}
 /** Lambda's synchronous invoke payload limit (6 MiB): the whole API Gateway event must fit in it. */
 export const LAMBDA_SYNC_PAYLOAD_BYTES = 6_291_456;
 /**
@@ -460,25 +478,25 @@ function coerce(spec: Spec, raw: unknown): { value?: unknown; problem?: string }
 }
 
 /**
- * The time a receiver request must have left to look for a rotated signing secret: that second
- * Secrets Manager call, then the writes (an S3 put when bodies may exceed the inline limit, and the
- * SQS send), each with every attempt timing out, plus the safety margin. With less left, a request
- * whose cached secrets do not match answers 503 rather than outliving the function (which API
- * Gateway would answer with a bare 500); the rotated secret is then read when the cache expires.
+ * The time a receiver request keeps for its writes after the signature: an S3 put when bodies may
+ * go through the body store, and the SQS send, each with every attempt timing out, plus the safety
+ * margin. A second Secrets Manager read (for a rotated secret) gets only what is left beyond this,
+ * so the request answers 503 rather than outliving the function (which API Gateway would answer
+ * with a bare 500). After a first read served from the cache, that is at least one read's worst case.
  *
  * @example
- * receiverRefreshReserveMs(resolveConfig()); // 7000: 3 calls x 2 attempts x 1000 ms + 1000 ms
+ * receiverWritesReserveMs(resolveConfig()); // 5000: 2 writes x 2 attempts x 1000 ms + 1000 ms
  */
-export function receiverRefreshReserveMs(c: MakiniWebhookConfig): number {
-  return (c.maxBodyBytes > INLINE_BODY_MAX_BYTES ? 3 : 2) * c.awsMaxAttempts * c.awsRequestTimeoutMs + RECEIVER_SAFETY_MARGIN_MS;
+export function receiverWritesReserveMs(c: MakiniWebhookConfig): number {
+  return (bodiesMayTravelAsPointers(c.maxBodyBytes) ? 2 : 1) * c.awsMaxAttempts * c.awsRequestTimeoutMs + RECEIVER_SAFETY_MARGIN_MS;
 }
 
 function crossCheck(c: MakiniWebhookConfig): string[] {
   const problems: string[] = [];
   // Worst case of one request: a Secrets Manager fetch, then the writes, each with every attempt
   // timing out, plus the SDK's backoff between attempts (well under 1 s at these attempt counts). A
-  // second fetch, for a rotated secret, is made only when there is time for it (receiverRefreshReserveMs).
-  const calls = c.maxBodyBytes > INLINE_BODY_MAX_BYTES ? 3 : 2;
+  // second fetch, for a rotated secret, gets only the time left beyond the writes (receiverWritesReserveMs).
+  const calls = bodiesMayTravelAsPointers(c.maxBodyBytes) ? 3 : 2;
   const worstAwsMs = calls * c.awsMaxAttempts * c.awsRequestTimeoutMs;
   if (worstAwsMs + RECEIVER_SAFETY_MARGIN_MS > c.receiverTimeoutSeconds * 1000) {
     problems.push(

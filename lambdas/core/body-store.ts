@@ -4,7 +4,7 @@
  * {@link BodyPointer} instead. Free of AWS: the S3 adapter implements {@link BodyStore}.
  */
 import { createHash } from 'node:crypto';
-import { INLINE_BODY_MAX_BYTES } from '../config/config';
+import { bodiesMayTravelAsPointers, INLINE_BODY_MAX_BYTES } from '../config/config';
 import { parseJsonBody } from './json-body';
 
 /** Where a large body is, and what it must be when read back. */
@@ -50,20 +50,14 @@ export class BodyIntegrityError extends Error {
  *
  * @example
  * travelsAsPointer(Buffer.alloc(250_000)); // true
- * travelsAsPointer(Buffer.from(JSON.stringify({ event: 'assets.updated', body: Array(40_000).fill(7) }))); // true: 80 KB, but 160 KB of ids as strings
+ * travelsAsPointer(Buffer.from(JSON.stringify({ event: 'assets.updated', body: Array(60_000).fill(7) }))); // true: 120 KB, but 240 KB of ids as strings
  */
 export function travelsAsPointer(body: Uint8Array): boolean {
   if (body.length > INLINE_BODY_MAX_BYTES) return true;
   // No body this short can grow past the line: only a larger one is parsed to be measured.
-  if (body.length * MAX_BUS_GROWTH <= INLINE_BODY_MAX_BYTES) return false;
+  if (!bodiesMayTravelAsPointers(body.length)) return false;
   return busBytes(body) > INLINE_BODY_MAX_BYTES;
 }
-
-/**
- * How many times its own size a body can become in {@link busBytes}: a number grows most as a
- * string, `1e20` (4 bytes) becoming `"100000000000000000000"` (23).
- */
-const MAX_BUS_GROWTH = 6;
 
 /**
  * At most what a body's fields take on the bus: the body parsed, and written again with every number

@@ -220,10 +220,10 @@ export function synthesizeEvents(
   } else if (connection?.status === 'reauthorization_required' || sync?.status === 'credentials_invalid') {
     if (status !== 'reauthorization_required') {
       const reason = sync?.status === 'credentials_invalid' ? 'sync_status_fail' : 'reported_by_connection_status';
-      wanted.push({ type: 'connection.reauthorization_required', basis: `reauth|${state?.statusEventId ?? ''}`, timestamp: nowIso, data: { reason, ...(observation.reportedStatus && { makini_status: observation.reportedStatus }) } });
+      wanted.push({ type: 'connection.reauthorization_required', basis: `reauth|${state?.statusEventId ?? ''}`, timestamp: nowIso, after: state?.statusAt, data: { reason, ...(observation.reportedStatus && { makini_status: observation.reportedStatus }) } });
     }
   } else if (connection && connection.status !== status) {
-    wanted.push({ type: 'connection.status_changed', basis: `${connection.status}|${state?.statusEventId ?? ''}`, timestamp: nowIso, data: { status: connection.status, previous_status: status, ...(observation.reportedStatus && { makini_status: observation.reportedStatus }) } });
+    wanted.push({ type: 'connection.status_changed', basis: `${connection.status}|${state?.statusEventId ?? ''}`, timestamp: nowIso, after: state?.statusAt, data: { status: connection.status, previous_status: status, ...(observation.reportedStatus && { makini_status: observation.reportedStatus }) } });
   }
   const lastSync = state?.lastSyncAt;
   const at = sync?.at;
@@ -240,16 +240,35 @@ interface Wanted {
   readonly basis: string;
   readonly timestamp: string;
   readonly data: Record<string, unknown>;
+  /** A status event's: the state's `statusAt`, which its body must be timed after to change anything. */
+  readonly after?: string;
 }
 
 /**
  * The event's id from what it depends on; its body from `pending` when an earlier run already made
  * one under that id (a re-observation merges into it rather than changing the body under the id).
+ * A pending body timed at or before `after` would be stale (an earlier release made such bodies while
+ * the state's status was timed ahead of our clock): the event then gets an id of its own, `after` in
+ * its basis, and a body timed now.
  */
-function synthesize(connectionId: string, { type, basis, timestamp, data }: Wanted, pending: Readonly<Record<string, string>>): SynthesizedEvent {
-  const id = `poll_${createHash('sha256').update(`${connectionId}|${type}|${basis}`).digest('hex').slice(0, 32)}`;
+function synthesize(connectionId: string, { type, basis, timestamp, data, after }: Wanted, pending: Readonly<Record<string, string>>): SynthesizedEvent {
+  const idOf = (b: string) => `poll_${createHash('sha256').update(`${connectionId}|${type}|${b}`).digest('hex').slice(0, 32)}`;
+  const first = idOf(basis);
+  const id = after !== undefined && pending[first] !== undefined && !timedAfter(pending[first], after) ? idOf(`${basis}|${after}`) : first;
   const body = pending[id] ?? JSON.stringify({ id, type, timestamp, connection_id: connectionId, data: { ...data, observed_by: 'poll' } });
   return { id, type, body };
+}
+
+/** Whether a synthesized body's `timestamp` is later than `after` (an event time). */
+function timedAfter(body: string, after: string): boolean {
+  let timestamp: unknown;
+  try {
+    timestamp = (JSON.parse(body) as { timestamp?: unknown }).timestamp;
+  } catch {
+    return false;
+  }
+  const at = parseEventTime(timestamp);
+  return at !== undefined && at > after;
 }
 
 /**

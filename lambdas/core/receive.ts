@@ -26,9 +26,9 @@ export interface SigningSecretSource {
   get(): Promise<readonly string[]>;
   /**
    * Fetches again, bypassing the cache, unless that happened recently: then `undefined`. Throws when
-   * unreachable, or when `mayFetch`, asked just before fetching, answers false.
+   * unreachable, or when the fetch outlasts `budgetMs` (asked just before fetching; none: no fetch).
    */
-  refresh(mayFetch?: () => boolean): Promise<readonly string[] | undefined>;
+  refresh(budgetMs?: () => number): Promise<readonly string[] | undefined>;
 }
 
 /** Where verified webhooks go. Resolves only once the message is durably stored. */
@@ -70,10 +70,10 @@ export interface ReceiverDeps {
   /** Milliseconds since the epoch. */
   readonly now: () => number;
   /**
-   * The time a request must have left to look for a rotated secret (`receiverRefreshReserveMs`):
-   * with less, one whose cached secrets do not match answers 503 at once. Without it, it always looks.
+   * The time a request keeps for its writes (`receiverWritesReserveMs`): a look for a rotated secret
+   * gets only what is left beyond it, and answers 503 past that. Without it, the look is not bounded.
    */
-  readonly refreshReserveMs?: number;
+  readonly writesReserveMs?: number;
 }
 
 /**
@@ -105,13 +105,13 @@ export function createReceiver(deps: ReceiverDeps): (request: IncomingWebhook, r
     }
     let match = parsed.match(secrets);
     if (!match) {
-      // The secret may have been rotated since we cached it: look once more (rate-limited), if that
-      // look and the writes after it can take their worst and still end in time. (The first look may
-      // have spent it: every attempt timing out, answered from the cache.)
-      const inTime = () => !remainingMs || deps.refreshReserveMs === undefined || remainingMs() >= deps.refreshReserveMs;
+      // The secret may have been rotated since we cached it: look once more (rate-limited), within
+      // the time the writes after it leave. (The first look may have spent it: every attempt timing
+      // out, answered from the cache.)
+      const budgetMs = () => (remainingMs && deps.writesReserveMs !== undefined ? remainingMs() - deps.writesReserveMs : Number.POSITIVE_INFINITY);
       let fresh: readonly string[] | undefined;
       try {
-        fresh = await deps.secrets.refresh(inTime);
+        fresh = await deps.secrets.refresh(budgetMs);
       } catch (cause) {
         // We cannot tell a forgery from a rotation we cannot see; let the sender retry.
         return unavailable('secrets', cause);

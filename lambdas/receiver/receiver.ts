@@ -10,7 +10,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { configFromEnv, receiverRefreshReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../config/config';
+import { configFromEnv, receiverWritesReserveMs, requireEnv, RESOURCE_ENV, type MakiniWebhookConfig } from '../config/config';
 import { awsClientConfig } from '../adapters/aws-client-config';
 import { createLogger, withPowertools } from '../adapters/powertools';
 import { SecretsManagerSigningSecrets, type SigningSecretsProvider } from '../adapters/secrets-manager-signing-secrets';
@@ -69,7 +69,7 @@ export function createReceiverHandler(deps: ReceiverHandlerDeps) {
     idFields: deps.config.eventIdFields,
     allowSource: sourceAllowlist(deps.config.allowedSourceIps),
     now: deps.now ?? Date.now,
-    refreshReserveMs: receiverRefreshReserveMs(deps.config),
+    writesReserveMs: receiverWritesReserveMs(deps.config),
   });
   return async function receiveWebhook(event: APIGatewayProxyEventV2, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<APIGatewayProxyStructuredResultV2> {
     const request = fromApiGatewayEvent(event);

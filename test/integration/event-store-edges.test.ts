@@ -75,9 +75,10 @@ describe('eventStoreOptions', () => {
 describe('content ids (resolveContentId, findContentId)', () => {
   const key = 'sha256:edge';
   const generationsItem = () => rawItem(`CONTENT#${key}`, 'GENERATION');
-  const expiryAfter = (start: string) => Math.floor((Date.parse(start) + WINDOW_MS) / 1000) + 86_400;
+  // As long after the newest window closes as a webhook item lives after its claim (a day until 2026-12-03: a redriven retry became a new event).
+  const expiryAfter = (start: string) => Math.floor((Date.parse(start) + WINDOW_MS) / 1000) + RETENTION_SECONDS;
 
-  it('versions the generations item and expires it a day after its newest window closes', async () => {
+  it('versions the generations item and expires it as long after its newest window closes as a webhook item lives', async () => {
     const store = storeWith();
     expect(await store.resolveContentId(key, '2026-11-22T06:00:00.000Z')).toBe(`${key}@2026-11-22T06:00:00.000Z`);
     expect(await generationsItem()).toMatchObject({ version: 1, expiresAt: expiryAfter('2026-11-22T06:00:00.000Z') });
@@ -409,6 +410,9 @@ describe('operator listings', () => {
     // Read by key: a limit below the newer events still reaches the range.
     expect((await store.listEvents('conn_1', 2, range)).map((e) => e.webhookId)).toEqual(['evt_3~', 'evt_3!']);
     expect((await store.listEvents('conn_1', Number.POSITIVE_INFINITY, { since: '2026-11-22T05:06:00.000000001Z' })).map((e) => e.webhookId)).toEqual(['evt_7']);
+    // A range that ends before it starts (the console takes both ends as typed) holds nothing.
+    expect(await store.listEvents('conn_1', Number.POSITIVE_INFINITY, { since: range.until, until: range.since })).toEqual([]);
+    expect((await store.listEvents('conn_1', Number.POSITIVE_INFINITY, { since: range.until, until: range.until })).map((e) => e.webhookId)).toEqual(['evt_3~', 'evt_3!', 'evt_3']);
   });
 
   it('stops reading a connection’s events at the limit, though more are stored', async () => {

@@ -115,6 +115,24 @@ describe('synthesizeEvents', () => {
     expect(parse(synthesizeEvents('c', offlineAt(1), { connection: { status: 'reauthorization_required' } }, iso(0), {})[0])).toMatchObject({ type: 'connection.reauthorization_required' });
   });
 
+  it('gives a correction an id of its own when the body pending under its id would be stale (made by an earlier release while the state was ahead)', () => {
+    const ahead: ConnectionState = { ...healthy('c'), status: 'offline', statusAt: eventTimeFromMs(NOW + 60_000), statusEventId: 'wh_off' };
+    // What an earlier release made at NOW: timed before the state's status, under the id the basis gives.
+    const [old] = synthesizeEvents('c', { ...ahead, statusAt: undefined }, online, iso(0), {});
+    const later = iso(-10 * 60_000);
+    const [fresh] = synthesizeEvents('c', ahead, online, later, { [old.id]: old.body });
+    expect(fresh.id).not.toBe(old.id);
+    expect(parse(fresh)).toMatchObject({ type: 'connection.status_changed', timestamp: later });
+    // Stable: the next run, with both pending, makes the same event again.
+    expect(synthesizeEvents('c', ahead, online, iso(-15 * 60_000), { [old.id]: old.body, [fresh.id]: fresh.body })).toEqual([fresh]);
+    // A pending body timed after the state's status is kept under its id, as always.
+    const timely = { ...ahead, statusAt: eventTimeFromMs(NOW - 60_000) };
+    const [made] = synthesizeEvents('c', timely, online, iso(0), {});
+    expect(synthesizeEvents('c', timely, online, later, { [made.id]: made.body })).toEqual([made]);
+    // An unreadable pending body is not taken for a timely one.
+    expect(synthesizeEvents('c', ahead, online, later, { [old.id]: 'not json' })[0].id).toBe(fresh.id);
+  });
+
   it("reads Makini's fail sync status as reauthorization required", () => {
     const [event] = synthesizeEvents('c', healthy('c'), { ...online, sync: sync('fail', '2026-11-22T05:59:00Z') }, iso(0), {});
     expect(parse(event)).toMatchObject({ type: 'connection.reauthorization_required', data: { reason: 'sync_status_fail' } });

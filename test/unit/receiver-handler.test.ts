@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { receiverRefreshReserveMs, resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
+import { receiverWritesReserveMs, resolveConfig, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { SigningSecretUnavailableError } from '../../lambdas/core/errors';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import type { SigningSecretSource, WebhookQueue } from '../../lambdas/core/receive';
@@ -29,13 +29,13 @@ class FakeSecrets implements SigningSecretSource {
     if (this.failGet) throw new Error('secrets manager unreachable');
     return this.current;
   }
-  /** What `mayFetch` answered on the last refresh that would have fetched. */
-  mayFetch: boolean | undefined;
-  async refresh(mayFetch?: () => boolean) {
+  /** The time `budgetMs` gave the last refresh that would have fetched. */
+  budget: number | undefined;
+  async refresh(budgetMs?: () => number) {
     this.refreshes++;
     if (this.rateLimited) return undefined;
-    this.mayFetch = mayFetch?.();
-    if (this.mayFetch === false) throw new SigningSecretUnavailableError({ cause: new Error('too little time') });
+    this.budget = budgetMs?.();
+    if (this.budget !== undefined && this.budget <= 0) throw new SigningSecretUnavailableError({ cause: new Error('no time left') });
     if (this.failRefresh) throw new Error('secrets manager unreachable');
     this.current = this.stored;
     return this.current;
@@ -217,23 +217,29 @@ describe('receiver handler', () => {
     expect(secrets.refreshes).toBe(1);
   });
 
-  it('looks for a rotated secret only with time left for that fetch and the writes after it (receiverRefreshReserveMs); with less, 503', async () => {
+  it('gives a look for a rotated secret only the time its writes leave (receiverWritesReserveMs); none left, 503', async () => {
     const config = resolveConfig();
-    const reserve = receiverRefreshReserveMs(config);
-    expect(reserve).toBe(3 * config.awsMaxAttempts * config.awsRequestTimeoutMs + 1_000); // bodies may go to S3: a fetch, a put and a send
-    expect(receiverRefreshReserveMs(resolveConfig({ maxBodyBytes: 200_000 }))).toBe(2 * config.awsMaxAttempts * config.awsRequestTimeoutMs + 1_000);
+    const reserve = receiverWritesReserveMs(config);
+    const call = config.awsMaxAttempts * config.awsRequestTimeoutMs;
+    expect(reserve).toBe(2 * call + 1_000); // bodies may go to the body store: a put and a send
+    // Bodies that may not (no body up to 33,333 bytes can grow past the inline line on the bus): a send only.
+    expect([receiverWritesReserveMs(resolveConfig({ maxBodyBytes: 200_000 })), receiverWritesReserveMs(resolveConfig({ maxBodyBytes: 33_333 }))]).toEqual([2 * call + 1_000, call + 1_000]);
     const headers = { 'x-makini-signature': sign(body, 'brand-new-secret') };
     const enough = setup({}, new FakeSecrets(['old-secret'], ['brand-new-secret']));
-    expect((await enough.call(apiGatewayEvent({ body, headers }), { getRemainingTimeInMillis: () => reserve })).statusCode).toBe(200);
-    expect(enough.secrets.mayFetch).toBe(true);
+    expect((await enough.call(apiGatewayEvent({ body, headers }), { getRemainingTimeInMillis: () => reserve + 1 })).statusCode).toBe(200);
+    expect(enough.secrets.budget).toBe(1);
     const late = setup({}, new FakeSecrets(['old-secret'], ['brand-new-secret']));
-    const res = await late.call(apiGatewayEvent({ body, headers }), { getRemainingTimeInMillis: () => reserve - 1 });
+    const res = await late.call(apiGatewayEvent({ body, headers }), { getRemainingTimeInMillis: () => reserve });
     expect(res.statusCode).toBe(503);
-    expect(late.secrets.mayFetch).toBe(false);
+    expect(late.secrets.budget).toBe(0);
     expect(late.metricNames()).toEqual([METRICS.secretUnavailable]);
     // Rate-limited, a forgery costs no time: 401 whatever is left.
     const limited = setup({}, new FakeSecrets([SECRET], [SECRET], false, false, true));
     expect((await limited.call(apiGatewayEvent({ body, headers }), { getRemainingTimeInMillis: () => 1 })).statusCode).toBe(401);
+    // Outside Lambda (no context), the look is not bounded.
+    const unbounded = setup({}, new FakeSecrets(['old-secret'], ['brand-new-secret']));
+    expect((await unbounded.call(apiGatewayEvent({ body, headers }))).statusCode).toBe(200);
+    expect(unbounded.secrets.budget).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('answers 503 when a mismatch cannot be re-checked because Secrets Manager is down', async () => {

@@ -50,22 +50,33 @@ describe('SecretsManagerSigningSecrets.refresh', () => {
     return { calls, get: async (_name: string, options?: { forceFetch?: boolean }) => (calls.push(options?.forceFetch === true), 'secret-2') };
   };
 
-  it('asks mayFetch just before fetching; a refusal throws without a fetch and leaves the interval unspent', async () => {
+  it('asks budgetMs just before fetching: none left throws without a fetch and leaves the interval unspent', async () => {
     let now = 1_000_000;
     const p = provider();
     const secrets = new SecretsManagerSigningSecrets(p as unknown as SigningSecretsProvider, { secretId: 's', cacheSeconds: 300, refreshIntervalSeconds: 30, now: () => now });
-    await expect(secrets.refresh(() => false)).rejects.toBeInstanceOf(SigningSecretUnavailableError);
+    await expect(secrets.refresh(() => 0)).rejects.toBeInstanceOf(SigningSecretUnavailableError);
     expect(p.calls).toEqual([]);
-    // Not rate-limited by the refusal: the next refresh with time fetches.
-    await expect(secrets.refresh(() => true)).resolves.toEqual(['secret-2']);
+    // Not rate-limited by it: the next refresh with time fetches.
+    await expect(secrets.refresh(() => 50)).resolves.toEqual(['secret-2']);
     expect(p.calls).toEqual([true]);
-    // Within the interval nothing is fetched and mayFetch is not asked.
-    const asked = jest.fn(() => false);
+    // Within the interval nothing is fetched and budgetMs is not asked.
+    const asked = jest.fn(() => 0);
     now += 29_999;
     await expect(secrets.refresh(asked)).resolves.toBeUndefined();
     expect(asked).not.toHaveBeenCalled();
     now += 1;
     await expect(secrets.refresh()).resolves.toEqual(['secret-2']);
     expect(p.calls).toEqual([true, true]);
+  });
+
+  it('gives up a fetch that outlasts its budget (503 for the sender), and keeps a fetch within it', async () => {
+    let answer!: (value: string) => void;
+    const slow = { get: () => new Promise<string>((resolve) => (answer = resolve)) };
+    const secrets = new SecretsManagerSigningSecrets(slow as unknown as SigningSecretsProvider, { secretId: 's', cacheSeconds: 300, refreshIntervalSeconds: 0 });
+    await expect(secrets.refresh(() => 20)).rejects.toMatchObject({ name: 'SigningSecretUnavailableError', cause: { message: 'no answer within the 20 ms left' } });
+    answer('too-late');
+    const pending = secrets.refresh(() => 5_000);
+    answer('secret-3');
+    await expect(pending).resolves.toEqual(['secret-3']);
   });
 });
