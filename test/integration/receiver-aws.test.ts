@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { configToEnv, resolveConfig, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lambdas/config/config';
+import { configToEnv, receiverWritesReserveMs, resolveConfig, RESOURCE_ENV, type MakiniWebhookConfig } from '../../lambdas/config/config';
 import { secretsManagerProvider } from '../../lambdas/adapters/secrets-manager-provider';
 import { decodeEnvelope } from '../../lambdas/core/envelope';
 import { createReceiverHandlerFromEnv } from '../../lambdas/receiver/receiver';
@@ -54,8 +54,11 @@ afterEach(async () => {
   await Promise.all([sqs.close(), sm.close()]);
 });
 
-/** The production handler, wired from the environment exactly as in Lambda. */
-function receiver(overrides: Partial<MakiniWebhookConfig> = {}, secretId = SECRET_ID) {
+/**
+ * The production handler, wired from the environment exactly as in Lambda. With `clock`, the time its
+ * context reports left runs down from the function's timeout, as Lambda's does (else 5 s, always).
+ */
+function receiver(overrides: Partial<MakiniWebhookConfig> = {}, secretId = SECRET_ID, { clock = false } = {}) {
   const config = resolveConfig({ awsRequestTimeoutMs: 300, ...overrides });
   const handler = createReceiverHandlerFromEnv({
     ...process.env,
@@ -64,8 +67,11 @@ function receiver(overrides: Partial<MakiniWebhookConfig> = {}, secretId = SECRE
     [RESOURCE_ENV.signingSecretId]: secretId,
   }, secretsManagerProvider);
   return async (b: string, headers: Record<string, string>) => {
-    const { result, output } = await captureOutput(() => handler(apiGatewayEvent({ body: b, headers }), lambdaContext));
-    return { status: result.statusCode, json: JSON.parse(result.body ?? '{}'), headers: result.headers ?? {}, output };
+    const deadline = Date.now() + config.receiverTimeoutSeconds * 1000;
+    const context = clock ? ({ ...lambdaContext, getRemainingTimeInMillis: () => deadline - Date.now() } as Context) : lambdaContext;
+    const started = Date.now();
+    const { result, output } = await captureOutput(() => handler(apiGatewayEvent({ body: b, headers }), context));
+    return { status: result.statusCode, json: JSON.parse(result.body ?? '{}'), headers: result.headers ?? {}, output, ms: Date.now() - started };
   };
 }
 
@@ -151,6 +157,36 @@ describe('receiver against AWS-compatible endpoints over loopback HTTP', () => {
     for (let i = 0; i < 5; i++) expect((await post(body, { 'x-makini-signature': sign(body, `forged-${i}`) })).status).toBe(401);
     expect(calls[SM_GET]).toBe(2);
   });
+
+  // The tightest timeout the config accepts for a fetch and the send (bodies up to 30,000 bytes never
+  // go to the body bucket), 2 attempts of 1 s each, and the 1 s margin; the writes keep 3 s of it.
+  const tight = { receiverTimeoutSeconds: 5, awsRequestTimeoutMs: 1_000, awsMaxAttempts: 2, maxBodyBytes: 30_000 };
+
+  it('answers 503 within its timeout, rather than look for a rotated secret with no time left for it, when Secrets Manager browns out during a rotation', async () => {
+    expect(receiverWritesReserveMs(resolveConfig(tight))).toBe(3_000);
+    const post = receiver({ ...tight, secretCacheSeconds: 0 }, SECRET_ID, { clock: true });
+    expect((await post(body, { 'x-makini-signature': sign(body) })).status).toBe(200); // SECRET is the last good value
+    // Rotated; then every fetch of the secret hangs twice before one gets through, and SQS hangs.
+    await smClient.send(new PutSecretValueCommand({ SecretId: SECRET_ID, SecretString: 'rotated-secret-2' }));
+    faults[SM_GET] = ['hang', 'hang', 'hang'];
+    alwaysFail[SQS_SEND] = 'hang';
+    const answer = await post(body, { 'x-makini-signature': sign(body, 'rotated-secret-2') });
+    // The fetch timed out (2 s) and was answered with SECRET; a second fetch and the send could take 4 s more.
+    expect({ status: answer.status, retryAfter: answer.headers['retry-after'], inTime: answer.ms < tight.receiverTimeoutSeconds * 1000 }).toEqual({ status: 503, retryAfter: '30', inTime: true });
+    expect(answer.output).toMatch(/no time is left to look for a rotated secret/);
+    expect(faults[SM_GET]).toEqual(['hang']); // the fetch's two attempts hung; no second fetch was made
+  }, 20_000);
+
+  it('still looks in the tightest configuration after a first read served from the cache: a forgery gets 401, a rotation 200', async () => {
+    const forgeries = receiver({ ...tight, secretCacheSeconds: 300 }, SECRET_ID, { clock: true });
+    expect((await forgeries(body, { 'x-makini-signature': sign(body) })).status).toBe(200);
+    expect((await forgeries(body, { 'x-makini-signature': sign(body, 'forged') })).status).toBe(401); // looked (2 s were left for it)
+    const rotation = receiver({ ...tight, secretCacheSeconds: 300 }, SECRET_ID, { clock: true });
+    expect((await rotation(body, { 'x-makini-signature': sign(body) })).status).toBe(200);
+    await smClient.send(new PutSecretValueCommand({ SecretId: SECRET_ID, SecretString: 'rotated-secret-2' }));
+    expect((await rotation(body, { 'x-makini-signature': sign(body, 'rotated-secret-2') })).status).toBe(200); // the cache said SECRET: looked, found the new one
+    expect(calls[SM_GET]).toBe(4); // each receiver's first read, and each one's look
+  }, 20_000);
 
   it('never writes the secret or the signature to the logs, on any path', async () => {
     const outputs: string[] = [];
