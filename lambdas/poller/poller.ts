@@ -163,6 +163,11 @@ interface Target {
   readonly listed?: MakiniConnection;
   /** Per-connection mode: its tokens. */
   readonly token?: StoredConnectionToken;
+  /**
+   * Per-connection mode, when `token` came from a cached list: reads the stored pair again (once per
+   * run for all connections), for a refresh after Makini refused the access token.
+   */
+  readonly readAgain?: () => Promise<StoredConnectionToken | undefined>;
 }
 
 /** The connection token endpoint answered 404: the connection is gone. */
@@ -242,7 +247,26 @@ export function createPoller(deps: PollerDeps) {
       const { tokens, invalid } = discovery;
       // `location`: the secret's name, or the connection id of a table item; never the value.
       for (const bad of invalid) deps.logger.warn('connection token skipped', { location: bad.name, reason: bad.reason });
-      for (const token of tokens) targets.set(token.connectionId, { connectionId: token.connectionId, token });
+      // The same holds for a pair refreshed after a 401 (its expiry unknown, or revoked early): the
+      // list is read again the first time one is refused, and only then.
+      let again: Promise<ReadonlyMap<string, StoredConnectionToken>> | undefined;
+      const readAgain = (connectionId: string) => {
+        again ??= (async () => {
+          deps.tokens.forget();
+          try {
+            return new Map((await deps.tokens.discover()).tokens.map((t) => [t.connectionId, t]));
+          } catch (error) {
+            // Not fatal: the refresh goes ahead with the cached pair, as it did before this re-read.
+            deps.logger.warn('could not read the connection tokens again: refreshing with the cached pairs', { error: (error as Error).message });
+            return new Map<string, StoredConnectionToken>();
+          }
+        })();
+        return again.then((read) => read.get(connectionId));
+      };
+      for (const token of tokens) {
+        const { connectionId } = token;
+        targets.set(connectionId, { connectionId, token, ...(discovery.cached && { readAgain: () => readAgain(connectionId) }) });
+      }
     }
     const candidates = await loadLive(targets, mode);
     const known = new Map(candidates.map((c) => [c.connectionId, c]));
@@ -489,7 +513,7 @@ export function createPoller(deps: PollerDeps) {
     let observation: Observation | undefined;
     let failure: { outcome: PollOutcome; error: string } | undefined;
     try {
-      observation = credentials ? await observeSystem(credentials, target, counts) : await observeWithToken(target.token!, at, notices, counts);
+      observation = credentials ? await observeSystem(credentials, target, counts) : await observeWithToken(target, at, notices, counts);
     } catch (error) {
       // Only a connection that also left the list is gone; a listed one answering 404 is a fault.
       if (error instanceof ConnectionGone && !target.listed) {
@@ -559,8 +583,8 @@ export function createPoller(deps: PollerDeps) {
    * expire, then read the integration with the access token. A refused access token with a refresh
    * token beside it (its expiry unknown, or revoked early) is refreshed once and tried again.
    */
-  async function observeWithToken(stored: StoredConnectionToken, at: number, notices: Notice[], counts: { refreshed: number; refreshFailed: number; expiring: number }): Promise<Observation> {
-    let token = stored;
+  async function observeWithToken(target: Target, at: number, notices: Notice[], counts: { refreshed: number; refreshFailed: number; expiring: number }): Promise<Observation> {
+    let token = target.token!;
     let refreshed = false;
     if (tokenDue(token, at, settings).refresh) {
       token = (await refresh(token, at, notices, counts)) ?? token;
@@ -570,14 +594,26 @@ export function createPoller(deps: PollerDeps) {
       counts.expiring++;
       notices.push({ reason: token.refreshToken ? 'refresh_token_expiring' : 'access_token_expiring', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt });
     }
-    let current: CurrentIntegration;
+    let current: CurrentIntegration | undefined;
     try {
       current = await deps.api.currentIntegration(token.token);
     } catch (error) {
       if (!(error instanceof MakiniAuthError) || refreshed || !token.refreshToken) throw error;
-      const renewed = await refresh(token, at, notices, counts);
-      if (!renewed) throw error;
-      current = await deps.api.currentIntegration(renewed.token);
+      // From a cached list, the pair may be one another container has refreshed since (and Makini
+      // rotated its refresh token): the stored pair is read again and, if it is another, tried first.
+      const stored = await target.readAgain?.();
+      if (stored && stored.token !== token.token) {
+        token = stored;
+        current = await deps.api.currentIntegration(token.token).catch((refused: unknown) => {
+          if (refused instanceof MakiniAuthError && token.refreshToken) return undefined;
+          throw refused;
+        });
+      }
+      if (!current) {
+        const renewed = await refresh(token, at, notices, counts);
+        if (!renewed) throw error;
+        current = await deps.api.currentIntegration(renewed.token);
+      }
     }
     // The token worked: the connection is reachable, unless its sync says the credentials are invalid.
     return { connection: { status: 'online' }, ...observedSync(current) };

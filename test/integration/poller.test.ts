@@ -42,7 +42,7 @@ afterEach(async () => backends.close());
 
 const systemCredentials = () => backends.systemCredentials();
 
-function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void; fanOut?: PollerDeps['fanOut']; tokenCacheSeconds?: number } = {}) {
+function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBack?: () => void; sleep?: (ms: number) => void; current?: () => void; discover?: () => void; fanOut?: PollerDeps['fanOut']; tokenCacheSeconds?: number } = {}) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'poller' });
   const addMetric = jest.spyOn(metrics, 'addMetric');
   const api = new MakiniApiClient({ baseUrl: makini.url, pageSize: 2, timeoutMs: 1_000, maxAttempts: 2, now: () => clock(), sleep: async (ms) => void hooks.sleep?.(ms) });
@@ -50,7 +50,10 @@ function poller(settings: Partial<PollerDeps['settings']> = {}, hooks: { writeBa
   const run = createPoller({
     credentials: new SecretsManagerClientCredentials(smClient, { secretName: CREDENTIALS_SECRET, cacheSeconds: 0 }),
     tokens: {
-      discover: () => tokens.discover(),
+      discover: async () => {
+        hooks.discover?.();
+        return tokens.discover();
+      },
       forget: () => tokens.forget(),
       writeBack: async (token) => {
         hooks.writeBack?.();
@@ -344,6 +347,44 @@ describe('per-connection mode against the Makini simulator (OAuth pairs in one s
     expect((await containerB.run()).result).toMatchObject({ polled: 1, failed: 0, tokensRefreshed: 0, tokenRefreshFailed: 0 });
     expect(types().filter((e) => e.type === 'connection.token_expiring')).toEqual([]);
     expect(makini.stats.grants.refresh_token).toBe(1);
+  });
+
+  it('reads the pairs again before refreshing after a 401 from a cached list, so a pair another container refreshed on its own 401 is used, not refreshed with its rotated-out refresh token', async () => {
+    await setUp({ rotateRefreshTokens: true });
+    // Makini's access token lives 120 s, but the stored pair says 20 days (revoked early, say): never
+    // due by time, so the poller learns of it from a 401.
+    makini.upsertConnection('conn_e', { sync_status: 'done', sync_updated_at: '2026-11-22T05:00:00Z' });
+    const parsed = tokenFromResponse('conn_e', makini.issuePair('conn_e', { accessTtlSeconds: 120 }), clock());
+    if (!parsed.ok) throw new Error(parsed.reason);
+    await smClient.send(new CreateSecretCommand({ Name: `${PREFIX}conn_e`, SecretString: formatConnectionSecret({ ...parsed.value, expiresAt: new Date(clock() + 20 * DAY).toISOString() }) }));
+    const containerA = poller({ pollAll: true }, { tokenCacheSeconds: 300 });
+    const containerB = poller({ pollAll: true }, { tokenCacheSeconds: 300 });
+    expect((await containerB.run()).result).toMatchObject({ polled: 1, tokensRefreshed: 0 }); // B caches the pair
+    makini.advanceClock(150_000); // the access token is refused from now on
+    expect((await containerA.run()).result).toMatchObject({ polled: 1, failed: 0, tokensRefreshed: 1, tokenRefreshFailed: 0 }); // A: 401, refresh, rotation
+    queued.length = 0;
+    makini.advanceClock(60_000); // within B's cache
+    expect((await containerB.run()).result).toMatchObject({ polled: 1, failed: 0, unauthorized: 0, tokensRefreshed: 0, tokenRefreshFailed: 0 });
+    expect(types().filter((e) => e.type === 'connection.token_expiring')).toEqual([]);
+    expect(makini.stats.grants.refresh_token).toBe(1);
+  });
+
+  it('refreshes with the cached pair after a 401 when the pairs cannot be read again (a warning, not a failed poll)', async () => {
+    await setUp();
+    makini.upsertConnection('conn_f', { sync_status: 'done', sync_updated_at: '2026-11-22T05:00:00Z' });
+    const parsed = tokenFromResponse('conn_f', makini.issuePair('conn_f', { accessTtlSeconds: 120 }), clock());
+    if (!parsed.ok) throw new Error(parsed.reason);
+    await smClient.send(new CreateSecretCommand({ Name: `${PREFIX}conn_f`, SecretString: formatConnectionSecret({ ...parsed.value, expiresAt: new Date(clock() + 20 * DAY).toISOString() }) }));
+    let discoveries = 0;
+    let failFrom = Infinity;
+    const container = poller({ pollAll: true }, { tokenCacheSeconds: 300, discover: () => { if (++discoveries >= failFrom) throw new Error('Secrets Manager is unavailable'); } });
+    expect((await container.run()).result).toMatchObject({ polled: 1, tokensRefreshed: 0 }); // caches the pair
+    makini.advanceClock(150_000);
+    failFrom = discoveries + 2; // the run's first discovery is served from the cache; reading the pairs again fails
+    const { result, output } = await container.run();
+    expect(result).toMatchObject({ polled: 1, failed: 0, unauthorized: 0, tokensRefreshed: 1, tokenRefreshFailed: 0 });
+    expect(output).toContain('could not read the connection tokens again: refreshing with the cached pairs');
+    expect(output).not.toContain(parsed.value.refreshToken!);
   });
 
   it('survives a crash between Makini’s answer and the write-back: the previous pair stays usable and the next run refreshes again', async () => {
