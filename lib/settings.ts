@@ -194,7 +194,7 @@ export interface MakiniWebhookSettings {
    */
   readonly connectionSecretPrefix?: string;
   /**
-   * How long the poller caches the secrets it reads (system credentials, connection tokens) across invocations; a 401 drops them at once, and a cached list with a pair due for a refresh is read again before it is refreshed (another container may have refreshed it).
+   * How long the poller caches the secrets it reads (system credentials, connection tokens) across invocations; a 401 drops them at once, and a cached list with a pair due for a refresh, or refused with a 401, is read again before the pair is refreshed (another container may have refreshed it).
    *
    * @default 300
    */
