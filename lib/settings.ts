@@ -74,7 +74,7 @@ export interface MakiniWebhookSettings {
    */
   readonly contentDedupWindowMinutes?: number;
   /**
-   * Largest accepted body; larger requests get 413. Bodies above 200,000 bytes, and those above 33,333 whose numeric ids would pass that as strings on the bus, are stored in the body bucket and travel as a pointer. Assumption: API Gateway may hand the body to the receiver base64-encoded, so the maximum keeps 4/3 of it plus headers within Lambda's 6 MiB invoke limit; the default leaves more room.
+   * Largest accepted body; larger requests get 413. Bodies above 200,000 bytes, and those above 33,333 that would pass that on the bus (a notification's numeric ids travel as strings; `1e20` is written out), are stored in the body bucket and travel as a pointer. Assumption: API Gateway may hand the body to the receiver base64-encoded, so the maximum keeps 4/3 of it plus headers within Lambda's 6 MiB invoke limit; the default leaves more room.
    *
    * @default 4194304
    */

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { bodiesMayTravelAsPointers, INLINE_BODY_MAX_BYTES } from '../config/config';
-import { parseJsonBody } from './json-body';
+import { asJsonObject, parseJsonBody } from './json-body';
 
 /** Where a large body is, and what it must be when read back. */
 export interface BodyPointer {
@@ -51,6 +51,7 @@ export class BodyIntegrityError extends Error {
  * @example
  * travelsAsPointer(Buffer.alloc(250_000)); // true
  * travelsAsPointer(Buffer.from(JSON.stringify({ event: 'assets.updated', body: Array(60_000).fill(7) }))); // true: 120 KB, but 240 KB of ids as strings
+ * travelsAsPointer(Buffer.from(JSON.stringify({ type: 'report', data: { v: Array(60_000).fill(7) } }))); // false: 120 KB on the bus too
  */
 export function travelsAsPointer(body: Uint8Array): boolean {
   if (body.length > INLINE_BODY_MAX_BYTES) return true;
@@ -60,16 +61,22 @@ export function travelsAsPointer(body: Uint8Array): boolean {
 }
 
 /**
- * At most what a body's fields take on the bus: the body parsed, and written again with every number
- * as a string. A notification's ids travel as strings (`7` → `"7"`, `9e15` → `"9000000000000000"`),
- * and nothing else JSON.stringify writes is longer than what it read (a string's escapes never grow).
+ * At most what a body's fields take on the bus: the body parsed and written again as the bus event
+ * writes it (`1e20` becomes `100000000000000000000`), with the numbers of its top-level `body` list as
+ * strings, since a notification's ids travel that way (`7` → `"7"`, `9e15` → `"9000000000000000"`).
+ * Numbers anywhere else stay numbers on the bus, so they are measured as numbers. A string's escapes
+ * never grow.
  */
 function busBytes(body: Uint8Array): number {
-  const parsed = parseJsonBody(body);
-  // Not JSON: it makes no event, only a history item that keeps it as it came.
-  if (parsed === undefined) return body.length;
+  const raw = asJsonObject(parseJsonBody(body));
+  // Not a JSON object: it makes no event, only a history item that keeps it as it came.
+  if (!raw) return body.length;
+  const ids = raw.body;
   try {
-    return Buffer.byteLength(JSON.stringify(parsed, (_key, value: unknown) => (typeof value === 'number' ? String(value) : value)));
+    // JSON.stringify calls the replacer with the list itself as `this` for each of its elements.
+    return Buffer.byteLength(JSON.stringify(raw, function (this: unknown, _key, value: unknown) {
+      return this === ids && typeof value === 'number' ? String(value) : value;
+    }));
   } catch {
     // Nested deeper than JSON.stringify recurses (canonicalJson has no form for it either): as it came.
     return body.length;

@@ -37,10 +37,25 @@ describe('the inline threshold', () => {
     expect([asStrings(atLine), asStrings(atLine + 1)]).toEqual([INLINE_BODY_MAX_BYTES - 1, INLINE_BODY_MAX_BYTES + 3]);
     expect(travelsAsPointer(numbers(atLine))).toBe(false);
     expect(travelsAsPointer(numbers(atLine + 1))).toBe(true);
-    // `1e20` (4 bytes) grows most: 23 bytes as a string. Under a quarter of the line of it is too much.
-    const grown = Buffer.from(`[${new Array<string>(9_000).fill('1e20').join(',')}]`);
-    expect(grown.length).toBeLessThan(INLINE_BODY_MAX_BYTES / 4);
+    // `9e15` (4 bytes) is an id of 18 bytes on the bus: `"9000000000000000"`.
+    const grownIds = Buffer.from(`{"event":"assets.updated","body":[${new Array<string>(12_000).fill('9e15').join(',')}]}`);
+    expect(grownIds.length).toBeLessThan(INLINE_BODY_MAX_BYTES / 3);
+    expect(travelsAsPointer(grownIds)).toBe(true);
+  });
+
+  it('measures the numbers of data as the bus writes them: as numbers, written out', () => {
+    // A lifecycle-style event whose data holds 60,000 numbers: 120 KB, and 120 KB on the bus (not 240 KB as strings).
+    const readings = Buffer.from(JSON.stringify({ id: 'evt_1', type: 'report.generated', data: { readings: new Array<number>(60_000).fill(7) } }));
+    expect(readings.length).toBeLessThan(INLINE_BODY_MAX_BYTES);
+    expect(travelsAsPointer(readings)).toBe(false);
+    // The same numbers in a top-level `body` list would be a notification's ids, as strings.
+    expect(travelsAsPointer(Buffer.from(JSON.stringify({ id: 'evt_1', type: 'report.generated', body: new Array<number>(60_000).fill(7) })))).toBe(true);
+    // `1e20` (4 bytes) grows most, to 21 bytes as JSON.stringify writes it: 10,000 of them are 50 KB in the body, 220 KB on the bus.
+    const grown = Buffer.from(`{"type":"report.generated","data":{"v":[${new Array<string>(10_000).fill('1e20').join(',')}]}}`);
+    expect(grown.length).toBeLessThan(INLINE_BODY_MAX_BYTES / 3);
     expect(travelsAsPointer(grown)).toBe(true);
+    // A JSON value that is not an object makes no event: it stays inline whatever its numbers become.
+    expect(travelsAsPointer(Buffer.from(`[${new Array<string>(10_000).fill('1e20').join(',')}]`))).toBe(false);
   });
 
   it('keeps inline a body of strings (Makini\'s ids are UUIDs), one that is not JSON, and one whose escapes only shrink', () => {
