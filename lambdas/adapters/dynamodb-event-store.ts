@@ -112,8 +112,10 @@ export class DynamoDbEventStore implements EventStore {
             // It lives as long after its newest window closes as a webhook item does after its claim:
             // a copy redriven from the dead-letter queue (kept 14 days) must still join the event it
             // repeats while that event's item is kept. Expiring a day after the window, as it did,
-            // made such a copy a new event, published a second time.
-            Item: withGenerations({ ...contentKeyItem(contentKey), entity: 'generations', version: version + 1, [TABLE_KEYS.ttl]: Math.floor((newest + this.contentDedupWindowMs) / 1000) + this.options.retentionSeconds }, next),
+            // made such a copy a new event, published a second time. Counted from now when this copy
+            // is processed after it was received (a first copy redriven days later), since its claim
+            // is: never from a time before the item it names was written.
+            Item: withGenerations({ ...contentKeyItem(contentKey), entity: 'generations', version: version + 1, [TABLE_KEYS.ttl]: Math.floor((Math.max(newest, this.now()) + this.contentDedupWindowMs) / 1000) + this.options.retentionSeconds }, next),
             // Another copy may have changed the generations meanwhile: then decide again.
             // Version 0: no item, or one without a version (an early development build wrote those).
             ConditionExpression: version === 0 ? 'attribute_not_exists(#version)' : '#version = :version',

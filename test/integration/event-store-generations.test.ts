@@ -92,6 +92,20 @@ describe('generations of a record notified again and again', () => {
     expect(await s.resolveContentId(KEY, at(T0 + 30_000))).toBe(first);
   });
 
+  it('outlives the webhook item it names when its first copy is processed days after it was received (redriven from the dead-letter queue)', async () => {
+    // 7 days of history (historyRetentionDays 3, dedupWindowDays 7): less than the queue keeps a dead letter.
+    const retentionSeconds = 7 * 86_400;
+    const now = T0 + 10 * 86_400_000;
+    const s = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds, leaseMs: 30_000, contentDedupWindowMs: WINDOW_MS, now: () => now });
+    const first = await s.resolveContentId(KEY, at(T0));
+    await s.claim({ webhookId: first, deliveryId: 'm1', bodyHash: 'h', body: Buffer.from('{}'), receivedAt: at(T0), unprocessableReason: 'only its expiry matters here' });
+    const webhook = await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${first}`, sk: 'WEBHOOK' } }));
+    const generations = await generationsItem();
+    // Counted from when it was written, not from the copy's receive time (which gave an item expired when written).
+    expect(generations.expiresAt).toBe(Math.floor((now + WINDOW_MS) / 1000) + retentionSeconds);
+    expect(generations.expiresAt).toBeGreaterThanOrEqual(Number(webhook.Item?.expiresAt));
+  });
+
   it('decides every copy as the pure fold does, joins and late first copies included, in either form', async () => {
     const s = store();
     let folded: Generation[] = [];
