@@ -31,7 +31,7 @@ export class MakiniWebhookStack extends Stack {
     new CfnOutput(this, 'QueueUrl', { value: this.ingestion.queue.queueUrl, description: 'Verified webhooks waiting to be processed.' });
     new CfnOutput(this, 'EventBusName', { value: this.ingestion.eventBus.eventBusName, description: 'Add rules on this bus (source makini.webhooks) to act on events.' });
     new CfnOutput(this, 'PollerFunctionName', { value: this.ingestion.poller.functionName, description: 'The poller; `makini-webhooks poll --stack <stack>` invokes it now.' });
-    new CfnOutput(this, 'BodyBucketName', { value: this.ingestion.bodyBucket.bucketName, description: 'Bodies above 200,000 bytes; bus events point to them (bodyRef).' });
+    new CfnOutput(this, 'BodyBucketName', { value: this.ingestion.bodyBucket.bucketName, description: 'Bodies above 200,000 bytes, or above that on the bus; bus events point to them (bodyRef).' });
     if (this.ingestion.tokenKey) new CfnOutput(this, 'TokenKeyArn', { value: this.ingestion.tokenKey.keyArn, description: 'Seals the per-connection tokens kept in the table; `makini-webhooks connections` uses it.' });
     new CfnOutput(this, 'EventTableName', { value: this.ingestion.table.tableName, description: 'Connection state and event history.' });
     const dashboardUrl = this.ingestion.monitoring.dashboardUrl;
