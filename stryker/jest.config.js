@@ -26,6 +26,7 @@ const TESTS = [
   'unit/signing-secrets',
   'unit/source-allowlist',
   'unit/webhook-id',
+  'unit/within',
   'integration/consumer',
   'integration/consumer-properties',
   'integration/consumer-store-faults',

@@ -2,21 +2,7 @@ import type { BaseProvider } from '@aws-lambda-powertools/parameters/base';
 import { SigningSecretUnavailableError } from '../core/errors';
 import type { SigningSecretSource } from '../core/receive';
 import { parseSigningSecrets } from '../core/signing-secrets';
-
-/**
- * `work`, or a rejection once `ms` have passed (its request is left to its own timeouts: the
- * Parameters provider takes no abort signal).
- */
-async function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  if (!Number.isFinite(ms)) return work;
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within the ${Math.round(ms)} ms left`)), ms)));
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { within } from '../core/within';
 
 /** A Powertools Parameters provider: its cache serves `get`, `forceFetch` bypasses it. */
 export type SigningSecretsProvider = Pick<BaseProvider, 'get'>;

@@ -67,6 +67,7 @@ import {
   type SynthesizedEvent,
 } from '../core/poll';
 import type { WebhookQueue } from '../core/receive';
+import { within } from '../core/within';
 
 export const POLLER_METRICS = {
   polled: 'ConnectionsPolled',
@@ -164,10 +165,11 @@ interface Target {
   /** Per-connection mode: its tokens. */
   readonly token?: StoredConnectionToken;
   /**
-   * Per-connection mode, when `token` came from a cached list: reads the stored pair again (once per
-   * run for all connections), for a refresh after Makini refused the access token.
+   * Per-connection mode, when `token` came from a cached list: the stored pair read again (once per
+   * run for all connections), for a refresh after Makini refused the access token; undefined when it
+   * could not be read by `until` (epoch ms).
    */
-  readonly readAgain?: () => Promise<StoredConnectionToken | undefined>;
+  readonly readAgain?: (until: number) => Promise<StoredConnectionToken | undefined>;
 }
 
 /** The connection token endpoint answered 404: the connection is gone. */
@@ -250,7 +252,8 @@ export function createPoller(deps: PollerDeps) {
       // The same holds for a pair refreshed after a 401 (its expiry unknown, or revoked early): the
       // list is read again the first time one is refused, and only then.
       let again: Promise<ReadonlyMap<string, StoredConnectionToken>> | undefined;
-      const readAgain = (connectionId: string) => {
+      const readAgain = async (connectionId: string, until: number) => {
+        if (now() >= until) return undefined;
         again ??= (async () => {
           deps.tokens.forget();
           try {
@@ -261,11 +264,15 @@ export function createPoller(deps: PollerDeps) {
             return new Map<string, StoredConnectionToken>();
           }
         })();
-        return again.then((read) => read.get(connectionId));
+        // Bounded, so that a poll makes no more calls after the run's deadline than its reserve counts.
+        return within(again, until - now()).then(
+          (read) => read.get(connectionId),
+          () => undefined,
+        );
       };
       for (const token of tokens) {
         const { connectionId } = token;
-        targets.set(connectionId, { connectionId, token, ...(discovery.cached && { readAgain: () => readAgain(connectionId) }) });
+        targets.set(connectionId, { connectionId, token, ...(discovery.cached && { readAgain: (until: number) => readAgain(connectionId, until) }) });
       }
     }
     const candidates = await loadLive(targets, mode);
@@ -364,7 +371,7 @@ export function createPoller(deps: PollerDeps) {
         counts.inFlight++;
         counts.peak = Math.max(counts.peak, counts.inFlight);
         try {
-          const result = await pollOne(targets.get(connectionId)!, known.get(connectionId)!, runId, credentials, counts);
+          const result = await pollOne(targets.get(connectionId)!, known.get(connectionId)!, runId, credentials, counts, deadline);
           findings.set(connectionId, result.outcome);
           if (result.outcome !== 'deleted') counts.polled++;
           counts.recovered += result.recovered;
@@ -504,6 +511,7 @@ export function createPoller(deps: PollerDeps) {
     runId: string,
     credentials: ClientCredentials | undefined,
     counts: { refreshed: number; refreshFailed: number; expiring: number; unknownStatus: number },
+    deadline: number,
   ): Promise<{ outcome: PollOutcome | 'deleted'; recovered: number }> {
     const { connectionId } = target;
     const at = now();
@@ -513,7 +521,7 @@ export function createPoller(deps: PollerDeps) {
     let observation: Observation | undefined;
     let failure: { outcome: PollOutcome; error: string } | undefined;
     try {
-      observation = credentials ? await observeSystem(credentials, target, counts) : await observeWithToken(target, at, notices, counts);
+      observation = credentials ? await observeSystem(credentials, target, counts) : await observeWithToken(target, at, notices, counts, deadline);
     } catch (error) {
       // Only a connection that also left the list is gone; a listed one answering 404 is a fault.
       if (error instanceof ConnectionGone && !target.listed) {
@@ -583,7 +591,7 @@ export function createPoller(deps: PollerDeps) {
    * expire, then read the integration with the access token. A refused access token with a refresh
    * token beside it (its expiry unknown, or revoked early) is refreshed once and tried again.
    */
-  async function observeWithToken(target: Target, at: number, notices: Notice[], counts: { refreshed: number; refreshFailed: number; expiring: number }): Promise<Observation> {
+  async function observeWithToken(target: Target, at: number, notices: Notice[], counts: { refreshed: number; refreshFailed: number; expiring: number }, deadline: number): Promise<Observation> {
     let token = target.token!;
     let refreshed = false;
     if (tokenDue(token, at, settings).refresh) {
@@ -594,23 +602,22 @@ export function createPoller(deps: PollerDeps) {
       counts.expiring++;
       notices.push({ reason: token.refreshToken ? 'refresh_token_expiring' : 'access_token_expiring', expiresAt: token.expiresAt, refreshExpiresAt: token.refreshExpiresAt });
     }
-    let current: CurrentIntegration | undefined;
+    let current: CurrentIntegration;
     try {
       current = await deps.api.currentIntegration(token.token);
     } catch (error) {
       if (!(error instanceof MakiniAuthError) || refreshed || !token.refreshToken) throw error;
       // From a cached list, the pair may be one another container has refreshed since (and Makini
-      // rotated its refresh token): the stored pair is read again and, if it is another, tried first.
-      const stored = await target.readAgain?.();
+      // rotated its refresh token): the stored pair is read again, if that can be done before the
+      // run's deadline, so that a poll still makes at most the three Makini calls its reserve
+      // counts (pollRunReserveMs). Another access token is tried as it is: refused too, minutes
+      // after it was issued, it is revoked, and the poll's finding is `unauthorized` (the next run
+      // reads the pairs afresh). The same access token with another refresh token is refreshed with it.
+      const stored = await target.readAgain?.(deadline);
       if (stored && stored.token !== token.token) {
-        token = stored;
-        current = await deps.api.currentIntegration(token.token).catch((refused: unknown) => {
-          if (refused instanceof MakiniAuthError && token.refreshToken) return undefined;
-          throw refused;
-        });
-      }
-      if (!current) {
-        const renewed = await refresh(token, at, notices, counts);
+        current = await deps.api.currentIntegration(stored.token);
+      } else {
+        const renewed = await refresh(stored?.refreshToken ? stored : token, at, notices, counts);
         if (!renewed) throw error;
         current = await deps.api.currentIntegration(renewed.token);
       }

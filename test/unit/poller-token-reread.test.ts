@@ -1,0 +1,100 @@
+/**
+ * Per-connection mode: a pair whose access token Makini refuses (401) and that came from a cached
+ * token list is read again before it is refreshed, since another container may have refreshed it
+ * (Makini rotating refresh tokens). The re-read is bounded by the run's deadline, so that a poll
+ * still makes at most the three Makini calls `pollRunReserveMs` counts after it. Fakes on a virtual
+ * clock: each Makini call takes exactly the worst case the reserve assumes for one request.
+ * (test/integration/poller.test.ts runs the same path against the Makini simulator and Secrets Manager.)
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import type { StoredConnectionToken } from '../../lambdas/adapters/connection-token-cache';
+import { DEFAULT_CONFIG, MAKINI_MAX_RETRY_AFTER_MS } from '../../lambdas/config/config';
+import { MakiniAuthError } from '../../lambdas/core/errors';
+import { createPoller, pollerSettings } from '../../lambdas/poller/poller';
+
+const T0 = Date.parse('2026-11-22T06:00:00.000Z');
+const FAR = new Date(T0 + 20 * 86_400_000).toISOString();
+const config = { ...DEFAULT_CONFIG, pollMode: 'per-connection' as const };
+const REQUEST_MS = config.makiniMaxAttempts * config.makiniRequestTimeoutMs + (config.makiniMaxAttempts - 1) * MAKINI_MAX_RETRY_AFTER_MS;
+const pair = (connectionId: string, token: string, refreshToken = `rt_${token}`): StoredConnectionToken => ({ connectionId, token, refreshToken, expiresAt: FAR, refreshExpiresAt: FAR, location: connectionId });
+
+/**
+ * A run over `first` (answered in `firstMs` each) then `b`, from a cached list whose pair for `b` is
+ * `b_old`; read again, `b` is `stored`. Access tokens in `accepted` are served; every other is refused.
+ */
+async function runWith(options: { first: string[]; firstMs: number; stored: StoredConnectionToken; accepted: string[] }) {
+  let t = T0;
+  const lambdaEnd = T0 + config.pollerTimeoutSeconds * 1000;
+  let cached = true;
+  const saved: Record<string, number> = {};
+  const calls: string[] = [];
+  const refreshedWith: string[] = [];
+  const run = createPoller({
+    credentials: { read: async () => undefined },
+    tokens: {
+      discover: async () => ({ tokens: [...options.first.map((id) => pair(id, id)), cached ? pair('b', 'b_old') : options.stored], invalid: [], ...(cached && { cached: true }) }),
+      forget: () => void (cached = false),
+      writeBack: async () => undefined,
+    },
+    store: {
+      loadCandidates: async (ids) => ids.map((connectionId) => ({ connectionId })),
+      savePollRecord: async (record) => void (saved[record.connectionId] = t),
+      listPolledConnectionIds: async () => [],
+      acquirePollLease: async () => true,
+      releasePollLease: async () => undefined,
+    },
+    api: {
+      listConnections: async () => [],
+      issueConnectionToken: async () => ({ token: 'x' }),
+      currentIntegration: async (token) => {
+        calls.push(token);
+        t += options.first.includes(token) ? options.firstMs : REQUEST_MS;
+        if (options.first.includes(token) || options.accepted.includes(token)) return { sync: undefined };
+        throw new MakiniAuthError(401, 'unauthorized', 'auth', 'token refused');
+      },
+      refreshToken: async (refreshToken) => {
+        calls.push(`refresh:${refreshToken}`);
+        refreshedWith.push(refreshToken);
+        t += REQUEST_MS;
+        return { access_token: 'b_renewed', refresh_token: 'rt_b_renewed', expires_in: 86_400 };
+      },
+    },
+    queue: { send: async () => undefined },
+    logger: new Logger({ serviceName: 'poller', logLevel: 'SILENT' }),
+    metrics: new Metrics({ namespace: 'Test', serviceName: 'poller' }),
+    settings: { ...pollerSettings(config), pollAll: true, concurrency: 1 },
+    now: () => t,
+  });
+  const summary = await run({}, { getRemainingTimeInMillis: () => lambdaEnd - t } as Context);
+  return { summary, calls, refreshedWith, bSaved: saved.b, lambdaEnd, reread: !cached };
+}
+
+it('a poll in flight at the deadline ends before the Lambda times out: past the deadline, no re-read, and the cached pair is refreshed', async () => {
+  // a1 and a2 fill the budget; b starts just before the deadline, and its 401 comes after it.
+  const { summary, calls, bSaved, lambdaEnd, reread } = await runWith({ first: ['a1', 'a2'], firstMs: 34_900, stored: pair('b', 'b_new'), accepted: ['b_new', 'b_renewed'] });
+  expect(summary).toMatchObject({ polled: 3, failed: 0, unauthorized: 0, tokensRefreshed: 1 });
+  expect(reread).toBe(false);
+  expect(calls.slice(2)).toEqual(['b_old', 'refresh:rt_b_old', 'b_renewed']);
+  expect(bSaved).toBeLessThanOrEqual(lambdaEnd);
+});
+
+it('before the deadline, a pair another container refreshed is read again and its access token used: no refresh', async () => {
+  const { summary, calls, reread } = await runWith({ first: [], firstMs: 0, stored: pair('b', 'b_new'), accepted: ['b_new'] });
+  expect(reread).toBe(true);
+  expect(summary).toMatchObject({ polled: 1, failed: 0, unauthorized: 0, tokensRefreshed: 0, tokenRefreshFailed: 0 });
+  expect(calls).toEqual(['b_old', 'b_new']);
+});
+
+it('a re-read access token refused too is revoked: the finding is unauthorized, with no refresh (at most three Makini calls a poll)', async () => {
+  const { summary, calls } = await runWith({ first: [], firstMs: 0, stored: pair('b', 'b_new'), accepted: [] });
+  expect(summary).toMatchObject({ polled: 1, unauthorized: 1, tokensRefreshed: 0, tokenRefreshFailed: 0 });
+  expect(calls).toEqual(['b_old', 'b_new']);
+});
+
+it('the same access token read again with another refresh token is refreshed with the one read again', async () => {
+  const { summary, refreshedWith } = await runWith({ first: [], firstMs: 0, stored: pair('b', 'b_old', 'rt_rotated'), accepted: ['b_renewed'] });
+  expect(summary).toMatchObject({ polled: 1, unauthorized: 0, tokensRefreshed: 1 });
+  expect(refreshedWith).toEqual(['rt_rotated']);
+});

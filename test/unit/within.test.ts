@@ -1,0 +1,44 @@
+import { within } from '../../lambdas/core/within';
+
+describe('within', () => {
+  it('answers with the work when it settles in time, and clears its timer', async () => {
+    jest.useFakeTimers();
+    try {
+      await expect(within(Promise.resolve('done'), 1_000)).resolves.toBe('done');
+      expect(jest.getTimerCount()).toBe(0);
+      await expect(within(Promise.reject(new Error('refused')), 1_000)).rejects.toThrow('refused');
+      expect(jest.getTimerCount()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('rejects once the time has passed, naming it, while the work goes on', async () => {
+    jest.useFakeTimers();
+    try {
+      let settle: (value: string) => void = () => undefined;
+      const work = new Promise<string>((resolve) => (settle = resolve));
+      let failure: Error | undefined;
+      const bounded = within(work, 120.4).catch((error: Error) => void (failure = error));
+      await jest.advanceTimersByTimeAsync(119);
+      expect(failure).toBeUndefined();
+      await jest.advanceTimersByTimeAsync(2);
+      await bounded;
+      expect(failure?.message).toBe('no answer within the 120 ms left');
+      settle('late');
+      await expect(work).resolves.toBe('late');
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('waits for the work itself when there is no bound', async () => {
+    jest.useFakeTimers();
+    try {
+      await expect(within(Promise.resolve(7), Infinity)).resolves.toBe(7);
+      expect(jest.getTimerCount()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});
