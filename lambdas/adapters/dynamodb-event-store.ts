@@ -100,9 +100,14 @@ export class DynamoDbEventStore implements EventStore {
 
   async resolveContentId(contentKey: string, receivedAt: string): Promise<string> {
     for (let attempt = 1; ; attempt++) {
-      const { decision, generations, version } = await this.contentDecision(contentKey, receivedAt);
+      const { decision, generations, version, expiresAt } = await this.contentDecision(contentKey, receivedAt);
       const start = decision.kind === 'join' ? decision.start : receivedAt;
-      const next = nextGenerations(generations, decision, receivedAt);
+      const now = this.now();
+      // A copy that changes nothing writes nothing, unless the item would expire before the webhook
+      // item its claim writes now (a copy redriven days later, whose first attempt wrote the item and
+      // failed before its claim): then the same generations are written again, to last as long.
+      // Copies processed within their window never write here: a duplicate stays 1 write unit.
+      const next = nextGenerations(generations, decision, receivedAt) ?? (expiresAt < Math.floor(now / 1000) + this.options.retentionSeconds ? generations : undefined);
       if (!next) return contentEventId(contentKey, start);
       const newest = Math.max(...next.map((g) => Date.parse(g.start)));
       try {
@@ -115,7 +120,7 @@ export class DynamoDbEventStore implements EventStore {
             // made such a copy a new event, published a second time. Counted from now when this copy
             // is processed after it was received (a first copy redriven days later), since its claim
             // is: never from a time before the item it names was written.
-            Item: withGenerations({ ...contentKeyItem(contentKey), entity: 'generations', version: version + 1, [TABLE_KEYS.ttl]: Math.floor((Math.max(newest, this.now()) + this.contentDedupWindowMs) / 1000) + this.options.retentionSeconds }, next),
+            Item: withGenerations({ ...contentKeyItem(contentKey), entity: 'generations', version: version + 1, [TABLE_KEYS.ttl]: Math.floor((Math.max(newest, now) + this.contentDedupWindowMs) / 1000) + this.options.retentionSeconds }, next),
             // Another copy may have changed the generations meanwhile: then decide again.
             // Version 0: no item, or one without a version (an early development build wrote those).
             ConditionExpression: version === 0 ? 'attribute_not_exists(#version)' : '#version = :version',
@@ -143,7 +148,9 @@ export class DynamoDbEventStore implements EventStore {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.options.tableName, Key: contentKeyItem(contentKey), ConsistentRead: true }));
     const generations = Item ? readGenerations(Item) : [];
     const version = typeof Item?.version === 'number' ? Item.version : 0;
-    return { generations, version, decision: contentGeneration(receivedAt, generations, this.contentDedupWindowMs) };
+    // No item: nothing to keep (a decision on no generations always writes).
+    const expiresAt = typeof Item?.[TABLE_KEYS.ttl] === 'number' ? (Item[TABLE_KEYS.ttl] as number) : Infinity;
+    return { generations, version, expiresAt, decision: contentGeneration(receivedAt, generations, this.contentDedupWindowMs) };
   }
 
   async claim(request: ClaimRequest): Promise<Claim> {

@@ -106,6 +106,33 @@ describe('generations of a record notified again and again', () => {
     expect(generations.expiresAt).toBeGreaterThanOrEqual(Number(webhook.Item?.expiresAt));
   });
 
+  it("is written again, to outlive the webhook item, when a copy that joins it is processed after the item would expire (its first attempt's claim failed, redriven days later); a copy processed in its window writes nothing", async () => {
+    const retentionSeconds = 7 * 86_400;
+    let now = T0;
+    const recorder = putCapacityRecorder(dynamo.doc, 'generations');
+    const s = new DynamoDbEventStore(recorder.client, { tableName: dynamo.tableName, retentionSeconds, leaseMs: 30_000, contentDedupWindowMs: WINDOW_MS, now: () => now });
+    // The first attempt writes the generations item; its claim fails (a throttle, a timeout): no webhook item.
+    const first = await s.resolveContentId(KEY, at(T0));
+    expect(recorder.units).toHaveLength(1);
+    // Makini's retry, processed in its window, joins and writes nothing (a duplicate stays 1 unit).
+    now = T0 + 60_000;
+    expect(await s.resolveContentId(KEY, at(T0 + 30_000))).toBe(first);
+    expect(recorder.units).toHaveLength(1);
+    // Redriven from the dead-letter queue ten days later: it joins, and the item is written again (1 unit).
+    now = T0 + 10 * 86_400_000;
+    expect(await s.resolveContentId(KEY, at(T0))).toBe(first);
+    expect(recorder.units).toEqual([1, 1]);
+    await s.claim({ webhookId: first, deliveryId: 'm1', bodyHash: 'h', body: Buffer.from('{}'), receivedAt: at(T0), unprocessableReason: 'only its expiry matters here' });
+    const webhook = await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${first}`, sk: 'WEBHOOK' } }));
+    const generations = await generationsItem();
+    expect(generations).toMatchObject({ version: 2, generations: [{ start: at(T0), from: at(T0) }], expiresAt: Math.floor((now + WINDOW_MS) / 1000) + retentionSeconds });
+    expect(generations.expiresAt).toBeGreaterThanOrEqual(Number(webhook.Item?.expiresAt));
+    // Another copy of the same redrive, a second later, joins without writing again.
+    now += 1_000;
+    expect(await s.resolveContentId(KEY, at(T0 + 30_000))).toBe(first);
+    expect(recorder.units).toHaveLength(2);
+  });
+
   it('decides every copy as the pure fold does, joins and late first copies included, in either form', async () => {
     const s = store();
     let folded: Generation[] = [];
