@@ -27,6 +27,7 @@ const TESTS = [
   'unit/source-allowlist',
   'unit/webhook-id',
   'unit/within',
+  'integration/bus-size',
   'integration/consumer',
   'integration/consumer-properties',
   'integration/consumer-store-faults',

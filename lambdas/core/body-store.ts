@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { bodiesMayTravelAsPointers, INLINE_BODY_MAX_BYTES } from '../config/config';
+import { isIdList } from './event';
 import { asJsonObject, parseJsonBody } from './json-body';
 
 /** Where a large body is, and what it must be when read back. */
@@ -63,15 +64,16 @@ export function travelsAsPointer(body: Uint8Array): boolean {
 /**
  * At most what a body's fields take on the bus: the body parsed and written again as the bus event
  * writes it (`1e20` becomes `100000000000000000000`), with the numbers of its top-level `body` list as
- * strings, since a notification's ids travel that way (`7` → `"7"`, `9e15` → `"9000000000000000"`).
- * Numbers anywhere else stay numbers on the bus, so they are measured as numbers. A string's escapes
- * never grow.
+ * strings when that list can be a notification's ids, which travel that way (`7` → `"7"`, `9e15` →
+ * `"9000000000000000"`). Numbers anywhere else stay numbers on the bus, so they are measured as
+ * numbers. A string's escapes never grow. (Whether the type makes it a notification depends on the
+ * configured type fields; a list of ids under another type is measured as strings all the same.)
  */
 function busBytes(body: Uint8Array): number {
   const raw = asJsonObject(parseJsonBody(body));
   // Not a JSON object: it makes no event, only a history item that keeps it as it came.
   if (!raw) return body.length;
-  const ids = raw.body;
+  const ids = isIdList(raw.body) ? raw.body : undefined;
   try {
     // JSON.stringify calls the replacer with the list itself as `this` for each of its elements.
     return Buffer.byteLength(JSON.stringify(raw, function (this: unknown, _key, value: unknown) {

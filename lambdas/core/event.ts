@@ -49,8 +49,12 @@ export interface EventFields {
  */
 export const POLL_EVENT_FIELDS: EventFields = { eventTypeFields: ['type'], eventTimeFields: ['timestamp'], eventConnectionFields: ['connection_id'] };
 
-/** `<entity>.<action>`, e.g. `assets.updated` or `purchase-orders.inserted`. */
-const ENTITY_EVENT = /^([A-Za-z][A-Za-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_-]*)$/;
+/**
+ * `<entity>.<action>`, e.g. `assets.updated` or `purchase-orders.inserted`, each part at most 64
+ * characters. The bus event carries a notification's type three times (`type`, `entity`, `action`),
+ * so an unbounded one could take it past EventBridge's 256 KB whatever its body's size.
+ */
+const ENTITY_EVENT = /^([A-Za-z][A-Za-z0-9_-]{0,63})\.([A-Za-z][A-Za-z0-9_-]{0,63})$/;
 /** Body connection ids longer than this are not used as connection ids. */
 const MAX_CONNECTION_ID_LENGTH = 256;
 
@@ -110,10 +114,20 @@ export function normaliseEvent(body: Uint8Array, meta: EventMeta, fields: EventF
 /** `{entity, action, ids}` when `type` is `<entity>.<action>` and `body` is a list of ids. */
 function entityNotification(type: string, body: unknown): { entity: string; action: string; ids: string[] } | undefined {
   const m = ENTITY_EVENT.exec(type);
-  if (!m || !Array.isArray(body)) return undefined;
-  // A number beyond 2^53 has already lost digits in JSON.parse: it would name another record.
-  if (!body.every((id) => typeof id === 'string' || Number.isSafeInteger(id))) return undefined;
+  if (!m || !isIdList(body)) return undefined;
   return { entity: m[1], action: m[2], ids: body.map(String) };
+}
+
+/**
+ * Whether a notification's `body` can be its list of ids: strings, and numbers that JSON.parse read
+ * exactly (a number beyond 2^53 has already lost digits: it would name another record).
+ *
+ * @example
+ * isIdList(['16c69269-…', 42]); // true
+ * isIdList([1.5]); // false
+ */
+export function isIdList(body: unknown): body is (string | number)[] {
+  return Array.isArray(body) && body.every((id) => typeof id === 'string' || Number.isSafeInteger(id));
 }
 
 /** The first of `fields` whose value `read` accepts, with the field's name. */

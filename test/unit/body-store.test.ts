@@ -54,6 +54,8 @@ describe('the inline threshold', () => {
     const grown = Buffer.from(`{"type":"report.generated","data":{"v":[${new Array<string>(10_000).fill('1e20').join(',')}]}}`);
     expect(grown.length).toBeLessThan(INLINE_BODY_MAX_BYTES / 3);
     expect(travelsAsPointer(grown)).toBe(true);
+    // A top-level `body` list that cannot be ids (one number is not an integer) stays numbers on the bus.
+    expect(travelsAsPointer(Buffer.from(JSON.stringify({ id: 'evt_1', event: 'assets.updated', body: [...new Array<number>(60_000).fill(7), 7.5] })))).toBe(false);
     // A JSON value that is not an object makes no event: it stays inline whatever its numbers become.
     expect(travelsAsPointer(Buffer.from(`[${new Array<string>(10_000).fill('1e20').join(',')}]`))).toBe(false);
   });

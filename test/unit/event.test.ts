@@ -1,5 +1,5 @@
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
-import { normaliseEvent, type EventMeta } from '../../lambdas/core/event';
+import { isIdList, normaliseEvent, type EventMeta } from '../../lambdas/core/event';
 
 const meta: EventMeta = { webhookId: 'evt_1', receivedAt: '2026-11-22T05:00:00.000Z', source: 'webhook' };
 const norm = (body: unknown, m: Partial<EventMeta> = {}, fields = DEFAULT_CONFIG) =>
@@ -110,6 +110,22 @@ describe('normaliseEvent', () => {
     const e = event(`{"event":"assets.updated","body":["a",9007199254740993]}`);
     expect(e).not.toHaveProperty('ids');
     expect(e).not.toHaveProperty('entity');
+  });
+
+  it('reads an entity and an action of up to 64 characters each, and no notification from a longer one (the bus carries the type three times)', () => {
+    const long = (entity: number, action: number) => event({ event: `E${'e'.repeat(entity - 1)}.A${'a'.repeat(action - 1)}`, body: ['r1'] });
+    expect(long(64, 64)).toMatchObject({ entity: `E${'e'.repeat(63)}`, action: `A${'a'.repeat(63)}`, ids: ['r1'] });
+    expect(long(1, 1)).toMatchObject({ entity: 'E', action: 'A' });
+    for (const e of [long(65, 64), long(64, 65)]) {
+      expect(e).not.toHaveProperty('entity');
+      expect(e.data).toEqual({ body: ['r1'] });
+    }
+  });
+
+  it('takes a list of strings and exact integers as ids, and nothing else', () => {
+    expect(isIdList(['16c69269', 42, -7, 0])).toBe(true);
+    expect(isIdList([])).toBe(true);
+    for (const body of [[1.5], ['a', 2 ** 53], [null], [['a']], 'a', { 0: 'a' }, undefined]) expect(isIdList(body)).toBe(false);
   });
 
   it('reads a connection id without its surrounding whitespace, a numeric one as text, and none longer than 256 characters', () => {
