@@ -252,12 +252,16 @@ export function createPoller(deps: PollerDeps) {
       // The same holds for a pair refreshed after a 401 (its expiry unknown, or revoked early): the
       // list is read again the first time one is refused, and only then.
       let again: Promise<ReadonlyMap<string, StoredConnectionToken>> | undefined;
+      // Once read, the pairs are used whatever the time: that costs no call.
+      let read: ReadonlyMap<string, StoredConnectionToken> | undefined;
       const readAgain = async (connectionId: string, until: number) => {
+        if (read) return read.get(connectionId);
         if (now() >= until) return undefined;
         again ??= (async () => {
           deps.tokens.forget();
           try {
-            return new Map((await deps.tokens.discover()).tokens.map((t) => [t.connectionId, t]));
+            read = new Map((await deps.tokens.discover()).tokens.map((t) => [t.connectionId, t]));
+            return read;
           } catch (error) {
             // Not fatal: the refresh goes ahead with the cached pair, as it did before this re-read.
             deps.logger.warn('could not read the connection tokens again: refreshing with the cached pairs', { error: (error as Error).message });
@@ -266,7 +270,7 @@ export function createPoller(deps: PollerDeps) {
         })();
         // Bounded, so that a poll makes no more calls after the run's deadline than its reserve counts.
         return within(again, until - now()).then(
-          (read) => read.get(connectionId),
+          (pairs) => pairs.get(connectionId),
           () => undefined,
         );
       };
@@ -610,11 +614,11 @@ export function createPoller(deps: PollerDeps) {
       // From a cached list, the pair may be one another container has refreshed since (and Makini
       // rotated its refresh token): the stored pair is read again, if that can be done before the
       // run's deadline, so that a poll still makes at most the three Makini calls its reserve
-      // counts (pollRunReserveMs). Another access token is tried as it is: refused too, minutes
-      // after it was issued, it is revoked, and the poll's finding is `unauthorized` (the next run
-      // reads the pairs afresh). The same access token with another refresh token is refreshed with it.
+      // counts (pollRunReserveMs). Another access token is tried as it is, unless it is due for a
+      // refresh itself: refused too, it is revoked, and the poll's finding is `unauthorized` (the next
+      // run reads the pairs afresh). Otherwise the pair read again, if any, is the one refreshed.
       const stored = await target.readAgain?.(deadline);
-      if (stored && stored.token !== token.token) {
+      if (stored && stored.token !== token.token && !(stored.refreshToken && tokenDue(stored, now(), settings).refresh)) {
         current = await deps.api.currentIntegration(stored.token);
       } else {
         const renewed = await refresh(stored?.refreshToken ? stored : token, at, notices, counts);

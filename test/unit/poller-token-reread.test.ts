@@ -18,7 +18,8 @@ const T0 = Date.parse('2026-11-22T06:00:00.000Z');
 const FAR = new Date(T0 + 20 * 86_400_000).toISOString();
 const config = { ...DEFAULT_CONFIG, pollMode: 'per-connection' as const };
 const REQUEST_MS = config.makiniMaxAttempts * config.makiniRequestTimeoutMs + (config.makiniMaxAttempts - 1) * MAKINI_MAX_RETRY_AFTER_MS;
-const pair = (connectionId: string, token: string, refreshToken = `rt_${token}`): StoredConnectionToken => ({ connectionId, token, refreshToken, expiresAt: FAR, refreshExpiresAt: FAR, location: connectionId });
+const pair = (connectionId: string, token: string, refreshToken = `rt_${token}`, over: Partial<StoredConnectionToken> = {}): StoredConnectionToken => ({ connectionId, token, refreshToken, expiresAt: FAR, refreshExpiresAt: FAR, location: connectionId, ...over });
+const BUDGET_MS = pollerSettings(config).budgetMs;
 
 /**
  * A run over `first` (answered in `firstMs` each) then `b`, from a cached list whose pair for `b` is
@@ -97,4 +98,85 @@ it('the same access token read again with another refresh token is refreshed wit
   const { summary, refreshedWith } = await runWith({ first: [], firstMs: 0, stored: pair('b', 'b_old', 'rt_rotated'), accepted: ['b_renewed'] });
   expect(summary).toMatchObject({ polled: 1, unauthorized: 0, tokensRefreshed: 1 });
   expect(refreshedWith).toEqual(['rt_rotated']);
+});
+
+/**
+ * A run from a cached list `cachedList`; read again, the store holds `storedList`. Each Makini call
+ * takes `ms[token]` (default 1 s). Access tokens in `accepted` are served, others refused; a refresh
+ * succeeds only with a refresh token in `refreshable` (Makini rotates refresh tokens: the old one is refused).
+ */
+async function runLists(options: { cachedList: StoredConnectionToken[]; storedList: StoredConnectionToken[]; accepted: string[]; refreshable: string[]; ms?: Record<string, number> }) {
+  let t = T0;
+  const lambdaEnd = T0 + config.pollerTimeoutSeconds * 1000;
+  let cached = true;
+  const calls: string[] = [];
+  const run = createPoller({
+    credentials: { read: async () => undefined },
+    tokens: {
+      discover: async () => ({ tokens: cached ? options.cachedList : options.storedList, invalid: [], ...(cached && { cached: true }) }),
+      forget: () => void (cached = false),
+      writeBack: async () => undefined,
+    },
+    store: {
+      loadCandidates: async (ids) => ids.map((connectionId) => ({ connectionId })),
+      savePollRecord: async () => undefined,
+      listPolledConnectionIds: async () => [],
+      acquirePollLease: async () => true,
+      releasePollLease: async () => undefined,
+    },
+    api: {
+      listConnections: async () => [],
+      issueConnectionToken: async () => ({ token: 'x' }),
+      currentIntegration: async (token) => {
+        calls.push(token);
+        t += options.ms?.[token] ?? 1_000;
+        if (options.accepted.includes(token)) return { sync: undefined };
+        throw new MakiniAuthError(401, 'unauthorized', 'auth', 'token refused');
+      },
+      refreshToken: async (refreshToken) => {
+        calls.push(`refresh:${refreshToken}`);
+        t += options.ms?.[`refresh:${refreshToken}`] ?? 1_000;
+        if (!options.refreshable.includes(refreshToken)) throw new MakiniAuthError(400, 'invalid_grant', 'auth', 'refresh token revoked');
+        return { access_token: `${refreshToken}_renewed`, refresh_token: `${refreshToken}_rt2`, expires_in: 30 * 86_400 };
+      },
+    },
+    queue: { send: async () => undefined },
+    logger: new Logger({ serviceName: 'poller', logLevel: 'SILENT' }),
+    metrics: new Metrics({ namespace: 'Test', serviceName: 'poller' }),
+    settings: { ...pollerSettings(config), pollAll: true, concurrency: 1 },
+    now: () => t,
+  });
+  const summary = await run({}, { getRemainingTimeInMillis: () => lambdaEnd - t } as Context);
+  return { summary, calls };
+}
+
+it('a 401 past the deadline still uses the stored pairs this run has already read again (memoised): no false refresh failure', async () => {
+  // Another container refreshed both pairs (rotating their refresh tokens) since this one cached the list.
+  // `a` is refused before the deadline: the list is read again (a_new works). Its poll ends 1 ms
+  // before the deadline, so `b` starts in time; b_old's 401 comes after the deadline.
+  const { summary, calls } = await runLists({
+    cachedList: [pair('a', 'a_old'), pair('b', 'b_old')],
+    storedList: [pair('a', 'a_new'), pair('b', 'b_new')],
+    accepted: ['a_new', 'b_new'],
+    refreshable: ['rt_a_new', 'rt_b_new'],
+    ms: { a_old: 1_000, a_new: BUDGET_MS - 1_000 - 1, b_old: REQUEST_MS },
+  });
+  expect(calls.slice(0, 3)).toEqual(['a_old', 'a_new', 'b_old']);
+  // The list read again (in memory: no further call) names b_new, and b is polled with it, within the
+  // three calls the reserve counts (it was refreshed with the rotated rt_b_old: a false refresh failure).
+  expect({ summary, after: calls.slice(3) }).toMatchObject({ summary: { polled: 2, unauthorized: 0, failed: 0, tokenRefreshFailed: 0 }, after: ['b_new'] });
+});
+
+it('a re-read pair whose access token has already expired is refreshed (as a fresh discovery would), not tried and reported unauthorized', async () => {
+  // The pair stored since (e.g. an operator stored Makini's answer with its absolute expires_in) is
+  // past its access token's expiry, its refresh token valid: tokenDue says refresh.
+  const expired = new Date(T0 - 60_000).toISOString();
+  const { summary, calls } = await runLists({
+    cachedList: [pair('b', 'b_old')],
+    storedList: [pair('b', 'b_new', 'rt_b_new', { expiresAt: expired })],
+    accepted: ['rt_b_new_renewed'],
+    refreshable: ['rt_b_new'],
+  });
+  expect(summary).toMatchObject({ polled: 1, unauthorized: 0, tokensRefreshed: 1 });
+  expect(calls).toEqual(['b_old', 'refresh:rt_b_new', 'rt_b_new_renewed']);
 });
