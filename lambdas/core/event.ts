@@ -55,6 +55,17 @@ export const POLL_EVENT_FIELDS: EventFields = { eventTypeFields: ['type'], event
  * so an unbounded one could take it past EventBridge's 256 KB whatever its body's size.
  */
 const ENTITY_EVENT = /^([A-Za-z][A-Za-z0-9_-]{0,63})\.([A-Za-z][A-Za-z0-9_-]{0,63})$/;
+/**
+ * Whether a type names an entity notification, `<entity>.<action>` with parts of at most 64
+ * characters (what `send --type` accepts).
+ *
+ * @example
+ * isEntityEventType('assets.updated'); // true
+ * isEntityEventType('sync.completed.v2'); // false
+ */
+export function isEntityEventType(type: string): boolean {
+  return ENTITY_EVENT.test(type);
+}
 /** Body connection ids longer than this are not used as connection ids. */
 const MAX_CONNECTION_ID_LENGTH = 256;
 

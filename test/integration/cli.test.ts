@@ -184,6 +184,7 @@ describe('makini-webhooks send', () => {
     [['send', '--secret', 's'], /required option '--url <URL>' not specified/],
     [['send', '--url', 'ftp://x', '--secret', 's'], /--url must be an http\(s\) URL/],
     [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--type', 'nope'], /--type must be <entity>.<action>/],
+    [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--type', `${'a'.repeat(65)}.updated`], /--type must be <entity>.<action> \(each part at most 64 characters\)/],
     [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--lifecycle', '--type', 'nope'], /--type must be one of/],
     [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--lifecycle', '--type', 'all', '--id', 'x'], /--id cannot be combined/],
     [['send', '--url', 'http://127.0.0.1:9/webhooks', '--secret', 's', '--connection', 'c'], /--connection needs --lifecycle.*<url>\/<connection>/],

@@ -1,5 +1,5 @@
 import { DEFAULT_CONFIG } from '../../lambdas/config/config';
-import { isIdList, normaliseEvent, type EventMeta } from '../../lambdas/core/event';
+import { isEntityEventType, isIdList, normaliseEvent, type EventMeta } from '../../lambdas/core/event';
 
 const meta: EventMeta = { webhookId: 'evt_1', receivedAt: '2026-11-22T05:00:00.000Z', source: 'webhook' };
 const norm = (body: unknown, m: Partial<EventMeta> = {}, fields = DEFAULT_CONFIG) =>
@@ -120,6 +120,11 @@ describe('normaliseEvent', () => {
       expect(e).not.toHaveProperty('entity');
       expect(e.data).toEqual({ body: ['r1'] });
     }
+  });
+
+  it('names as entity notification types what normaliseEvent reads as one (the CLI checks --type with it)', () => {
+    for (const type of ['assets.updated', 'purchase-orders.inserted', `${'e'.repeat(64)}.${'a'.repeat(64)}`]) expect(isEntityEventType(type)).toBe(true);
+    for (const type of ['sync.completed.v2', 'assets', '1assets.updated', `${'e'.repeat(65)}.updated`, `assets.${'a'.repeat(65)}`]) expect(isEntityEventType(type)).toBe(false);
   });
 
   it('takes a list of strings and exact integers as ids, and nothing else', () => {

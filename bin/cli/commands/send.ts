@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { MAKINI_EVENT_TYPES } from '../../../lambdas/core/event-types';
+import { isEntityEventType } from '../../../lambdas/core/event';
 import { parseEventTime } from '../../../lambdas/core/event-time';
 import { createSignatureScheme, type SignatureScheme } from '../../../lambdas/core/signature';
 import { NOTIFICATION_EVENTS, sampleEvent, sampleNotification } from '../../../local/sample-events';
@@ -99,7 +100,7 @@ export function register(program: Command, { io, exit }: CommandContext): void {
  * separated list (default: two random UUIDs). Used by `send` and the console's test webhook.
  */
 export function notificationWebhook(name: string, ids: string | undefined, id?: string): { label: string; id: string; body: Buffer } {
-  if (!/^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_-]*$/.test(name)) throw new UsageError('--type must be <entity>.<action>, e.g. assets.updated, or all');
+  if (!isEntityEventType(name)) throw new UsageError('--type must be <entity>.<action> (each part at most 64 characters), e.g. assets.updated, or all');
   const list = ids?.split(',').map((i) => i.trim()).filter((i) => i !== '');
   if (list !== undefined && list.length === 0) throw new UsageError('--ids must list at least one id');
   return { label: name, id: id ?? `msg_${randomUUID()}`, body: Buffer.from(JSON.stringify(sampleNotification(name, list))) };
