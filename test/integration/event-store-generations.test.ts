@@ -114,8 +114,11 @@ describe('generations of a record notified again and again', () => {
     // The first attempt writes the generations item; its claim fails (a throttle, a timeout): no webhook item.
     const first = await s.resolveContentId(KEY, at(T0));
     expect(recorder.units).toHaveLength(1);
-    // Makini's retry, processed in its window, joins and writes nothing (a duplicate stays 1 unit).
+    // Makini's retry, processed in its window, joins and writes nothing (a duplicate stays 1 unit),
+    // even at the window's very end, when the item expires exactly with a webhook item claimed now.
     now = T0 + 60_000;
+    expect(await s.resolveContentId(KEY, at(T0 + 30_000))).toBe(first);
+    now = T0 + WINDOW_MS;
     expect(await s.resolveContentId(KEY, at(T0 + 30_000))).toBe(first);
     expect(recorder.units).toHaveLength(1);
     // Redriven from the dead-letter queue ten days later: it joins, and the item is written again (1 unit).

@@ -32,11 +32,15 @@ describe('within', () => {
     }
   });
 
-  it('waits for the work itself when there is no bound', async () => {
+  it('waits for the work itself when there is no bound: no timer at all', async () => {
     jest.useFakeTimers();
     try {
-      await expect(within(Promise.resolve(7), Infinity)).resolves.toBe(7);
+      let settle: (value: number) => void = () => undefined;
+      const bounded = within(new Promise<number>((resolve) => (settle = resolve)), Infinity);
       expect(jest.getTimerCount()).toBe(0);
+      await jest.advanceTimersByTimeAsync(60_000);
+      settle(7);
+      await expect(bounded).resolves.toBe(7);
     } finally {
       jest.useRealTimers();
     }
