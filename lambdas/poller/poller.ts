@@ -622,8 +622,10 @@ export function createPoller(deps: PollerDeps) {
         current = await deps.api.currentIntegration(stored.token);
       } else {
         const renewed = await refresh(stored?.refreshToken ? stored : token, at, notices, counts);
-        if (!renewed) throw error;
-        current = await deps.api.currentIntegration(renewed.token);
+        // A due pair whose refresh failed stays in use until it expires: another access token read
+        // again is tried (the third call); the one refused is not.
+        if (!renewed && !(stored && stored.token !== token.token)) throw error;
+        current = await deps.api.currentIntegration(renewed ? renewed.token : stored!.token);
       }
     }
     // The token worked: the connection is reachable, unless its sync says the credentials are invalid.

@@ -135,3 +135,17 @@ it('a re-read pair whose access token has already expired is refreshed (as a fre
   expect(summary).toMatchObject({ polled: 1, unauthorized: 0, tokensRefreshed: 1 });
   expect(calls).toEqual(['b_old', 'refresh:rt_b_new', 'rt_b_new_renewed']);
 });
+
+it('a re-read pair due for a refresh whose refresh fails is still used: its access token is valid, so not unauthorized', async () => {
+  // Another container refreshed b; the stored access token has 6 days left (within the 7-day margin: due).
+  const dueSoon = new Date(T0 + 6 * 86_400_000).toISOString();
+  const { summary, calls } = await onlyB(pair('b', 'b_new', 'rt_b_new', { expiresAt: dueSoon }), ['b_new'], []);
+  expect(summary).toMatchObject({ polled: 1, failed: 0, unauthorized: 0, tokensRefreshed: 0, tokenRefreshFailed: 1 });
+  expect(calls).toEqual(['b_old', 'refresh:rt_b_new', 'b_new']);
+});
+
+it('the cached pair whose refresh fails, with nothing else read again, is unauthorized: its access token was refused', async () => {
+  const { summary, calls } = await onlyB(pair('b', 'b_old'), [], []);
+  expect(summary).toMatchObject({ polled: 1, unauthorized: 1, tokensRefreshed: 0, tokenRefreshFailed: 1 });
+  expect(calls).toEqual(['b_old', 'refresh:rt_b_old']);
+});
