@@ -618,14 +618,15 @@ export function createPoller(deps: PollerDeps) {
       // refresh itself: refused too, it is revoked, and the poll's finding is `unauthorized` (the next
       // run reads the pairs afresh). Otherwise the pair read again, if any, is the one refreshed.
       const stored = await target.readAgain?.(deadline);
-      if (stored && stored.token !== token.token && !(stored.refreshToken && tokenDue(stored, now(), settings).refresh)) {
-        current = await deps.api.currentIntegration(stored.token);
+      const other = stored && stored.token !== token.token ? stored : undefined;
+      if (other && !(other.refreshToken && tokenDue(other, now(), settings).refresh)) {
+        current = await deps.api.currentIntegration(other.token);
       } else {
-        const renewed = await refresh(stored?.refreshToken ? stored : token, at, notices, counts);
         // A due pair whose refresh failed stays in use until it expires: another access token read
         // again is tried (the third call); the one refused is not.
-        if (!renewed && !(stored && stored.token !== token.token)) throw error;
-        current = await deps.api.currentIntegration(renewed ? renewed.token : stored!.token);
+        const usable = (await refresh(stored?.refreshToken ? stored : token, at, notices, counts)) ?? other;
+        if (!usable) throw error;
+        current = await deps.api.currentIntegration(usable.token);
       }
     }
     // The token worked: the connection is reachable, unless its sync says the credentials are invalid.

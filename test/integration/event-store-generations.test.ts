@@ -36,6 +36,13 @@ async function generationsItem(): Promise<Record<string, unknown>> {
   return (await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `CONTENT#${KEY}`, sk: 'GENERATION' } }))).Item ?? {};
 }
 
+/** Claims the webhook item of `webhookId`, a copy received at T0; when that item expires (epoch seconds). */
+async function claimedExpiry(s: DynamoDbEventStore, webhookId: string): Promise<number> {
+  await s.claim({ webhookId, deliveryId: 'm1', bodyHash: 'h', body: Buffer.from('{}'), receivedAt: at(T0), unprocessableReason: 'only its expiry matters here' });
+  const webhook = await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${webhookId}`, sk: 'WEBHOOK' } }));
+  return Number(webhook.Item?.expiresAt);
+}
+
 async function putMaps(generations: Generation[], version: number): Promise<number> {
   const out = await dynamo.doc.send(
     new PutCommand({ TableName: dynamo.tableName, Item: { pk: `CONTENT#${KEY}`, sk: 'GENERATION', entity: 'generations', generations, version, expiresAt: 1_800_000_000 }, ReturnConsumedCapacity: 'TOTAL' }),
@@ -82,11 +89,10 @@ describe('generations of a record notified again and again', () => {
     let now = T0;
     const s = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds, leaseMs: 30_000, contentDedupWindowMs: WINDOW_MS, now: () => now });
     const first = await s.resolveContentId(KEY, at(T0));
-    await s.claim({ webhookId: first, deliveryId: 'm1', bodyHash: 'h', body: Buffer.from('{}'), receivedAt: at(T0), unprocessableReason: 'only its expiry matters here' });
-    const webhook = await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${first}`, sk: 'WEBHOOK' } }));
+    const webhookExpiresAt = await claimedExpiry(s, first);
     const generations = await generationsItem();
     expect(generations.expiresAt).toBe(Math.floor((T0 + WINDOW_MS) / 1000) + retentionSeconds);
-    expect(generations.expiresAt).toBeGreaterThanOrEqual(Number(webhook.Item?.expiresAt));
+    expect(generations.expiresAt).toBeGreaterThanOrEqual(webhookExpiresAt);
     // Makini's retry, received 30 s after the first copy, redriven from the DLQ 13 days later.
     now = T0 + 13 * 86_400_000;
     expect(await s.resolveContentId(KEY, at(T0 + 30_000))).toBe(first);
@@ -98,12 +104,11 @@ describe('generations of a record notified again and again', () => {
     const now = T0 + 10 * 86_400_000;
     const s = new DynamoDbEventStore(dynamo.doc, { tableName: dynamo.tableName, retentionSeconds, leaseMs: 30_000, contentDedupWindowMs: WINDOW_MS, now: () => now });
     const first = await s.resolveContentId(KEY, at(T0));
-    await s.claim({ webhookId: first, deliveryId: 'm1', bodyHash: 'h', body: Buffer.from('{}'), receivedAt: at(T0), unprocessableReason: 'only its expiry matters here' });
-    const webhook = await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${first}`, sk: 'WEBHOOK' } }));
+    const webhookExpiresAt = await claimedExpiry(s, first);
     const generations = await generationsItem();
     // Counted from when it was written, not from the copy's receive time (which gave an item expired when written).
     expect(generations.expiresAt).toBe(Math.floor((now + WINDOW_MS) / 1000) + retentionSeconds);
-    expect(generations.expiresAt).toBeGreaterThanOrEqual(Number(webhook.Item?.expiresAt));
+    expect(generations.expiresAt).toBeGreaterThanOrEqual(webhookExpiresAt);
   });
 
   it("is written again, to outlive the webhook item, when a copy that joins it is processed after the item would expire (its first attempt's claim failed, redriven days later); a copy processed in its window writes nothing", async () => {
@@ -125,11 +130,10 @@ describe('generations of a record notified again and again', () => {
     now = T0 + 10 * 86_400_000;
     expect(await s.resolveContentId(KEY, at(T0))).toBe(first);
     expect(recorder.units).toEqual([1, 1]);
-    await s.claim({ webhookId: first, deliveryId: 'm1', bodyHash: 'h', body: Buffer.from('{}'), receivedAt: at(T0), unprocessableReason: 'only its expiry matters here' });
-    const webhook = await dynamo.doc.send(new GetCommand({ TableName: dynamo.tableName, Key: { pk: `WEBHOOK#${first}`, sk: 'WEBHOOK' } }));
+    const webhookExpiresAt = await claimedExpiry(s, first);
     const generations = await generationsItem();
     expect(generations).toMatchObject({ version: 2, generations: [{ start: at(T0), from: at(T0) }], expiresAt: Math.floor((now + WINDOW_MS) / 1000) + retentionSeconds });
-    expect(generations.expiresAt).toBeGreaterThanOrEqual(Number(webhook.Item?.expiresAt));
+    expect(generations.expiresAt).toBeGreaterThanOrEqual(webhookExpiresAt);
     // Another copy of the same redrive, a second later, joins without writing again.
     now += 1_000;
     expect(await s.resolveContentId(KEY, at(T0 + 30_000))).toBe(first);
